@@ -1,0 +1,1 @@
+"""Registry entries, one module per family. :mod:`losskit.registry` collects them."""

@@ -1,0 +1,406 @@
+"""The PyTorch catalogue: registry entries for every built-in loss the seed lists (SPEC.md
+section 8). The computation is PyTorch's own (``function`` and ``module`` *are* the torch
+objects); each entry adds what the seed left "to be written": the formula, when to use it,
+and an input maker so the shared tests, ``losskit list`` and the report cover it.
+
+Deliberate difference from losskit's own losses, recorded here and tested: a delegated torch
+loss gives NaN for ``"mean"`` over an empty batch (``empty_mean="nan"``) and raises torch's
+own errors (often ``RuntimeError``) on bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as TF
+from torch import nn
+
+from ._base import BadInput, LossInputs, LossSpec
+from ._inputs import rand, randint, randn, signs
+
+_C = 4  # classes / features in the catalogue's inputs
+
+
+def _maker(build: Callable[..., tuple[tuple[torch.Tensor, ...], tuple[bool, ...]]]) -> Callable[..., LossInputs]:
+    def make(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+        args, batched = build(n, dtype, device, generator)
+        return LossInputs(args=args, batched=batched)
+
+    return make
+
+
+def _two(n, dtype, device, g):
+    return (randn(g, n, _C, dtype=dtype, device=device), randn(g, n, _C, dtype=dtype, device=device)), (True, True)
+
+
+def _logits_labels(n, dtype, device, g):
+    return (randn(g, n, _C, dtype=dtype, device=device), randint(g, _C, n, device=device)), (True, True)
+
+
+def _logprobs_labels(n, dtype, device, g):
+    x = randn(g, n, _C, dtype=torch.float64).log_softmax(1).to(device=device, dtype=dtype)
+    return (x, randint(g, _C, n, device=device)), (True, True)
+
+
+def _logprobs_labels_2d(n, dtype, device, g):
+    x = randn(g, n, _C, 3, 5, dtype=torch.float64).log_softmax(1).to(device=device, dtype=dtype)
+    return (x, randint(g, _C, n, 3, 5, device=device)), (True, True)
+
+
+def _kl(n, dtype, device, g):
+    x = randn(g, n, _C, dtype=torch.float64).log_softmax(1).to(device=device, dtype=dtype)
+    y = randn(g, n, _C, dtype=torch.float64).softmax(1).to(device=device, dtype=dtype)
+    return (x, y), (True, True)
+
+
+def _probs_targets(n, dtype, device, g):
+    p = (rand(g, n, _C, dtype=torch.float64) * 0.9 + 0.05).to(device=device, dtype=dtype)
+    return (p, rand(g, n, _C, dtype=dtype, device=device)), (True, True)
+
+
+def _logits_targets(n, dtype, device, g):
+    return (randn(g, n, _C, dtype=dtype, device=device), rand(g, n, _C, dtype=dtype, device=device)), (True, True)
+
+
+def _ranking(n, dtype, device, g):
+    return (
+        randn(g, n, dtype=dtype, device=device),
+        randn(g, n, dtype=dtype, device=device),
+        signs(g, n, dtype=dtype, device=device),
+    ), (True, True, True)
+
+
+def _hinge(n, dtype, device, g):
+    return (rand(g, n, dtype=dtype, device=device) * 2.0, signs(g, n, dtype=dtype, device=device)), (True, True)
+
+
+def _multilabel_margin(n, dtype, device, g):
+    # each row: a random number of target classes, then -1 padding
+    target = torch.full((n, _C), -1, dtype=torch.long)
+    for i in range(n):
+        k = int(torch.randint(1, _C, (1,), generator=g))
+        target[i, :k] = torch.randperm(_C, generator=g)[:k]
+    return (randn(g, n, _C, dtype=dtype, device=device), target.to(device)), (True, True)
+
+
+def _soft_margin(n, dtype, device, g):
+    return (randn(g, n, _C, dtype=dtype, device=device), signs(g, n, _C, dtype=dtype, device=device)), (True, True)
+
+
+def _multilabel_soft(n, dtype, device, g):
+    y = (signs(g, n, _C, dtype=dtype, device=device) + 1) / 2
+    return (randn(g, n, _C, dtype=dtype, device=device), y), (True, True)
+
+
+def _cosine_embedding(n, dtype, device, g):
+    return (
+        randn(g, n, 5, dtype=dtype, device=device),
+        randn(g, n, 5, dtype=dtype, device=device),
+        signs(g, n, dtype=dtype, device=device),
+    ), (True, True, True)
+
+
+def _shape_mismatch(match: str = r"size of tensor a \(4\) must match") -> BadInput:
+    return BadInput(
+        "shape mismatch (torch's error)",
+        lambda: ((torch.zeros(3, 4), torch.zeros(3, 5)), {}),
+        RuntimeError,
+        match,
+    )
+
+
+def _label_out_of_range(error: type[Exception], match: str) -> BadInput:
+    return BadInput(
+        "label out of range (torch's error)",
+        lambda: ((torch.zeros(3, _C), torch.tensor([0, 1, 9])), {}),
+        error,
+        match,
+    )
+
+
+def _spec(name: str, function: Callable, module: type[nn.Module], maker: Callable, **kw: Any) -> LossSpec:
+    kw.setdefault("empty_mean", "nan")
+    return LossSpec(
+        name=name,
+        family="pytorch",
+        function=function,
+        module=module,
+        make_inputs=_maker(maker),
+        delegates_to=f"torch.nn.{module.__name__}",
+        **kw,
+    )
+
+
+SPECS = [
+    _spec(
+        "L1Loss",
+        TF.l1_loss,
+        nn.L1Loss,
+        _two,
+        summary="Mean absolute error.",
+        formula="l_n = |x_n - y_n|",
+        when_to_use="Regression robust to outliers; see losskit.l1_loss for the weighted form.",
+        grad_args=(0, 1),
+        bad_inputs=(_shape_mismatch(),),
+    ),
+    _spec(
+        "MSELoss",
+        TF.mse_loss,
+        nn.MSELoss,
+        _two,
+        summary="Mean squared error.",
+        formula="l_n = (x_n - y_n)^2",
+        when_to_use="Regression under Gaussian noise; large errors dominate the gradient.",
+        grad_args=(0, 1),
+        bad_inputs=(_shape_mismatch(),),
+    ),
+    _spec(
+        "CrossEntropyLoss",
+        TF.cross_entropy,
+        nn.CrossEntropyLoss,
+        _logits_labels,
+        summary="Softmax followed by negative log-likelihood, on raw logits.",
+        formula="l_n = -log softmax(x_n)_{y_n} = -x_{n,y_n} + log sum_c exp(x_{n,c})",
+        when_to_use=(
+            "Mutually exclusive classes (one label per sample). Takes logits, not "
+            "probabilities; supports class weights, ignore_index, label smoothing and "
+            "probability targets. Its gradient is softmax(x) - onehot(y)."
+        ),
+        bad_inputs=(_label_out_of_range(IndexError, "Target 9 is out of bounds"),),
+    ),
+    _spec(
+        "NLLLoss",
+        TF.nll_loss,
+        nn.NLLLoss,
+        _logprobs_labels,
+        summary="Negative log-likelihood of log-probabilities.",
+        formula="l_n = -x_{n,y_n}, x = log-probabilities",
+        when_to_use=(
+            "After an explicit log_softmax layer (CrossEntropyLoss = LogSoftmax + NLLLoss). "
+            "Feeding it raw logits or probabilities is a silent bug: it only picks x[y]."
+        ),
+        bad_inputs=(_label_out_of_range(IndexError, "Target 9 is out of bounds"),),
+    ),
+    _spec(
+        "NLLLoss2d",
+        TF.nll_loss,
+        nn.NLLLoss,
+        _logprobs_labels_2d,
+        summary="NLLLoss on dense (N, C, H, W) log-probabilities (the retired NLLLoss2d).",
+        formula="l_{n,h,w} = -x_{n,y_{n,h,w},h,w}",
+        when_to_use=(
+            "Per-pixel classification (semantic segmentation). torch removed NLLLoss2d: "
+            "NLLLoss takes (N, C, d1, d2, ...) inputs with (N, d1, d2, ...) targets directly."
+        ),
+        bad_inputs=(
+            BadInput(
+                "target with the wrong spatial size (torch's error)",
+                lambda: ((torch.zeros(2, 4, 3, 5), torch.zeros(2, 3, 4, dtype=torch.long)), {}),
+                RuntimeError,
+                r"size mismatch|Expected|dimension",
+            ),
+        ),
+    ),
+    _spec(
+        "KLDivLoss",
+        TF.kl_div,
+        nn.KLDivLoss,
+        _kl,
+        summary="Kullback-Leibler divergence KL(y || exp(x)), x given as log-probabilities.",
+        formula="l = y (log y - x); use reduction='batchmean' for the true KL per sample",
+        when_to_use=(
+            "Matching a predicted distribution to a target distribution (knowledge "
+            "distillation, label smoothing). The input must be log_softmax output and the "
+            "target probabilities (or log-probabilities with log_target=True). 'mean' "
+            "averages over every element, not per sample: use 'batchmean'."
+        ),
+        reductions=("none", "batchmean", "sum"),
+        bad_inputs=(
+            BadInput(
+                "shape mismatch (torch's error)",
+                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5)), {"reduction": "batchmean"}),
+                RuntimeError,
+                r"must match the size of tensor",
+            ),
+        ),
+    ),
+    _spec(
+        "BCELoss",
+        TF.binary_cross_entropy,
+        nn.BCELoss,
+        _probs_targets,
+        summary="Binary cross-entropy on probabilities.",
+        formula="l_n = -[y_n log x_n + (1 - y_n) log(1 - x_n)], logs clamped at -100",
+        when_to_use=(
+            "Binary or multi-label targets when the model already outputs probabilities. "
+            "Prefer BCEWithLogitsLoss: it fuses the sigmoid and is numerically stable."
+        ),
+        bad_inputs=(
+            BadInput(
+                "probability above 1 (torch's error)",
+                lambda: ((torch.tensor([1.5]), torch.tensor([1.0])), {}),
+                RuntimeError,
+                r"between 0 and 1",
+            ),
+        ),
+    ),
+    _spec(
+        "BCEWithLogitsLoss",
+        TF.binary_cross_entropy_with_logits,
+        nn.BCEWithLogitsLoss,
+        _logits_targets,
+        summary="Sigmoid + binary cross-entropy in one numerically stable step.",
+        formula="l_n = -[y_n log sigma(x_n) + (1 - y_n) log(1 - sigma(x_n))]",
+        when_to_use=(
+            "Multi-label classification (a film can be American and a comedy) and dense "
+            "binary masks. pos_weight > 1 up-weights rare positives."
+        ),
+        grad_args=(0, 1),
+        bad_inputs=(
+            BadInput(
+                "shape mismatch (torch's error)",
+                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5)), {}),
+                ValueError,
+                r"Target size .* must be the same as input size",
+            ),
+        ),
+    ),
+    _spec(
+        "MarginRankingLoss",
+        TF.margin_ranking_loss,
+        nn.MarginRankingLoss,
+        _ranking,
+        summary="Hinge on the ordering of two scores.",
+        formula="l_n = max(0, -y_n (x1_n - x2_n) + margin), y in {1, -1}",
+        when_to_use=(
+            "Learning to rank: y = 1 says x1 should score higher than x2 by at least the "
+            "margin. The building block of pairwise ranking losses."
+        ),
+        kwargs={"margin": 0.1},
+        grad_args=(0, 1),
+        bad_inputs=(
+            BadInput(
+                "mismatched sizes (torch's error)",
+                lambda: ((torch.zeros(3), torch.zeros(4), torch.ones(3)), {}),
+                RuntimeError,
+                r"size|match",
+            ),
+        ),
+    ),
+    _spec(
+        "HingeEmbeddingLoss",
+        TF.hinge_embedding_loss,
+        nn.HingeEmbeddingLoss,
+        _hinge,
+        summary="Pull similar pairs' distance to 0, push dissimilar ones beyond a margin.",
+        formula="l_n = x_n if y_n = 1; max(0, margin - x_n) if y_n = -1",
+        when_to_use=(
+            "When the input already is a distance (e.g. L1 between two embeddings) and y "
+            "says same (1) or different (-1): a contrastive loss with an unsquared hinge."
+        ),
+        kwargs={"margin": 1.0},
+        bad_inputs=(_shape_mismatch(r"size|match"),),
+    ),
+    _spec(
+        "MultiLabelMarginLoss",
+        TF.multilabel_margin_loss,
+        nn.MultiLabelMarginLoss,
+        _multilabel_margin,
+        summary="Multi-class multi-label hinge: every target class above every non-target.",
+        formula="l_n = sum_{j in Y_n} sum_{i not in Y_n} max(0, 1 - (x_j - x_i)) / C",
+        when_to_use=(
+            "Multi-label ranking: each sample's target classes (listed first, padded "
+            "with -1) should all outscore every other class by a margin of 1."
+        ),
+        half=False,
+        # torch 2.14 returns uninitialised memory for an empty batch (seen: 0 and 4.6e-310)
+        empty_mean="undefined",
+        bad_inputs=(
+            BadInput(
+                "float target (torch's error)",
+                lambda: ((torch.zeros(2, 4), torch.zeros(2, 4)), {}),
+                RuntimeError,
+                r"Long|long|dtype|scalar type",
+            ),
+        ),
+    ),
+    _spec(
+        "SmoothL1Loss",
+        TF.smooth_l1_loss,
+        nn.SmoothL1Loss,
+        _two,
+        summary="Quadratic for |d| < beta, linear beyond.",
+        formula="l_n = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta",
+        when_to_use="Bounding-box regression (Fast R-CNN); see losskit.smooth_l1_loss.",
+        kwargs={"beta": 1.0},
+        grad_args=(0, 1),
+        bad_inputs=(_shape_mismatch(),),
+    ),
+    _spec(
+        "SoftMarginLoss",
+        TF.soft_margin_loss,
+        nn.SoftMarginLoss,
+        _soft_margin,
+        summary="Logistic loss on +-1 labels.",
+        formula="l = sum_i log(1 + exp(-y_i x_i)) / numel",
+        when_to_use=(
+            "Binary classification with labels in {1, -1}; the smooth counterpart of a "
+            "hinge. Equivalent to BCEWithLogits with y01 = (y + 1) / 2."
+        ),
+        bad_inputs=(_shape_mismatch(r"size|match"),),
+    ),
+    _spec(
+        "MultiLabelSoftMarginLoss",
+        TF.multilabel_soft_margin_loss,
+        nn.MultiLabelSoftMarginLoss,
+        _multilabel_soft,
+        summary="Per-class sigmoid cross-entropy averaged over classes, per sample.",
+        formula="l_n = -(1/C) sum_c [y_c log sigma(x_c) + (1 - y_c) log(1 - sigma(x_c))]",
+        when_to_use=(
+            "Multi-label classification with 0/1 targets; equals BCEWithLogitsLoss averaged "
+            "over classes per sample (so 'none' gives one value per sample)."
+        ),
+        bad_inputs=(_shape_mismatch(r"size|match|shape"),),
+    ),
+    _spec(
+        "CosineEmbeddingLoss",
+        TF.cosine_embedding_loss,
+        nn.CosineEmbeddingLoss,
+        _cosine_embedding,
+        summary="Cosine similarity for similar pairs, margin hinge for dissimilar ones.",
+        formula="l_n = 1 - cos(x1_n, x2_n) if y_n = 1; max(0, cos(x1_n, x2_n) - margin) if y_n = -1",
+        when_to_use=(
+            "Learning embeddings compared by angle (text or face matching) from labelled "
+            "pairs; margin in [-1, 1], 0 to 0.5 is typical."
+        ),
+        kwargs={"margin": 0.1},
+        grad_args=(0, 1),
+        bad_inputs=(
+            BadInput(
+                "mismatched feature sizes (torch's error)",
+                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5), torch.ones(3)), {}),
+                RuntimeError,
+                r"size|match",
+            ),
+        ),
+    ),
+    _spec(
+        "MultiMarginLoss",
+        TF.multi_margin_loss,
+        nn.MultiMarginLoss,
+        _logits_labels,
+        summary="Multi-class hinge (Weston-Watkins / Crammer-Singer style SVM loss).",
+        formula="l_n = sum_{i != y} max(0, margin - x_y + x_i)^p / C",
+        when_to_use=(
+            "A linear SVM-like objective for exclusive classes: only classes within the "
+            "margin of the target contribute; well-separated samples cost nothing."
+        ),
+        kwargs={"p": 1, "margin": 1.0},
+        half=False,
+        # torch 2.14 returns uninitialised memory for an empty batch (seen: -1.3e-14, 4.6e-310)
+        empty_mean="undefined",
+        bad_inputs=(_label_out_of_range(RuntimeError, "target out of range"),),
+    ),
+]

@@ -1,0 +1,179 @@
+"""The shared tester: every registry entry, the same checks (DESIGN.md, "Tests").
+
+Adding a LossSpec to the registry is enough to have it checked here: float64 gradcheck,
+function equals module, torch.compile(fullgraph=True) equals eager, output shape per
+reduction, empty input, "sum" equals "none".sum(), batch permutation, bad input, half
+precision.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from losskit.registry import REGISTRY, LossInputs, LossSpec
+
+from .conftest import DEVICES, gen
+
+SPECS = list(REGISTRY)
+IDS = [s.name for s in SPECS]
+
+
+def _make(spec: LossSpec, n: int, dtype=torch.float64, device="cpu", seed=0) -> LossInputs:
+    return spec.make_inputs(n, dtype=dtype, device=torch.device(device), generator=gen(seed))
+
+
+def _module(spec: LossSpec, reduction: str, device="cpu", dtype=torch.float64) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return spec.build(reduction=reduction).to(device=device, dtype=dtype)
+
+
+def _run(spec: LossSpec, inputs: LossInputs, reduction: str, module=None) -> torch.Tensor:
+    return spec.call(inputs, module, reduction=reduction)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_metadata(spec: LossSpec) -> None:
+    assert spec.summary and spec.formula and spec.when_to_use
+    assert callable(spec.function) and issubclass(spec.module, torch.nn.Module)
+    assert spec.bad_inputs, f"{spec.name}: give at least one bad input"
+    if spec.family != "pytorch":
+        assert spec.function.__doc__ and "Example" in spec.function.__doc__ or spec.function.__doc__
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_gradcheck_float64(spec: LossSpec) -> None:
+    inputs = _make(spec, 3)
+    module = _module(spec, spec.default_reduction)
+    leaves = [a.detach().clone().requires_grad_(i in spec.grad_args) for i, a in enumerate(inputs.args)]
+    diff = tuple(leaves[i] for i in spec.grad_args)
+
+    def f(*xs: torch.Tensor) -> torch.Tensor:
+        args = list(leaves)
+        for i, x in zip(spec.grad_args, xs, strict=True):
+            args[i] = x
+        li = LossInputs(tuple(args), inputs.batched, inputs.kwargs)
+        return _run(spec, li, spec.default_reduction, module)
+
+    assert torch.autograd.gradcheck(f, diff, eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_function_equals_module(spec: LossSpec, device: str) -> None:
+    inputs = _make(spec, 6, device=device)
+    for reduction in spec.reductions:
+        module = _module(spec, reduction, device)
+        expected = _run(spec, inputs, reduction, module)
+        got = module(*inputs.args, **inputs.kwargs)
+        torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_compile_fullgraph_equals_eager(spec: LossSpec) -> None:
+    torch._dynamo.reset()
+    inputs = _make(spec, 5, dtype=torch.float32)
+    module = _module(spec, spec.default_reduction, dtype=torch.float32)
+    extra = spec.module_args(module) if spec.module_args else ()
+    kwargs = {**spec.kwargs, **inputs.kwargs, "reduction": spec.default_reduction}
+
+    def f(*args: torch.Tensor) -> torch.Tensor:
+        return spec.function(*args, *extra, **kwargs)
+
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(*inputs.args), f(*inputs.args))
+    assert counters["stats"]["unique_graphs"] >= 1  # dynamo really captured a graph
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_output_shapes_and_sum(spec: LossSpec, device: str) -> None:
+    n = 7
+    inputs = _make(spec, n, device=device)
+    module = _module(spec, "none", device)
+    outs = {r: _run(spec, inputs, r, module) for r in spec.reductions}
+    for r, out in outs.items():
+        if r == "none":
+            assert out.dim() >= 1
+            if spec.batch_in_output:
+                assert out.shape[0] == n
+        else:
+            assert out.shape == (), f"{spec.name}: reduction={r!r} gave shape {tuple(out.shape)}"
+        assert torch.isfinite(out).all()
+    if "none" in outs and "sum" in outs:
+        torch.testing.assert_close(outs["sum"], outs["none"].sum())
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_empty_batch(spec: LossSpec) -> None:
+    inputs = _make(spec, 0)
+    leaves = [a.detach().clone().requires_grad_(i in spec.grad_args) for i, a in enumerate(inputs.args)]
+    li = LossInputs(tuple(leaves), inputs.batched, inputs.kwargs)
+    module = _module(spec, spec.default_reduction)
+    out = _run(spec, li, spec.default_reduction, module)
+    assert out.shape == ()
+    if spec.empty_mean == "zero":
+        assert out.item() == 0.0
+        out.backward()
+        for i in spec.grad_args:
+            assert leaves[i].grad is not None and leaves[i].grad.shape == leaves[i].shape
+    elif spec.empty_mean == "nan":
+        # documented behaviour of the delegated torch loss
+        assert math.isnan(out.item())
+    if "sum" in spec.reductions and spec.empty_mean != "undefined":
+        assert _run(spec, li, "sum", module).item() == 0.0
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_batch_permutation(spec: LossSpec) -> None:
+    n = 8
+    inputs = _make(spec, n, seed=3)
+    module = _module(spec, "none")
+    perm = torch.randperm(n, generator=gen(5))
+    permuted = LossInputs(
+        tuple(a[perm] if b else a for a, b in zip(inputs.args, inputs.batched, strict=True)),
+        inputs.batched,
+        inputs.kwargs,
+    )
+    base = _run(spec, inputs, spec.default_reduction, module)
+    torch.testing.assert_close(_run(spec, permuted, spec.default_reduction, module), base)
+    if spec.batch_in_output and "none" in spec.reductions:
+        torch.testing.assert_close(_run(spec, permuted, "none", module), _run(spec, inputs, "none", module)[perm])
+
+
+BAD = [(s, b) for s in SPECS for b in s.bad_inputs]
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size:UserWarning")
+@pytest.mark.parametrize(("spec", "bad"), BAD, ids=[f"{s.name}-{b.label}" for s, b in BAD])
+def test_bad_input_raises(spec: LossSpec, bad) -> None:
+    args, kwargs = bad.make()
+    with pytest.raises(bad.error, match=bad.match):
+        spec.function(*args, **{**spec.kwargs, **kwargs})
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.half], ids=[s.name for s in SPECS if s.half])
+def test_half_precision(spec: LossSpec, dtype: torch.dtype) -> None:
+    inputs32 = _make(spec, 16, dtype=torch.float32)
+    # round the inputs to the half dtype first, so only the computation differs
+    half = LossInputs(
+        tuple(a.to(dtype) if a.is_floating_point() else a for a in inputs32.args),
+        inputs32.batched,
+        inputs32.kwargs,
+    )
+    ref_in = LossInputs(
+        tuple(a.float() if a.is_floating_point() else a for a in half.args), half.batched, half.kwargs
+    )
+    module = _module(spec, spec.default_reduction, dtype=torch.float32)
+    out = _run(spec, half, spec.default_reduction, module)
+    ref = _run(spec, ref_in, spec.default_reduction, module)
+    assert torch.isfinite(out).all()
+    if spec.family != "pytorch":
+        assert out.dtype == dtype, f"{spec.name}: half input must give a half output"
+    torch.testing.assert_close(out.float(), ref, rtol=spec.half_rtol, atol=spec.half_rtol)
