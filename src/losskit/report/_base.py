@@ -1,0 +1,65 @@
+"""The building blocks of the ``losskit demo`` report.
+
+A report section is one function ``section(ctx: ReportContext) -> Section``; sections are
+listed in :data:`losskit.report.SECTIONS`. A section draws figures with matplotlib (saved via
+``ctx.save_figure``), measures the numbers behind each seed claim, and records each claim
+with whether it held. A claim that does not hold is reported as not holding, never hidden.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the seed (SPEC.md) and what was measured for it."""
+
+    text: str
+    held: bool
+    measured: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    filename: str
+    caption: str
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    intro: str
+    figures: list[Figure] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    #: extra HTML fragments (tables), already escaped
+    tables: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReportContext:
+    out_dir: Path
+    quick: bool = False
+    #: optional progress callback: progress(description, fraction_done)
+    progress: Any = None
+
+    def save_figure(self, fig: Any, name: str, caption: str) -> Figure:
+        """Save a matplotlib figure as ``<out_dir>/<name>.png`` and close it."""
+        import matplotlib.pyplot as plt
+
+        filename = f"{name}.png"
+        fig.savefig(self.out_dir / filename, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        return Figure(filename, caption)
+
+
+def html_table(header: list[str], rows: list[list[Any]], caption: str = "") -> str:
+    """A small escaped HTML table."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
