@@ -106,13 +106,18 @@ def pairwise_euclidean_distance(a: Tensor, b: Tensor | None = None, *, squared: 
     """``(N, D)`` x ``(M, D)`` -> ``(N, M)`` Euclidean distances (``b`` defaults to ``a``).
 
     Uses ``||a||^2 + ||b||^2 - 2 a.b`` (one matrix product, O(N M) memory), clamped at 0
-    against rounding; the gradient is 0 where two rows coincide.
+    against rounding (as ``torch.cdist`` does for large inputs, so close but distinct points
+    carry a rounding error of about ``sqrt(eps) * ||a||``). When ``b`` is omitted the
+    diagonal is exactly 0. The gradient is 0 where two rows coincide.
     """
     fn = "pairwise_euclidean_distance"
+    self_distance = b is None
     b = a if b is None else b
     _pairwise_checks(fn, a, b)
     sq = a.square().sum(1, keepdim=True) + b.square().sum(1).unsqueeze(0) - 2.0 * (a @ b.T)
     sq = sq.clamp_min(0.0)
+    if self_distance:
+        sq = sq.masked_fill(torch.eye(a.shape[0], dtype=torch.bool, device=a.device), 0.0)
     return sq if squared else safe_sqrt(sq)
 
 

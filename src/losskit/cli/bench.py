@@ -1,0 +1,185 @@
+"""``losskit bench``: every registry benchmark case, losskit against each peer, in one process.
+
+Time: forward + backward of one step, median of ``torch.utils.benchmark.Timer``'s
+``blocked_autorange`` (one thread by default: on a shared 2-core machine two threads run up to
+35x slower whenever a neighbour holds a core, while one-thread medians hold to about 15 %).
+
+Peak memory: each implementation runs in a fresh subprocess (so allocator state and other
+implementations do not leak into it). On CUDA it is ``max_memory_allocated`` minus the memory
+allocated before the step; on CPU it is the rise of the process's peak resident set (VmHWM,
+reset through ``/proc/self/clear_refs`` after one warm-up step) over the resident set before
+the step. Both measure what the step adds on top of its inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..registry import REGISTRY, LossSpec
+
+
+@dataclass
+class BenchRow:
+    loss: str
+    family: str
+    case: str
+    impl: str
+    time_ms: float
+    peak_mb: float | None
+    time_ratio: float  # impl time / losskit time (> 1: losskit is faster)
+    mem_ratio: float | None  # impl peak / losskit peak (> 1: losskit uses less)
+
+
+def _vm(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure_peak(spec_name: str, case_index: int, impl: str, device: str, threads: int) -> float:
+    """Peak memory (bytes) one step of ``impl`` adds on top of its inputs (see module doc)."""
+    torch.set_num_threads(threads)
+    spec = REGISTRY.get(spec_name)
+    dev = torch.device(device)
+    steps = spec.bench[case_index].setup(dev)
+    step = steps[impl]
+    step()  # warm-up: lazy initialisation is not the loss's memory
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return float(torch.cuda.max_memory_allocated() - before)
+    before = _vm("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current resident set
+    step()
+    return float(_vm("VmHWM") - before)
+
+
+def _peak_in_subprocess(spec_name: str, case_index: int, impl: str, device: str, threads: int) -> float | None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "losskit.cli.bench",
+        "--peak",
+        spec_name,
+        str(case_index),
+        impl,
+        device,
+        str(threads),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if res.returncode != 0:
+        sys.stderr.write(f"peak-memory worker failed for {spec_name}/{impl}: {res.stderr[-500:]}\n")
+        return None
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def time_step(step, min_run_time: float) -> float:
+    from torch.utils import benchmark
+
+    step()  # warm-up
+    timer = benchmark.Timer(stmt="step()", globals={"step": step})
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def bench_spec(
+    spec: LossSpec, *, device: str, threads: int, memory: bool, min_run_time: float
+) -> list[BenchRow]:
+    torch.set_num_threads(threads)
+    rows: list[BenchRow] = []
+    for ci, case in enumerate(spec.bench):
+        steps = case.setup(torch.device(device))
+        if "losskit" not in steps:
+            raise ValueError(f"losskit bench: case {case.label!r} of {spec.name} has no 'losskit' step")
+        times = {name: time_step(step, min_run_time) for name, step in steps.items()}
+        if device == "cuda":
+            torch.cuda.synchronize()
+        del steps
+        peaks = {name: (_peak_in_subprocess(spec.name, ci, name, device, threads) if memory else None) for name in times}
+        lk_t, lk_m = times["losskit"], peaks["losskit"]
+        for name in times:
+            m = peaks[name]
+            rows.append(
+                BenchRow(
+                    loss=spec.name,
+                    family=spec.family,
+                    case=case.label,
+                    impl=name,
+                    time_ms=times[name] * 1e3,
+                    peak_mb=None if m is None else m / 2**20,
+                    time_ratio=times[name] / lk_t,
+                    mem_ratio=None if (m is None or not lk_m) else m / lk_m,
+                )
+            )
+    return rows
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def markdown_table(rows: list[BenchRow], device: str, threads: int) -> str:
+    lines = [
+        f"Device: {device}, threads: {threads}, torch {torch.__version__}. "
+        "Ratios are peer / losskit (above 1: losskit is faster or lighter).",
+        "",
+        "| loss | case | implementation | time (ms) | time ratio | peak (MB) | memory ratio |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.loss} | {r.case} | {r.impl} | {r.time_ms:.2f} | {r.time_ratio:.2f} | "
+            f"{_fmt(r.peak_mb, '.1f')} | {_fmt(r.mem_ratio, '.2f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    *,
+    family: str | None = None,
+    names: list[str] | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+    memory: bool = True,
+    min_run_time: float = 0.5,
+    markdown: str | None = None,
+    json_out: str | None = None,
+) -> list[BenchRow]:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("losskit bench: --device cuda requested but CUDA is not available")
+    specs = [s for s in REGISTRY.specs(family) if s.bench and (not names or s.name in names)]
+    if names:
+        unknown = set(names) - {s.name for s in REGISTRY}
+        if unknown:
+            raise SystemExit(f"losskit bench: unknown loss names: {', '.join(sorted(unknown))}")
+    rows: list[BenchRow] = []
+    for spec in specs:
+        print(f"benchmarking {spec.name} ...", file=sys.stderr, flush=True)
+        rows.extend(bench_spec(spec, device=device, threads=threads, memory=memory, min_run_time=min_run_time))
+    table = markdown_table(rows, device, threads)
+    print(table)
+    if markdown:
+        Path(markdown).write_text(table)
+    if json_out:
+        Path(json_out).write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    return rows
+
+
+if __name__ == "__main__":  # the peak-memory worker
+    if len(sys.argv) == 7 and sys.argv[1] == "--peak":
+        _, _, name, idx, impl, dev, thr = sys.argv
+        print(measure_peak(name, int(idx), impl, dev, int(thr)))
+    else:
+        raise SystemExit("usage: python -m losskit.cli.bench --peak SPEC CASE IMPL DEVICE THREADS")

@@ -1,0 +1,141 @@
+"""The ``losskit`` command: ``list``, ``demo`` and ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..registry import FAMILIES, REGISTRY
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    specs = REGISTRY.specs(args.family)
+    if args.json:
+        rows = [
+            {
+                "name": s.name,
+                "family": s.family,
+                "summary": s.summary,
+                "formula": s.formula,
+                "paper": s.paper,
+                "peers": list(s.peers),
+                "delegates_to": s.delegates_to,
+                "function": f"{s.function.__module__}.{s.function.__qualname__}",
+                "module": f"{s.module.__module__}.{s.module.__qualname__}",
+            }
+            for s in specs
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("name", "family", "paper", "peer equivalents")
+    rows = [
+        (s.name, s.family, s.paper or "-", ", ".join(s.peers) or (s.delegates_to or "-")) for s in specs
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    print(fmt.format(*header))
+    print(fmt.format(*("-" * w for w in widths), "-" * 16))
+    for r in rows:
+        print(fmt.format(*r))
+    print(f"\n{len(rows)} losses" + (f" in family {args.family!r}" if args.family else ""))
+    return 0
+
+
+def _progress_printer():
+    """A rich progress bar when rich is installed, else plain lines."""
+    try:
+        from rich.progress import Progress
+    except ImportError:  # pragma: no cover - rich is in the demo extra
+
+        def plain(desc: str, frac: float) -> None:
+            print(f"[{frac:4.0%}] {desc}", file=sys.stderr, flush=True)
+
+        return plain, None
+    progress = Progress(transient=False)
+    task = progress.add_task("report", total=1.0)
+
+    def update(desc: str, frac: float) -> None:
+        progress.update(task, completed=frac, description=desc)
+
+    return update, progress
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ..report import ReportFolderError, build_report
+
+    out = Path(args.out)
+    update, progress = _progress_printer()
+    try:
+        if progress is not None:
+            with progress:
+                sections = build_report(out, quick=args.quick, only=args.section, progress=update)
+        else:
+            sections = build_report(out, quick=args.quick, only=args.section, progress=update)
+    except ReportFolderError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    claims = [c for s in sections for c in s.claims]
+    held = sum(c.held for c in claims)
+    for s in sections:
+        for c in s.claims:
+            mark = "held    " if c.held else "NOT HELD"
+            print(f"  [{mark}] {s.key}: {c.text}  ({c.measured})")
+    print(f"\nClaims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}")
+    print(f"Report: {(out / 'index.html').resolve()}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    run(
+        family=args.family,
+        names=args.name,
+        device=args.device,
+        threads=args.threads,
+        memory=not args.no_memory,
+        min_run_time=args.min_run_time,
+        markdown=args.markdown,
+        json_out=args.json,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="losskit", description="Loss functions: list, explain, benchmark.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pl = sub.add_parser("list", help="the registry as a table")
+    pl.add_argument("--family", choices=FAMILIES, help="only this family")
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pl.set_defaults(func=_cmd_list)
+
+    pd = sub.add_parser("demo", help="write the report (HTML + PNG) that checks every claim of the seed")
+    pd.add_argument("--out", default="losskit-report", help="report folder (default: ./losskit-report)")
+    pd.add_argument("--quick", action="store_true", help="smaller experiments, for a fast look")
+    pd.add_argument("--section", action="append", help="only this section (repeatable)")
+    pd.set_defaults(func=_cmd_demo)
+
+    pb = sub.add_parser("bench", help="losskit against its peers, time and peak memory ratios")
+    pb.add_argument("--family", choices=FAMILIES, help="only this family")
+    pb.add_argument("--name", action="append", help="only this loss (repeatable)")
+    pb.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    pb.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    pb.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    pb.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timing per implementation")
+    pb.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    pb.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    pb.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

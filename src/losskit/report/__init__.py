@@ -1,0 +1,121 @@
+"""The ``losskit demo`` report: one section per family, written as static HTML + PNG.
+
+A section is one function ``section(ctx) -> Section`` (see :mod:`losskit.report._base`);
+:data:`SECTIONS` lists them in report order.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._base import Claim, Figure, ReportContext, Section, html_table
+
+__all__ = ["Claim", "Figure", "ReportContext", "Section", "SECTIONS", "build_report", "MARKER", "html_table"]
+
+#: file that marks a folder as a losskit report (``losskit demo`` only overwrites those)
+MARKER = ".losskit-report"
+
+#: report sections in order: (key, module path); each module defines ``section(ctx)``
+SECTIONS: list[tuple[str, str]] = [
+    ("regression", "losskit.report.regression"),
+]
+
+
+def _load(module: str) -> Callable[[ReportContext], Section]:
+    return importlib.import_module(module).section
+
+
+class ReportFolderError(ValueError):
+    pass
+
+
+def prepare_folder(out: Path) -> None:
+    """Create ``out``; refuse a non-empty folder that is not a losskit report."""
+    if out.exists():
+        if not out.is_dir():
+            raise ReportFolderError(f"losskit demo: {out} exists and is not a folder")
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise ReportFolderError(
+                f"losskit demo: {out} is not empty and is not a losskit report; "
+                "choose another folder with --out"
+            )
+        for old in out.iterdir():  # clear an earlier report's files
+            if old.is_file() and (old.suffix in {".png", ".html", ".css", ".json"} or old.name == MARKER):
+                old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("This folder was written by `losskit demo`.\n")
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+figure{display:inline-block;margin:.5em;max-width:520px;vertical-align:top}
+figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.9em;color:#444}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4} caption{text-align:left;font-weight:600;margin-bottom:.3em}
+.held{color:#17702a} .not-held{color:#b00020;font-weight:600} .summary{background:#f7f7f7;padding:.8em 1em;border-radius:6px}
+li.claim{margin:.4em 0} .measured{color:#555;font-size:.92em}
+"""
+
+
+def _section_html(sec: Section) -> str:
+    parts = [f'<section id="{html.escape(sec.key)}"><h2>{html.escape(sec.title)}</h2>', f"<p>{html.escape(sec.intro)}</p>"]
+    for fig in sec.figures:
+        parts.append(
+            f'<figure><img src="{html.escape(fig.filename)}" alt="{html.escape(fig.caption)}">'
+            f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>"
+        )
+    if sec.claims:
+        parts.append("<h3>The seed's claims, checked</h3><ul>")
+        for c in sec.claims:
+            cls, mark = ("held", "&#10003; holds") if c.held else ("not-held", "&#10007; does not hold")
+            parts.append(
+                f'<li class="claim"><span class="{cls}">{mark}</span>: {html.escape(c.text)}'
+                f'<br><span class="measured">measured: {html.escape(c.measured)}</span></li>'
+            )
+        parts.append("</ul>")
+    parts.extend(sec.tables)
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
+    claims = [c for s in sections for c in s.claims]
+    held = sum(c.held for c in claims)
+    toc = "".join(f'<li><a href="#{html.escape(s.key)}">{html.escape(s.title)}</a></li>' for s in sections)
+    body = "\n".join(_section_html(s) for s in sections)
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>losskit report</title>
+<style>{_CSS}</style></head><body>
+<h1>losskit report</h1>
+<p>Every loss of the seed, drawn, and every claim the seed makes about it, measured.</p>
+<div class="summary" id="summary"><strong>Claims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}.</strong>
+<br>Generated in {elapsed:.1f} s.<ul>{toc}</ul></div>
+{body}
+</body></html>
+"""
+    path = out / "index.html"
+    path.write_text(doc, encoding="utf-8")
+    return path
+
+
+def build_report(out: Path, *, quick: bool = False, only: list[str] | None = None, progress=None) -> list[Section]:
+    """Run every section into ``out`` and write ``index.html``; returns the sections."""
+    out = Path(out)
+    prepare_folder(out)
+    ctx = ReportContext(out_dir=out, quick=quick, progress=progress)
+    start = time.perf_counter()
+    chosen = [(k, m) for k, m in SECTIONS if not only or k in only]
+    sections = []
+    for i, (key, module) in enumerate(chosen):
+        if progress:
+            progress(f"section {key}", i / max(len(chosen), 1))
+        sections.append(_load(module)(ctx))
+    if progress:
+        progress("done", 1.0)
+    write_html(out, sections, time.perf_counter() - start)
+    return sections

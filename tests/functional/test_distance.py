@@ -1,0 +1,104 @@
+"""Vector geometry (SPEC.md section 7): cosine, Euclidean, pairwise forms and the identity
+d = sqrt(2 - 2 cos) for unit vectors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from losskit import (
+    cosine_distance,
+    cosine_from_euclidean,
+    cosine_similarity,
+    euclidean_distance,
+    euclidean_from_cosine,
+    pairwise_cosine_similarity,
+    pairwise_euclidean_distance,
+)
+
+from ..conftest import gen
+
+
+def test_hand_worked() -> None:
+    a, b = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 4.0])
+    assert euclidean_distance(a, b).item() == pytest.approx(5.0)
+    assert euclidean_distance(a, b, squared=True).item() == pytest.approx(25.0)
+    assert cosine_similarity(a, b).item() == pytest.approx(0.0)
+    assert cosine_distance(a, a).item() == pytest.approx(0.0)
+    assert cosine_similarity(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0])).item() == pytest.approx(
+        1 / math.sqrt(2)
+    )
+
+
+def test_identity_for_unit_vectors_to_1e12() -> None:
+    g = gen(0)
+    a = TF.normalize(torch.randn(500, 16, generator=g, dtype=torch.float64), dim=1)
+    b = TF.normalize(torch.randn(500, 16, generator=g, dtype=torch.float64), dim=1)
+    cos = cosine_similarity(a, b)
+    d = euclidean_distance(a, b)
+    assert (euclidean_from_cosine(cos) - d).abs().max().item() < 1e-12
+    assert (cosine_from_euclidean(d) - cos).abs().max().item() < 1e-12
+    # the edges: cos = 1 -> 0, cos = -1 -> 2
+    torch.testing.assert_close(
+        euclidean_from_cosine(torch.tensor([1.0, -1.0], dtype=torch.float64)),
+        torch.tensor([0.0, 2.0], dtype=torch.float64),
+    )
+
+
+def test_gradients_finite_at_distance_zero() -> None:
+    a = torch.randn(4, 8, generator=gen(1), dtype=torch.float64, requires_grad=True)
+    b = a.detach().clone()
+    euclidean_distance(a, b).sum().backward()
+    assert torch.isfinite(a.grad).all() and (a.grad == 0).all()
+    a.grad = None
+    pairwise_euclidean_distance(a).sum().backward()
+    assert torch.isfinite(a.grad).all()
+    c = torch.tensor([1.0, 1.0 + 1e-12], dtype=torch.float64, requires_grad=True)
+    euclidean_from_cosine(c).sum().backward()
+    assert torch.isfinite(c.grad).all()
+
+
+def test_zero_vector_cosine_is_finite() -> None:
+    a = torch.zeros(2, 3, requires_grad=True)
+    b = torch.randn(2, 3, generator=gen(2))
+    out = cosine_similarity(a, b)
+    out.sum().backward()
+    assert (out == 0).all() and torch.isfinite(a.grad).all()
+
+
+def test_pairwise_matches_loops() -> None:
+    g = gen(3)
+    a = torch.randn(5, 7, generator=g, dtype=torch.float64)
+    b = torch.randn(4, 7, generator=g, dtype=torch.float64)
+    want_d = torch.tensor([[euclidean_distance(x, y).item() for y in b] for x in a], dtype=torch.float64)
+    want_c = torch.tensor([[cosine_similarity(x, y).item() for y in b] for x in a], dtype=torch.float64)
+    torch.testing.assert_close(pairwise_euclidean_distance(a, b), want_d)
+    torch.testing.assert_close(pairwise_euclidean_distance(a, b, squared=True), want_d**2)
+    torch.testing.assert_close(pairwise_cosine_similarity(a, b), want_c)
+    torch.testing.assert_close(pairwise_euclidean_distance(a, b), torch.cdist(a, b))
+    # b defaults to a; the diagonal is exactly 0
+    assert (pairwise_euclidean_distance(a).diagonal() == 0).all()
+
+
+def test_gradcheck() -> None:
+    g = gen(4)
+    a = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: cosine_similarity(x, y), (a, b))
+    assert torch.autograd.gradcheck(lambda x, y: euclidean_distance(x, y), (a, b))
+    assert torch.autograd.gradcheck(lambda x, y: pairwise_euclidean_distance(x, y), (a, b))
+    assert torch.autograd.gradcheck(lambda x, y: pairwise_cosine_similarity(x, y), (a, b))
+
+
+def test_errors() -> None:
+    with pytest.raises(ValueError, match=r"cosine_similarity: a and b must have the same shape; got \(2, 3\) and \(3,\)"):
+        cosine_similarity(torch.zeros(2, 3), torch.zeros(3))
+    with pytest.raises(ValueError, match=r"pairwise_euclidean_distance: a must have 2 dimensions; got shape \(3,\)"):
+        pairwise_euclidean_distance(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"pairwise_cosine_similarity: a and b must have the same feature dimension"):
+        pairwise_cosine_similarity(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(TypeError, match=r"euclidean_from_cosine: cos must be a floating-point tensor"):
+        euclidean_from_cosine(torch.tensor([1]))

@@ -1,0 +1,135 @@
+"""Regression losses: hand-worked values, parity with torch.nn.functional, the weighted-mean
+rule, and the seed's claims about their gradients (SPEC.md section 1)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import losskit
+from losskit import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+
+from ..conftest import gen
+
+D = torch.tensor([-3.0, -0.5, 0.0, 0.25, 2.0])  # residuals, pred = D, target = 0
+Z = torch.zeros(5)
+
+
+def test_hand_worked_values() -> None:
+    # L1: |d| -> 3, .5, 0, .25, 2
+    torch.testing.assert_close(l1_loss(D, Z, reduction="none"), torch.tensor([3.0, 0.5, 0.0, 0.25, 2.0]))
+    # L2: d^2 -> 9, .25, 0, .0625, 4
+    torch.testing.assert_close(mse_loss(D, Z, reduction="none"), torch.tensor([9.0, 0.25, 0.0, 0.0625, 4.0]))
+    # Smooth L1, beta=1: |d|>=1 -> |d| - .5 (2.5, 1.5); else .5 d^2 (.125, 0, .03125)
+    torch.testing.assert_close(
+        smooth_l1_loss(D, Z, reduction="none"), torch.tensor([2.5, 0.125, 0.0, 0.03125, 1.5])
+    )
+    # Huber, delta=2: |d|>=2 -> 2(|d| - 1) (4, 2); else .5 d^2 (.125, 0, .03125)
+    torch.testing.assert_close(
+        huber_loss(D, Z, delta=2.0, reduction="none"), torch.tensor([4.0, 0.125, 0.0, 0.03125, 2.0])
+    )
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "kw"),
+    [
+        (l1_loss, TF.l1_loss, {}),
+        (mse_loss, TF.mse_loss, {}),
+        (smooth_l1_loss, TF.smooth_l1_loss, {"beta": 0.7}),
+        (huber_loss, TF.huber_loss, {"delta": 1.3}),
+    ],
+)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_parity_with_torch(ours, theirs, kw, reduction, device) -> None:
+    g = gen(1)
+    p = torch.randn(6, 7, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    t = torch.randn(6, 7, generator=g, dtype=torch.float64).to(device)
+    a = ours(p, t, reduction=reduction, **kw)
+    b = theirs(p, t, reduction=reduction, **kw)
+    torch.testing.assert_close(a, b)
+    (ga,) = torch.autograd.grad(a.sum(), p)
+    (gb,) = torch.autograd.grad(b.sum(), p)
+    torch.testing.assert_close(ga, gb)
+
+
+@pytest.mark.parametrize("fn", [l1_loss, mse_loss])
+def test_weighted_mean_matches_torch(fn) -> None:
+    # torch's l1_loss / mse_loss(weight=) divide by sum(w): same rule as losskit
+    g = gen(2)
+    p, t = torch.randn(10, generator=g), torch.randn(10, generator=g)
+    w = torch.rand(10, generator=g) * 3
+    torch.testing.assert_close(fn(p, t, weight=w), getattr(TF, fn.__name__)(p, t, weight=w))
+    torch.testing.assert_close(fn(p, t, weight=w), (w * fn(p, t, reduction="none")).sum() / w.sum())
+
+
+def test_huber_weighted_mean_differs_from_torch() -> None:
+    # Deliberate difference: torch's huber_loss(weight=) returns mean(w*l) (divides by the
+    # element count), unlike its own l1_loss(weight=). losskit divides by sum(w) everywhere.
+    p, t = torch.tensor([3.0, 0.5, -2.0]), torch.zeros(3)
+    w = torch.tensor([1.0, 1.0, 4.0])
+    l = huber_loss(p, t, reduction="none")  # 2.5, .125, 1.5
+    ours = huber_loss(p, t, weight=w)
+    assert ours.item() == pytest.approx((2.5 + 0.125 + 6.0) / 6.0)
+    assert TF.huber_loss(p, t, weight=w).item() == pytest.approx((w * l).mean().item())
+    assert ours.item() != pytest.approx(TF.huber_loss(p, t, weight=w).item())
+
+
+def test_per_sample_weight_broadcasts() -> None:
+    p, t = torch.ones(2, 3), torch.zeros(2, 3)
+    w = torch.tensor([[1.0], [0.0]])
+    assert l1_loss(p * torch.tensor([[1.0], [5.0]]), t, weight=w).item() == pytest.approx(1.0)
+
+
+def test_identities() -> None:
+    g = gen(3)
+    p, t = torch.randn(50, generator=g, dtype=torch.float64) * 3, torch.zeros(50, dtype=torch.float64)
+    # Smooth L1 with beta = 0 is L1
+    torch.testing.assert_close(smooth_l1_loss(p, t, beta=0.0), l1_loss(p, t))
+    # Huber(delta) = delta * SmoothL1(beta=delta): the same curve scaled
+    for delta in (0.3, 1.0, 2.5):
+        torch.testing.assert_close(
+            huber_loss(p, t, delta=delta, reduction="none"),
+            delta * smooth_l1_loss(p, t, beta=delta, reduction="none"),
+        )
+
+
+def _grad(fn, d: torch.Tensor, **kw) -> torch.Tensor:
+    d = d.clone().requires_grad_()
+    (g,) = torch.autograd.grad(fn(d, torch.zeros_like(d), reduction="sum", **kw), d)
+    return g
+
+
+def test_seed_claims_about_gradients() -> None:
+    d = torch.linspace(-10, 10, 2001, dtype=torch.float64)
+    d = d[d != 0]
+    # L1's gradient has constant magnitude 1: it cannot fine-tune near the optimum
+    torch.testing.assert_close(_grad(l1_loss, d).abs(), torch.ones_like(d))
+    # L2's gradient grows with the error: 2d
+    torch.testing.assert_close(_grad(mse_loss, d), 2 * d)
+    # Smooth L1: d near zero, bounded by 1 far away
+    g = _grad(smooth_l1_loss, d)
+    assert g.abs().max().item() <= 1.0
+    near = d.abs() < 1
+    torch.testing.assert_close(g[near], d[near])
+
+
+def test_half_precision_returns_input_dtype() -> None:
+    p = torch.randn(100, generator=gen(4)).half()
+    out = smooth_l1_loss(p, torch.zeros_like(p))
+    assert out.dtype == torch.float16 and torch.isfinite(out)
+    ref = smooth_l1_loss(p.float(), torch.zeros(100))
+    assert out.float().item() == pytest.approx(ref.item(), rel=1e-3)
+
+
+def test_bad_hyperparameters() -> None:
+    with pytest.raises(ValueError, match=r"huber_loss: delta must be finite and > 0; got 0"):
+        huber_loss(D, Z, delta=0)
+    with pytest.raises(ValueError, match=r"smooth_l1_loss: beta must be finite and >= 0; got -1"):
+        smooth_l1_loss(D, Z, beta=-1)
+    with pytest.raises(TypeError, match=r"smooth_l1_loss: beta must be a number; got str"):
+        smooth_l1_loss(D, Z, beta="1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"SmoothL1Loss: reduction must be one of"):
+        losskit.SmoothL1Loss(reduction="avg")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"l1_loss: target must be a torch.Tensor; got list"):
+        l1_loss(D, [0.0] * 5)  # type: ignore[arg-type]
