@@ -1,14 +1,15 @@
 """``losskit bench``: every registry benchmark case, losskit against each peer, in one process.
 
 Time: forward + backward of one step, median of ``torch.utils.benchmark.Timer``'s
-``blocked_autorange`` (one thread by default: on a shared 2-core machine two threads run up to
+``blocked_autorange``, the implementations interleaved over three rounds (one thread by default: on a shared 2-core machine two threads run up to
 35x slower whenever a neighbour holds a core, while one-thread medians hold to about 15 %).
 
 Peak memory: each implementation runs in a fresh subprocess (so allocator state and other
 implementations do not leak into it). On CUDA it is ``max_memory_allocated`` minus the memory
-allocated before the step; on CPU it is the rise of the process's peak resident set (VmHWM,
-reset through ``/proc/self/clear_refs`` after one warm-up step) over the resident set before
-the step. Both measure what the step adds on top of its inputs.
+allocated before the step (after one warm-up step); on CPU it is the rise of the process's
+peak resident set (VmHWM, reset through ``/proc/self/clear_refs``) over two steps above the
+resident set before the first, with glibc's mmap threshold fixed at 64 KiB so that freed buffers leave the
+resident set at once. Both measure what the step adds on top of its inputs.
 """
 
 from __future__ import annotations
@@ -52,17 +53,19 @@ def measure_peak(spec_name: str, case_index: int, impl: str, device: str, thread
     dev = torch.device(device)
     steps = spec.bench[case_index].setup(dev)
     step = steps[impl]
-    step()  # warm-up: lazy initialisation is not the loss's memory
     if dev.type == "cuda":
+        step()  # warm-up: lazy initialisation is not the loss's memory
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
         step()
         torch.cuda.synchronize()
         return float(torch.cuda.max_memory_allocated() - before)
+    # On CPU the baseline is taken before any step, so gradients a step keeps alive count.
     before = _vm("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current resident set
+    step()
     step()
     return float(_vm("VmHWM") - before)
 
@@ -79,19 +82,41 @@ def _peak_in_subprocess(spec_name: str, case_index: int, impl: str, device: str,
         device,
         str(threads),
     ]
-    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        # A fixed mmap threshold turns off glibc's dynamic one, so every buffer of 64 KiB or
+        # more is mapped on allocation and unmapped on free: the resident set then follows
+        # the live tensors instead of whatever the heap kept from the warm-up step.
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+    }
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         sys.stderr.write(f"peak-memory worker failed for {spec_name}/{impl}: {res.stderr[-500:]}\n")
         return None
     return float(res.stdout.strip().splitlines()[-1])
 
 
-def time_step(step, min_run_time: float) -> float:
+def time_steps(steps: dict, min_run_time: float, rounds: int = 3) -> dict[str, float]:
+    """Median seconds per step of each implementation.
+
+    The implementations are timed in turn, ``rounds`` times over, and each one's result is
+    the median of its rounds: a neighbour's load that comes and goes then hits every
+    implementation alike instead of whichever happened to run at that moment.
+    """
+    from statistics import median
+
     from torch.utils import benchmark
 
-    step()  # warm-up
-    timer = benchmark.Timer(stmt="step()", globals={"step": step})
-    return timer.blocked_autorange(min_run_time=min_run_time).median
+    timers = {}
+    for name, step in steps.items():
+        step()  # warm-up
+        timers[name] = benchmark.Timer(stmt="step()", globals={"step": step})
+    results: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            results[name].append(timer.blocked_autorange(min_run_time=min_run_time / rounds).median)
+    return {name: median(v) for name, v in results.items()}
 
 
 def bench_spec(
@@ -103,7 +128,7 @@ def bench_spec(
         steps = case.setup(torch.device(device))
         if "losskit" not in steps:
             raise ValueError(f"losskit bench: case {case.label!r} of {spec.name} has no 'losskit' step")
-        times = {name: time_step(step, min_run_time) for name, step in steps.items()}
+        times = time_steps(steps, min_run_time)
         if device == "cuda":
             torch.cuda.synchronize()
         del steps
