@@ -22,5 +22,11 @@ if __name__ == "__main__":
     ap.add_argument("--min-run-time", type=float, default=1.0)
     a = ap.parse_args()
     out = Path(__file__).with_name(f"results-{a.family or 'all'}-{a.device}.md")
-    run(family=a.family, device=a.device, threads=a.threads, min_run_time=a.min_run_time, markdown=str(out))
+    run(
+        family=a.family,
+        device=a.device,
+        threads=a.threads,
+        min_run_time=a.min_run_time,
+        markdown=str(out),
+    )
     print(f"written: {out}")

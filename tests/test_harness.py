@@ -47,7 +47,9 @@ def test_metadata(spec: LossSpec) -> None:
 def test_gradcheck_float64(spec: LossSpec) -> None:
     inputs = _make(spec, 3)
     module = _module(spec, spec.default_reduction)
-    leaves = [a.detach().clone().requires_grad_(i in spec.grad_args) for i, a in enumerate(inputs.args)]
+    leaves = [
+        a.detach().clone().requires_grad_(i in spec.grad_args) for i, a in enumerate(inputs.args)
+    ]
     diff = tuple(leaves[i] for i in spec.grad_args)
 
     def f(*xs: torch.Tensor) -> torch.Tensor:
@@ -112,7 +114,9 @@ def test_output_shapes_and_sum(spec: LossSpec, device: str) -> None:
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_empty_batch(spec: LossSpec) -> None:
     inputs = _make(spec, 0)
-    leaves = [a.detach().clone().requires_grad_(i in spec.grad_args) for i, a in enumerate(inputs.args)]
+    leaves = [
+        a.detach().clone().requires_grad_(i in spec.grad_args) for i, a in enumerate(inputs.args)
+    ]
     li = LossInputs(tuple(leaves), inputs.batched, inputs.kwargs)
     module = _module(spec, spec.default_reduction)
     out = _run(spec, li, spec.default_reduction, module)
@@ -143,7 +147,9 @@ def test_batch_permutation(spec: LossSpec) -> None:
     base = _run(spec, inputs, spec.default_reduction, module)
     torch.testing.assert_close(_run(spec, permuted, spec.default_reduction, module), base)
     if spec.batch_in_output and "none" in spec.reductions:
-        torch.testing.assert_close(_run(spec, permuted, "none", module), _run(spec, inputs, "none", module)[perm])
+        torch.testing.assert_close(
+            _run(spec, permuted, "none", module), _run(spec, inputs, "none", module)[perm]
+        )
 
 
 BAD = [(s, b) for s in SPECS for b in s.bad_inputs]
@@ -158,7 +164,9 @@ def test_bad_input_raises(spec: LossSpec, bad) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.half], ids=[s.name for s in SPECS if s.half])
+@pytest.mark.parametrize(
+    "spec", [s for s in SPECS if s.half], ids=[s.name for s in SPECS if s.half]
+)
 def test_half_precision(spec: LossSpec, dtype: torch.dtype) -> None:
     inputs32 = _make(spec, 16, dtype=torch.float32)
     # round the inputs to the half dtype first, so only the computation differs
@@ -168,7 +176,9 @@ def test_half_precision(spec: LossSpec, dtype: torch.dtype) -> None:
         inputs32.kwargs,
     )
     ref_in = LossInputs(
-        tuple(a.float() if a.is_floating_point() else a for a in half.args), half.batched, half.kwargs
+        tuple(a.float() if a.is_floating_point() else a for a in half.args),
+        half.batched,
+        half.kwargs,
     )
     module = _module(spec, spec.default_reduction, dtype=torch.float32)
     out = _run(spec, half, spec.default_reduction, module)

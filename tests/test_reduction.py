@@ -49,7 +49,11 @@ def test_zero_total_weight_is_zero_not_nan() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match=r"reduce_loss: reduction must be one of 'none', 'mean', 'sum'; got 'avg'"):
+    with pytest.raises(
+        ValueError, match=r"reduce_loss: reduction must be one of 'none', 'mean', 'sum'; got 'avg'"
+    ):
         reduce_loss(torch.ones(2), "avg")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"my_loss: weight must broadcast to the loss shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"my_loss: weight must broadcast to the loss shape \(2,\)"
+    ):
         reduce_loss(torch.ones(2), "mean", weight=torch.ones(3, 2), fn="my_loss")

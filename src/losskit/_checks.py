@@ -35,11 +35,15 @@ def check_floating(fn: str, name: str, x: object) -> Tensor:
 def check_integer(fn: str, name: str, x: object) -> Tensor:
     x = check_tensor(fn, name, x)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-        raise TypeError(f"{fn}: {name} must be an integer tensor of class indices; got dtype {x.dtype}")
+        raise TypeError(
+            f"{fn}: {name} must be an integer tensor of class indices; got dtype {x.dtype}"
+        )
     return x
 
 
-def check_same_shape(fn: str, a: Tensor, b: Tensor, names: tuple[str, str] = ("pred", "target")) -> None:
+def check_same_shape(
+    fn: str, a: Tensor, b: Tensor, names: tuple[str, str] = ("pred", "target")
+) -> None:
     if a.shape != b.shape:
         raise ValueError(
             f"{fn}: {names[0]} and {names[1]} must have the same shape; "
@@ -102,7 +106,9 @@ def check_in_range(fn: str, name: str, value: float, low: float, high: float) ->
 
 def check_choice(fn: str, name: str, value: object, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        raise ValueError(
+            f"{fn}: {name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+        )
     return value
 
 

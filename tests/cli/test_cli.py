@@ -24,7 +24,9 @@ def test_list_family_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--family", "regression", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss"]
-    assert rows[2]["paper"].startswith("Girshick") and rows[2]["peers"] == ["torch.nn.functional.smooth_l1_loss"]
+    assert rows[2]["paper"].startswith("Girshick") and rows[2]["peers"] == [
+        "torch.nn.functional.smooth_l1_loss"
+    ]
 
 
 def test_list_rejects_unknown_family() -> None:
@@ -34,7 +36,9 @@ def test_list_rejects_unknown_family() -> None:
 
 def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("losskit")
-    res = subprocess.run([str(exe), "list", "--family", "pytorch"], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [str(exe), "list", "--family", "pytorch"], capture_output=True, text=True, check=True
+    )
     assert "KLDivLoss" in res.stdout
 
 

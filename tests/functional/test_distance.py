@@ -28,9 +28,9 @@ def test_hand_worked() -> None:
     assert euclidean_distance(a, b, squared=True).item() == pytest.approx(25.0)
     assert cosine_similarity(a, b).item() == pytest.approx(0.0)
     assert cosine_distance(a, a).item() == pytest.approx(0.0)
-    assert cosine_similarity(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0])).item() == pytest.approx(
-        1 / math.sqrt(2)
-    )
+    assert cosine_similarity(
+        torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0])
+    ).item() == pytest.approx(1 / math.sqrt(2))
 
 
 def test_identity_for_unit_vectors_to_1e12() -> None:
@@ -73,8 +73,12 @@ def test_pairwise_matches_loops() -> None:
     g = gen(3)
     a = torch.randn(5, 7, generator=g, dtype=torch.float64)
     b = torch.randn(4, 7, generator=g, dtype=torch.float64)
-    want_d = torch.tensor([[euclidean_distance(x, y).item() for y in b] for x in a], dtype=torch.float64)
-    want_c = torch.tensor([[cosine_similarity(x, y).item() for y in b] for x in a], dtype=torch.float64)
+    want_d = torch.tensor(
+        [[euclidean_distance(x, y).item() for y in b] for x in a], dtype=torch.float64
+    )
+    want_c = torch.tensor(
+        [[cosine_similarity(x, y).item() for y in b] for x in a], dtype=torch.float64
+    )
     torch.testing.assert_close(pairwise_euclidean_distance(a, b), want_d)
     torch.testing.assert_close(pairwise_euclidean_distance(a, b, squared=True), want_d**2)
     torch.testing.assert_close(pairwise_cosine_similarity(a, b), want_c)
@@ -94,11 +98,21 @@ def test_gradcheck() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match=r"cosine_similarity: a and b must have the same shape; got \(2, 3\) and \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cosine_similarity: a and b must have the same shape; got \(2, 3\) and \(3,\)",
+    ):
         cosine_similarity(torch.zeros(2, 3), torch.zeros(3))
-    with pytest.raises(ValueError, match=r"pairwise_euclidean_distance: a must have 2 dimensions; got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"pairwise_euclidean_distance: a must have 2 dimensions; got shape \(3,\)"
+    ):
         pairwise_euclidean_distance(torch.zeros(3))
-    with pytest.raises(ValueError, match=r"pairwise_cosine_similarity: a and b must have the same feature dimension"):
+    with pytest.raises(
+        ValueError,
+        match=r"pairwise_cosine_similarity: a and b must have the same feature dimension",
+    ):
         pairwise_cosine_similarity(torch.zeros(2, 3), torch.zeros(2, 4))
-    with pytest.raises(TypeError, match=r"euclidean_from_cosine: cos must be a floating-point tensor"):
+    with pytest.raises(
+        TypeError, match=r"euclidean_from_cosine: cos must be a floating-point tensor"
+    ):
         euclidean_from_cosine(torch.tensor([1]))

@@ -18,9 +18,13 @@ Z = torch.zeros(5)
 
 def test_hand_worked_values() -> None:
     # L1: |d| -> 3, .5, 0, .25, 2
-    torch.testing.assert_close(l1_loss(D, Z, reduction="none"), torch.tensor([3.0, 0.5, 0.0, 0.25, 2.0]))
+    torch.testing.assert_close(
+        l1_loss(D, Z, reduction="none"), torch.tensor([3.0, 0.5, 0.0, 0.25, 2.0])
+    )
     # L2: d^2 -> 9, .25, 0, .0625, 4
-    torch.testing.assert_close(mse_loss(D, Z, reduction="none"), torch.tensor([9.0, 0.25, 0.0, 0.0625, 4.0]))
+    torch.testing.assert_close(
+        mse_loss(D, Z, reduction="none"), torch.tensor([9.0, 0.25, 0.0, 0.0625, 4.0])
+    )
     # Smooth L1, beta=1: |d|>=1 -> |d| - .5 (2.5, 1.5); else .5 d^2 (.125, 0, .03125)
     torch.testing.assert_close(
         smooth_l1_loss(D, Z, reduction="none"), torch.tensor([2.5, 0.125, 0.0, 0.03125, 1.5])
@@ -68,10 +72,10 @@ def test_huber_weighted_mean_differs_from_torch() -> None:
     # element count), unlike its own l1_loss(weight=). losskit divides by sum(w) everywhere.
     p, t = torch.tensor([3.0, 0.5, -2.0]), torch.zeros(3)
     w = torch.tensor([1.0, 1.0, 4.0])
-    l = huber_loss(p, t, reduction="none")  # 2.5, .125, 1.5
+    per = huber_loss(p, t, reduction="none")  # 2.5, .125, 1.5
     ours = huber_loss(p, t, weight=w)
     assert ours.item() == pytest.approx((2.5 + 0.125 + 6.0) / 6.0)
-    assert TF.huber_loss(p, t, weight=w).item() == pytest.approx((w * l).mean().item())
+    assert TF.huber_loss(p, t, weight=w).item() == pytest.approx((w * per).mean().item())
     assert ours.item() != pytest.approx(TF.huber_loss(p, t, weight=w).item())
 
 
@@ -83,7 +87,10 @@ def test_per_sample_weight_broadcasts() -> None:
 
 def test_identities() -> None:
     g = gen(3)
-    p, t = torch.randn(50, generator=g, dtype=torch.float64) * 3, torch.zeros(50, dtype=torch.float64)
+    p, t = (
+        torch.randn(50, generator=g, dtype=torch.float64) * 3,
+        torch.zeros(50, dtype=torch.float64),
+    )
     # Smooth L1 with beta = 0 is L1
     torch.testing.assert_close(smooth_l1_loss(p, t, beta=0.0), l1_loss(p, t))
     # Huber(delta) = delta * SmoothL1(beta=delta): the same curve scaled

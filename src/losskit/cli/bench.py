@@ -70,7 +70,9 @@ def measure_peak(spec_name: str, case_index: int, impl: str, device: str, thread
     return float(_vm("VmHWM") - before)
 
 
-def _peak_in_subprocess(spec_name: str, case_index: int, impl: str, device: str, threads: int) -> float | None:
+def _peak_in_subprocess(
+    spec_name: str, case_index: int, impl: str, device: str, threads: int
+) -> float | None:
     cmd = [
         sys.executable,
         "-m",
@@ -127,12 +129,17 @@ def bench_spec(
     for ci, case in enumerate(spec.bench):
         steps = case.setup(torch.device(device))
         if "losskit" not in steps:
-            raise ValueError(f"losskit bench: case {case.label!r} of {spec.name} has no 'losskit' step")
+            raise ValueError(
+                f"losskit bench: case {case.label!r} of {spec.name} has no 'losskit' step"
+            )
         times = time_steps(steps, min_run_time)
         if device == "cuda":
             torch.cuda.synchronize()
         del steps
-        peaks = {name: (_peak_in_subprocess(spec.name, ci, name, device, threads) if memory else None) for name in times}
+        peaks = {
+            name: (_peak_in_subprocess(spec.name, ci, name, device, threads) if memory else None)
+            for name in times
+        }
         lk_t, lk_m = times["losskit"], peaks["losskit"]
         for name in times:
             m = peaks[name]
@@ -192,7 +199,11 @@ def run(
     rows: list[BenchRow] = []
     for spec in specs:
         print(f"benchmarking {spec.name} ...", file=sys.stderr, flush=True)
-        rows.extend(bench_spec(spec, device=device, threads=threads, memory=memory, min_run_time=min_run_time))
+        rows.extend(
+            bench_spec(
+                spec, device=device, threads=threads, memory=memory, min_run_time=min_run_time
+            )
+        )
     table = markdown_table(rows, device, threads)
     print(table)
     if markdown:

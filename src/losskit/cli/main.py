@@ -32,7 +32,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     header = ("name", "family", "paper", "peer equivalents")
     rows = [
-        (s.name, s.family, s.paper or "-", ", ".join(s.peers) or (s.delegates_to or "-")) for s in specs
+        (s.name, s.family, s.paper or "-", ", ".join(s.peers) or (s.delegates_to or "-"))
+        for s in specs
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
@@ -88,6 +89,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from ..report.explain import draw_explanation, explanation_text
+
+    try:
+        spec = REGISTRY.get(args.name)
+    except KeyError as e:
+        print(e.args[0], file=sys.stderr)
+        return 2
+    print(explanation_text(spec))
+    if spec.explain is None:
+        print(f"\nlosskit explain: {spec.name} has no figure yet", file=sys.stderr)
+        return 2
+    out = draw_explanation(spec, Path(args.out or f"{spec.name}.png"))
+    print(f"\nFigure: {out.resolve()}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run
 
@@ -105,7 +123,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="losskit", description="Loss functions: list, explain, benchmark.")
+    p = argparse.ArgumentParser(
+        prog="losskit", description="Loss functions: list, explain, benchmark."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     pl = sub.add_parser("list", help="the registry as a table")
@@ -113,8 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pl.set_defaults(func=_cmd_list)
 
-    pd = sub.add_parser("demo", help="write the report (HTML + PNG) that checks every claim of the seed")
-    pd.add_argument("--out", default="losskit-report", help="report folder (default: ./losskit-report)")
+    pe = sub.add_parser("explain", help="draw one loss and its gradient, with when to use it")
+    pe.add_argument("name", help="registry name (see `losskit list`)")
+    pe.add_argument("--out", metavar="FILE", help="PNG to write (default: NAME.png)")
+    pe.set_defaults(func=_cmd_explain)
+
+    pd = sub.add_parser(
+        "demo", help="write the report (HTML + PNG) that checks every claim of the seed"
+    )
+    pd.add_argument(
+        "--out", default="losskit-report", help="report folder (default: ./losskit-report)"
+    )
     pd.add_argument("--quick", action="store_true", help="smaller experiments, for a fast look")
     pd.add_argument("--section", action="append", help="only this section (repeatable)")
     pd.set_defaults(func=_cmd_demo)
@@ -125,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     pb.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     pb.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    pb.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timing per implementation")
+    pb.add_argument(
+        "--min-run-time", type=float, default=0.5, help="seconds of timing per implementation"
+    )
     pb.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     pb.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     pb.set_defaults(func=_cmd_bench)

@@ -8,7 +8,13 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from .._checks import check_floating, check_same_device, check_same_shape, check_weight, compute_dtype
+from .._checks import (
+    check_floating,
+    check_same_device,
+    check_same_shape,
+    check_weight,
+    compute_dtype,
+)
 from .._reduction import Reduction, check_reduction, reduce_loss
 
 #: ``kernel(pred, target, reduction)`` with torch's reduction semantics.

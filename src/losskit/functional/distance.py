@@ -30,7 +30,9 @@ def safe_sqrt(x: Tensor) -> Tensor:
     The double ``where`` keeps the unused branch's ``inf`` gradient out of the graph.
     """
     pos = x > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
+    return torch.where(
+        pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x)
+    )
 
 
 def _normalize(x: Tensor, dim: int, eps: float) -> Tensor:
@@ -102,7 +104,9 @@ def pairwise_cosine_similarity(a: Tensor, b: Tensor | None = None, *, eps: float
     return _normalize(a, 1, eps) @ _normalize(b, 1, eps).T
 
 
-def pairwise_euclidean_distance(a: Tensor, b: Tensor | None = None, *, squared: bool = False) -> Tensor:
+def pairwise_euclidean_distance(
+    a: Tensor, b: Tensor | None = None, *, squared: bool = False
+) -> Tensor:
     """``(N, D)`` x ``(M, D)`` -> ``(N, M)`` Euclidean distances (``b`` defaults to ``a``).
 
     Uses ``||a||^2 + ||b||^2 - 2 a.b`` (one matrix product, O(N M) memory), clamped at 0

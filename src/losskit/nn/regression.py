@@ -34,7 +34,9 @@ class SmoothL1Loss(LossModule):
         self.beta = check_positive("SmoothL1Loss", "beta", beta, allow_zero=True)
 
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.smooth_l1_loss(pred, target, beta=self.beta, weight=weight, reduction=self.reduction)
+        return F.smooth_l1_loss(
+            pred, target, beta=self.beta, weight=weight, reduction=self.reduction
+        )
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, reduction={self.reduction!r}"

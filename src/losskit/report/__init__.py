@@ -14,7 +14,16 @@ from pathlib import Path
 
 from ._base import Claim, Figure, ReportContext, Section, html_table
 
-__all__ = ["Claim", "Figure", "ReportContext", "Section", "SECTIONS", "build_report", "MARKER", "html_table"]
+__all__ = [
+    "Claim",
+    "Figure",
+    "ReportContext",
+    "Section",
+    "SECTIONS",
+    "build_report",
+    "MARKER",
+    "html_table",
+]
 
 #: file that marks a folder as a losskit report (``losskit demo`` only overwrites those)
 MARKER = ".losskit-report"
@@ -44,7 +53,9 @@ def prepare_folder(out: Path) -> None:
                 "choose another folder with --out"
             )
         for old in out.iterdir():  # clear an earlier report's files
-            if old.is_file() and (old.suffix in {".png", ".html", ".css", ".json"} or old.name == MARKER):
+            if old.is_file() and (
+                old.suffix in {".png", ".html", ".css", ".json"} or old.name == MARKER
+            ):
                 old.unlink()
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("This folder was written by `losskit demo`.\n")
@@ -63,7 +74,10 @@ li.claim{margin:.4em 0} .measured{color:#555;font-size:.92em}
 
 
 def _section_html(sec: Section) -> str:
-    parts = [f'<section id="{html.escape(sec.key)}"><h2>{html.escape(sec.title)}</h2>', f"<p>{html.escape(sec.intro)}</p>"]
+    parts = [
+        f'<section id="{html.escape(sec.key)}"><h2>{html.escape(sec.title)}</h2>',
+        f"<p>{html.escape(sec.intro)}</p>",
+    ]
     for fig in sec.figures:
         parts.append(
             f'<figure><img src="{html.escape(fig.filename)}" alt="{html.escape(fig.caption)}">'
@@ -72,7 +86,9 @@ def _section_html(sec: Section) -> str:
     if sec.claims:
         parts.append("<h3>The seed's claims, checked</h3><ul>")
         for c in sec.claims:
-            cls, mark = ("held", "&#10003; holds") if c.held else ("not-held", "&#10007; does not hold")
+            cls, mark = (
+                ("held", "&#10003; holds") if c.held else ("not-held", "&#10007; does not hold")
+            )
             parts.append(
                 f'<li class="claim"><span class="{cls}">{mark}</span>: {html.escape(c.text)}'
                 f'<br><span class="measured">measured: {html.escape(c.measured)}</span></li>'
@@ -86,7 +102,9 @@ def _section_html(sec: Section) -> str:
 def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
     claims = [c for s in sections for c in s.claims]
     held = sum(c.held for c in claims)
-    toc = "".join(f'<li><a href="#{html.escape(s.key)}">{html.escape(s.title)}</a></li>' for s in sections)
+    toc = "".join(
+        f'<li><a href="#{html.escape(s.key)}">{html.escape(s.title)}</a></li>' for s in sections
+    )
     body = "\n".join(_section_html(s) for s in sections)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>losskit report</title>
@@ -103,7 +121,9 @@ def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
     return path
 
 
-def build_report(out: Path, *, quick: bool = False, only: list[str] | None = None, progress=None) -> list[Section]:
+def build_report(
+    out: Path, *, quick: bool = False, only: list[str] | None = None, progress=None
+) -> list[Section]:
     """Run every section into ``out`` and write ``index.html``; returns the sections."""
     out = Path(out)
     prepare_folder(out)

@@ -88,8 +88,16 @@ def section(ctx: ReportContext) -> Section:
     table = html_table(
         ["residual d", "L1 grad", "L2 grad", "Smooth L1 grad", "Huber (delta=2) grad"],
         [
-            [f"{v:g}"] + [f"{_loss_and_grad(fn, torch.tensor([v], dtype=torch.float64), **kw)[1].item():g}"
-                          for fn, kw in ((F.l1_loss, {}), (F.mse_loss, {}), (F.smooth_l1_loss, {}), (F.huber_loss, {"delta": 2.0}))]
+            [f"{v:g}"]
+            + [
+                f"{_loss_and_grad(fn, torch.tensor([v], dtype=torch.float64), **kw)[1].item():g}"
+                for fn, kw in (
+                    (F.l1_loss, {}),
+                    (F.mse_loss, {}),
+                    (F.smooth_l1_loss, {}),
+                    (F.huber_loss, {"delta": 2.0}),
+                )
+            ]
             for v in (0.05, 0.5, 1.0, 3.0, 10.0)
         ],
         caption="Gradient magnitude at a few residuals",

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._explain import Panel
+
 FAMILIES: tuple[str, ...] = (
     "regression",
     "classification",
@@ -98,6 +100,7 @@ class LossSpec:
         half_rtol: relative tolerance of half precision against float32.
         bad_inputs: inputs the loss must reject.
         bench: benchmark cases.
+        explain: the panels ``losskit explain`` draws (see :mod:`losskit.specs._explain`).
     """
 
     name: str
@@ -121,12 +124,17 @@ class LossSpec:
     half_rtol: float = 2e-2
     bad_inputs: tuple[BadInput, ...] = ()
     bench: tuple[BenchCase, ...] = ()
+    explain: Callable[[], tuple[Panel, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
-            raise ValueError(f"LossSpec {self.name!r}: family must be one of {FAMILIES}; got {self.family!r}")
+            raise ValueError(
+                f"LossSpec {self.name!r}: family must be one of {FAMILIES}; got {self.family!r}"
+            )
         if self.empty_mean not in ("zero", "nan", "undefined"):
-            raise ValueError(f"LossSpec {self.name!r}: empty_mean must be 'zero', 'nan' or 'undefined'")
+            raise ValueError(
+                f"LossSpec {self.name!r}: empty_mean must be 'zero', 'nan' or 'undefined'"
+            )
 
     @property
     def default_reduction(self) -> str:

@@ -18,13 +18,18 @@ import torch.nn.functional as TF
 from torch import nn
 
 from ._base import BadInput, LossInputs, LossSpec
+from ._explain import Panel, scalar_curve
 from ._inputs import rand, randint, randn, signs
 
 _C = 4  # classes / features in the catalogue's inputs
 
 
-def _maker(build: Callable[..., tuple[tuple[torch.Tensor, ...], tuple[bool, ...]]]) -> Callable[..., LossInputs]:
-    def make(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+def _maker(
+    build: Callable[..., tuple[tuple[torch.Tensor, ...], tuple[bool, ...]]],
+) -> Callable[..., LossInputs]:
+    def make(
+        n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+    ) -> LossInputs:
         args, batched = build(n, dtype, device, generator)
         return LossInputs(args=args, batched=batched)
 
@@ -32,11 +37,17 @@ def _maker(build: Callable[..., tuple[tuple[torch.Tensor, ...], tuple[bool, ...]
 
 
 def _two(n, dtype, device, g):
-    return (randn(g, n, _C, dtype=dtype, device=device), randn(g, n, _C, dtype=dtype, device=device)), (True, True)
+    return (
+        randn(g, n, _C, dtype=dtype, device=device),
+        randn(g, n, _C, dtype=dtype, device=device),
+    ), (True, True)
 
 
 def _logits_labels(n, dtype, device, g):
-    return (randn(g, n, _C, dtype=dtype, device=device), randint(g, _C, n, device=device)), (True, True)
+    return (randn(g, n, _C, dtype=dtype, device=device), randint(g, _C, n, device=device)), (
+        True,
+        True,
+    )
 
 
 def _logprobs_labels(n, dtype, device, g):
@@ -61,7 +72,10 @@ def _probs_targets(n, dtype, device, g):
 
 
 def _logits_targets(n, dtype, device, g):
-    return (randn(g, n, _C, dtype=dtype, device=device), rand(g, n, _C, dtype=dtype, device=device)), (True, True)
+    return (
+        randn(g, n, _C, dtype=dtype, device=device),
+        rand(g, n, _C, dtype=dtype, device=device),
+    ), (True, True)
 
 
 def _ranking(n, dtype, device, g):
@@ -73,7 +87,10 @@ def _ranking(n, dtype, device, g):
 
 
 def _hinge(n, dtype, device, g):
-    return (rand(g, n, dtype=dtype, device=device) * 2.0, signs(g, n, dtype=dtype, device=device)), (True, True)
+    return (
+        rand(g, n, dtype=dtype, device=device) * 2.0,
+        signs(g, n, dtype=dtype, device=device),
+    ), (True, True)
 
 
 def _multilabel_margin(n, dtype, device, g):
@@ -86,7 +103,10 @@ def _multilabel_margin(n, dtype, device, g):
 
 
 def _soft_margin(n, dtype, device, g):
-    return (randn(g, n, _C, dtype=dtype, device=device), signs(g, n, _C, dtype=dtype, device=device)), (True, True)
+    return (
+        randn(g, n, _C, dtype=dtype, device=device),
+        signs(g, n, _C, dtype=dtype, device=device),
+    ), (True, True)
 
 
 def _multilabel_soft(n, dtype, device, g):
@@ -120,7 +140,173 @@ def _label_out_of_range(error: type[Exception], match: str) -> BadInput:
     )
 
 
-def _spec(name: str, function: Callable, module: type[nn.Module], maker: Callable, **kw: Any) -> LossSpec:
+# --- what `losskit explain` draws for each catalogue entry -------------------------------
+_Z = torch.linspace(-6.0, 6.0, 481, dtype=torch.float64)  # a logit or a score difference
+_P = torch.linspace(0.005, 0.995, 397, dtype=torch.float64)  # a probability
+_D = torch.linspace(-3.0, 3.0, 481, dtype=torch.float64)  # a residual
+
+
+def _residual(fn: Callable, **kw: Any) -> Callable[[], tuple[Panel, ...]]:
+    def panels() -> tuple[Panel, ...]:
+        c = scalar_curve("loss", _D, lambda t: fn(t, torch.zeros_like(t), reduction="none", **kw))
+        return (Panel("over the residual", "residual d = input - target", _D, (c,)),)
+
+    return panels
+
+
+def _target_margin(fn: Callable, note: str, **kw: Any) -> Callable[[], tuple[Panel, ...]]:
+    """Logits (z, 0, 0, 0) with target class 0: the loss over the target's lead z."""
+
+    def panels() -> tuple[Panel, ...]:
+        def loss_of(t: torch.Tensor) -> torch.Tensor:
+            logits = torch.cat([t[:, None], torch.zeros(len(t), _C - 1, dtype=t.dtype)], 1)
+            return fn(logits, torch.zeros(len(t), dtype=torch.long), reduction="none", **kw)
+
+        c = scalar_curve("target class 0 of 4", _Z, loss_of)
+        return (
+            Panel(
+                "over the target logit's lead",
+                "z = logit of the target - other logits",
+                _Z,
+                (c,),
+                note,
+            ),
+        )
+
+    return panels
+
+
+def _nll_panels() -> tuple[Panel, ...]:
+    def loss_of(p: torch.Tensor) -> torch.Tensor:
+        rest = ((1 - p) / (_C - 1))[:, None].expand(-1, _C - 1)
+        logp = torch.cat([p[:, None], rest], 1).log()
+        return TF.nll_loss(logp, torch.zeros(len(p), dtype=torch.long), reduction="none")
+
+    c = scalar_curve("-log p_target", _P, loss_of)
+    return (
+        Panel(
+            "over the target's probability",
+            "p of the target class",
+            _P,
+            (c,),
+            "Unbounded as p -> 0.",
+        ),
+    )
+
+
+def _kl_panels() -> tuple[Panel, ...]:
+    def make(target: float) -> Callable[[torch.Tensor], torch.Tensor]:
+        def loss_of(q: torch.Tensor) -> torch.Tensor:
+            logq = torch.stack([q, 1 - q], 1).log()
+            y = torch.tensor([target, 1 - target], dtype=q.dtype).expand(len(q), 2)
+            return TF.kl_div(logq, y, reduction="none").sum(1)
+
+        return loss_of
+
+    curves = tuple(scalar_curve(f"target ({a:g}, {1 - a:g})", _P, make(a)) for a in (0.5, 0.8))
+    return (
+        Panel(
+            "over the predicted distribution (q, 1 - q)",
+            "q",
+            _P,
+            curves,
+            "Zero where q equals the target.",
+        ),
+    )
+
+
+def _binary_panels(
+    fn: Callable, x: torch.Tensor, xlabel: str, labels: tuple[float, float]
+) -> Callable[[], tuple[Panel, ...]]:
+    def panels() -> tuple[Panel, ...]:
+        curves = tuple(
+            scalar_curve(
+                f"target {y:g}", x, lambda t, y=y: fn(t, torch.full_like(t, y), reduction="none")
+            )
+            for y in labels
+        )
+        return (Panel(f"over {xlabel}", xlabel, x, curves),)
+
+    return panels
+
+
+def _ranking_panels() -> tuple[Panel, ...]:
+    curves = tuple(
+        scalar_curve(
+            f"y = 1, margin {m:g}",
+            _Z,
+            lambda t, m=m: TF.margin_ranking_loss(
+                t, torch.zeros_like(t), torch.ones_like(t), margin=m, reduction="none"
+            ),
+        )
+        for m in (0.0, 1.0)
+    )
+    return (
+        Panel(
+            "over the score difference",
+            "x1 - x2",
+            _Z,
+            curves,
+            "Zero once x1 leads x2 by the margin.",
+        ),
+    )
+
+
+def _hinge_panels() -> tuple[Panel, ...]:
+    x = torch.linspace(0.0, 3.0, 301, dtype=torch.float64)
+    curves = tuple(
+        scalar_curve(
+            f"y = {y:+d}",
+            x,
+            lambda t, y=y: TF.hinge_embedding_loss(
+                t, torch.full_like(t, float(y)), margin=1.0, reduction="none"
+            ),
+        )
+        for y in (1, -1)
+    )
+    return (Panel("over the input distance", "distance x (margin 1)", x, curves),)
+
+
+def _multilabel_margin_panels() -> tuple[Panel, ...]:
+    def loss_of(t: torch.Tensor) -> torch.Tensor:
+        logits = torch.cat([t[:, None], torch.zeros(len(t), _C - 1, dtype=t.dtype)], 1)
+        target = torch.tensor([0] + [-1] * (_C - 1)).expand(len(t), _C)
+        return TF.multilabel_margin_loss(logits, target, reduction="none")
+
+    c = scalar_curve("target {0} of 4", _Z, loss_of)
+    return (
+        Panel(
+            "over the target logit's lead",
+            "z = target logit - other logits",
+            _Z,
+            (c,),
+            "Zero once z >= 1.",
+        ),
+    )
+
+
+def _cosine_panels() -> tuple[Panel, ...]:
+    theta = torch.linspace(0.0, torch.pi, 361, dtype=torch.float64)
+
+    def make(y: float) -> Callable[[torch.Tensor], torch.Tensor]:
+        def loss_of(t: torch.Tensor) -> torch.Tensor:
+            x1 = torch.stack([torch.ones_like(t), torch.zeros_like(t)], 1)
+            x2 = torch.stack([torch.cos(t), torch.sin(t)], 1)
+            return TF.cosine_embedding_loss(
+                x1, x2, torch.full_like(t, y), margin=0.1, reduction="none"
+            )
+
+        return loss_of
+
+    curves = tuple(scalar_curve(f"y = {y:+g}", theta, make(y)) for y in (1.0, -1.0))
+    return (
+        Panel("over the angle between x1 and x2", "angle (radians), margin 0.1", theta, curves),
+    )
+
+
+def _spec(
+    name: str, function: Callable, module: type[nn.Module], maker: Callable, **kw: Any
+) -> LossSpec:
     kw.setdefault("empty_mean", "nan")
     return LossSpec(
         name=name,
@@ -143,6 +329,7 @@ SPECS = [
         formula="l_n = |x_n - y_n|",
         when_to_use="Regression robust to outliers; see losskit.l1_loss for the weighted form.",
         grad_args=(0, 1),
+        explain=_residual(TF.l1_loss),
         bad_inputs=(_shape_mismatch(),),
     ),
     _spec(
@@ -154,6 +341,7 @@ SPECS = [
         formula="l_n = (x_n - y_n)^2",
         when_to_use="Regression under Gaussian noise; large errors dominate the gradient.",
         grad_args=(0, 1),
+        explain=_residual(TF.mse_loss),
         bad_inputs=(_shape_mismatch(),),
     ),
     _spec(
@@ -168,6 +356,10 @@ SPECS = [
             "probabilities; supports class weights, ignore_index, label smoothing and "
             "probability targets. Its gradient is softmax(x) - onehot(y)."
         ),
+        explain=_target_margin(
+            TF.cross_entropy,
+            "Gradient softmax - 1: large while the target trails, vanishing once it leads.",
+        ),
         bad_inputs=(_label_out_of_range(IndexError, "Target 9 is out of bounds"),),
     ),
     _spec(
@@ -181,6 +373,7 @@ SPECS = [
             "After an explicit log_softmax layer (CrossEntropyLoss = LogSoftmax + NLLLoss). "
             "Feeding it raw logits or probabilities is a silent bug: it only picks x[y]."
         ),
+        explain=_nll_panels,
         bad_inputs=(_label_out_of_range(IndexError, "Target 9 is out of bounds"),),
     ),
     _spec(
@@ -194,6 +387,7 @@ SPECS = [
             "Per-pixel classification (semantic segmentation). torch removed NLLLoss2d: "
             "NLLLoss takes (N, C, d1, d2, ...) inputs with (N, d1, d2, ...) targets directly."
         ),
+        explain=_nll_panels,
         bad_inputs=(
             BadInput(
                 "target with the wrong spatial size (torch's error)",
@@ -217,6 +411,7 @@ SPECS = [
             "averages over every element, not per sample: use 'batchmean'."
         ),
         reductions=("none", "batchmean", "sum"),
+        explain=_kl_panels,
         bad_inputs=(
             BadInput(
                 "shape mismatch (torch's error)",
@@ -236,6 +431,9 @@ SPECS = [
         when_to_use=(
             "Binary or multi-label targets when the model already outputs probabilities. "
             "Prefer BCEWithLogitsLoss: it fuses the sigmoid and is numerically stable."
+        ),
+        explain=_binary_panels(
+            TF.binary_cross_entropy, _P, "the predicted probability p", (1.0, 0.0)
         ),
         bad_inputs=(
             BadInput(
@@ -258,6 +456,7 @@ SPECS = [
             "binary masks. pos_weight > 1 up-weights rare positives."
         ),
         grad_args=(0, 1),
+        explain=_binary_panels(TF.binary_cross_entropy_with_logits, _Z, "the logit z", (1.0, 0.0)),
         bad_inputs=(
             BadInput(
                 "shape mismatch (torch's error)",
@@ -280,6 +479,7 @@ SPECS = [
         ),
         kwargs={"margin": 0.1},
         grad_args=(0, 1),
+        explain=_ranking_panels,
         bad_inputs=(
             BadInput(
                 "mismatched sizes (torch's error)",
@@ -301,6 +501,7 @@ SPECS = [
             "says same (1) or different (-1): a contrastive loss with an unsquared hinge."
         ),
         kwargs={"margin": 1.0},
+        explain=_hinge_panels,
         bad_inputs=(_shape_mismatch(r"size|match"),),
     ),
     _spec(
@@ -317,6 +518,7 @@ SPECS = [
         half=False,
         # torch 2.14 returns uninitialised memory for an empty batch (seen: 0 and 4.6e-310)
         empty_mean="undefined",
+        explain=_multilabel_margin_panels,
         bad_inputs=(
             BadInput(
                 "float target (torch's error)",
@@ -336,6 +538,7 @@ SPECS = [
         when_to_use="Bounding-box regression (Fast R-CNN); see losskit.smooth_l1_loss.",
         kwargs={"beta": 1.0},
         grad_args=(0, 1),
+        explain=_residual(TF.smooth_l1_loss, beta=1.0),
         bad_inputs=(_shape_mismatch(),),
     ),
     _spec(
@@ -349,6 +552,7 @@ SPECS = [
             "Binary classification with labels in {1, -1}; the smooth counterpart of a "
             "hinge. Equivalent to BCEWithLogits with y01 = (y + 1) / 2."
         ),
+        explain=_binary_panels(TF.soft_margin_loss, _Z, "the score x", (1.0, -1.0)),
         bad_inputs=(_shape_mismatch(r"size|match"),),
     ),
     _spec(
@@ -361,6 +565,14 @@ SPECS = [
         when_to_use=(
             "Multi-label classification with 0/1 targets; equals BCEWithLogitsLoss averaged "
             "over classes per sample (so 'none' gives one value per sample)."
+        ),
+        explain=_binary_panels(
+            lambda x, y, reduction: TF.multilabel_soft_margin_loss(
+                x[:, None], y[:, None], reduction=reduction
+            ),
+            _Z,
+            "the logit z of one class",
+            (1.0, 0.0),
         ),
         bad_inputs=(_shape_mismatch(r"size|match|shape"),),
     ),
@@ -377,6 +589,7 @@ SPECS = [
         ),
         kwargs={"margin": 0.1},
         grad_args=(0, 1),
+        explain=_cosine_panels,
         bad_inputs=(
             BadInput(
                 "mismatched feature sizes (torch's error)",
@@ -401,6 +614,9 @@ SPECS = [
         half=False,
         # torch 2.14 returns uninitialised memory for an empty batch (seen: -1.3e-14, 4.6e-310)
         empty_mean="undefined",
+        explain=_target_margin(
+            TF.multi_margin_loss, "Zero once the target leads every other class by the margin (1)."
+        ),
         bad_inputs=(_label_out_of_range(RuntimeError, "target out of range"),),
     ),
 ]

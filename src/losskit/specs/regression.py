@@ -10,12 +10,15 @@ import torch.nn.functional as TF
 from .. import functional as F
 from .. import nn as lnn
 from ._base import BadInput, BenchCase, LossInputs, LossSpec
+from ._explain import Panel, scalar_curve
 from ._inputs import grad_inputs, randn
 
 _SHAPE = 5
 
 
-def _pair(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+def _pair(
+    n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+) -> LossInputs:
     pred = randn(generator, n, _SHAPE, dtype=dtype, device=device) * 2.0
     target = randn(generator, n, _SHAPE, dtype=dtype, device=device)
     return LossInputs(args=(pred, target), batched=(True, True))
@@ -60,8 +63,9 @@ def _bad(fn: Callable) -> tuple[BadInput, ...]:
 def _bench(fn: Callable, peer: Callable, peer_name: str, **kw: float) -> tuple[BenchCase, ...]:
     def setup(device: torch.device) -> dict[str, Callable[[], None]]:
         g = torch.Generator().manual_seed(0)
-        pred, target = randn(g, 4096, 1024, dtype=torch.float32, device=device), randn(
-            g, 4096, 1024, dtype=torch.float32, device=device
+        pred, target = (
+            randn(g, 4096, 1024, dtype=torch.float32, device=device),
+            randn(g, 4096, 1024, dtype=torch.float32, device=device),
         )
         (p,) = grad_inputs(pred)
 
@@ -79,6 +83,23 @@ def _bench(fn: Callable, peer: Callable, peer_name: str, **kw: float) -> tuple[B
 
 _GRAD = (0, 1)
 
+
+def _explain(
+    fn: Callable, settings: dict[str, dict[str, float]], note: str
+) -> Callable[[], tuple[Panel, ...]]:
+    def panels() -> tuple[Panel, ...]:
+        d = torch.linspace(-3.0, 3.0, 601, dtype=torch.float64)
+        curves = tuple(
+            scalar_curve(
+                label, d, lambda t, kw=kw: fn(t, torch.zeros_like(t), reduction="none", **kw)
+            )
+            for label, kw in settings.items()
+        )
+        return (Panel("over the residual", "residual d = pred - target", d, curves, note),)
+
+    return panels
+
+
 SPECS = [
     LossSpec(
         name="l1_loss",
@@ -95,6 +116,11 @@ SPECS = [
         peers=("torch.nn.functional.l1_loss",),
         grad_args=_GRAD,
         bad_inputs=_bad(F.l1_loss),
+        explain=_explain(
+            F.l1_loss,
+            {"L1": {}},
+            "The gradient is +-1 everywhere: the same step size at d = 0.01 as at d = 3.",
+        ),
         bench=_bench(F.l1_loss, TF.l1_loss, "torch"),
     ),
     LossSpec(
@@ -112,6 +138,11 @@ SPECS = [
         peers=("torch.nn.functional.mse_loss",),
         grad_args=_GRAD,
         bad_inputs=_bad(F.mse_loss),
+        explain=_explain(
+            F.mse_loss,
+            {"L2": {}},
+            "The gradient 2d grows without bound: large errors take large steps.",
+        ),
         bench=_bench(F.mse_loss, TF.mse_loss, "torch"),
     ),
     LossSpec(
@@ -131,6 +162,11 @@ SPECS = [
         kwargs={"beta": 1.0},
         grad_args=_GRAD,
         bad_inputs=_bad(F.smooth_l1_loss),
+        explain=_explain(
+            F.smooth_l1_loss,
+            {"beta=0.5": {"beta": 0.5}, "beta=1": {"beta": 1.0}, "beta=2": {"beta": 2.0}},
+            "Quadratic inside |d| < beta (gradient d/beta), linear outside (gradient +-1).",
+        ),
         bench=_bench(F.smooth_l1_loss, TF.smooth_l1_loss, "torch", beta=1.0),
     ),
     LossSpec(
@@ -150,6 +186,11 @@ SPECS = [
         kwargs={"delta": 1.5},
         grad_args=_GRAD,
         bad_inputs=_bad(F.huber_loss),
+        explain=_explain(
+            F.huber_loss,
+            {"delta=0.5": {"delta": 0.5}, "delta=1": {"delta": 1.0}, "delta=2": {"delta": 2.0}},
+            "Quadratic inside |d| < delta (gradient d), linear outside (gradient +-delta).",
+        ),
         bench=_bench(F.huber_loss, TF.huber_loss, "torch", delta=1.5),
     ),
 ]
