@@ -125,7 +125,7 @@ def test_shard_range_covers_every_class_once() -> None:
         for ws in (1, 2, 3, 4):
             ranges = [shard_range(c, r, ws) for r in range(ws)]
             assert ranges[0][0] == 0 and ranges[-1][1] == c
-            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert all(a[1] == b[0] for a, b in zip(ranges[:-1], ranges[1:], strict=True))
             sizes = [b - a for a, b in ranges]
             assert max(sizes) - min(sizes) <= 1
     with pytest.raises(
