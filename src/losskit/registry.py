@@ -13,6 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from .specs import box as _box
+from .specs import classification as _classification
+from .specs import constraint as _constraint
+from .specs import embedding as _embedding
+from .specs import margin as _margin
+from .specs import overlap as _overlap
 from .specs import pytorch as _pytorch
 from .specs import regression as _regression
 from .specs._base import FAMILIES, BadInput, BenchCase, LossInputs, LossSpec
@@ -59,7 +65,9 @@ class Registry:
 
     def specs(self, family: str | None = None) -> list[LossSpec]:
         if family is not None and family not in FAMILIES:
-            raise ValueError(f"losskit: family must be one of {', '.join(FAMILIES)}; got {family!r}")
+            raise ValueError(
+                f"losskit: family must be one of {', '.join(FAMILIES)}; got {family!r}"
+            )
         return [s for s in self._specs.values() if family is None or s.family == family]
 
     def __contains__(self, name: object) -> bool:
@@ -72,7 +80,7 @@ class Registry:
         return len(self._specs)
 
 
-REGISTRY = Registry([*_regression.SPECS, *_pytorch.SPECS])
+REGISTRY = Registry([*_regression.SPECS, *_pytorch.SPECS, *_box.SPECS, *_overlap.SPECS, *_classification.SPECS, *_margin.SPECS, *_embedding.SPECS, *_constraint.SPECS])
 
 
 def get(name: str) -> LossSpec:

@@ -1,0 +1,239 @@
+"""Embedding and constraint losses against their peers: forward+backward time and peak memory.
+
+Run: ``.venv/bin/python benchmarks/bench_embedding.py [--quick] [--no-memory] [--rounds 3]
+[--cases batch_triplet_loss,center_loss] [--device cpu|cuda] [--markdown FILE]``
+
+Method
+------
+* **Time**: every implementation of a case is timed side by side in this one process with
+  ``torch.utils.benchmark.Timer`` on 1 thread (``blocked_autorange``, after a warm-up step).
+  The implementations take turns for ``--rounds`` rounds and each keeps its best median, so
+  a burst of load from a neighbour on a shared machine hits one round, not one
+  implementation. The table reports that time and the ratio peer / losskit (> 1: losskit is
+  faster). Ratios taken in one run are what to read; absolute times move with the machine.
+* **Peak memory** (CPU): each implementation runs in a fresh subprocess (``--peak`` worker,
+  ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors leave the resident set). It builds the
+  inputs, runs one warm-up step, resets the process's resident-set high-water mark (``echo 5
+  > /proc/self/clear_refs``), runs two steps and reports the high-water mark (``VmHWM``, the
+  counter behind ``ru_maxrss``) minus the resident set before them: what a training step
+  touches beyond its inputs. ``getrusage``'s own ``ru_maxrss`` cannot be reset and a child
+  inherits the launching process's peak through ``exec`` (a 1.5 GB parent gives its child a
+  1.5 GB ``ru_maxrss`` before it allocates anything), so the worker reads the same counter
+  from ``/proc`` after resetting it; where ``clear_refs`` is not writable it falls back to
+  the ``ru_maxrss`` delta. On CUDA the peak is ``torch.cuda.max_memory_allocated`` minus
+  the memory allocated before the step.
+
+Cases: the registry's ``BenchCase`` entries of the ``embedding`` and ``constraint`` families,
+plus the issue's scaling checks: a centre-loss step at 10,000 and 1,000,000 classes of 512
+dimensions (its time must not grow with the class count) and batch triplet losses at
+B = 4096 (pytorch-metric-learning's all-triplets mask would hold 68.7 G entries there; it is
+not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+
+import torch
+from torch.utils import benchmark
+
+from losskit.specs._base import BenchCase
+
+QUICK_SKIP = ("C=1,000,000", "B=4096", "16 classes")
+
+
+def _b4096(mining: str) -> BenchCase:
+    def setup(device: torch.device) -> dict[str, Callable[[], None]]:
+        from losskit import batch_triplet_loss
+
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(4096, 128, generator=g).to(device).requires_grad_(True)
+        y = (torch.arange(4096) % 1024)[torch.randperm(4096, generator=g)].to(device)
+
+        def step() -> None:
+            x.grad = None
+            batch_triplet_loss(x, y, margin=0.2, mining=mining, mean_over="active").backward()
+
+        return {"losskit": step}
+
+    return BenchCase(f"{mining}, B=4096, D=128, 1024 classes x 4 float32", setup)
+
+
+def cases() -> list[tuple[str, BenchCase]]:
+    """Every case, in a fixed order (the ``--peak`` worker finds its case by index)."""
+    from losskit.registry import REGISTRY
+    from losskit.specs.constraint import bench_center_step
+
+    out = [
+        (spec.name, case)
+        for family in ("embedding", "constraint")
+        for spec in REGISTRY.specs(family)
+        for case in spec.bench
+    ]
+    out += [
+        ("center_loss", bench_center_step(10_000)),
+        ("center_loss", bench_center_step(1_000_000)),
+    ]
+    out += [("batch_triplet_loss", _b4096(m)) for m in ("all", "hard", "semihard")]
+    return out
+
+
+# --------------------------------------------------------------------------- memory worker
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_worker(index: int, impl: str, device: str) -> float:
+    torch.set_num_threads(1)
+    dev = torch.device(device)
+    step = cases()[index][1].setup(dev)[impl]
+    step()  # warm-up: lazy initialisation and .grad buffers are not the step's peak
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return float(torch.cuda.max_memory_allocated() - before)
+    before = _status("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM (ru_maxrss's counter) to the current resident set
+        reset = True
+    except OSError:
+        reset = False
+        before_max = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    step()
+    step()
+    if reset:
+        return float(_status("VmHWM") - before)
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before_max)
+
+
+def _peak(index: int, impl: str, device: str) -> float | None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MALLOC_MMAP_THRESHOLD_": "65536"}
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--peak",
+        str(index),
+        impl,
+        "--device",
+        device,
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        sys.stderr.write(f"peak worker failed for case {index} / {impl}: {res.stderr[-400:]}\n")
+        return None
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _time(
+    steps: dict[str, Callable[[], None]], min_run_time: float, rounds: int, cuda: bool
+) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for step in steps.values():
+        step()  # warm-up
+    for _ in range(rounds):
+        for name, step in steps.items():
+            if cuda:
+                torch.cuda.synchronize()
+            t = benchmark.Timer("step()", globals={"step": step}, num_threads=1)
+            m = t.blocked_autorange(min_run_time=min_run_time).median
+            best[name] = min(best.get(name, float("inf")), m)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--quick", action="store_true", help="skip the 1M-class, B=4096 and 16-class cases"
+    )
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--min-run-time", type=float, default=0.5)
+    ap.add_argument("--cases", default="", help="comma-separated loss names")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--markdown", default="", help="also write the table here")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--peak", nargs=2, metavar=("INDEX", "IMPL"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.peak:
+        print(peak_worker(int(args.peak[0]), args.peak[1], args.device))
+        return
+
+    torch.set_num_threads(1)
+    dev = torch.device(args.device)
+    names = {n for n in args.cases.split(",") if n}
+    rows = []
+    for index, (name, case) in enumerate(cases()):
+        if names and name not in names:
+            continue
+        if args.quick and any(s in case.label for s in QUICK_SKIP):
+            continue
+        print(f"{name}: {case.label} ...", file=sys.stderr, flush=True)
+        steps = case.setup(dev)
+        times = _time(steps, args.min_run_time, args.rounds, dev.type == "cuda")
+        del steps
+        gc.collect()
+        peaks = {
+            impl: (None if args.no_memory else _peak(index, impl, args.device)) for impl in times
+        }
+        for impl, t in times.items():
+            m, m0 = peaks[impl], peaks["losskit"]
+            rows.append(
+                {
+                    "loss": name,
+                    "case": case.label,
+                    "impl": impl,
+                    "time_ms": t * 1e3,
+                    "time_ratio": t / times["losskit"],
+                    "peak_mb": None if m is None else m / 2**20,
+                    "mem_ratio": None if (m is None or not m0) else m / m0,
+                }
+            )
+
+    def fmt(x: float | None, spec: str) -> str:
+        return "-" if x is None else format(x, spec)
+
+    lines = [
+        f"Device: {args.device}, 1 thread, torch {torch.__version__}; best of {args.rounds} rounds. "
+        "Ratios are peer / losskit (above 1: losskit is faster or lighter).",
+        "",
+        "| loss | case | implementation | time (ms) | time ratio | peak (MB) | memory ratio |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['loss']} | {r['case']} | {r['impl']} | {r['time_ms']:.2f} | {r['time_ratio']:.2f} | "
+            f"{fmt(r['peak_mb'], '.1f')} | {fmt(r['mem_ratio'], '.2f')} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

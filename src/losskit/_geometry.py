@@ -1,0 +1,475 @@
+"""The one box-geometry core of losskit: formats, sizes, areas, intersection, union,
+enclosing box, centres, and the IoU family built on them (SPEC.md section 2).
+
+Every box loss (:mod:`losskit.functional.box`) and every pairwise similarity comes from
+here. Two forms of the same formulas live in this file:
+
+* the **composable** form (:func:`iou_similarity`): plain tensor operations on boxes that
+  broadcast, differentiated by autograd. It serves the pairwise ``N x M`` matrices (boxes
+  broadcast as ``(N, 1, 4)`` against ``(1, M, 4)``), EIoU and SIoU, ``torch.compile`` (which
+  fuses it) and higher-order gradients;
+* the **fused** form (:class:`FusedIoU`): the same IoU/GIoU/DIoU/CIoU losses for equal-shape
+  box pairs with a hand-derived backward pass, used by the eager box losses. It keeps only
+  the inputs for the backward pass (recomputing the rest) and works on a few reused buffers,
+  so it allocates a handful of temporaries where autograd allocates dozens. It is tested
+  against the composable form (values and gradients, every option).
+
+Conventions shared by both forms (boxes ``(..., 4)`` in ``(x1, y1, x2, y2)``):
+
+* **Sizes** are ``w = max(x2 - x1, 0)``, ``h = max(y2 - y1, 0)``. An *inverted* box
+  (``x2 < x1`` or ``y2 < y1``) is not reordered: it counts as a box of zero width (height),
+  so its area and its intersection with anything are 0, and its aspect term is that of a
+  degenerate box. Its corners still enter the enclosing box and the centre distance as
+  given, so GIoU/DIoU/CIoU keep pulling it toward the target. (torchvision multiplies the
+  signed sizes, so a box inverted in both axes gets a *positive* area.) The gradient of a
+  clamped size passes where the size is ``>= 0``, so a zero-width box can grow.
+* **eps** (``> 0``) enters every ratio: ``IoU = I / (U + eps)``, the GIoU penalty
+  ``(C - U) / (C + eps)``, the DIoU diagonal ``c^2 + eps``, CIoU's
+  ``alpha = v / (1 - IoU + v + eps)``. Identical boxes give a loss of exactly 0 and finite
+  gradients; a zero-width or zero-height (even a zero-area) box gives a finite loss and
+  finite gradients.
+* **The aspect angle** is ``atan2(w, h)`` (equal to ``atan(w / h)`` for positive sizes, and
+  finite at ``h = 0``, where torchvision's ``atan(w / h)`` gives NaN gradients); at
+  ``w = h = 0`` its value is 0 with a zero gradient.
+* No data-dependent Python control flow and no boolean-mask indexing: nothing here
+  synchronises an accelerator with the host.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ._checks import check_choice, check_floating, check_last_dim
+
+__all__ = [
+    "BOX_FORMATS",
+    "ALPHA_MODES",
+    "V_GRADS",
+    "box_convert",
+    "to_xyxy",
+    "box_sizes",
+    "box_area",
+    "intersection_sizes",
+    "enclosing_sizes",
+    "centre_offset",
+    "aspect_angle",
+    "iou_similarity",
+    "FusedIoU",
+]
+
+BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
+#: CIoU's trade-off weight: "detach" (torchvision, no gradient), "grad" (with gradient),
+#: "threshold" (the authors' later form: 0 where IoU < 0.5, no gradient).
+ALPHA_MODES: tuple[str, ...] = ("detach", "grad", "threshold")
+#: CIoU's v gradient: "exact" (autograd's), "paper" (the DIoU paper's, without 1/(w^2+h^2)).
+V_GRADS: tuple[str, ...] = ("exact", "paper")
+
+#: 4 / pi^2, which maps the squared arctangent difference (at most (pi/2)^2) into [0, 1].
+V_SCALE = 4.0 / math.pi**2
+
+
+# ---------------------------------------------------------------------------------------
+# formats
+
+
+def to_xyxy(boxes: Tensor, fmt: str) -> Tensor:
+    """``boxes`` (``(..., 4)`` in ``fmt``) as ``(x1, y1, x2, y2)``; ``xyxy`` is returned as is."""
+    if fmt == "xyxy":
+        return boxes
+    a, b = boxes[..., :2], boxes[..., 2:]
+    if fmt == "xywh":
+        return torch.cat([a, a + b], dim=-1)
+    half = b * 0.5
+    return torch.cat([a - half, a + half], dim=-1)
+
+
+def _from_xyxy(boxes: Tensor, fmt: str) -> Tensor:
+    if fmt == "xyxy":
+        return boxes
+    p1, p2 = boxes[..., :2], boxes[..., 2:]
+    if fmt == "xywh":
+        return torch.cat([p1, p2 - p1], dim=-1)
+    return torch.cat([(p1 + p2) * 0.5, p2 - p1], dim=-1)
+
+
+def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
+    r"""Convert boxes ``(..., 4)`` between ``"xyxy"``, ``"xywh"`` and ``"cxcywh"``.
+
+    ``xyxy`` is ``(x1, y1, x2, y2)``, ``xywh`` is ``(x1, y1, w, h)``, ``cxcywh`` is
+    ``(cx, cy, w, h)``. The conversion is linear (differentiable) and never reorders
+    corners: an inverted box stays inverted (negative width).
+
+    Args:
+        boxes: floating tensor ``(..., 4)``.
+        in_fmt: format of ``boxes``.
+        out_fmt: wanted format.
+
+    Returns:
+        A new tensor ``(..., 4)`` in ``out_fmt`` (a copy even when the formats agree).
+
+    Raises:
+        TypeError: ``boxes`` is not a floating tensor.
+        ValueError: last dimension is not 4, or an unknown format.
+
+    Example:
+        >>> import torch
+        >>> box_convert(torch.tensor([[1.0, 2.0, 4.0, 8.0]]), "xyxy", "cxcywh")
+        tensor([[2.5000, 5.0000, 3.0000, 6.0000]])
+    """
+    fn = "box_convert"
+    check_floating(fn, "boxes", boxes)
+    check_last_dim(fn, "boxes", boxes, 4)
+    check_choice(fn, "in_fmt", in_fmt, BOX_FORMATS)
+    check_choice(fn, "out_fmt", out_fmt, BOX_FORMATS)
+    if in_fmt == out_fmt:
+        return boxes.clone()
+    return _from_xyxy(to_xyxy(boxes, in_fmt), out_fmt)
+
+
+# ---------------------------------------------------------------------------------------
+# composable primitives: xyxy boxes that broadcast against each other
+
+
+def _nonneg(x: Tensor) -> Tensor:
+    """``max(x, 0)`` whose gradient passes where ``x >= 0`` (``clamp_min`` and ``relu`` pass
+    it only where ``x > 0``, which would freeze a zero-width box: it could never grow)."""
+    return torch.where(x >= 0, x, torch.zeros_like(x))
+
+
+def box_sizes(b: Tensor) -> Tensor:
+    """``(w, h) = max(x2 - x1, 0), max(y2 - y1, 0)`` as ``(..., 2)`` (inverted -> 0)."""
+    return _nonneg(b[..., 2:] - b[..., :2])
+
+
+def box_area(b: Tensor) -> Tensor:
+    """``w * h`` with the clamped sizes of :func:`box_sizes`, shape ``(...)``."""
+    wh = box_sizes(b)
+    return wh[..., 0] * wh[..., 1]
+
+
+def intersection_sizes(a: Tensor, b: Tensor) -> Tensor:
+    """Width and height of ``a ∩ b``: ``max(min(a2, b2) - max(a1, b1), 0)``, ``(..., 2)``."""
+    return _nonneg(torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2]))
+
+
+def enclosing_sizes(a: Tensor, b: Tensor) -> Tensor:
+    """Width and height of the smallest box enclosing ``a`` and ``b``, ``(..., 2)``."""
+    return _nonneg(torch.maximum(a[..., 2:], b[..., 2:]) - torch.minimum(a[..., :2], b[..., :2]))
+
+
+def centre_offset(a: Tensor, b: Tensor) -> Tensor:
+    """``centre(a) - centre(b)`` as ``(..., 2)`` (from the raw corners)."""
+    return ((a[..., :2] + a[..., 2:]) - (b[..., :2] + b[..., 2:])) * 0.5
+
+
+def aspect_angle(wh: Tensor) -> Tensor:
+    """``atan2(w, h)``; 0 with a zero gradient where ``w = h = 0`` (a point box)."""
+    w, h = wh[..., 0], wh[..., 1]
+    ok = (w > 0) | (h > 0)
+    one = torch.ones_like(w)
+    # double where: the (0, 0) branch never reaches atan2's backward (0/0 there)
+    return torch.where(
+        ok, torch.atan2(torch.where(ok, w, one), torch.where(ok, h, one)), torch.zeros_like(w)
+    )
+
+
+def _ciou_alpha(iou: Tensor, v: Tensor, eps: float, alpha_mode: str) -> Tensor:
+    if alpha_mode == "grad":
+        return v / (1.0 - iou + v + eps)
+    with torch.no_grad():
+        alpha = v / (1.0 - iou + v + eps)
+        if alpha_mode == "threshold":
+            alpha = torch.where(iou >= 0.5, alpha, torch.zeros_like(alpha))
+    return alpha
+
+
+def iou_similarity(
+    a: Tensor,
+    b: Tensor,
+    kind: str,
+    *,
+    eps: float = 1e-7,
+    alpha_mode: str = "detach",
+    v_grad: str = "exact",
+    theta: float = 4.0,
+) -> Tensor:
+    """The similarity of one member of the IoU family (its loss is ``1 - similarity``),
+    composable form.
+
+    ``a`` (predicted) and ``b`` (target) are xyxy boxes that broadcast against each other;
+    ``kind`` is ``"iou" | "giou" | "diou" | "ciou" | "eiou" | "siou"``. The formulas are
+    those of :mod:`losskit.functional.box`; the conventions those of this module.
+    """
+    wh_a, wh_b = box_sizes(a), box_sizes(b)
+    iwh = intersection_sizes(a, b)
+    inter = iwh[..., 0] * iwh[..., 1]
+    union = wh_a[..., 0] * wh_a[..., 1] + wh_b[..., 0] * wh_b[..., 1] - inter
+    iou = inter / (union + eps)
+    if kind == "iou":
+        return iou
+    cwh = enclosing_sizes(a, b)
+    if kind == "giou":
+        area_c = cwh[..., 0] * cwh[..., 1]
+        return iou - (area_c - union) / (area_c + eps)
+    d = centre_offset(a, b)
+    if kind == "siou":
+        return iou - _siou_penalty(d, cwh, wh_a, wh_b, eps, theta)
+    c2 = (cwh * cwh).sum(-1) + eps
+    sim = iou - (d * d).sum(-1) / c2
+    if kind == "diou":
+        return sim
+    if kind == "eiou":
+        dwh = wh_a - wh_b
+        return sim - (dwh * dwh / (cwh * cwh + eps)).sum(-1)
+    # ciou
+    ang_a, ang_b = aspect_angle(wh_a), aspect_angle(wh_b)
+    if v_grad == "paper":
+        # the DIoU paper's dv/dw, dv/dh omit the factor 1/(w^2 + h^2): scale the angle's
+        # gradient by (w^2 + h^2) and leave its value alone
+        s_a = (wh_a * wh_a).sum(-1).detach()
+        s_b = (wh_b * wh_b).sum(-1).detach()
+        ang_a = ang_a.detach() + (ang_a - ang_a.detach()) * s_a
+        ang_b = ang_b.detach() + (ang_b - ang_b.detach()) * s_b
+    diff = ang_b - ang_a
+    v = V_SCALE * diff * diff
+    return sim - _ciou_alpha(iou, v, eps, alpha_mode) * v
+
+
+def _siou_penalty(
+    d: Tensor, cwh: Tensor, wh_a: Tensor, wh_b: Tensor, eps: float, theta: float
+) -> Tensor:
+    # angle cost: Lambda = 1 - 2 sin^2(arcsin(x) - pi/4) = sin(2 alpha), alpha the angle of the
+    # centre line to its nearest axis; sin(2 alpha) = 2 |dx| |dy| / (dx^2 + dy^2): no arcsin, no
+    # sqrt, and 0 (not 0/0) for coincident centres thanks to eps
+    ad = d.abs()
+    lam = 2.0 * ad[..., 0] * ad[..., 1] / ((d * d).sum(-1) + eps)
+    gamma = (2.0 - lam).unsqueeze(-1)
+    rho = (d / (cwh + eps)) ** 2
+    dist = (1.0 - torch.exp(-gamma * rho)).sum(-1)
+    omega = (wh_a - wh_b).abs() / (torch.maximum(wh_a, wh_b) + eps)
+    shape = ((1.0 - torch.exp(-omega)) ** theta).sum(-1)
+    return 0.5 * (dist + shape)
+
+
+# ---------------------------------------------------------------------------------------
+# fused form: IoU / GIoU / DIoU / CIoU with an analytic backward
+#
+# The kernels below work on one block of boxes transposed to (4, c): rows 0-1 are (x1, y1),
+# rows 2-3 (x2, y2), so every (x, y) pair is a contiguous (2, c) block and each operation
+# is one vectorised pass. The driver (FusedIoU) walks the boxes in blocks of _BLOCK on the
+# CPU, so every temporary stays in cache and is small enough to be reused from the
+# allocator's free lists instead of being page-faulted in afresh; on an accelerator a block
+# is the whole batch. Only the loss and the gradient are full size.
+
+#: boxes per block on the CPU
+_BLOCK = 16384
+
+
+def _fused(p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str) -> dict[str, Tensor]:
+    """Forward quantities of one (4, c) block: the loss and what the backward pass needs
+    (the backward pass calls this again rather than keeping them between the passes)."""
+    p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
+    whp = torch.sub(p2, p1).clamp_min_(0)
+    wht = torch.sub(t2, t1).clamp_min_(0)
+    iwh = torch.minimum(p2, t2).sub_(torch.maximum(p1, t1)).clamp_min_(0)
+    inter = iwh[0] * iwh[1]
+    ue = torch.mul(whp[0], whp[1]).addcmul_(wht[0], wht[1]).sub_(inter).add_(eps)  # union + eps
+    iou = inter / ue
+    out = {"whp": whp, "wht": wht, "iwh": iwh, "inter": inter, "ue": ue, "iou": iou}
+    loss = torch.neg(iou).add_(1.0)
+    if kind != "iou":
+        cwh = torch.maximum(p2, t2).sub_(torch.minimum(p1, t1)).clamp_min_(0)
+        out["cwh"] = cwh
+        if kind == "giou":
+            ce = torch.mul(cwh[0], cwh[1]).add_(eps)  # C + eps
+            # (C - U) / (C + eps) = 1 - (U + eps) / (C + eps)
+            loss.add_(1.0).sub_(ue / ce)
+            out["ce"] = ce
+        else:
+            c2 = torch.mul(cwh[0], cwh[0]).addcmul_(cwh[1], cwh[1]).add_(eps)
+            d = torch.add(p1, p2).sub_(t1).sub_(t2).mul_(0.5)  # centre offset
+            rho2 = torch.mul(d[0], d[0]).addcmul_(d[1], d[1])
+            loss.add_(rho2 / c2)
+            out.update(c2=c2, d=d, rho2=rho2)
+            if kind == "ciou":
+                dang = _angle(wht).sub_(_angle(whp))
+                v = dang.pow(2).mul_(V_SCALE)
+                alpha = v / torch.neg(iou).add_(1.0 + eps).add_(v)
+                if alpha_mode == "threshold":
+                    alpha.mul_(iou >= 0.5)
+                loss.addcmul_(alpha, v)
+                out.update(dang=dang, v=v, alpha=alpha)
+    out["loss"] = loss
+    return out
+
+
+def _angle(wh: Tensor) -> Tensor:
+    # atan2(w, h) for w, h >= 0 as atan(w / max(h, tiny)), which vectorises: h = 0 gives
+    # atan(inf) = pi/2 and a point box atan(0) = 0. The backward pass never differentiates it.
+    return torch.atan(wh[0] / wh[1].clamp_min(torch.finfo(wh.dtype).tiny))
+
+
+def _fused_backward(
+    g: Tensor,
+    p: Tensor,
+    t: Tensor,
+    kind: str,
+    eps: float,
+    alpha_mode: str,
+    v_grad: str,
+    want_t: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Gradients ``(4, c)`` of one block for the upstream gradient ``g`` ``(c,)``."""
+    q = _fused(p, t, kind, eps, alpha_mode)
+    p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
+    whp, wht, iwh, inter, ue = q["whp"], q["wht"], q["iwh"], q["inter"], q["ue"]
+
+    # dL/dIoU
+    if kind == "ciou" and alpha_mode == "grad":
+        # alpha v = v^2 / D with D = 1 - IoU + v + eps: d(alpha v)/dIoU = alpha^2,
+        # d(alpha v)/dv = 2 alpha - alpha^2
+        g_iou = q["alpha"].pow(2).sub_(1.0).mul_(g)
+    else:
+        g_iou = torch.neg(g)
+    # IoU = I / (U + eps), U = Ap + At - I: dIoU/dI = (ue + I) / ue^2, dIoU/dA = -I / ue^2
+    r = g_iou / ue.pow(2)
+    g_inter = torch.add(ue, inter).mul_(r)
+    g_area = r.mul_(inter).neg_()
+    if kind == "giou":
+        # pen = 1 - (U + eps) / ce: dpen/dU = -1/ce, dpen/dC = (U + eps) / ce^2
+        ce = q["ce"]
+        g_u = torch.div(g, ce)
+        g_inter.add_(g_u)
+        g_area.sub_(g_u)
+        g_c = g_u.mul_(ue).div_(ce)
+        g_cwh = q["cwh"].flip(0).mul_(g_c)  # dC/d(cw, ch) = (ch, cw)
+    elif kind != "iou":
+        # R = rho2 / c2 with d = (p1 + p2 - t1 - t2) / 2: dR/dp1 = dR/dp2 = d / c2,
+        # dR/dc2 = -rho2 / c2^2 and dc2/d(cw, ch) = 2 (cw, ch)
+        c2 = q["c2"]
+        gc2 = torch.div(g, c2)
+        g_d = q["d"].mul_(gc2)
+        g_cwh = q["cwh"].mul_(gc2.mul_(q["rho2"]).div_(c2).mul_(-2.0))
+
+    # area and v gradients on the sizes (w, h): dA/d(w, h) = (h, w)
+    g_whp = whp.flip(0).mul_(g_area)
+    g_wht = wht.flip(0).mul_(g_area) if want_t else None
+    if kind == "ciou":
+        a = q["alpha"]
+        gv = g * a if alpha_mode != "grad" else torch.mul(g, a).mul_(torch.neg(a).add_(2.0))
+        # v = k (ang_t - ang_p)^2: dv/d ang_t = -dv/d ang_p = 2 k (ang_t - ang_p)
+        coef = q["dang"].mul_(gv).mul_(2.0 * V_SCALE)
+        _add_angle_grad(g_whp, whp, coef.neg(), v_grad)
+        if want_t:
+            _add_angle_grad(g_wht, wht, coef, v_grad)
+
+    # sizes -> corners; the clamp passes the gradient where the raw size is >= 0
+    g_whp.mul_(p2 >= p1)
+    gp = torch.cat([torch.neg(g_whp), g_whp])
+    if want_t:
+        g_wht.mul_(t2 >= t1)
+        gt = torch.cat([torch.neg(g_wht), g_wht])
+    # intersection I = iw ih, (iw, ih) = max(min(p2, t2) - max(p1, t1), 0); ties -> prediction
+    g_iwh = iwh.flip(0).mul_(g_inter).mul_(torch.minimum(p2, t2).sub_(torch.maximum(p1, t1)) >= 0)
+    lo_p, hi_p = p1 >= t1, p2 <= t2
+    gp[:2].sub_(g_iwh * lo_p)
+    gp[2:].add_(g_iwh * hi_p)
+    if want_t:
+        gt[:2].sub_(g_iwh * ~lo_p)
+        gt[2:].add_(g_iwh * ~hi_p)
+    if kind != "iou":
+        # enclosing box (cw, ch) = max(max(p2, t2) - min(p1, t1), 0); ties -> prediction
+        g_cwh.mul_(torch.maximum(p2, t2).sub_(torch.minimum(p1, t1)) >= 0)
+        clo_p, chi_p = p1 <= t1, p2 >= t2
+        gp[:2].sub_(g_cwh * clo_p)
+        gp[2:].add_(g_cwh * chi_p)
+        if want_t:
+            gt[:2].sub_(g_cwh * ~clo_p)
+            gt[2:].add_(g_cwh * ~chi_p)
+        if kind != "giou":
+            gp[:2].add_(g_d)
+            gp[2:].add_(g_d)
+            if want_t:
+                gt[:2].sub_(g_d)
+                gt[2:].sub_(g_d)
+    return gp, (gt if want_t else None)
+
+
+def _add_angle_grad(g_wh: Tensor, wh: Tensor, coef: Tensor, v_grad: str) -> None:
+    """``g_wh += coef * d atan2(w, h) / d(w, h) = coef * (h, -w) / (w^2 + h^2)``.
+
+    ``v_grad="paper"`` drops the ``1 / (w^2 + h^2)`` factor. A point box (``w = h = 0``)
+    gets 0 (``0 / tiny``) rather than ``0 / 0``.
+    """
+    hw = wh.flip(0).mul_(coef)
+    hw[1].neg_()
+    if v_grad == "exact":
+        den = torch.mul(wh[0], wh[0]).addcmul_(wh[1], wh[1]).clamp_min_(torch.finfo(wh.dtype).tiny)
+        hw.div_(den)
+    g_wh.add_(hw)
+
+
+def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
+    step = _BLOCK if device.type == "cpu" else max(n, 1)
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+class FusedIoU(torch.autograd.Function):
+    """IoU / GIoU / DIoU / CIoU loss of equal-shape xyxy box pairs, analytic backward.
+
+    ``apply(pred, target, kind, eps, alpha_mode, v_grad)`` with ``pred`` and ``target``
+    ``(..., 4)`` returns the unreduced loss ``(...)``. Only the inputs are saved for the
+    backward pass, which recomputes the forward quantities block by block. First-order
+    gradients only (the composable :func:`iou_similarity` supports more). Eager only: under
+    ``torch.compile`` the box losses use :func:`iou_similarity`, which the compiler fuses.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str
+    ) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(p, t)
+        ctx.cfg = (kind, eps, alpha_mode, v_grad)
+        pf, tf = p.reshape(-1, 4), t.reshape(-1, 4)
+        loss = torch.empty(pf.shape[0], dtype=p.dtype, device=p.device)
+        for s, e in _blocks(pf.shape[0], p.device):
+            blk = _fused(pf[s:e].t().contiguous(), tf[s:e].t().contiguous(), kind, eps, alpha_mode)
+            loss[s:e] = blk["loss"]
+        return loss.view(p.shape[:-1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        p, t = ctx.saved_tensors
+        kind, eps, alpha_mode, v_grad = ctx.cfg
+        want_p, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        pf, tf, gf = p.reshape(-1, 4), t.reshape(-1, 4), g.reshape(-1)
+        gp = torch.empty_like(pf) if want_p else None
+        gt = torch.empty_like(tf) if want_t else None
+        for s, e in _blocks(pf.shape[0], p.device):
+            bp, bt = _fused_backward(
+                gf[s:e],
+                pf[s:e].t().contiguous(),
+                tf[s:e].t().contiguous(),
+                kind,
+                eps,
+                alpha_mode,
+                v_grad,
+                want_t,
+            )
+            if want_p:
+                gp[s:e] = bp.t()
+            if want_t:
+                gt[s:e] = bt.t()
+        return (
+            gp.view(p.shape) if want_p else None,
+            gt.view(t.shape) if want_t else None,
+            None,
+            None,
+            None,
+            None,
+        )

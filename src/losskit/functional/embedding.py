@@ -1,0 +1,682 @@
+"""Feature-vector (embedding) losses: contrastive (DeepID2 / Hadsell) on explicit pairs and over
+all pairs of a labelled batch, triplet on explicit triplets and over a labelled batch with
+batch-all, batch-hard and semi-hard mining, and the miner itself. SPEC.md section 4.
+
+Distances come from :mod:`losskit.functional.distance` (``"euclidean"``: ``||a - b||`` with a
+safe square root, or its square; ``"cosine"``: ``1 - cos(a, b)``).
+
+Memory. The batch losses never build a ``B x B x B`` tensor: batch-hard is two masked row
+reductions of the ``B x B`` distance matrix, and the hinge batch-all and semi-hard losses are
+linear in that matrix with integer coefficients (how many triplets each distance is active in),
+which one row sort counts (:func:`batch_triplet_loss` explains how): ``O(B^2)`` memory and
+``O(B^2 log B)`` time. Only the soft-margin variant of batch-all and semi-hard, whose terms do
+not count up that way, visits every triplet; it does so in anchor blocks that are recomputed
+in the backward pass, so its memory stays ``O(B^2)`` while its time is ``O(B^3)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as TF
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from .._checks import (
+    check_choice,
+    check_floating,
+    check_integer,
+    check_ndim,
+    check_positive,
+    check_same_device,
+    check_same_shape,
+    check_tensor,
+    check_weight,
+    compute_dtype,
+)
+from .._reduction import Reduction, check_reduction, reduce_loss
+from .distance import (
+    cosine_distance,
+    euclidean_distance,
+    pairwise_cosine_similarity,
+    pairwise_euclidean_distance,
+    safe_sqrt,
+)
+
+__all__ = [
+    "contrastive_loss",
+    "batch_contrastive_loss",
+    "triplet_loss",
+    "batch_triplet_loss",
+    "mine_triplets",
+]
+
+Distance = Literal["euclidean", "cosine"]
+Mining = Literal["all", "hard", "semihard"]
+MeanOver = Literal["all", "active"]
+DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
+MININGS: tuple[str, ...] = ("all", "hard", "semihard")
+MEAN_OVER: tuple[str, ...] = ("all", "active")
+
+#: elements of one ``(chunk, B, B)`` block of the soft-margin triplet sums (64 MiB of float32)
+_CHUNK_ELEMENTS = 1 << 24
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def _check_distance(fn: str, distance: object, squared: object) -> None:
+    check_choice(fn, "distance", distance, DISTANCES)
+    if not isinstance(squared, bool):
+        raise TypeError(f"{fn}: squared must be a bool; got {type(squared).__name__}")
+    if squared and distance == "cosine":
+        raise ValueError(
+            f"{fn}: squared=True applies to the euclidean distance only; got distance='cosine'"
+        )
+
+
+def _check_rows(fn: str, names: tuple[str, ...], *xs: Tensor) -> None:
+    """Floating ``(N, D)`` tensors of one shape, on one device."""
+    for name, x in zip(names, xs, strict=True):
+        check_floating(fn, name, x)
+        check_ndim(fn, name, x, 2)
+    for name, x in zip(names[1:], xs[1:], strict=True):
+        check_same_shape(fn, xs[0], x, (names[0], name))
+    check_same_device(fn, *zip(names, xs, strict=True))
+
+
+def _check_batch(fn: str, embeddings: Tensor, labels: Tensor) -> None:
+    """``embeddings (B, D)`` floating and ``labels (B,)`` integer, on one device."""
+    check_floating(fn, "embeddings", embeddings)
+    check_ndim(fn, "embeddings", embeddings, 2)
+    check_integer(fn, "labels", labels)
+    if labels.shape != embeddings.shape[:1]:
+        raise ValueError(
+            f"{fn}: labels must have shape (B,) = ({embeddings.shape[0]},) to match embeddings "
+            f"{tuple(embeddings.shape)}; got {tuple(labels.shape)}"
+        )
+    check_same_device(fn, ("embeddings", embeddings), ("labels", labels))
+
+
+def _check_per_row(fn: str, name: str, t: Tensor, n: int) -> None:
+    if t.shape != (n,):
+        raise ValueError(
+            f"{fn}: {name} must have shape ({n},), one value per row; got {tuple(t.shape)}"
+        )
+
+
+def _row_distance(a: Tensor, b: Tensor, distance: str, squared: bool) -> Tensor:
+    if distance == "cosine":
+        return cosine_distance(a, b, dim=1)
+    return euclidean_distance(a, b, dim=1, squared=squared)
+
+
+def _distance_matrix(x: Tensor, distance: str, squared: bool) -> Tensor:
+    if distance == "cosine":
+        return 1.0 - pairwise_cosine_similarity(x)
+    return pairwise_euclidean_distance(x, squared=squared)
+
+
+# --------------------------------------------------------------------------- contrastive
+
+
+def _contrastive_terms(d: Tensor, same: Tensor, margin: float) -> Tensor:
+    # same pair: d^2 / 2; different pair: max(0, margin - d)^2 / 2
+    return 0.5 * torch.where(same, d.square(), TF.relu(margin - d).square())
+
+
+def contrastive_loss(
+    x1: Tensor,
+    x2: Tensor,
+    target: Tensor,
+    *,
+    margin: float = 1.0,
+    distance: Distance = "euclidean",
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Contrastive loss on explicit pairs, the DeepID2 / Hadsell form (SPEC.md section 4).
+
+    For a pair at distance ``d = d(x1_i, x2_i)``::
+
+        l_i = 1/2 d^2                      if the pair is the same identity
+        l_i = 1/2 max(0, margin - d)^2     otherwise
+
+    A same pair is pulled together with a force growing with ``d``; a different pair is pushed
+    apart only while it is closer than ``margin``.
+
+    Args:
+        x1, x2: ``(N, D)`` embeddings of the two sides of each pair.
+        target: ``(N,)``; a pair is *same* where ``target > 0``. So ``{1, 0}``, ``{1, -1}``
+            (DeepID2's and torch's ``CosineEmbeddingLoss`` convention) and booleans all work.
+            Hadsell et al. write ``Y = 0`` for a *similar* pair: flip such labels first.
+        margin: ``>= 0``, in the units of the distance.
+        distance: ``"euclidean"`` (``||x1 - x2||``) or ``"cosine"`` (``1 - cos``, in ``[0, 2]``).
+        weight: optional ``(N,)`` per-pair weights.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (``sum(w*l)/sum(w)``) or ``"sum"``.
+
+    Returns:
+        The loss; a scalar unless ``reduction="none"``. Half inputs are computed in float32 and
+        returned in their dtype.
+
+    Raises:
+        TypeError: non-tensor or non-floating embeddings.
+        ValueError: mismatched shapes, a ``target`` or ``weight`` not of shape ``(N,)``, a
+            negative ``margin``, an unknown ``distance`` or ``reduction``.
+
+    pytorch-metric-learning's ``ContrastiveLoss`` is a different loss: it hinges the *unsquared*
+    distance, ``max(0, d - pos_margin)`` and ``max(0, neg_margin - d)``. The two agree, up to the
+    factor 1/2, only on same pairs with ``LpDistance(power=2)`` and ``pos_margin=0``; on different
+    pairs DeepID2's term is the square of its hinge (tests/functional/test_embedding.py).
+
+    Paper: Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
+    Identification-Verification", NeurIPS 2014, arXiv:1406.4773; Hadsell, Chopra, LeCun,
+    "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006.
+
+    Example:
+        >>> import torch
+        >>> a = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+        >>> b = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
+        >>> contrastive_loss(a, b, torch.tensor([1, 0]), margin=1.0, reduction="none")
+        tensor([12.5000,  0.1250])
+    """
+    fn = "contrastive_loss"
+    _check_rows(fn, ("x1", "x2"), x1, x2)
+    check_tensor(fn, "target", target)
+    _check_per_row(fn, "target", target, x1.shape[0])
+    check_same_device(fn, ("x1", x1), ("target", target))
+    check_positive(fn, "margin", margin, allow_zero=True)
+    _check_distance(fn, distance, False)
+    check_reduction(fn, reduction)
+    weight = check_weight(fn, weight, torch.Size([x1.shape[0]]))
+    out_dtype, work = x1.dtype, compute_dtype(x1)
+    d = _row_distance(x1.to(work), x2.to(work), distance, False)
+    loss = _contrastive_terms(d, target > 0, margin)
+    w = None if weight is None else weight.to(work)
+    return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
+
+
+def batch_contrastive_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    margin: float = 1.0,
+    distance: Distance = "euclidean",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Contrastive loss (DeepID2 form) over every pair ``i < j`` of a labelled batch.
+
+    ``L_ij`` is :func:`contrastive_loss`'s term for the pair ``(i, j)``, same identity when
+    ``labels[i] == labels[j]``. There are ``P = B (B - 1) / 2`` pairs.
+
+    Args:
+        embeddings: ``(B, D)``.
+        labels: ``(B,)`` integer identities.
+        margin, distance: as :func:`contrastive_loss`.
+        reduction: ``"mean"``: the mean over all ``P`` pairs (same and different alike);
+            ``"sum"``: their sum; ``"none"``: ``(B,)``, sample ``i``'s share
+            ``1/2 sum_{j != i} L_ij`` (each pair split between its two ends), so ``"none"``
+            sums to ``"sum"`` and permutes with the batch.
+
+    Returns:
+        A scalar, or ``(B,)`` for ``"none"``. ``"mean"`` of fewer than two samples is 0.
+
+    Raises:
+        TypeError: non-floating embeddings or non-integer labels.
+        ValueError: shapes other than ``(B, D)`` and ``(B,)``, a negative ``margin``, an unknown
+            ``distance`` or ``reduction``.
+
+    Memory ``O(B^2)`` (one distance matrix).
+
+    Paper: as :func:`contrastive_loss`.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0, 0.0], [0.0, 2.0], [0.0, 0.5]])
+        >>> batch_contrastive_loss(x, torch.tensor([0, 0, 1]), margin=1.0)  # (2 + 0 + 0.125) / 3
+        tensor(0.7083)
+    """
+    fn = "batch_contrastive_loss"
+    _check_batch(fn, embeddings, labels)
+    check_positive(fn, "margin", margin, allow_zero=True)
+    _check_distance(fn, distance, False)
+    check_reduction(fn, reduction)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
+    b = embeddings.shape[0]
+    x = embeddings.to(work)
+    if b == 0:  # a shape, not a value: no graph break
+        return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
+    dmat = _distance_matrix(x, distance, False)
+    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    off_diag = ~torch.eye(b, dtype=torch.bool, device=x.device)
+    pair = torch.where(off_diag, _contrastive_terms(dmat, same, margin), 0.0)
+    share = 0.5 * pair.sum(1)  # sample i's half of each of its pairs
+    # weight (B - 1) / 2 per sample: "mean" then divides the total by B (B - 1) / 2 pairs
+    w = torch.full_like(share, (b - 1) / 2.0)
+    per = share / w.clamp_min(0.5)
+    return reduce_loss(per, reduction, weight=w, fn=fn).to(out_dtype)
+
+
+# --------------------------------------------------------------------------- triplet
+
+
+def _hinge_or_soft(z: Tensor, soft: bool) -> Tensor:
+    return TF.softplus(z) if soft else TF.relu(z)
+
+
+def triplet_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    margin: float = 1.0,
+    squared: bool = False,
+    distance: Distance = "euclidean",
+    soft: bool = False,
+    swap: bool = False,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Triplet loss on explicit ``(anchor, positive, negative)`` triplets.
+
+    ``l_i = [d(a_i, p_i) - d(a_i, n_i) + margin]_+``, or ``softplus(d_ap - d_an + margin)``
+    with ``soft=True`` (Hermans et al.'s soft margin is ``margin=0``).
+
+    * ``squared=True``: ``d = ||.||^2``, the seed's and FaceNet's form
+      ``[||a - p||^2 - ||a - n||^2 + alpha]_+`` (FaceNet: unit embeddings, ``alpha = 0.2``).
+    * ``squared=False`` (default): ``d = ||.||``, torch's ``TripletMarginLoss`` (p = 2), which
+      Hermans et al. found to train more stably.
+    * ``swap=True``: ``d_an`` becomes ``min(d(a, n), d(p, n))`` (Balntas et al.'s distance swap,
+      torch's ``swap``).
+
+    Args:
+        anchor, positive, negative: ``(N, D)`` embeddings.
+        margin: ``>= 0``.
+        squared: square the euclidean distance (not allowed with ``distance="cosine"``).
+        distance: ``"euclidean"`` or ``"cosine"`` (``1 - cos``).
+        soft: softplus instead of the hinge.
+        swap: use the distance swap.
+        weight: optional ``(N,)`` per-triplet weights.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (``sum(w*l)/sum(w)``) or ``"sum"``.
+
+    Returns:
+        The loss; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating embeddings, a non-bool ``squared``.
+        ValueError: mismatched shapes, a bad ``weight``, a negative ``margin``, an unknown
+            ``distance`` or ``reduction``, ``squared`` with cosine.
+
+    Equals ``torch.nn.TripletMarginLoss(margin, p=2, swap=swap)`` (``squared=False``) up to
+    torch's ``eps = 1e-6`` added to every coordinate difference (``||a - p + eps||``); losskit
+    uses the exact distance with a safe square root (gradient 0, not NaN, at ``a == p``).
+
+    Paper: Schroff, Kalenichenko, Philbin, "FaceNet: A Unified Embedding for Face Recognition
+    and Clustering", CVPR 2015, arXiv:1503.03832; Hermans, Beyer, Leibe, "In Defense of the
+    Triplet Loss for Person Re-Identification", arXiv:1703.07737.
+
+    Example:
+        >>> import torch
+        >>> a, p, n = torch.zeros(1, 2), torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.5]])
+        >>> triplet_loss(a, p, n, margin=1.0)               # 1 - 1.5 + 1
+        tensor(0.5000)
+        >>> triplet_loss(a, p, n, margin=1.0, squared=True)  # 1 - 2.25 + 1
+        tensor(0.)
+    """
+    fn = "triplet_loss"
+    _check_rows(fn, ("anchor", "positive", "negative"), anchor, positive, negative)
+    check_positive(fn, "margin", margin, allow_zero=True)
+    _check_distance(fn, distance, squared)
+    check_reduction(fn, reduction)
+    weight = check_weight(fn, weight, torch.Size([anchor.shape[0]]))
+    out_dtype, work = anchor.dtype, compute_dtype(anchor)
+    a, p, n = anchor.to(work), positive.to(work), negative.to(work)
+    d_ap = _row_distance(a, p, distance, squared)
+    d_an = _row_distance(a, n, distance, squared)
+    if swap:
+        d_an = torch.minimum(d_an, _row_distance(p, n, distance, squared))
+    loss = _hinge_or_soft(d_ap - d_an + margin, soft)
+    w = None if weight is None else weight.to(work)
+    return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
+
+
+def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``pos[a, p]``: same label, ``p != a``; ``neg[a, n]``: different label."""
+    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def _hard(
+    dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, soft: bool, root: bool
+) -> tuple[Tensor, Tensor]:
+    """Batch-hard: per anchor, the farthest positive against the closest negative.
+
+    ``root=True``: ``dmat`` holds squared euclidean distances; the selection is the same (the
+    square root is monotone) and only the ``2 B`` selected entries are square-rooted.
+    """
+    valid = pos.any(1) & neg.any(1)
+    hardest_pos = torch.where(pos, dmat, -math.inf).max(1).values
+    hardest_neg = torch.where(neg, dmat, math.inf).min(1).values
+    # an anchor without a positive or a negative has an infinite entry here; masked before use
+    hardest_pos = torch.where(valid, hardest_pos, 0.0)
+    hardest_neg = torch.where(valid, hardest_neg, 0.0)
+    if root:
+        hardest_pos, hardest_neg = safe_sqrt(hardest_pos), safe_sqrt(hardest_neg)
+    loss = torch.where(valid, _hinge_or_soft(hardest_pos - hardest_neg + margin, soft), 0.0)
+    return loss, valid.to(loss.dtype)
+
+
+def _row_order(keys: Tensor, late: Tensor) -> Tensor:
+    """Flat indices into ``keys.flatten()`` that sort each row of ``keys (B, L)`` ascending;
+    among equal keys the entries where ``late`` is True come last.
+
+    float32 rows are packed into one int64 per entry, ``row << 33 | ordered_bits(key) << 1 |
+    late``, and sorted as a single flat array (torch radix-sorts it; several times faster on CPU
+    than its row-wise float sort). Other dtypes use two stable row sorts.
+    """
+    b, width = keys.shape
+    rows = torch.arange(b, device=keys.device, dtype=torch.int64).unsqueeze(1)
+    if keys.dtype == torch.float32:
+        # -0.0 == 0.0 must tie: give both the bits of +0.0
+        bits = torch.where(keys == 0, 0.0, keys).contiguous().view(torch.int32)
+        # IEEE-754 bits -> an int32 with the order of the floats (negative floats reversed)
+        ordered = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).to(torch.int64) + 2**31  # in [0, 2^32)
+        packed = (rows << 33) | (ordered << 1) | late.to(torch.int64)
+        return packed.flatten().sort().indices.view(b, width)
+    by_flag = late.to(torch.int8).sort(dim=1, stable=True).indices
+    by_key = keys.gather(1, by_flag).sort(dim=1, stable=True).indices
+    return by_flag.gather(1, by_key) + rows * width
+
+
+@torch.no_grad()
+def _hinge_coefficients(
+    dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, semihard: bool
+) -> tuple[Tensor, Tensor]:
+    """Integer coefficients that make the hinge batch-all / semi-hard loss linear in ``dmat``.
+
+    For anchor ``a`` the loss is ``sum over active (p, n) of d_ap + margin - d_an``, that is::
+
+        L_a = sum_p c_ap d_ap - sum_n q_an d_an + margin * A_a
+
+    with ``c_ap`` the number of negatives active with ``p``, ``q_an`` the number of positives
+    active with ``n`` and ``A_a = sum_p c_ap = sum_n q_an`` the active count. Returns
+    ``C (B, B)`` (``c`` at positive entries, ``-q`` at negative ones, 0 elsewhere) and ``A``.
+    Since ``C`` rows sum to 0, the value does not change when a per-row constant is taken off
+    ``dmat`` (better float32 accuracy), and autograd gives the exact (sub)gradient ``C``.
+
+    Counting without a ``B x B x B`` mask: sort each row of the merged keys ``t = d_ap + margin``
+    (positive entries) and ``y = d_an`` (negative entries); then ``c`` of a positive is the
+    number of negatives before it and ``q`` of a negative the number of positives after it.
+    Ties put the positive first, so a pair counts only when ``y < t`` (a tie has loss 0).
+    Semi-hard keeps ``d_ap < y < t``: it subtracts the same counts for ``y <= d_ap``, from a
+    second sort with ``d_ap`` at the positive entries (ties put the negative first).
+    """
+    b = dmat.shape[0]
+    coef = dmat.new_zeros(b * b)
+    if semihard:
+        # a positive whose t rounds to d_ap has an empty window: leave it out of both counts
+        pos = pos & (dmat + margin > dmat)
+    n_pos = pos.sum(1, keepdim=True)
+
+    def counts(keys: Tensor, late: Tensor, sign: float) -> Tensor:
+        order = _row_order(keys, late)
+        is_neg = neg.flatten()[order]
+        is_pos = pos.flatten()[order]
+        c = is_neg.cumsum(1)  # negatives before (or at) each entry
+        q = n_pos - is_pos.cumsum(1)  # positives after each entry
+        sorted_coef = torch.where(is_pos, c, 0) - torch.where(is_neg, q, 0)
+        coef.index_add_(0, order.flatten(), sorted_coef.flatten().to(coef.dtype), alpha=sign)
+        return torch.where(is_pos, c, 0).sum(1)
+
+    keys = torch.where(neg, dmat, torch.where(pos, dmat + margin, math.inf))
+    active = counts(keys, neg, 1.0)  # y < t: on a tie the negative sorts after t
+    if semihard:
+        keys = torch.where(neg | pos, dmat, math.inf)
+        active = active - counts(keys, pos, -1.0)  # y <= d_ap: on a tie the negative first
+    return coef.view(b, b), active.to(dmat.dtype)
+
+
+def _sorted_hinge(
+    dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, semihard: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-anchor hinge sum, selected count and active count for batch-all / semi-hard, in
+    ``O(B^2)`` memory and ``O(B^2 log B)`` time (see :func:`_hinge_coefficients`)."""
+    if semihard and margin == 0:  # an empty window (a hyperparameter, not a value)
+        zero = dmat.new_zeros(dmat.shape[0])
+        return 0.0 * dmat.sum(1), zero, zero
+    coef, active = _hinge_coefficients(dmat, pos, neg, margin, semihard)
+    # rows of coef sum to 0: centring each row changes nothing but float32 cancellation
+    centred = dmat - dmat.detach().mean(1, keepdim=True)
+    sums = (coef * centred).sum(1) + margin * active
+    # semi-hard's window is open (d_ap < d_an < d_ap + margin): every selected triplet is active
+    selected = active if semihard else (pos.sum(1) * neg.sum(1)).to(dmat.dtype)
+    return sums, selected, active
+
+
+def _soft_counts(dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, semihard: bool) -> Tensor:
+    """The number of triplets the soft-margin loss sums per anchor (every one is active)."""
+    if not semihard:
+        return (pos.sum(1) * neg.sum(1)).to(dmat.dtype)
+    return _sorted_hinge(dmat.detach(), pos, neg, margin, True)[1]
+
+
+def _window(d_ap: Tensor, d_an: Tensor, margin: float) -> Tensor:
+    """The semi-hard window ``d_ap < d_an < d_ap + margin`` (the comparisons of
+    :func:`_hinge_coefficients`)."""
+    return (d_an > d_ap) & (d_an < d_ap + margin)
+
+
+def _soft_block(
+    x: Tensor, y: Tensor, pos: Tensor, neg: Tensor, margin: float, semihard: bool
+) -> Tensor:
+    """Soft-margin sum over one block of anchors: ``(k, B)`` rows -> ``(k,)``."""
+    d_ap, d_an = x.unsqueeze(2), y.unsqueeze(1)
+    z = d_ap - d_an + margin  # (k, P, N)
+    keep = pos.unsqueeze(2) & neg.unsqueeze(1)
+    if semihard:
+        keep = keep & _window(d_ap, d_an, margin)
+    return torch.where(keep, TF.softplus(z), 0.0).sum((1, 2))
+
+
+def _soft_chunked(dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, semihard: bool) -> Tensor:
+    b = dmat.shape[0]
+    k = max(1, _CHUNK_ELEMENTS // (b * b))
+    parts = []
+    for s in range(0, b, k):
+        rows = slice(s, min(s + k, b))
+        args = (dmat[rows], dmat[rows], pos[rows], neg[rows], margin, semihard)
+        if dmat.requires_grad:
+            # recompute the block in backward: O(k B^2) live memory, never B^3
+            parts.append(checkpoint(_soft_block, *args, use_reentrant=False))
+        else:
+            parts.append(_soft_block(*args))
+    return torch.cat(parts)
+
+
+def batch_triplet_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    margin: float = 1.0,
+    mining: Mining = "all",
+    squared: bool = False,
+    distance: Distance = "euclidean",
+    soft: bool = False,
+    mean_over: MeanOver = "all",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Triplet loss over a labelled batch with online mining.
+
+    Every anchor ``a``, positive ``p`` (``labels[p] == labels[a]``, ``p != a``) and negative
+    ``n`` (``labels[n] != labels[a]``) of the batch is a candidate triplet with loss
+    ``[d_ap - d_an + margin]_+`` (``softplus(...)`` when ``soft=True``). ``mining`` picks which
+    ones count:
+
+    * ``"all"`` (batch-all, Hermans et al.): every candidate.
+    * ``"hard"`` (batch-hard, Hermans et al.): per anchor, its farthest positive with its
+      closest negative; one triplet per anchor that has both.
+    * ``"semihard"`` (FaceNet): every candidate with ``d_ap < d_an < d_ap + margin``: farther
+      than the positive but inside the margin, so every one has a positive loss
+      (pytorch-metric-learning's ``TripletMarginMiner(type_of_triplets="semihard")`` closes the
+      window at ``d_ap + margin``; the two differ only on a negative exactly there, whose loss
+      is 0).
+
+    ``mean_over`` says what ``"mean"`` divides by:
+
+    * ``"all"``: the number of selected triplets (batch-all: ``sum_a |P(a)| |N(a)|``;
+      batch-hard: the anchors that have a triplet). As training succeeds most batch-all
+      triplets become inactive and this mean shrinks.
+    * ``"active"``: the number of selected triplets with a positive loss (Hermans et al.'s
+      ``BA != 0``; pytorch-metric-learning's default ``AvgNonZeroReducer``). With ``soft=True``
+      every selected triplet counts as active.
+
+    Args:
+        embeddings: ``(B, D)``.
+        labels: ``(B,)`` integer identities.
+        margin: ``>= 0``; also the width of the semi-hard window.
+        mining: ``"all"``, ``"hard"`` or ``"semihard"``.
+        squared: squared euclidean distances (FaceNet, the seed); not with cosine.
+        distance: ``"euclidean"`` or ``"cosine"`` (``1 - cos``).
+        soft: softplus instead of the hinge.
+        mean_over: ``"all"`` or ``"active"``, see above.
+        reduction: ``"none"``: ``(B,)``, anchor ``a``'s summed loss over its selected
+            triplets (so it sums to ``"sum"`` and permutes with the batch); ``"sum"``: the total;
+            ``"mean"``: the total over the count chosen by ``mean_over``.
+
+    Returns:
+        A scalar, or ``(B,)`` for ``"none"``. ``"mean"`` with no triplet is 0 (with a gradient).
+
+    Raises:
+        TypeError: non-floating embeddings, non-integer labels, a non-bool ``squared``.
+        ValueError: shapes other than ``(B, D)`` and ``(B,)``, a negative ``margin``, an unknown
+            ``mining``, ``mean_over``, ``distance`` or ``reduction``, ``squared`` with cosine.
+
+    Cost: batch-hard is two masked row reductions of the ``B x B`` distance matrix. The hinge
+    batch-all and semi-hard losses are linear in the distances once it is known which triplets
+    are active: ``L_a = sum_p c_ap d_ap - sum_n q_an d_an + margin * A_a``, with ``c_ap`` the
+    number of negatives active with positive ``p``, ``q_an`` the number of positives active
+    with negative ``n`` and ``A_a`` the active count. Sorting each row of the merged keys
+    ``d_ap + margin`` (positives) and ``d_an`` (negatives) gives every ``c`` and ``q`` as a running
+    count, so the loss and its exact gradient cost ``O(B^2)`` memory and ``O(B^2 log B)`` time: a
+    batch of 4096 runs where a ``B x B x B`` mask (pytorch-metric-learning) needs 68 G entries.
+    The soft-margin batch-all and semi-hard losses do not reduce to counts; they visit every
+    triplet in anchor blocks recomputed during backward (``O(B^2)`` memory, ``O(B^3)`` time).
+
+    Matches pytorch-metric-learning's ``TripletMarginLoss`` (with ``LpDistance(
+    normalize_embeddings=False)``; its default normalises) on all triplets, and on the triplets
+    of its ``BatchHardMiner`` and semi-hard ``TripletMarginMiner``, with ``mean_over="active"``.
+    :func:`mine_triplets` returns the selected triplets themselves.
+
+    Paper: Hermans, Beyer, Leibe, "In Defense of the Triplet Loss for Person
+    Re-Identification", arXiv:1703.07737; Schroff, Kalenichenko, Philbin, "FaceNet",
+    CVPR 2015, arXiv:1503.03832.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0], [1.0], [1.5], [4.0]])
+        >>> y = torch.tensor([0, 0, 1, 1])
+        >>> batch_triplet_loss(x, y, margin=1.0, mining="hard", reduction="none")
+        tensor([0.5000, 1.5000, 3.0000, 0.5000])
+    """
+    fn = "batch_triplet_loss"
+    _check_batch(fn, embeddings, labels)
+    check_positive(fn, "margin", margin, allow_zero=True)
+    check_choice(fn, "mining", mining, MININGS)
+    check_choice(fn, "mean_over", mean_over, MEAN_OVER)
+    _check_distance(fn, distance, squared)
+    if not isinstance(soft, bool):
+        raise TypeError(f"{fn}: soft must be a bool; got {type(soft).__name__}")
+    check_reduction(fn, reduction)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
+    x = embeddings.to(work)
+    if x.shape[0] == 0:  # a shape, not a value: no graph break
+        return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
+    pos, neg = _masks(labels)
+    if mining == "hard":
+        root = distance == "euclidean" and not squared
+        dmat = _distance_matrix(x, distance, squared or root)
+        loss, count = _hard(dmat, pos, neg, margin, soft, root)
+        if mean_over == "active" and not soft:
+            count = count * (loss > 0).to(count.dtype)
+    elif soft:
+        semihard = mining == "semihard"
+        dmat = _distance_matrix(x, distance, squared)
+        loss = _soft_chunked(dmat, pos, neg, margin, semihard)
+        count = _soft_counts(dmat.detach(), pos, neg, margin, semihard)
+    else:
+        dmat = _distance_matrix(x, distance, squared)
+        loss, selected, active = _sorted_hinge(dmat, pos, neg, margin, mining == "semihard")
+        count = active if mean_over == "active" else selected
+    # reduce_loss(l / c, weight=c): "none" gives the per-anchor sums, "mean" total / sum(c)
+    per = loss / count.clamp_min(1.0)
+    return reduce_loss(per, reduction, weight=count, fn=fn).to(out_dtype)
+
+
+@torch.no_grad()
+def mine_triplets(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    mining: Mining = "hard",
+    margin: float = 1.0,
+    squared: bool = False,
+    distance: Distance = "euclidean",
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The triplets :func:`batch_triplet_loss` selects, as index tensors ``(anchor, positive,
+    negative)``.
+
+    For inspection (how many triplets does a strategy keep? are they active?) and for feeding
+    :func:`triplet_loss` or another library. The loss itself never lists triplets.
+
+    Args:
+        embeddings: ``(B, D)``; labels: ``(B,)`` integer identities.
+        mining, margin, squared, distance: as :func:`batch_triplet_loss`.
+
+    Returns:
+        Three ``int64`` tensors of one length, sorted by anchor, then positive, then negative.
+        ``"hard"``: one triplet per anchor that has a positive and a negative.
+
+    Raises:
+        As :func:`batch_triplet_loss`.
+
+    Memory: ``O(B^2)`` plus the output; ``"all"`` lists ``sum_a |P(a)| |N(a)|`` triplets,
+    which is ``O(B^3)`` by nature, so prefer the loss for large batches.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0], [1.0], [1.5], [4.0]])
+        >>> a, p, n = mine_triplets(x, torch.tensor([0, 0, 1, 1]), mining="hard")
+        >>> a.tolist(), p.tolist(), n.tolist()
+        ([0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1])
+    """
+    fn = "mine_triplets"
+    _check_batch(fn, embeddings, labels)
+    check_positive(fn, "margin", margin, allow_zero=True)
+    check_choice(fn, "mining", mining, MININGS)
+    _check_distance(fn, distance, squared)
+    x = embeddings.to(compute_dtype(embeddings))
+    b = x.shape[0]
+    empty = torch.zeros(0, dtype=torch.long, device=x.device)
+    if b == 0:
+        return empty, empty, empty
+    dmat = _distance_matrix(x, distance, squared)
+    pos, neg = _masks(labels)
+    if mining == "hard":
+        valid = pos.any(1) & neg.any(1)
+        anchors = torch.arange(b, device=x.device)[valid]
+        p = torch.where(pos, dmat, -math.inf).argmax(1)[valid]
+        n = torch.where(neg, dmat, math.inf).argmin(1)[valid]
+        return anchors, p, n
+    k = max(1, _CHUNK_ELEMENTS // (b * b))
+    out: list[tuple[Tensor, Tensor, Tensor]] = []
+    for s in range(0, b, k):
+        rows = slice(s, min(s + k, b))
+        keep = pos[rows].unsqueeze(2) & neg[rows].unsqueeze(1)
+        if mining == "semihard":
+            keep = keep & _window(dmat[rows].unsqueeze(2), dmat[rows].unsqueeze(1), margin)
+        a, p, n = keep.nonzero(as_tuple=True)
+        out.append((a + s, p, n))
+    return tuple(torch.cat(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]

@@ -1,0 +1,442 @@
+"""Box losses: hand-worked values on non-square boxes, parity with torchvision (values and
+gradients), the CIoU options, numerics at the edges, and the seed's claims (SPEC.md
+section 2). Every deliberate difference from torchvision is written next to its test."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torchvision.ops as tvo
+
+import losskit
+from losskit import (
+    box_convert,
+    box_iou,
+    ciou_loss,
+    complete_box_iou,
+    diou_loss,
+    distance_box_iou,
+    eiou_loss,
+    generalized_box_iou,
+    giou_loss,
+    iou_loss,
+    siou_loss,
+)
+from losskit.specs.box import make_boxes
+
+from ..conftest import gen
+
+LOSSES = [iou_loss, giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss]
+TV = [
+    (giou_loss, tvo.generalized_box_iou_loss),
+    (diou_loss, tvo.distance_box_iou_loss),
+    (ciou_loss, tvo.complete_box_iou_loss),
+]
+
+
+def _t(*rows: list[float], dtype=torch.float64) -> torch.Tensor:
+    return torch.tensor(rows, dtype=dtype)
+
+
+def test_hand_worked_values_on_non_square_boxes() -> None:
+    # pred 2x1 at the origin, target 1x2 at the origin: I = 1, U = 3, IoU = 1/3;
+    # centres (1, .5) and (.5, 1): rho^2 = .5; enclosing (0,0)-(2,2): c^2 = 8, C = 4
+    p, t = _t([0.0, 0.0, 2.0, 1.0]), _t([0.0, 0.0, 1.0, 2.0])
+    iou = 1 / 3
+    v = 4 / math.pi**2 * (math.atan(0.5) - math.atan(2.0)) ** 2
+    alpha = v / (1 - iou + v)
+    expected = {
+        iou_loss: 1 - iou,
+        giou_loss: 1 - iou + (4 - 3) / 4,
+        diou_loss: 1 - iou + 0.5 / 8,
+        ciou_loss: 1 - iou + 0.5 / 8 + alpha * v,
+        eiou_loss: 1 - iou + 0.5 / 8 + 1 / 4 + 1 / 4,  # (w - w_gt)^2 / c_w^2 = 1/4, same for h
+    }
+    for fn, want in expected.items():
+        torch.testing.assert_close(
+            fn(p, t, reduction="none"), torch.tensor([want], dtype=torch.float64), atol=1e-6, rtol=0
+        )
+
+
+def test_siou_hand_worked_value() -> None:
+    # 2x2 boxes shifted by 1 along x: IoU = 2/6; centre offset (-1, 0) lies on an axis, so
+    # Lambda = 0, gamma = 2; enclosing 3 x 2: rho_x = 1/9, rho_y = 0; same shape: Omega = 0
+    p, t = _t([0.0, 0.0, 2.0, 2.0]), _t([1.0, 0.0, 3.0, 2.0])
+    want = 1 - 1 / 3 + 0.5 * (1 - math.exp(-2 / 9))
+    torch.testing.assert_close(
+        siou_loss(p, t, reduction="none"),
+        torch.tensor([want], dtype=torch.float64),
+        atol=1e-6,
+        rtol=0,
+    )
+    # a 45-degree offset maximises the angle cost: Lambda = 1, gamma = 1
+    p2, t2 = _t([0.0, 0.0, 1.0, 1.0]), _t([1.0, 1.0, 2.0, 2.0])
+    want2 = 1 - 0 + 0.5 * 2 * (1 - math.exp(-1 * 0.25))
+    torch.testing.assert_close(
+        siou_loss(p2, t2, reduction="none"),
+        torch.tensor([want2], dtype=torch.float64),
+        atol=1e-6,
+        rtol=0,
+    )
+
+
+# ---- torchvision parity ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ours", "theirs"), TV, ids=["giou", "diou", "ciou"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_parity_with_torchvision_values_and_gradients(ours, theirs, reduction: str) -> None:
+    # random non-square boxes (so CIoU's aspect term is active), most overlapping
+    p, t = make_boxes(64, dtype=torch.float64, device="cpu", generator=gen(7))
+    a = p.clone().requires_grad_()
+    b = p.clone().requires_grad_()
+    la = ours(a, t, reduction=reduction)
+    lb = theirs(b, t, reduction=reduction)
+    torch.testing.assert_close(la, lb)
+    (la.sum() if reduction == "none" else la).backward()
+    (lb.sum() if reduction == "none" else lb).backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), TV, ids=["giou", "diou", "ciou"])
+def test_parity_with_torchvision_target_gradient_float32(ours, theirs) -> None:
+    p, t = make_boxes(64, dtype=torch.float32, device="cpu", generator=gen(8))
+    ta, tb = t.clone().requires_grad_(), t.clone().requires_grad_()
+    ours(p, ta).backward()
+    theirs(p, tb, reduction="mean").backward()
+    torch.testing.assert_close(ta.grad, tb.grad, rtol=1e-4, atol=1e-6)
+
+
+# torchvision's canonical cases (test/test_ops.py, TestGeneralizedBoxIouLoss,
+# TestDistanceBoxIouLoss, TestCompleteBoxIouLoss): squares, so CIoU equals DIoU there.
+BOX1, BOX2, BOX3, BOX4 = (
+    [-1.0, -1.0, 1.0, 1.0],
+    [0.0, 0.0, 1.0, 1.0],
+    [0.0, 1.0, 1.0, 2.0],
+    [1.0, 1.0, 2.0, 2.0],
+)
+CANON = {
+    # identical; quarter box inside; side by side (touching); diagonal neighbours
+    giou_loss: [(BOX1, BOX1, 0.0), (BOX1, BOX2, 0.75), (BOX2, BOX3, 1.0), (BOX2, BOX4, 1.5)],
+    diou_loss: [(BOX1, BOX1, 0.0), (BOX1, BOX2, 0.8125), (BOX1, BOX3, 1.1923), (BOX1, BOX4, 1.25)],
+    ciou_loss: [(BOX1, BOX1, 0.0), (BOX1, BOX2, 0.8125), (BOX1, BOX3, 1.1923), (BOX1, BOX4, 1.25)],
+}
+CANON_BATCH = {giou_loss: (1.25, 2.5), diou_loss: (1.225, 2.45), ciou_loss: (1.225, 2.45)}
+
+
+@pytest.mark.parametrize("fn", list(CANON), ids=["giou", "diou", "ciou"])
+def test_torchvision_canonical_cases(fn) -> None:
+    peer = dict(TV)[fn]
+    for a, b, want in CANON[fn]:
+        ours = fn(_t(a, dtype=torch.float32), _t(b, dtype=torch.float32), reduction="sum")
+        theirs = peer(_t(a, dtype=torch.float32), _t(b, dtype=torch.float32), reduction="sum")
+        torch.testing.assert_close(ours, torch.tensor(want), atol=1e-4, rtol=0)
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    box1s = _t(BOX2, BOX2, dtype=torch.float32)
+    box2s = _t(BOX3, BOX4, dtype=torch.float32)
+    mean, total = CANON_BATCH[fn]
+    torch.testing.assert_close(fn(box1s, box2s), torch.tensor(mean), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        fn(box1s, box2s, reduction="sum"), torch.tensor(total), atol=1e-4, rtol=0
+    )
+
+
+def test_default_reduction_differs_from_torchvision() -> None:
+    # deliberate: losskit's default reduction is "mean" everywhere; torchvision's box losses
+    # default to "none"
+    p, t = make_boxes(5, dtype=torch.float64, device="cpu", generator=gen(1))
+    assert giou_loss(p, t).shape == ()
+    assert tvo.generalized_box_iou_loss(p, t).shape == (5,)
+
+
+def test_ciou_eps_is_honoured_in_the_diou_part() -> None:
+    # deliberate: torchvision's complete_box_iou_loss passes no eps to its DIoU part (that part
+    # always uses 1e-7), so a larger eps changes only its alpha; losskit uses eps everywhere
+    p, t = make_boxes(8, dtype=torch.float64, device="cpu", generator=gen(4))
+    eps = 0.5
+    ours = ciou_loss(p, t, eps=eps, reduction="none")
+    theirs = tvo.complete_box_iou_loss(p, t, eps=eps)
+    assert not torch.allclose(ours, theirs)
+    iou = 1 - iou_loss(p, t, eps=eps, reduction="none")
+    diou_part = diou_loss(p, t, eps=eps, reduction="none")
+    wh_p, wh_t = p[:, 2:] - p[:, :2], t[:, 2:] - t[:, :2]
+    v = (
+        4
+        / math.pi**2
+        * (torch.atan(wh_t[:, 0] / wh_t[:, 1]) - torch.atan(wh_p[:, 0] / wh_p[:, 1])) ** 2
+    )
+    torch.testing.assert_close(ours, diou_part + v / (1 - iou + v + eps) * v)
+
+
+# ---- pairwise ----------------------------------------------------------------------------
+
+PAIR = [
+    (box_iou, tvo.box_iou),
+    (generalized_box_iou, tvo.generalized_box_iou),
+    (distance_box_iou, tvo.distance_box_iou),
+    (complete_box_iou, tvo.complete_box_iou),
+]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIR, ids=["iou", "giou", "diou", "ciou"])
+def test_pairwise_matches_torchvision(ours, theirs) -> None:
+    # torchvision's own case: [0,0,100,100], [0,0,50,50], [200,200,300,300] (IoU .25 between
+    # the first two), plus random non-square boxes with a leading batch dimension.
+    # Deliberate: losskit adds eps = 1e-7 to the IoU and GIoU denominators, torchvision adds
+    # none (so two empty boxes give NaN there); relative effect ~1e-7 / area.
+    canon = torch.tensor(
+        [[0.0, 0.0, 100.0, 100.0], [0.0, 0.0, 50.0, 50.0], [200.0, 200.0, 300.0, 300.0]]
+    )
+    torch.testing.assert_close(ours(canon, canon), theirs(canon, canon))
+    assert abs(box_iou(canon, canon)[0, 1].item() - 0.25) < 1e-6
+    a, _ = make_boxes(10, dtype=torch.float64, device="cpu", generator=gen(5))
+    b, _ = make_boxes(6, dtype=torch.float64, device="cpu", generator=gen(6))
+    a, b = a.view(2, 5, 4), b.view(2, 3, 4)
+    got = ours(a, b)
+    assert got.shape == (2, 5, 3)
+    torch.testing.assert_close(got, theirs(a, b), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("fmt", ["xywh", "cxcywh"])
+def test_pairwise_and_losses_accept_formats(fmt: str) -> None:
+    p, t = make_boxes(7, dtype=torch.float64, device="cpu", generator=gen(9))
+    pf, tf = box_convert(p, "xyxy", fmt), box_convert(t, "xyxy", fmt)
+    torch.testing.assert_close(box_iou(pf, tf, box_format=fmt), box_iou(p, t))
+    for fn in LOSSES:
+        torch.testing.assert_close(
+            fn(pf, tf, box_format=fmt, reduction="none"), fn(p, t, reduction="none")
+        )
+
+
+def test_pairwise_bad_shapes() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"box_iou: boxes1 and boxes2 must be \(\.\.\., N, 4\) and \(\.\.\., M, 4\) with the same leading dimensions; got \(2, 3, 4\) and \(3, 3, 4\)",
+    ):
+        box_iou(torch.zeros(2, 3, 4), torch.zeros(3, 3, 4))
+    with pytest.raises(
+        ValueError, match=r"generalized_box_iou: boxes2 must have shape \(\.\.\., 4\); got \(3, 2\)"
+    ):
+        generalized_box_iou(torch.zeros(3, 4), torch.zeros(3, 2))
+
+
+def test_pairwise_is_differentiable_and_half_in_half_out() -> None:
+    a, b = make_boxes(4, dtype=torch.float32, device="cpu", generator=gen(2))
+    a.requires_grad_()
+    complete_box_iou(a, b).sum().backward()
+    assert torch.isfinite(a.grad).all()
+    out = distance_box_iou(a.detach().half(), b.half())
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(
+        out.float(),
+        distance_box_iou(a.detach().half().float(), b.half().float()),
+        atol=2e-3,
+        rtol=2e-3,
+    )
+
+
+# ---- CIoU options ------------------------------------------------------------------------
+
+
+def test_ciou_alpha_modes() -> None:
+    p, t = make_boxes(32, dtype=torch.float64, device="cpu", generator=gen(10))
+    iou = 1 - iou_loss(p, t, reduction="none")
+    diou = diou_loss(p, t, reduction="none")
+    detach = ciou_loss(p, t, reduction="none")
+    # the value of alpha is the same in "detach" and "grad"
+    torch.testing.assert_close(ciou_loss(p, t, alpha_mode="grad", reduction="none"), detach)
+    # "threshold": the aspect term vanishes where IoU < 0.5 (the authors' later form)
+    thr = ciou_loss(p, t, alpha_mode="threshold", reduction="none")
+    low = iou < 0.5
+    assert low.any() and (~low).any()
+    torch.testing.assert_close(thr[low], diou[low])
+    torch.testing.assert_close(thr[~low], detach[~low])
+    # "grad" differentiates alpha: gradcheck against finite differences
+    pg = p[:6].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: ciou_loss(x, t[:6], alpha_mode="grad"), (pg,))
+    # "detach" differs from the full gradient wherever v > 0
+    g1 = torch.autograd.grad(ciou_loss(pg, t[:6]), pg)[0]
+    g2 = torch.autograd.grad(ciou_loss(pg, t[:6], alpha_mode="grad"), pg)[0]
+    assert not torch.allclose(g1, g2)
+
+
+def test_ciou_paper_v_gradient_drops_the_denominator() -> None:
+    # one box, IoU kept fixed by moving only the aspect term: compare the gradient of the
+    # alpha v part between "exact" and "paper" on w and h
+    p, t = make_boxes(16, dtype=torch.float64, device="cpu", generator=gen(13))
+    pe, pp = p.clone().requires_grad_(), p.clone().requires_grad_()
+    ge = torch.autograd.grad(
+        ciou_loss(pe, t, reduction="sum") - diou_loss(pe, t, reduction="sum"), pe
+    )[0]
+    gp = torch.autograd.grad(
+        ciou_loss(pp, t, v_grad="paper", reduction="sum") - diou_loss(pp, t, reduction="sum"), pp
+    )[0]
+    wh = p[:, 2:] - p[:, :2]
+    scale = (wh**2).sum(-1, keepdim=True)
+    torch.testing.assert_close(gp[:, 2:], ge[:, 2:] * scale)  # d/dx2 = d/dw, d/dy2 = d/dh
+    torch.testing.assert_close(ciou_loss(p, t, v_grad="paper"), ciou_loss(p, t))
+
+
+# ---- numerics ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", LOSSES, ids=[f.__name__ for f in LOSSES])
+@pytest.mark.parametrize(
+    "pred",
+    [[1.0, 1.0, 1.0, 3.0], [1.0, 1.0, 3.0, 1.0], [1.0, 1.0, 1.0, 1.0]],
+    ids=["zero-width", "zero-height", "point"],
+)
+def test_degenerate_prediction_gives_finite_loss_and_gradient(fn, pred) -> None:
+    p = torch.tensor([pred], requires_grad=True)
+    t = torch.tensor([[0.0, 0.0, 2.0, 4.0]])
+    loss = fn(p, t)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(p.grad).all()
+    if fn in (giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss) and pred[0] != pred[2]:
+        assert p.grad.abs().sum() > 0
+
+
+def test_zero_width_box_torchvision_ciou_gives_nan() -> None:
+    # deliberate difference: torchvision's atan(w / h) has a NaN gradient at h = 0
+    p = torch.tensor([[1.0, 1.0, 3.0, 1.0]], requires_grad=True)
+    t = torch.tensor([[0.0, 0.0, 2.0, 4.0]])
+    tvo.complete_box_iou_loss(p, t, reduction="sum").backward()
+    assert torch.isnan(p.grad).any()
+    p.grad = None
+    ciou_loss(p, t).backward()
+    assert torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("fn", LOSSES, ids=[f.__name__ for f in LOSSES])
+def test_identical_boxes_give_zero_with_finite_gradient(fn) -> None:
+    t = torch.tensor([[0.0, 0.0, 2.0, 1.0], [3.0, 1.0, 4.0, 5.0]])
+    p = t.clone().requires_grad_()
+    loss = fn(p, t)
+    loss.backward()
+    # 1 - A / (A + eps): zero up to eps / area
+    torch.testing.assert_close(loss, torch.tensor(0.0), atol=1e-6, rtol=0)
+    assert torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("fn", LOSSES, ids=[f.__name__ for f in LOSSES])
+def test_inverted_prediction_documented_behaviour(fn) -> None:
+    # an inverted box (x2 < x1) counts as zero width: area 0, IoU 0; its raw corners still
+    # enter the enclosing box and the centre distance, so the penalties keep a gradient
+    inv = torch.tensor([[1.5, 0.0, 0.5, 2.0]], requires_grad=True)
+    t = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    loss = fn(inv, t)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(inv.grad).all()
+    iou = 1 - iou_loss(inv.detach(), t)
+    assert iou.item() == 0.0
+    # deliberate: torchvision multiplies signed sizes, so a box inverted in both axes gets a
+    # positive area (4 here) and enters GIoU's union; losskit gives it area 0
+    both = torch.tensor([[2.0, 2.0, 0.0, 0.0]])
+    assert (1 - iou_loss(both, t)).item() == 0.0
+    # enclosing box = target (C = 4); union: losskit 0 + 4 = 4 -> penalty 0; torchvision 4 + 4 = 8
+    torch.testing.assert_close(giou_loss(both, t), torch.tensor(1.0))
+    torch.testing.assert_close(
+        tvo.generalized_box_iou_loss(both, t, reduction="sum"), torch.tensor(0.0), atol=1e-6, rtol=0
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("fn", LOSSES, ids=[f.__name__ for f in LOSSES])
+def test_half_precision_is_computed_in_float32(fn, dtype) -> None:
+    p, t = make_boxes(32, dtype=torch.float32, device="cpu", generator=gen(14))
+    ph, th = p.to(dtype).requires_grad_(), t.to(dtype)
+    out = fn(ph, th, reduction="none")
+    out.sum().backward()
+    assert out.dtype == dtype and ph.grad.dtype == dtype
+    ref = fn(ph.detach().float(), th.float(), reduction="none")
+    torch.testing.assert_close(out.float(), ref, atol=1e-2, rtol=1e-2)
+
+
+def test_weighted_mean_is_sum_w_l_over_sum_w() -> None:
+    p, t = make_boxes(6, dtype=torch.float64, device="cpu", generator=gen(15))
+    w = torch.tensor([0.0, 1.0, 2.0, 0.5, 0.0, 3.0], dtype=torch.float64)
+    per = ciou_loss(p, t, reduction="none")
+    torch.testing.assert_close(ciou_loss(p, t, weight=w), (per * w).sum() / w.sum())
+    torch.testing.assert_close(
+        ciou_loss(p, t, weight=torch.zeros(6, dtype=torch.float64)),
+        torch.tensor(0.0, dtype=torch.float64),
+    )
+
+
+def test_compiled_path_equals_fused_eager_path() -> None:
+    # under torch.compile the losses run the composable form; eager runs the fused kernel
+    p, t = make_boxes(9, dtype=torch.float32, device="cpu", generator=gen(16))
+    for fn in (iou_loss, giou_loss, diou_loss, ciou_loss):
+        torch._dynamo.reset()
+        compiled = torch.compile(
+            lambda a, b, f=fn: f(a, b, reduction="none"), backend="aot_eager", fullgraph=True
+        )
+        torch.testing.assert_close(compiled(p, t), fn(p, t, reduction="none"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_no_host_device_sync_on_cuda() -> None:
+    p, t = make_boxes(1000, dtype=torch.float32, device="cuda", generator=gen(17))
+    p.requires_grad_()
+    w = torch.rand(1000, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for fn in LOSSES:
+            fn(p, t, weight=w).backward()
+        complete_box_iou(p, t)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+# ---- the seed's claims (SPEC.md section 2) -----------------------------------------------
+
+
+def test_iou_is_scale_invariant_and_l2_is_not() -> None:
+    p, t = make_boxes(8, dtype=torch.float64, device="cpu", generator=gen(18))
+    for fn in (iou_loss, giou_loss, diou_loss, ciou_loss):
+        torch.testing.assert_close(fn(p * 10, t * 10, reduction="none"), fn(p, t, reduction="none"))
+    assert not torch.allclose(losskit.mse_loss(p * 10, t * 10), losskit.mse_loss(p, t))
+
+
+def test_iou_has_no_gradient_for_disjoint_boxes_but_giou_does() -> None:
+    p = torch.tensor([[0.0, 0.0, 1.0, 1.0]], requires_grad=True)
+    t = torch.tensor([[3.0, 0.0, 4.0, 2.0]])
+    assert torch.autograd.grad(iou_loss(p, t), p)[0].abs().sum() == 0
+    assert torch.autograd.grad(giou_loss(p, t), p)[0].abs().sum() > 0
+    # GIoU tells a near miss from a far one; IoU does not
+    far = torch.tensor([[0.0, 0.0, 1.0, 1.0]]) - torch.tensor([5.0, 0.0, 5.0, 0.0])
+    assert iou_loss(p.detach(), t) == iou_loss(far, t)
+    assert giou_loss(far, t) > giou_loss(p.detach(), t)
+
+
+def test_giou_cannot_rank_nested_boxes_diou_can() -> None:
+    t = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+    centred = torch.tensor([[1.0, 1.0, 3.0, 3.0]])
+    corner = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    torch.testing.assert_close(giou_loss(centred, t), iou_loss(centred, t))
+    torch.testing.assert_close(giou_loss(centred, t), giou_loss(corner, t))
+    assert diou_loss(corner, t) > diou_loss(centred, t)
+
+
+def test_diou_penalty_in_unit_interval_and_loss_below_two() -> None:
+    p, t = make_boxes(200, dtype=torch.float64, device="cpu", generator=gen(19))
+    p = p + torch.randn(200, 2, dtype=torch.float64, generator=gen(20)).repeat(1, 2) * 20
+    pen = diou_loss(p, t, reduction="none") - iou_loss(p, t, reduction="none")
+    assert (pen >= 0).all() and (pen < 1).all()
+    loss = diou_loss(p, t, reduction="none")
+    assert (loss >= 0).all() and (loss < 2).all()
+
+
+def test_report_section_measures_every_claim(tmp_path) -> None:
+    from losskit.report._base import ReportContext
+    from losskit.report.box import section
+
+    sec = section(ReportContext(out_dir=tmp_path, quick=True))
+    assert len(sec.claims) == 10
+    not_held = [c.text for c in sec.claims if not c.held]
+    assert not not_held, not_held
+    for fig in sec.figures:
+        assert (tmp_path / fig.filename).stat().st_size > 0

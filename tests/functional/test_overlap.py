@@ -1,0 +1,319 @@
+"""Mask overlap losses: hand-worked values, parity with MONAI and segmentation_models_pytorch
+(every deliberate difference written next to its test), empty-target semantics,
+ignore_index, weights, and the seed's Dice/IoU identity (SPEC.md section 2)."""
+
+from __future__ import annotations
+
+import pytest
+import segmentation_models_pytorch.losses as smp
+import torch
+from monai.losses import DiceLoss as MonaiDice
+
+from losskit import (
+    DiceLoss,
+    dice_loss,
+    dice_to_iou,
+    focal_tversky_loss,
+    iou_to_dice,
+    jaccard_loss,
+    tversky_loss,
+)
+
+from ..conftest import gen
+
+
+def _multiclass(n=3, c=4, h=6, w=5, seed=0, dtype=torch.float64):
+    g = gen(seed)
+    logits = torch.randn(n, c, h, w, generator=g, dtype=dtype) * 2
+    labels = torch.randint(0, c, (n, h, w), generator=g)
+    return logits, labels
+
+
+def _multilabel(n=3, c=4, h=6, w=5, seed=0, dtype=torch.float64):
+    g = gen(seed)
+    logits = torch.randn(n, c, h, w, generator=g, dtype=dtype) * 2
+    target = (torch.rand(n, c, h, w, generator=g) < 0.4).to(dtype)
+    return logits, target
+
+
+def test_hand_worked_values() -> None:
+    # pred {1,1,0,0}, target {1,0,1,0}: TP = 1, FP = 1, FN = 1
+    p = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    g = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    kw = {"from_logits": False, "smooth": 0.0, "reduction": "none"}
+    torch.testing.assert_close(
+        dice_loss(p, g, **kw), torch.tensor([[1 - 2 / 4]])
+    )  # 2TP/(2TP+FP+FN)
+    torch.testing.assert_close(
+        jaccard_loss(p, g, **kw), torch.tensor([[1 - 1 / 3]])
+    )  # TP/(TP+FP+FN)
+    # Tversky alpha=.2, beta=.8: 1 / (1 + .2 + .8) = .5
+    torch.testing.assert_close(tversky_loss(p, g, alpha=0.2, beta=0.8, **kw), torch.tensor([[0.5]]))
+    torch.testing.assert_close(
+        focal_tversky_loss(p, g, alpha=0.2, beta=0.8, gamma=2.0, **kw), torch.tensor([[0.25]])
+    )
+    # squared denominator: sum p^2 + sum g^2 = 2 + 2, same as plain for hard masks
+    torch.testing.assert_close(dice_loss(p, g, squared=True, **kw), torch.tensor([[0.5]]))
+    soft = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
+    # plain: 1 - 2(.5)/(1 + 2) = 2/3; squared: 1 - 1/(.5 + 2) = .6
+    torch.testing.assert_close(dice_loss(soft, g, **kw), torch.tensor([[2 / 3]]))
+    torch.testing.assert_close(dice_loss(soft, g, squared=True, **kw), torch.tensor([[0.6]]))
+
+
+def test_tversky_special_cases_are_dice_and_jaccard() -> None:
+    x, t = _multilabel(seed=1)
+    kw = {"mode": "multilabel", "reduction": "none"}
+    torch.testing.assert_close(
+        tversky_loss(x, t, alpha=0.5, beta=0.5, smooth=0.0, **kw), dice_loss(x, t, smooth=0.0, **kw)
+    )
+    torch.testing.assert_close(
+        tversky_loss(x, t, alpha=1.0, beta=1.0, smooth=0.0, **kw),
+        jaccard_loss(x, t, smooth=0.0, **kw),
+    )
+    torch.testing.assert_close(
+        focal_tversky_loss(x, t, alpha=0.3, beta=0.7, gamma=1.0, **kw),
+        tversky_loss(x, t, alpha=0.3, beta=0.7, **kw),
+    )
+
+
+# ---- MONAI -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_sample", [True, False], ids=["per-sample", "batch"])
+@pytest.mark.parametrize("squared", [False, True])
+def test_parity_with_monai_multiclass(per_sample: bool, squared: bool) -> None:
+    x, y = _multiclass(seed=2)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = dice_loss(
+        xa,
+        y,
+        mode="multiclass",
+        per_sample=per_sample,
+        squared=squared,
+        smooth=1e-5,
+        reduction="none",
+    )
+    peer = MonaiDice(
+        softmax=True,
+        to_onehot_y=True,
+        batch=not per_sample,
+        squared_pred=squared,
+        smooth_nr=1e-5,
+        smooth_dr=1e-5,
+        reduction="none",
+    )
+    theirs = peer(xb, y.unsqueeze(1)).reshape(ours.shape)  # MONAI keeps broadcastable (N, C, 1, 1)
+    torch.testing.assert_close(ours, theirs)
+    ours.mean().backward()
+    theirs.mean().backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
+
+
+@pytest.mark.parametrize("per_sample", [True, False], ids=["per-sample", "batch"])
+def test_parity_with_monai_multilabel_and_jaccard(per_sample: bool) -> None:
+    x, t = _multilabel(seed=3)
+    kw = {"sigmoid": True, "batch": not per_sample, "smooth_nr": 1e-5, "smooth_dr": 1e-5}
+    torch.testing.assert_close(
+        dice_loss(x, t, mode="multilabel", per_sample=per_sample, smooth=1e-5),
+        MonaiDice(**kw)(x, t),
+    )
+    # deliberate: MONAI's Jaccard is (2 TP + s) / (2 (TP + FP + FN) + s), i.e. it halves the
+    # smoothing; losskit's is (TP + s) / (TP + FP + FN + s). MONAI with 2 s matches.
+    kw.update(smooth_nr=2e-5, smooth_dr=2e-5)
+    torch.testing.assert_close(
+        jaccard_loss(x, t, mode="multilabel", per_sample=per_sample, smooth=1e-5),
+        MonaiDice(jaccard=True, **kw)(x, t),
+    )
+
+
+def test_class_weight_mean_differs_from_monai() -> None:
+    # deliberate: losskit's weighted mean divides by sum(w) (the library rule); MONAI
+    # multiplies by the weights and divides by the count N * C
+    x, y = _multiclass(seed=4)
+    w = torch.tensor([0.5, 1.0, 2.0, 0.0], dtype=torch.float64)
+    ours = dice_loss(x, y, mode="multiclass", smooth=1e-5, weight=w)
+    per = dice_loss(x, y, mode="multiclass", smooth=1e-5, reduction="none")
+    torch.testing.assert_close(ours, (per * w).sum() / (w.sum() * per.shape[0]))
+    theirs = MonaiDice(softmax=True, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5, weight=w)(
+        x, y.unsqueeze(1)
+    )
+    torch.testing.assert_close(theirs, (per * w).mean())
+
+
+# ---- segmentation_models_pytorch ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["binary", "multiclass", "multilabel"])
+def test_parity_with_smp_dice_jaccard_tversky(mode: str) -> None:
+    # SMP sums over the batch (batch-global, per_sample=False) and uses smooth=0 by default.
+    # Every class has target pixels here (see the empty-target test for the difference).
+    if mode == "multiclass":
+        x, t = _multiclass(seed=5)
+    elif mode == "multilabel":
+        x, t = _multilabel(seed=5)
+    else:
+        x, t = _multilabel(c=1, seed=5)
+        x, t = x[:, 0], t[:, 0]
+    kw = {"mode": mode, "per_sample": False, "smooth": 0.0}
+    pairs = [
+        (dice_loss(x, t, **kw), smp.DiceLoss(mode)(x, t)),
+        (jaccard_loss(x, t, **kw), smp.JaccardLoss(mode)(x, t)),
+        (
+            tversky_loss(x, t, alpha=0.3, beta=0.7, **kw),
+            smp.TverskyLoss(mode, alpha=0.3, beta=0.7)(x, t),
+        ),
+    ]
+    for ours, theirs in pairs:
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_smp_zeroes_empty_classes_losskit_penalises_false_positives() -> None:
+    # deliberate: class 1 has no target pixel but is predicted everywhere. SMP sets that
+    # class's loss to 0, so nothing pushes the false positives down; losskit scores it
+    # |P| / (|P| + smooth) (close to 1) with a gradient that lowers those probabilities.
+    t = torch.zeros(2, 1, 4, 4)
+    t[:, 0, :2] = 1.0  # class 0 present, class 1 empty
+    x = torch.cat([torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 3.0)], dim=1).requires_grad_()
+    target = torch.cat([t, torch.zeros_like(t)], dim=1)
+    ours = dice_loss(x, target, mode="multilabel", per_sample=False, reduction="none")
+    theirs_raw = smp.DiceLoss("multilabel", smooth=1.0)
+    assert ours[1] > 0.9
+    torch.testing.assert_close(
+        theirs_raw(x, target), ours[0] / 2, rtol=0.3, atol=0.0
+    )  # class 1 contributes 0
+    (g,) = torch.autograd.grad(ours[1], x)
+    assert (g[:, 1] > 0).all()  # lowering the logits of the empty class lowers the loss
+
+
+def test_empty_prediction_on_empty_target_is_zero_for_any_smooth() -> None:
+    p = torch.zeros(2, 3, 3)
+    t = torch.zeros(2, 3, 3)
+    for smooth in (0.0, 1.0):
+        for fn in (dice_loss, jaccard_loss, tversky_loss, focal_tversky_loss):
+            out = fn(p, t, from_logits=False, smooth=smooth, reduction="none")
+            torch.testing.assert_close(out, torch.zeros(2, 1))
+    # a single false-positive pixel on an empty target: 1 - 1/(1 + 1) with smooth 1
+    p[0, 0, 0] = 1.0
+    torch.testing.assert_close(
+        dice_loss(p, t, from_logits=False, reduction="none"), torch.tensor([[0.5], [0.0]])
+    )
+    torch.testing.assert_close(
+        dice_loss(p, t, from_logits=False, smooth=0.0, reduction="none"),
+        torch.tensor([[1.0], [0.0]]),
+    )
+
+
+# ---- options -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["binary", "multiclass", "multilabel"])
+def test_ignore_index_is_excluded_from_every_sum(mode: str) -> None:
+    g = gen(6)
+    if mode == "multiclass":
+        x, t = _multiclass(seed=6)
+        t = t.clone()
+    else:
+        x, t = _multilabel(seed=6)
+        if mode == "binary":
+            x, t = x[:, 0], t[:, 0]
+        t = t.clone()
+    ignore = torch.rand(t.shape, generator=g) < 0.3
+    t[ignore] = 255
+    kw = {"mode": mode, "reduction": "none"}
+    got = dice_loss(x, t, ignore_index=255, **kw)
+    # reference: drop the ignored positions by hand, pixel by pixel
+    if mode == "multiclass":
+        p = torch.softmax(x, 1)
+        keep = (~ignore).unsqueeze(1)
+        oh = torch.stack([(t == c) for c in range(x.shape[1])], 1) & keep
+        pk = p * keep
+    else:
+        p = torch.sigmoid(x)
+        keep = ~ignore
+        oh = (t == 1) & keep
+        pk = p * keep
+        if mode == "binary":
+            pk, oh = pk.unsqueeze(1), oh.unsqueeze(1)
+    dims = tuple(range(2, pk.dim()))
+    tp = (pk * oh).sum(dims)
+    want = 1 - (2 * tp + 1) / (pk.sum(dims) + oh.sum(dims) + 1)
+    torch.testing.assert_close(got, want)
+
+
+def test_ignore_index_equal_to_a_class_drops_its_positions() -> None:
+    x, y = _multiclass(seed=7)
+    out = dice_loss(x, y, mode="multiclass", ignore_index=0, reduction="none")
+    keep = (y != 0).unsqueeze(1)
+    p = torch.softmax(x, 1) * keep
+    oh = torch.stack([(y == c) for c in range(4)], 1) & keep
+    want = 1 - (2 * (p * oh).sum((2, 3)) + 1) / (p.sum((2, 3)) + oh.sum((2, 3)) + 1)
+    torch.testing.assert_close(out, want)
+    # class 0's target is now empty, so its probability mass elsewhere counts as false
+    # positives (the positions themselves are excluded, not the class)
+    assert (out[:, 0] > 0).all()
+
+
+def test_probabilities_equal_logits_after_activation() -> None:
+    x, y = _multiclass(seed=8)
+    torch.testing.assert_close(
+        dice_loss(torch.softmax(x, 1), y, mode="multiclass", from_logits=False),
+        dice_loss(x, y, mode="multiclass"),
+    )
+    x2, t2 = _multilabel(seed=8)
+    torch.testing.assert_close(
+        jaccard_loss(torch.sigmoid(x2), t2, mode="multilabel", from_logits=False),
+        jaccard_loss(x2, t2, mode="multilabel"),
+    )
+
+
+def test_shapes_per_sample_and_batch_global() -> None:
+    x, y = _multiclass(n=3, c=4)
+    assert dice_loss(x, y, mode="multiclass", reduction="none").shape == (3, 4)
+    assert dice_loss(x, y, mode="multiclass", per_sample=False, reduction="none").shape == (4,)
+    xb, tb = _multilabel(n=3, c=1)
+    assert dice_loss(xb[:, 0], tb[:, 0], reduction="none").shape == (3, 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_in_half_out(dtype) -> None:
+    x, y = _multiclass(dtype=torch.float32, seed=9)
+    xh = x.to(dtype).requires_grad_()
+    out = dice_loss(xh, y, mode="multiclass")
+    out.backward()
+    assert out.dtype == dtype and xh.grad.dtype == dtype
+    torch.testing.assert_close(
+        out.float(), dice_loss(xh.detach().float(), y, mode="multiclass"), atol=1e-2, rtol=1e-2
+    )
+
+
+def test_focal_tversky_perfect_match_has_finite_zero_gradient() -> None:
+    t = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    p = t.clone().requires_grad_()
+    out = focal_tversky_loss(p, t, from_logits=False, smooth=0.0)
+    out.backward()
+    assert out.item() == 0.0 and torch.isfinite(p.grad).all()
+
+
+def test_module_repr_and_forward() -> None:
+    m = DiceLoss(mode="multiclass", squared=True, smooth=0.5)
+    x, y = _multiclass(seed=10)
+    torch.testing.assert_close(
+        m(x, y), dice_loss(x, y, mode="multiclass", squared=True, smooth=0.5)
+    )
+    assert "squared=True" in repr(m) and "mode='multiclass'" in repr(m)
+
+
+# ---- the seed's identity -----------------------------------------------------------------
+
+
+def test_dice_and_iou_identity() -> None:
+    # for hard masks with smooth = 0: IoU = Dice / (2 - Dice) per sample and class
+    g = gen(11)
+    p = (torch.rand(4, 3, 8, 8, generator=g) < 0.5).double()
+    t = (torch.rand(4, 3, 8, 8, generator=g) < 0.3).double()
+    kw = {"mode": "multilabel", "from_logits": False, "smooth": 0.0, "reduction": "none"}
+    dice = 1 - dice_loss(p, t, **kw)
+    iou = 1 - jaccard_loss(p, t, **kw)
+    torch.testing.assert_close(dice_to_iou(dice), iou)
+    torch.testing.assert_close(iou_to_dice(iou), dice)
+    assert abs(dice_to_iou(0.5) - 1 / 3) < 1e-12 and abs(iou_to_dice(1 / 3) - 0.5) < 1e-12
