@@ -51,15 +51,22 @@ def _progress_printer():
         from rich.progress import Progress
     except ImportError:  # pragma: no cover - rich is in the demo extra
 
-        def plain(desc: str, frac: float) -> None:
-            print(f"[{frac:4.0%}] {desc}", file=sys.stderr, flush=True)
+        def plain(desc: str, frac: float | None) -> None:
+            print(
+                f"[{'    ' if frac is None else format(frac, '4.0%')}] {desc}",
+                file=sys.stderr,
+                flush=True,
+            )
 
         return plain, None
     progress = Progress(transient=False)
     task = progress.add_task("report", total=1.0)
 
-    def update(desc: str, frac: float) -> None:
-        progress.update(task, completed=frac, description=desc)
+    def update(desc: str, frac: float | None) -> None:
+        if frac is None:  # a step inside a section: description only
+            progress.update(task, description=desc)
+        else:
+            progress.update(task, completed=frac, description=desc)
 
     return update, progress
 

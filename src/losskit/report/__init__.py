@@ -31,6 +31,7 @@ MARKER = ".losskit-report"
 #: report sections in order: (key, module path); each module defines ``section(ctx)``
 SECTIONS: list[tuple[str, str]] = [
     ("regression", "losskit.report.regression"),
+    ("digits", "losskit.report.digits"),
 ]
 
 

@@ -44,7 +44,8 @@ class Section:
 class ReportContext:
     out_dir: Path
     quick: bool = False
-    #: optional progress callback: progress(description, fraction_done)
+    #: optional progress callback: progress(description, fraction_done); a section reports
+    #: its inner steps with fraction_done=None (description only)
     progress: Any = None
 
     def save_figure(self, fig: Any, name: str, caption: str) -> Figure:

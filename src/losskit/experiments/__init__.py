@@ -1,0 +1,1 @@
+"""Small, deterministic experiments behind the demo report (no download at run time)."""
