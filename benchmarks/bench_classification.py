@@ -110,7 +110,9 @@ def time_case(steps: dict, *, rounds: int, min_run_time: float, device: str) -> 
     for name, step in steps.items():
         step()  # warm-up
         sync()
-        timers[name] = benchmark.Timer(stmt="step(); sync()", globals={"step": step, "sync": sync}, num_threads=1)
+        timers[name] = benchmark.Timer(
+            stmt="step(); sync()", globals={"step": step, "sync": sync}, num_threads=1
+        )
     runs: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, timer in timers.items():
@@ -120,13 +122,19 @@ def time_case(steps: dict, *, rounds: int, min_run_time: float, device: str) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    ap.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}"
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--min-run-time", type=float, default=1.0, help="seconds per implementation and round")
+    ap.add_argument(
+        "--min-run-time", type=float, default=1.0, help="seconds per implementation and round"
+    )
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--markdown", help="also write the table to this file")
-    ap.add_argument("--peak-worker", nargs=3, metavar=("SPEC", "IMPL", "DEVICE"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--peak-worker", nargs=3, metavar=("SPEC", "IMPL", "DEVICE"), help=argparse.SUPPRESS
+    )
     a = ap.parse_args()
     if a.peak_worker:
         print(peak_worker(*a.peak_worker))
@@ -148,7 +156,9 @@ def main() -> None:
         steps = case.setup(torch.device(a.device))
         times = time_case(steps, rounds=a.rounds, min_run_time=a.min_run_time, device=a.device)
         del steps
-        peaks = {n: (None if a.no_memory else peak_in_subprocess(spec.name, n, a.device)) for n in times}
+        peaks = {
+            n: (None if a.no_memory else peak_in_subprocess(spec.name, n, a.device)) for n in times
+        }
         t0, m0 = times["losskit"], peaks["losskit"]
         for n, t in times.items():
             m = peaks[n]
@@ -168,11 +178,17 @@ def main() -> None:
         tv, bce, lk = times.get("torchvision"), times["torch BCE-with-logits"], times["losskit"]
         print("Focal targets (issue 3):")
         if tv is not None:
-            print(f"  torchvision / losskit time  = {tv / lk:.2f}  (target >= 2)   {'met' if tv / lk >= 2 else 'NOT met'}")
-        print(f"  losskit / BCE-with-logits   = {lk / bce:.2f}  (target <= 1.5) {'met' if lk / bce <= 1.5 else 'NOT met'}")
+            print(
+                f"  torchvision / losskit time  = {tv / lk:.2f}  (target >= 2)   {'met' if tv / lk >= 2 else 'NOT met'}"
+            )
+        print(
+            f"  losskit / BCE-with-logits   = {lk / bce:.2f}  (target <= 1.5) {'met' if lk / bce <= 1.5 else 'NOT met'}"
+        )
         if peaks.get("torchvision") and peaks.get("losskit"):
             r = peaks["losskit"] / peaks["torchvision"]
-            print(f"  losskit / torchvision peak  = {r:.2f}  (target <= 0.5) {'met' if r <= 0.5 else 'NOT met'}")
+            print(
+                f"  losskit / torchvision peak  = {r:.2f}  (target <= 0.5) {'met' if r <= 0.5 else 'NOT met'}"
+            )
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(table)

@@ -12,16 +12,18 @@ Method
   implementation. The table reports that time and the ratio peer / losskit (> 1: losskit is
   faster). Ratios taken in one run are what to read; absolute times move with the machine.
 * **Peak memory** (CPU): each implementation runs in a fresh subprocess (``--peak`` worker,
-  ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors leave the resident set). It builds the
-  inputs, runs one warm-up step, resets the process's resident-set high-water mark (``echo 5
-  > /proc/self/clear_refs``), runs two steps and reports the high-water mark (``VmHWM``, the
-  counter behind ``ru_maxrss``) minus the resident set before them: what a training step
-  touches beyond its inputs. ``getrusage``'s own ``ru_maxrss`` cannot be reset and a child
-  inherits the launching process's peak through ``exec`` (a 1.5 GB parent gives its child a
-  1.5 GB ``ru_maxrss`` before it allocates anything), so the worker reads the same counter
-  from ``/proc`` after resetting it; where ``clear_refs`` is not writable it falls back to
-  the ``ru_maxrss`` delta. On CUDA the peak is ``torch.cuda.max_memory_allocated`` minus
-  the memory allocated before the step.
+  ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors leave the resident set). It first builds
+  the case once and runs one step, then throws that copy away: code pages and lazy
+  initialisation are then resident and do not count. It builds the case again, resets the
+  process's resident-set high-water mark (``echo 5 > /proc/self/clear_refs``), runs two steps
+  and reports the high-water mark (``VmHWM``, the counter behind ``ru_maxrss``) minus the
+  resident set before the first step: what a training step touches beyond its inputs,
+  gradients it leaves alive included (a dense ``(C, D)`` centre gradient counts). ``getrusage``'s own ``ru_maxrss`` cannot be reset and
+  a child inherits the launching process's peak through ``exec`` (a 1.5 GB parent gives its
+  child a 1.5 GB ``ru_maxrss`` before it allocates anything), so the worker reads the same
+  counter from ``/proc`` after resetting it; where ``clear_refs`` is not writable it falls
+  back to the ``ru_maxrss`` delta. On CUDA the peak is ``torch.cuda.max_memory_allocated``
+  over two steps minus the memory allocated before them.
 
 Cases: the registry's ``BenchCase`` entries of the ``embedding`` and ``constraint`` families,
 plus the issue's scaling checks: a centre-loss step at 10,000 and 1,000,000 classes of 512
@@ -99,13 +101,18 @@ def _status(field: str) -> int:
 def peak_worker(index: int, impl: str, device: str) -> float:
     torch.set_num_threads(1)
     dev = torch.device(device)
-    step = cases()[index][1].setup(dev)[impl]
-    step()  # warm-up: lazy initialisation and .grad buffers are not the step's peak
+    case = cases()[index][1]
+    warm = case.setup(dev)[impl]
+    warm()  # code pages, kernels' lazy initialisation: not the step's memory
+    del warm
+    gc.collect()
+    step = case.setup(dev)[impl]
     gc.collect()
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
+        step()
         step()
         torch.cuda.synchronize()
         return float(torch.cuda.max_memory_allocated() - before)

@@ -44,6 +44,20 @@ from .functional import (
     tversky_loss,
     weighted_bce_loss,
 )
+from .functional.constraint import (
+    center_invariant_loss,
+    center_loss,
+    range_loss,
+    ring_loss,
+    update_centers_,
+)
+from .functional.embedding import (
+    batch_contrastive_loss,
+    batch_triplet_loss,
+    contrastive_loss,
+    mine_triplets,
+    triplet_loss,
+)
 from .functional.margin import (
     LambdaSchedule,
     arcface_loss,
@@ -85,6 +99,8 @@ from .nn import (
     TverskyLoss,
     WeightedBCELoss,
 )
+from .nn.constraint import CenterInvariantLoss, CenterLoss, RangeLoss, RingLoss
+from .nn.embedding import BatchContrastiveLoss, BatchTripletLoss, ContrastiveLoss, TripletLoss
 from .nn.margin import (
     ArcFaceLoss,
     COCOLoss,
@@ -97,22 +113,6 @@ from .nn.margin import (
     SphereFaceLoss,
     SubCenterArcFaceLoss,
 )
-from .functional.constraint import (
-    center_invariant_loss,
-    center_loss,
-    range_loss,
-    ring_loss,
-    update_centers_,
-)
-from .functional.embedding import (
-    batch_contrastive_loss,
-    batch_triplet_loss,
-    contrastive_loss,
-    mine_triplets,
-    triplet_loss,
-)
-from .nn.constraint import CenterInvariantLoss, CenterLoss, RangeLoss, RingLoss
-from .nn.embedding import BatchContrastiveLoss, BatchTripletLoss, ContrastiveLoss, TripletLoss
 from .registry import REGISTRY, LossSpec, create
 
 __version__ = "0.1.0"

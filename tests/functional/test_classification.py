@@ -76,14 +76,20 @@ def test_softmax_table_of_the_seed() -> None:
     soft = dict((feats, s) for feats, _, s, _ in rows)
     assert [round(v, 2) for v in soft[(2.0, 1.0, 1.0, 1.0)]] == [47.54, 17.49, 17.49, 17.49]
     assert [round(v, 2) for v in soft[(5.0, 1.0, 1.0, 1.0)]] == [94.79, 1.74, 1.74, 1.74]
-    assert round(soft[(10.0, 1.0, 1.0, 1.0)][0], 2) == 99.96 and round(soft[(10.0, 1.0, 1.0, 1.0)][1], 3) == 0.012
+    assert (
+        round(soft[(10.0, 1.0, 1.0, 1.0)][0], 2) == 99.96
+        and round(soft[(10.0, 1.0, 1.0, 1.0)][1], 3) == 0.012
+    )
 
 
 def test_softmax_table_check_can_fail() -> None:
     # the table check compares with the seed's numbers rather than with itself
     saved = dict(R.SEED_SOFTMAX_TABLE)
     try:
-        R.SEED_SOFTMAX_TABLE[(2.0, 1.0, 1.0, 1.0)] = ((40.0, 20.0, 20.0, 20.0), (47.55, 17.49, 17.49, 17.49))
+        R.SEED_SOFTMAX_TABLE[(2.0, 1.0, 1.0, 1.0)] = (
+            (40.0, 20.0, 20.0, 20.0),
+            (47.55, 17.49, 17.49, 17.49),
+        )
         assert not all(ok for *_, ok in R.softmax_table())
     finally:
         R.SEED_SOFTMAX_TABLE.clear()
@@ -138,7 +144,11 @@ def test_class_imbalance_recall_per_loss() -> None:
     assert 0.005 < fg < 0.02
     bce = res["BCE"]
     assert bce["recall"] < 0.2 and bce["predicted_fg"] < fg / 2
-    for name in ("weighted BCE (beta = #neg/#pos)", "balanced BCE (HED, per image)", "focal, gamma 2, alpha 0.75"):
+    for name in (
+        "weighted BCE (beta = #neg/#pos)",
+        "balanced BCE (HED, per image)",
+        "focal, gamma 2, alpha 0.75",
+    ):
         assert res[name]["recall"] >= max(0.5, 3 * bce["recall"]), (name, res[name])
     assert res["focal, gamma 2, alpha 0.25 (paper)"]["recall"] < 0.5
 
@@ -167,11 +177,14 @@ def test_bce_weighted_mean_differs_from_torch() -> None:
     # mean is sum(w * l) / sum(w) for every loss. "none" and "sum" agree.
     x, y = _logits(8), _binary(8)
     w = torch.rand(8, generator=gen(4), dtype=torch.float64) * 3
-    l = TF.binary_cross_entropy_with_logits(x, y, reduction="none")
-    torch.testing.assert_close(bce_loss(x, y, weight=w), (w * l).sum() / w.sum())
-    torch.testing.assert_close(TF.binary_cross_entropy_with_logits(x, y, weight=w), (w * l).mean())
+    per = TF.binary_cross_entropy_with_logits(x, y, reduction="none")
+    torch.testing.assert_close(bce_loss(x, y, weight=w), (w * per).sum() / w.sum())
     torch.testing.assert_close(
-        bce_loss(x, y, weight=w, reduction="sum"), TF.binary_cross_entropy_with_logits(x, y, weight=w, reduction="sum")
+        TF.binary_cross_entropy_with_logits(x, y, weight=w), (w * per).mean()
+    )
+    torch.testing.assert_close(
+        bce_loss(x, y, weight=w, reduction="sum"),
+        TF.binary_cross_entropy_with_logits(x, y, weight=w, reduction="sum"),
     )
 
 
@@ -179,7 +192,11 @@ def test_bce_weighted_mean_differs_from_torch() -> None:
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_weighted_bce_parity_with_torch(pos_weight, reduction: str) -> None:
     x, y = _logits(4, 3, 2, 2), _binary(4, 3, 2, 2)
-    pw = torch.tensor([0.5, 2.0, 9.0], dtype=torch.float64).view(3, 1, 1) if pos_weight == "per-class" else pos_weight
+    pw = (
+        torch.tensor([0.5, 2.0, 9.0], dtype=torch.float64).view(3, 1, 1)
+        if pos_weight == "per-class"
+        else pos_weight
+    )
     a = weighted_bce_loss(x, y, pos_weight=pw, reduction=reduction)
     tpw = pw if isinstance(pw, torch.Tensor) else torch.tensor(pw, dtype=torch.float64)
     b = TF.binary_cross_entropy_with_logits(x, y, pos_weight=tpw, reduction=reduction)
@@ -187,7 +204,9 @@ def test_weighted_bce_parity_with_torch(pos_weight, reduction: str) -> None:
     torch.testing.assert_close(_grad(a, x), _grad(b, x))
     # the probability path computes the same formula
     p = torch.sigmoid(x.detach())
-    torch.testing.assert_close(weighted_bce_loss(p, y, pos_weight=pw, from_logits=False, reduction=reduction), b.detach())
+    torch.testing.assert_close(
+        weighted_bce_loss(p, y, pos_weight=pw, from_logits=False, reduction=reduction), b.detach()
+    )
 
 
 def test_weighted_bce_seed_formula() -> None:
@@ -205,11 +224,28 @@ def test_balanced_bce_equals_scaled_bce_with_pos_weight(per_image: bool) -> None
     x, y = _logits(3, 1, 6, 5), _binary(3, 1, 6, 5, p=0.2)
     dims = (1, 2, 3) if per_image else (0, 1, 2, 3)
     beta = 1 - y.mean(dim=dims, keepdim=True)
-    ref = (1 - beta) * TF.binary_cross_entropy_with_logits(x, y, pos_weight=beta / (1 - beta), reduction="none")
+    ref = (1 - beta) * TF.binary_cross_entropy_with_logits(
+        x, y, pos_weight=beta / (1 - beta), reduction="none"
+    )
     ours = balanced_bce_loss(x, y, per_image=per_image, reduction="none")
     torch.testing.assert_close(ours, ref)
     torch.testing.assert_close(_grad(ours, x), _grad(ref, x))
     torch.testing.assert_close(balanced_bce_loss(x, y, per_image=per_image), ref.mean())
+
+
+def test_balanced_bce_fused_path_equals_formula() -> None:
+    # the logits path calls torch's fused BCE with pos_weight; a target that needs a gradient
+    # takes the explicit formula. Both agree, including an image without positives (beta = 1)
+    # and one that is all positive (beta = 0).
+    x = _logits(4, 1, 3, 3)
+    y = _binary(4, 1, 3, 3, p=0.3)
+    y[1] = 0.0
+    y[2] = 1.0
+    fused = balanced_bce_loss(x, y, reduction="none")
+    formula = balanced_bce_loss(x, y.clone().requires_grad_(), reduction="none")
+    torch.testing.assert_close(fused, formula)
+    torch.testing.assert_close(_grad(fused, x), _grad(formula, x))
+    assert (fused[1][y[1] == 0] == 0).all() and (fused[2] == 0).all()
 
 
 def test_balanced_bce_beta_per_image_and_constant() -> None:
@@ -218,7 +254,9 @@ def test_balanced_bce_beta_per_image_and_constant() -> None:
     y = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], requires_grad=True)
     out = balanced_bce_loss(x, y, reduction="none")
     ln2 = math.log(2)
-    torch.testing.assert_close(out.detach(), torch.tensor([[0.75, 0.25, 0.25, 0.25], [0.0, 0.0, 0.0, 0.0]]) * ln2)
+    torch.testing.assert_close(
+        out.detach(), torch.tensor([[0.75, 0.25, 0.25, 0.25], [0.0, 0.0, 0.0, 0.0]]) * ln2
+    )
     # beta carries no gradient: d/dy = beta (-log p) - (1 - beta)(-log(1 - p)) = (2 beta - 1) ln 2
     (gy,) = torch.autograd.grad(out.sum(), y)
     torch.testing.assert_close(gy, torch.tensor([[0.5] * 4, [1.0] * 4]) * ln2)
@@ -229,7 +267,9 @@ def test_balanced_bce_beta_per_image_and_constant() -> None:
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 @pytest.mark.parametrize("ls", [0.0, 0.2])
-def test_softmax_cross_entropy_parity_with_torch_index_targets(reduction: str, ls: float, device: str) -> None:
+def test_softmax_cross_entropy_parity_with_torch_index_targets(
+    reduction: str, ls: float, device: str
+) -> None:
     x = _logits(7, 5, 3).detach().to(device).requires_grad_()
     y = torch.randint(0, 5, (7, 3), generator=gen(5)).to(device)
     y[0, 0] = y[3, 2] = -100
@@ -270,7 +310,8 @@ def test_softmax_cross_entropy_one_hot_with_class_weight_matches_index_targets()
     torch.testing.assert_close(torch_prob * 6 / w[y].sum(), by_index)
     # "sum" agrees with torch either way
     torch.testing.assert_close(
-        softmax_cross_entropy(x, onehot, class_weight=w, reduction="sum"), TF.cross_entropy(x, onehot, weight=w, reduction="sum")
+        softmax_cross_entropy(x, onehot, class_weight=w, reduction="sum"),
+        TF.cross_entropy(x, onehot, weight=w, reduction="sum"),
     )
 
 
@@ -314,7 +355,9 @@ def test_focal_parity_with_torchvision(reduction: str, alpha, gamma: float) -> N
 
     x, y = _logits(4, 3, 5, 5), _binary(4, 3, 5, 5)
     a = focal_loss(x, y, alpha=alpha, gamma=gamma, reduction=reduction)
-    b = sigmoid_focal_loss(x, y, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction)
+    b = sigmoid_focal_loss(
+        x, y, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction
+    )
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(_grad(a, x), _grad(b, x))
 
@@ -347,11 +390,17 @@ def test_focal_parity_with_monai_sigmoid(monai_focal) -> None:
     x, y = _logits(2, 3, 4, 5).detach().float(), _binary(2, 3, 4, 5).float()
     for alpha in (None, 0.25):
         ours = focal_loss(x, y, alpha=alpha, gamma=2.0, reduction="none")
-        torch.testing.assert_close(monai_focal(gamma=2.0, alpha=alpha, reduction="none")(x, y), ours)
-        torch.testing.assert_close(monai_focal(gamma=2.0, alpha=alpha, reduction="mean")(x, y), ours.mean())
+        torch.testing.assert_close(
+            monai_focal(gamma=2.0, alpha=alpha, reduction="none")(x, y), ours
+        )
+        torch.testing.assert_close(
+            monai_focal(gamma=2.0, alpha=alpha, reduction="mean")(x, y), ours.mean()
+        )
         # Deliberate difference: MONAI's "sum" averages the spatial dimensions first, then sums
         # over batch and channels; losskit's "sum" is the plain sum.
-        torch.testing.assert_close(monai_focal(gamma=2.0, alpha=alpha, reduction="sum")(x, y), ours.sum() / 20)
+        torch.testing.assert_close(
+            monai_focal(gamma=2.0, alpha=alpha, reduction="sum")(x, y), ours.sum() / 20
+        )
 
 
 def test_focal_per_class_alpha_differs_from_monai(monai_focal) -> None:
@@ -363,8 +412,12 @@ def test_focal_per_class_alpha_differs_from_monai(monai_focal) -> None:
     theirs = monai_focal(gamma=2.0, alpha=a.tolist(), reduction="none")(x, y)
     ours = focal_loss(x, y, alpha=a, gamma=2.0, reduction="none")
     ac = a.view(3, 1, 1)
-    torch.testing.assert_close(ours, focal_loss(x, y, alpha=None, reduction="none", weight=torch.where(y == 1, ac, 1 - ac)))
-    torch.testing.assert_close(theirs, focal_loss(x, y, alpha=None, reduction="none", weight=torch.where(y == 1, ac, 1.0)))
+    torch.testing.assert_close(
+        ours, focal_loss(x, y, alpha=None, reduction="none", weight=torch.where(y == 1, ac, 1 - ac))
+    )
+    torch.testing.assert_close(
+        theirs, focal_loss(x, y, alpha=None, reduction="none", weight=torch.where(y == 1, ac, 1.0))
+    )
 
 
 def test_softmax_focal_parity_with_monai(monai_focal) -> None:
@@ -378,11 +431,17 @@ def test_softmax_focal_parity_with_monai(monai_focal) -> None:
     a = 0.3
     alpha = torch.tensor([1 - a, a, a, a])
     ours_none = softmax_focal_loss(x, y, alpha=alpha, gamma=2.0, reduction="none")
-    m_none = monai_focal(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=a, reduction="none")(x, y.unsqueeze(1))
+    m_none = monai_focal(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=a, reduction="none")(
+        x, y.unsqueeze(1)
+    )
     torch.testing.assert_close(m_none.sum(1), ours_none)
-    m_mean = monai_focal(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=a, reduction="mean")(x, y.unsqueeze(1))
+    m_mean = monai_focal(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=a, reduction="mean")(
+        x, y.unsqueeze(1)
+    )
     torch.testing.assert_close(m_mean * 4, softmax_focal_loss(x, y, alpha=alpha, gamma=2.0))
-    m_sum = monai_focal(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=a, reduction="sum")(x, y.unsqueeze(1))
+    m_sum = monai_focal(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=a, reduction="sum")(
+        x, y.unsqueeze(1)
+    )
     torch.testing.assert_close(m_sum, ours_none.sum() / 15)
 
 
@@ -397,14 +456,17 @@ def smp_focal():
 def test_focal_parity_with_smp(smp_focal) -> None:
     x, y = _logits(2, 1, 6, 6).detach().float(), _binary(2, 1, 6, 6).float()
     torch.testing.assert_close(smp_focal("binary", alpha=0.25, gamma=2.0)(x, y), focal_loss(x, y))
-    torch.testing.assert_close(smp_focal("binary", alpha=None, gamma=2.0)(x, y), focal_loss(x, y, alpha=None))
+    torch.testing.assert_close(
+        smp_focal("binary", alpha=None, gamma=2.0)(x, y), focal_loss(x, y, alpha=None)
+    )
     # ignore_index in binary mode: SMP 0.6 drops the ignored elements from the mean, the same
     # as losskit's mask
     yi = y.clone()
     yi[0, 0, :2] = 255
     keep = yi != 255
     torch.testing.assert_close(
-        smp_focal("binary", alpha=0.25, gamma=2.0, ignore_index=255)(x, yi), focal_loss(x, yi, mask=keep)
+        smp_focal("binary", alpha=0.25, gamma=2.0, ignore_index=255)(x, yi),
+        focal_loss(x, yi, mask=keep),
     )
 
 
@@ -454,8 +516,8 @@ def test_mask_and_weight_combine() -> None:
     x, y = _logits(10), _binary(10)
     w = torch.rand(10, generator=gen(12), dtype=torch.float64)
     m = torch.arange(10) % 3 != 0
-    l = bce_loss(x, y, reduction="none")
-    torch.testing.assert_close(bce_loss(x, y, weight=w, mask=m), (w * l)[m].sum() / w[m].sum())
+    per = bce_loss(x, y, reduction="none")
+    torch.testing.assert_close(bce_loss(x, y, weight=w, mask=m), (w * per)[m].sum() / w[m].sum())
 
 
 def test_everything_masked_is_zero_with_grad() -> None:
@@ -467,7 +529,9 @@ def test_everything_masked_is_zero_with_grad() -> None:
         assert torch.equal(_grad(out, x), torch.zeros_like(x))
 
 
-@pytest.mark.parametrize("fn", [softmax_cross_entropy, softmax_focal_loss], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "fn", [softmax_cross_entropy, softmax_focal_loss], ids=lambda f: f.__name__
+)
 def test_ignore_index_excluded_from_numerator_and_denominator(fn) -> None:
     x = _logits(6, 4, 5)
     y = torch.randint(0, 4, (6, 5), generator=gen(13))
@@ -494,7 +558,9 @@ def test_extreme_logits_finite(fn, dtype) -> None:
     (g,) = torch.autograd.grad(out.sum(), x)
     assert torch.isfinite(g).all()
     # confident and right costs ~0; confident and wrong costs ~100 (times the class factor)
-    assert out[0, 0].item() == pytest.approx(0.0, abs=1e-6) and out[0, 3].item() == pytest.approx(0.0, abs=1e-6)
+    assert out[0, 0].item() == pytest.approx(0.0, abs=1e-6) and out[0, 3].item() == pytest.approx(
+        0.0, abs=1e-6
+    )
     if fn is bce_loss:
         assert out[0, 1].item() == pytest.approx(100.0, rel=1e-2)
 
@@ -518,9 +584,14 @@ def test_softmax_focal_saturated_finite(gamma: float) -> None:
     x = torch.tensor([[100.0, 0.0, 0.0], [-100.0, 100.0, 0.0]], requires_grad=True)
     y = torch.tensor([0, 0])  # one certain and right, one certain and wrong
     out = softmax_focal_loss(x, y, gamma=gamma, reduction="none")
-    assert torch.isfinite(out).all() and out[0].item() == 0.0 and out[1].item() == pytest.approx(200.0)
+    assert (
+        torch.isfinite(out).all() and out[0].item() == 0.0 and out[1].item() == pytest.approx(200.0)
+    )
     assert torch.isfinite(_grad(out, x)).all()
-    assert torch.isfinite(softmax_cross_entropy(x, y)) and torch.isfinite(_grad(softmax_cross_entropy(x, y), x)).all()
+    assert (
+        torch.isfinite(softmax_cross_entropy(x, y))
+        and torch.isfinite(_grad(softmax_cross_entropy(x, y), x)).all()
+    )
 
 
 @pytest.mark.parametrize("fn", BINARY, ids=lambda f: f.__name__)
@@ -590,14 +661,21 @@ def test_focal_blocks_equal_one_pass(monkeypatch, reduction: str) -> None:
         for u, v in zip(got, results[10**9, kind], strict=True):
             torch.testing.assert_close(u, v)
     monkeypatch.setattr(C, "_FOCAL_BLOCK", 16)
-    xs, ys = x[:1, :, :3].detach().requires_grad_(), y[:1, :, :3].detach().requires_grad_()  # 42 elements
-    assert torch.autograd.gradcheck(lambda a, b: focal_loss(a, b, gamma=1.7, reduction=reduction), (xs, ys))
+    xs, ys = (
+        x[:1, :, :3].detach().requires_grad_(),
+        y[:1, :, :3].detach().requires_grad_(),
+    )  # 42 elements
+    assert torch.autograd.gradcheck(
+        lambda a, b: focal_loss(a, b, gamma=1.7, reduction=reduction), (xs, ys)
+    )
 
 
 def test_focal_double_backward_raises_clearly() -> None:
     x, y = _logits(4), _binary(4)
     (g,) = torch.autograd.grad(focal_loss(x, y), x, create_graph=True)
-    with pytest.raises(RuntimeError, match="double backward|once_differentiable|does not require grad"):
+    with pytest.raises(
+        RuntimeError, match="double backward|once_differentiable|does not require grad"
+    ):
         g.sum().backward()
 
 
@@ -635,7 +713,10 @@ def test_modules_hold_tensor_hyperparameters_as_buffers() -> None:
 def test_module_passes_mask() -> None:
     x, y = _logits(4, 3), _binary(4, 3)
     m = torch.rand(4, 3, generator=gen(16)) < 0.5
-    torch.testing.assert_close(losskit.BinaryCrossEntropyLoss()(x, y, mask=m), bce_loss(x, y, mask=m))
     torch.testing.assert_close(
-        losskit.WeightedBCELoss(pos_weight=2.0)(x, y, mask=m), weighted_bce_loss(x, y, pos_weight=2.0, mask=m)
+        losskit.BinaryCrossEntropyLoss()(x, y, mask=m), bce_loss(x, y, mask=m)
+    )
+    torch.testing.assert_close(
+        losskit.WeightedBCELoss(pos_weight=2.0)(x, y, mask=m),
+        weighted_bce_loss(x, y, pos_weight=2.0, mask=m),
     )

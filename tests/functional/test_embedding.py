@@ -625,3 +625,52 @@ def test_create_builds_the_modules() -> None:
     assert isinstance(m, losskit.BatchTripletLoss) and m.mining == "semihard"
     x, y = _batch(10, 4, 3)
     torch.testing.assert_close(m(x, y), batch_triplet_loss(x, y, mining="semihard", margin=0.3))
+
+
+# --------------------------------------------------------------------------- report helpers
+
+
+def test_report_violation_rate_matches_brute_force() -> None:
+    from losskit.report.embedding import feature_stats
+
+    x, y = _batch(30, 2, 4, seed=40)
+    dm = torch.cdist(x, x)
+    viol = total = 0
+    for a in range(30):
+        for p in range(30):
+            if p == a or y[p] != y[a]:
+                continue
+            for n in range(30):
+                if y[n] != y[a]:
+                    total += 1
+                    viol += int(dm[a, n] < dm[a, p])
+    stats = feature_stats(x, y)
+    assert stats.violating_l2 == pytest.approx(viol / total)
+    same = y.unsqueeze(1) == y.unsqueeze(0)
+    assert stats.min_inter_l2 == pytest.approx(dm[~same].min().item())
+
+
+def test_report_mining_trace_shapes() -> None:
+    pytest.importorskip("sklearn")
+    from losskit.report.embedding import mining_study
+
+    trace = mining_study(epochs=1, steps_per_epoch=2)
+    assert trace.epochs == [0, 1]
+    for values in (trace.random, trace.all, trace.hard, trace.semihard):
+        assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
+    assert trace.semihard[0] <= trace.all[0] + 1e-12  # semi-hard triplets are active ones
+
+
+@pytest.mark.slow
+def test_report_section_quick(tmp_path) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from losskit.report._base import ReportContext
+    from losskit.report.embedding import section
+
+    sec = section(ReportContext(out_dir=tmp_path, quick=True))
+    assert sec.key == "embedding" and len(sec.claims) == 5
+    for fig in sec.figures:
+        assert (tmp_path / fig.filename).stat().st_size > 0
+    # the identity is exact up to rounding whatever the training did
+    assert next(c for c in sec.claims if "sqrt(2 - 2 cos)" in c.text).held

@@ -24,6 +24,16 @@ from losskit.functional._margin_ce import margin_ce_parts
 
 from ..conftest import gen
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # these tests run many small ops: one thread is faster, and much faster on a loaded machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # --------------------------------------------------------------------------- reference
 
 
@@ -125,7 +135,9 @@ def test_matches_paper_formula(name, fn, kw, bias, k, chunk) -> None:
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
     # a weighted sum, so every row's gradient is checked with a different weight
     u = torch.linspace(0.5, 1.5, 11, dtype=torch.float64)
-    for go, gr in zip(_grads((ours * u).sum(), x, w, b), _grads((ref * u).sum(), x, w, b), strict=True):
+    for go, gr in zip(
+        _grads((ours * u).sum(), x, w, b), _grads((ref * u).sum(), x, w, b), strict=True
+    ):
         torch.testing.assert_close(go, gr, rtol=1e-9, atol=1e-11)
 
 
@@ -138,7 +150,9 @@ def test_gradcheck_features_weight_bias(name, fn, kw, bias, k, chunk) -> None:
     leaves = tuple(t for t in (x, w, b) if t is not None)
 
     def f(*ts):
-        return _call(fn, ts[0], y, ts[1], ts[2] if bias else None, kw, chunk_size=chunk, reduction="sum")
+        return _call(
+            fn, ts[0], y, ts[1], ts[2] if bias else None, kw, chunk_size=chunk, reduction="sum"
+        )
 
     assert torch.autograd.gradcheck(f, leaves, eps=1e-6, atol=1e-6)
 
@@ -232,7 +246,8 @@ def test_general_route_is_monotone() -> None:
 
 
 @pytest.mark.parametrize(
-    "kw", [{"m2": 0.5}, {"m1": 4.0}, {"m1": 1.5, "m2": 0.3}, {"m3": 0.35}, {"m1": 4.0, "lambda_": 5.0}]
+    "kw",
+    [{"m2": 0.5}, {"m1": 4.0}, {"m1": 1.5, "m2": 0.3}, {"m3": 0.35}, {"m1": 4.0, "lambda_": 5.0}],
 )
 def test_margin_target_finite_gradient_at_plus_minus_one(kw) -> None:
     # d/dc of cos(m1 acos c + m2) is infinite at c = +-1 for some margins; losskit's value is
@@ -242,7 +257,12 @@ def test_margin_target_finite_gradient_at_plus_minus_one(kw) -> None:
     (g,) = torch.autograd.grad(f.sum(), c)
     assert torch.isfinite(g).all()
     theta = torch.tensor([0.0, math.pi, 0.0, math.pi], dtype=torch.float64)
-    m1, m2, m3, lam = kw.get("m1", 1.0), kw.get("m2", 0.0), kw.get("m3", 0.0), kw.get("lambda_", 0.0)
+    m1, m2, m3, lam = (
+        kw.get("m1", 1.0),
+        kw.get("m2", 0.0),
+        kw.get("m3", 0.0),
+        kw.get("lambda_", 0.0),
+    )
     k = torch.floor((m1 * theta + m2) / math.pi)
     plain = (-1.0) ** k * torch.cos(m1 * theta + m2) - 2.0 * k
     if m1 == 1.0 and m2 > 0:  # ArcFace's linear continuation at theta = pi
@@ -271,26 +291,44 @@ def test_margin_logits_is_the_dense_form_of_the_losses() -> None:
     def ce(**kw):
         return TF.cross_entropy(F.margin_logits(cos, y, **kw), y)
 
-    torch.testing.assert_close(F.arcface_loss(x, y, w, margin=0.4, scale=12.0), ce(m2=0.4, scale=12.0))
-    torch.testing.assert_close(F.cosface_loss(x, y, w, cos_margin=0.2, scale=12.0), ce(m3=0.2, scale=12.0))
+    torch.testing.assert_close(
+        F.arcface_loss(x, y, w, margin=0.4, scale=12.0), ce(m2=0.4, scale=12.0)
+    )
+    torch.testing.assert_close(
+        F.cosface_loss(x, y, w, cos_margin=0.2, scale=12.0), ce(m3=0.2, scale=12.0)
+    )
     torch.testing.assert_close(F.normface_loss(x, y, w, scale=5.0), ce(scale=5.0))
-    torch.testing.assert_close(F.sphereface_loss(x, y, w, m=3, lambda_=1.0), ce(m1=3.0, lambda_=1.0, scale=norms))
+    torch.testing.assert_close(
+        F.sphereface_loss(x, y, w, m=3, lambda_=1.0), ce(m1=3.0, lambda_=1.0, scale=norms)
+    )
     outer = norms * w.norm(dim=1)  # ||x|| ||W_j||
     torch.testing.assert_close(F.lsoftmax_loss(x, y, w, m=2), ce(m1=2.0, scale=outer))
     torch.testing.assert_close(
-        F.combined_margin_loss(x, y, w, m1=1.2, m2=0.2, m3=0.1, scale=8.0), ce(m1=1.2, m2=0.2, m3=0.1, scale=8.0)
+        F.combined_margin_loss(x, y, w, m1=1.2, m2=0.2, m3=0.1, scale=8.0),
+        ce(m1=1.2, m2=0.2, m3=0.1, scale=8.0),
     )
 
 
 def test_margin_logits_errors() -> None:
     cos = torch.zeros(3, 4)
-    with pytest.raises(ValueError, match=r"margin_logits: labels must have shape \(3,\) to match cos \(3, 4\); got \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"margin_logits: labels must have shape \(3,\) to match cos \(3, 4\); got \(2,\)",
+    ):
         F.margin_logits(cos, torch.zeros(2, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"margin_logits: labels must lie in \[0, 3\]; got values in \[0, 4\]"):
+    with pytest.raises(
+        ValueError, match=r"margin_logits: labels must lie in \[0, 3\]; got values in \[0, 4\]"
+    ):
         F.margin_logits(cos, torch.tensor([0, 4, 1]))
-    with pytest.raises(ValueError, match=r"margin_target: m2 \(an angle in radians\) must lie in \[0, pi\); got 4.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"margin_target: m2 \(an angle in radians\) must lie in \[0, pi\); got 4.0",
+    ):
         F.margin_target(cos, m2=4.0)
-    with pytest.raises(ValueError, match="margin_target: fallback must be one of 'auto', 'monotone', 'linear'; got 'x'"):
+    with pytest.raises(
+        ValueError,
+        match="margin_target: fallback must be one of 'auto', 'monotone', 'linear'; got 'x'",
+    ):
         F.margin_target(cos, fallback="x")
 
 
@@ -342,9 +380,18 @@ def test_family_reductions() -> None:
     x, y, w, _ = _data(12, 6, 8, bias=False, k=None, seed=7)
     close = torch.testing.assert_close
     close(F.coco_loss(x, y, w, scale=9.0), F.normface_loss(x, y, w, scale=9.0))  # same function
-    close(F.combined_margin_loss(x, y, w, m1=1.0, m2=0.4, m3=0.0, scale=9.0), F.arcface_loss(x, y, w, margin=0.4, scale=9.0))
-    close(F.combined_margin_loss(x, y, w, m1=1.0, m2=0.0, m3=0.3, scale=9.0), F.cosface_loss(x, y, w, cos_margin=0.3, scale=9.0))
-    close(F.subcenter_arcface_loss(x, y, w.unsqueeze(1), margin=0.4), F.arcface_loss(x, y, w, margin=0.4))  # K = 1
+    close(
+        F.combined_margin_loss(x, y, w, m1=1.0, m2=0.4, m3=0.0, scale=9.0),
+        F.arcface_loss(x, y, w, margin=0.4, scale=9.0),
+    )
+    close(
+        F.combined_margin_loss(x, y, w, m1=1.0, m2=0.0, m3=0.3, scale=9.0),
+        F.cosface_loss(x, y, w, cos_margin=0.3, scale=9.0),
+    )
+    close(
+        F.subcenter_arcface_loss(x, y, w.unsqueeze(1), margin=0.4),
+        F.arcface_loss(x, y, w, margin=0.4),
+    )  # K = 1
     close(F.lsoftmax_loss(x, y, w, m=1), F.softmax_loss(x, y, w))  # m = 1: plain softmax
     close(F.lsoftmax_loss(x, y, w, m=4, lambda_=1e12), F.softmax_loss(x, y, w))  # lambda -> inf
     # annealing interpolates the target logit: lambda = 1 is the mean of the two targets
@@ -419,17 +466,32 @@ def _pml_pair(pml_class: str, ours, ours_kw: dict, theirs_kw: dict, seed: int = 
 
 def test_parity_pml_arcface() -> None:
     # deliberate difference: PML's margin is in degrees, losskit's in radians
-    _pml_pair("ArcFaceLoss", F.arcface_loss, {"margin": 0.5, "scale": 64.0}, {"margin": math.degrees(0.5), "scale": 64})
+    _pml_pair(
+        "ArcFaceLoss",
+        F.arcface_loss,
+        {"margin": 0.5, "scale": 64.0},
+        {"margin": math.degrees(0.5), "scale": 64},
+    )
 
 
 def test_parity_pml_arcface_past_pi_minus_m() -> None:
     # a large margin puts many targets past theta = pi - m: both switch to cos theta - m sin m
-    _pml_pair("ArcFaceLoss", F.arcface_loss, {"margin": 1.4, "scale": 8.0}, {"margin": math.degrees(1.4), "scale": 8})
+    _pml_pair(
+        "ArcFaceLoss",
+        F.arcface_loss,
+        {"margin": 1.4, "scale": 8.0},
+        {"margin": math.degrees(1.4), "scale": 8},
+    )
 
 
 def test_parity_pml_cosface() -> None:
     # deliberate difference: the cosine margin is called cos_margin here (PML: margin)
-    _pml_pair("CosFaceLoss", F.cosface_loss, {"cos_margin": 0.35, "scale": 64.0}, {"margin": 0.35, "scale": 64})
+    _pml_pair(
+        "CosFaceLoss",
+        F.cosface_loss,
+        {"cos_margin": 0.35, "scale": 64.0},
+        {"margin": 0.35, "scale": 64},
+    )
 
 
 @pytest.mark.parametrize("m", [2, 4])
@@ -438,6 +500,7 @@ def test_parity_pml_sphereface(m) -> None:
     _pml_pair("SphereFaceLoss", F.sphereface_loss, {"m": m}, {"margin": m})
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PML's scipy/numpy call
 @pytest.mark.parametrize("m", [2, 4])
 def test_parity_pml_large_margin_softmax(m) -> None:
     _pml_pair("LargeMarginSoftmaxLoss", F.lsoftmax_loss, {"m": m}, {"margin": m})
@@ -448,7 +511,9 @@ def test_parity_pml_normalized_softmax() -> None:
     _pml_pair("NormalizedSoftmaxLoss", F.normface_loss, {"scale": 20.0}, {"temperature": 0.05})
 
 
-def _insightface_arcface(cos: torch.Tensor, labels: torch.Tensor, s: float, m: float) -> torch.Tensor:
+def _insightface_arcface(
+    cos: torch.Tensor, labels: torch.Tensor, s: float, m: float
+) -> torch.Tensor:
     """insightface arcface_torch's CombinedMarginLoss for (m1, m2, m3) = (1, m, 0), re-derived
     from its formula: cos(theta + m) on the target, applied under no_grad, then times s."""
     logits = cos.clone()
@@ -506,7 +571,9 @@ def test_partial_fc_sample() -> None:
     assert torch.equal(idx, many) and torch.equal(new, torch.arange(34))
     full, new = F.partial_fc_sample(labels, 100, sample_rate=1.0)
     assert torch.equal(full, torch.arange(100)) and torch.equal(new, labels)
-    with pytest.raises(ValueError, match=r"partial_fc_sample: sample_rate must lie in \(0, 1\]; got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"partial_fc_sample: sample_rate must lie in \(0, 1\]; got 1.5"
+    ):
         F.partial_fc_sample(labels, 100, sample_rate=1.5)
     with pytest.raises(ValueError, match=r"partial_fc_sample: labels must lie in \[0, 9\]"):
         F.partial_fc_sample(labels, 10, sample_rate=0.5)
@@ -566,7 +633,9 @@ def test_module_owns_parameters_and_never_writes_to_self(cls, kw) -> None:
     after = head.state_dict()
     assert before.keys() == after.keys()
     for k in before:  # no dtype rewriting, no new buffers, no in-place edits
-        assert after[k].dtype == before[k].dtype == torch.float32 and torch.equal(after[k], before[k])
+        assert after[k].dtype == before[k].dtype == torch.float32 and torch.equal(
+            after[k], before[k]
+        )
     for name, p in head.named_parameters():
         assert p.grad is not None and p.grad.dtype == p.dtype and torch.isfinite(p.grad).all(), name
     if kw.get("learn_scale"):
@@ -583,13 +652,17 @@ def test_learnable_scale_as_a_tensor() -> None:
     out = F.normface_loss(x, y, w, scale=s)
     (gs,) = torch.autograd.grad(out, s)
     eps = 1e-6
-    num = (F.normface_loss(x, y, w, scale=9.0 + eps) - F.normface_loss(x, y, w, scale=9.0 - eps)) / (2 * eps)
+    num = (
+        F.normface_loss(x, y, w, scale=9.0 + eps) - F.normface_loss(x, y, w, scale=9.0 - eps)
+    ) / (2 * eps)
     torch.testing.assert_close(gs, num.detach(), rtol=1e-6, atol=1e-9)
 
 
 def test_create_from_registry_builds_a_real_head() -> None:
     head = losskit.create("arcface_loss", in_features=32, num_classes=100, margin=0.3)
-    assert isinstance(head, lnn.ArcFaceLoss) and head.weight.shape == (100, 32) and head.margin == 0.3
+    assert (
+        isinstance(head, lnn.ArcFaceLoss) and head.weight.shape == (100, 32) and head.margin == 0.3
+    )
 
 
 def test_module_constructor_errors() -> None:
@@ -597,7 +670,10 @@ def test_module_constructor_errors() -> None:
         lnn.ArcFaceLoss(4, 3, sample_rate=2.0)
     with pytest.raises(ValueError, match="SphereFaceLoss: num_classes must be an int >= 1; got 0"):
         lnn.SphereFaceLoss(4, 0)
-    with pytest.raises(ValueError, match=r"ArcFaceLoss: margin \(an angle in radians\) must lie in \[0, pi\); got 28.6"):
+    with pytest.raises(
+        ValueError,
+        match=r"ArcFaceLoss: margin \(an angle in radians\) must lie in \[0, pi\); got 28.6",
+    ):
         lnn.ArcFaceLoss(4, 3, margin=28.6)  # someone passing degrees
 
 
@@ -649,7 +725,9 @@ def test_single_class_and_empty_batch() -> None:
     x = torch.randn(3, 4, requires_grad=True)
     w = torch.randn(1, 4, requires_grad=True)
     for chunk in (None, 1):
-        out = F.arcface_loss(x, torch.zeros(3, dtype=torch.long), w, chunk_size=chunk, reduction="none")
+        out = F.arcface_loss(
+            x, torch.zeros(3, dtype=torch.long), w, chunk_size=chunk, reduction="none"
+        )
         assert torch.equal(out, torch.zeros(3))
         gx, gw = torch.autograd.grad(out.sum(), (x, w))
         assert torch.isfinite(gx).all() and torch.isfinite(gw).all()
@@ -667,4 +745,6 @@ def test_zero_feature_and_zero_weight_are_finite() -> None:
     for fn in (F.arcface_loss, F.sphereface_loss, F.lsoftmax_loss, F.normface_loss):
         out = fn(x, torch.tensor([0, 1]), w)
         gx, gw = torch.autograd.grad(out, (x, w))
-        assert torch.isfinite(out) and torch.isfinite(gx).all() and torch.isfinite(gw).all(), fn.__name__
+        assert torch.isfinite(out) and torch.isfinite(gx).all() and torch.isfinite(gw).all(), (
+            fn.__name__
+        )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..registry import FAMILIES, REGISTRY
+from . import simulate
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     pb.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     pb.set_defaults(func=_cmd_bench)
+
+    simulate.add_simulate_parser(sub)
     return p
 
 

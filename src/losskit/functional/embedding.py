@@ -192,8 +192,15 @@ def contrastive_loss(
     check_reduction(fn, reduction)
     weight = check_weight(fn, weight, torch.Size([x1.shape[0]]))
     out_dtype, work = x1.dtype, compute_dtype(x1)
-    d = _row_distance(x1.to(work), x2.to(work), distance, False)
-    loss = _contrastive_terms(d, target > 0, margin)
+    same = target > 0
+    if distance == "euclidean":
+        # a same pair needs d^2 only: square-root just once, for the hinge
+        sq = _row_distance(x1.to(work), x2.to(work), distance, True)
+        loss = 0.5 * torch.where(same, sq, TF.relu(margin - safe_sqrt(sq)).square())
+    else:
+        loss = _contrastive_terms(
+            _row_distance(x1.to(work), x2.to(work), distance, False), same, margin
+        )
     w = None if weight is None else weight.to(work)
     return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
 
@@ -248,11 +255,19 @@ def batch_contrastive_loss(
     x = embeddings.to(work)
     if b == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
-    dmat = _distance_matrix(x, distance, False)
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    off_diag = ~torch.eye(b, dtype=torch.bool, device=x.device)
-    pair = torch.where(off_diag, _contrastive_terms(dmat, same, margin), 0.0)
-    share = 0.5 * pair.sum(1)  # sample i's half of each of its pairs
+    same_pair = same & ~torch.eye(b, dtype=torch.bool, device=x.device)
+    if distance == "euclidean":
+        # a same pair needs d^2 only: square-root just once, for the hinge
+        sq = _distance_matrix(x, distance, True)
+        far = TF.relu(margin - safe_sqrt(sq)).square()
+        pair = torch.where(same_pair, sq, torch.where(same, 0.0, far))
+    else:
+        dmat = _distance_matrix(x, distance, False)
+        pair = torch.where(
+            same_pair, dmat.square(), torch.where(same, 0.0, TF.relu(margin - dmat).square())
+        )
+    share = 0.25 * pair.sum(1)  # sample i's half of each of its pairs' 1/2 d^2 terms
     # weight (B - 1) / 2 per sample: "mean" then divides the total by B (B - 1) / 2 pairs
     w = torch.full_like(share, (b - 1) / 2.0)
     per = share / w.clamp_min(0.5)

@@ -36,14 +36,28 @@ class BinaryCrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.functional.bce_loss` (logits by default; unlike
     ``torch.nn.BCELoss``, which takes probabilities)."""
 
-    def __init__(self, *, from_logits: bool = True, eps: float = 1e-7, reduction: Reduction = DEFAULT_REDUCTION) -> None:
+    def __init__(
+        self,
+        *,
+        from_logits: bool = True,
+        eps: float = 1e-7,
+        reduction: Reduction = DEFAULT_REDUCTION,
+    ) -> None:
         super().__init__(reduction=reduction)
         self.from_logits = from_logits
         self.eps = check_positive(type(self).__name__, "eps", eps)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return F.bce_loss(
-            pred, target, from_logits=self.from_logits, weight=weight, mask=mask, eps=self.eps, reduction=self.reduction
+            pred,
+            target,
+            from_logits=self.from_logits,
+            weight=weight,
+            mask=mask,
+            eps=self.eps,
+            reduction=self.reduction,
         )
 
     def extra_repr(self) -> str:
@@ -63,12 +77,16 @@ class WeightedBCELoss(LossModule):
     ) -> None:
         super().__init__(reduction=reduction)
         if not isinstance(pos_weight, Tensor):
-            pos_weight = check_positive(type(self).__name__, "pos_weight", pos_weight, allow_zero=True)
+            pos_weight = check_positive(
+                type(self).__name__, "pos_weight", pos_weight, allow_zero=True
+            )
         _as_buffer(self, "pos_weight", pos_weight)
         self.from_logits = from_logits
         self.eps = check_positive(type(self).__name__, "eps", eps)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return F.weighted_bce_loss(
             pred,
             target,
@@ -81,7 +99,11 @@ class WeightedBCELoss(LossModule):
         )
 
     def extra_repr(self) -> str:
-        pw = self.pos_weight if not isinstance(self.pos_weight, Tensor) else f"tensor{tuple(self.pos_weight.shape)}"
+        pw = (
+            self.pos_weight
+            if not isinstance(self.pos_weight, Tensor)
+            else f"tensor{tuple(self.pos_weight.shape)}"
+        )
         return f"pos_weight={pw}, from_logits={self.from_logits}, reduction={self.reduction!r}"
 
 
@@ -101,7 +123,9 @@ class BalancedBCELoss(LossModule):
         self.from_logits = from_logits
         self.eps = check_positive(type(self).__name__, "eps", eps)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return F.balanced_bce_loss(
             pred,
             target,
@@ -138,7 +162,9 @@ class FocalLoss(LossModule):
         self.from_logits = from_logits
         self.eps = check_positive(name, "eps", eps)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return F.focal_loss(
             pred,
             target,
@@ -200,7 +226,9 @@ class SoftmaxCrossEntropyLoss(LossModule):
         super().__init__(reduction=reduction)
         _as_buffer(self, "class_weight", class_weight)
         self.ignore_index = ignore_index
-        self.label_smoothing = check_in_range(type(self).__name__, "label_smoothing", label_smoothing, 0.0, 1.0)
+        self.label_smoothing = check_in_range(
+            type(self).__name__, "label_smoothing", label_smoothing, 0.0, 1.0
+        )
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.softmax_cross_entropy(
@@ -217,4 +245,3 @@ class SoftmaxCrossEntropyLoss(LossModule):
             f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, "
             f"reduction={self.reduction!r}"
         )
-

@@ -31,6 +31,8 @@ MARKER = ".losskit-report"
 #: report sections in order: (key, module path); each module defines ``section(ctx)``
 SECTIONS: list[tuple[str, str]] = [
     ("regression", "losskit.report.regression"),
+    ("classification", "losskit.report.classification"),
+    ("box", "losskit.report.box"),
     ("digits", "losskit.report.digits"),
 ]
 

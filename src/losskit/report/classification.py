@@ -46,7 +46,8 @@ def softmax_table() -> list[tuple[tuple[float, ...], list[float], list[float], b
         lin = (x / x.sum() * 100).tolist()
         soft = (x.softmax(0) * 100).tolist()
         ok = all(
-            round(v, max(2, _decimals(s))) == s for v, s in zip(lin + soft, lin_seed + soft_seed, strict=True)
+            round(v, max(2, _decimals(s))) == s
+            for v, s in zip(lin + soft, lin_seed + soft_seed, strict=True)
         )
         rows.append((feats, lin, soft, ok))
     return rows
@@ -165,7 +166,9 @@ def imbalance_losses(fg_fraction: float) -> dict[str, Callable[[Tensor, Tensor],
         "balanced BCE (HED, per image)": lambda z, t: F.balanced_bce_loss(z, t),
         "focal, gamma 2, alpha 0.75": lambda z, t: F.focal_loss(z, t, alpha=0.75, gamma=2.0),
         "focal, gamma 2, no alpha": lambda z, t: F.focal_loss(z, t, alpha=None, gamma=2.0),
-        "focal, gamma 2, alpha 0.25 (paper)": lambda z, t: F.focal_loss(z, t, alpha=0.25, gamma=2.0),
+        "focal, gamma 2, alpha 0.25 (paper)": lambda z, t: F.focal_loss(
+            z, t, alpha=0.25, gamma=2.0
+        ),
     }
 
 
@@ -214,7 +217,9 @@ def _imbalance(
         for name, loss_fn in (losses or imbalance_losses(fg)).items():
             torch.manual_seed(seed)
             net = torch.nn.Sequential(
-                torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 1, 3, padding=1)
+                torch.nn.Conv2d(1, 8, 3, padding=1),
+                torch.nn.ReLU(),
+                torch.nn.Conv2d(8, 1, 3, padding=1),
             )
             opt = torch.optim.Adam(net.parameters(), lr=0.02)
             for _ in range(steps):
@@ -241,7 +246,9 @@ def beta_sweep(*, steps: int = 150, seed: int = 0) -> dict[float, dict[str, floa
     out = {}
     for b in BETAS:
         _, res = imbalance_experiment(
-            {"w": lambda z, t, b=b: F.weighted_bce_loss(z, t, pos_weight=b)}, steps=steps, seeds=(seed,)
+            {"w": lambda z, t, b=b: F.weighted_bce_loss(z, t, pos_weight=b)},
+            steps=steps,
+            seeds=(seed,),
         )
         out[b] = res["w"]
     return out
@@ -306,7 +313,10 @@ def section(ctx: ReportContext) -> Section:
             "The seed's softmax table: (2,1,1,1) -> 47.54/17.49 %, (5,1,1,1) -> 94.79/1.74 %, "
             "(10,1,1,1) -> 99.96/0.012 %; x / sum x -> 40/20, 62.5/12.5, 76.92/7.69 %",
             all(r[3] for r in rows),
-            "; ".join(f"({','.join(f'{f:g}' for f in r[0])}): softmax {r[2][0]:.2f}/{r[2][1]:.3f} %" for r in rows),
+            "; ".join(
+                f"({','.join(f'{f:g}' for f in r[0])}): softmax {r[2][0]:.2f}/{r[2][1]:.3f} %"
+                for r in rows
+            ),
         )
     )
     progress("classification: tables", 0.1)
@@ -342,7 +352,9 @@ def section(ctx: ReportContext) -> Section:
     ax.set_title("Focal loss: (1 - p_t)^gamma silences easy examples")
     sec.figures.append(
         ctx.save_figure(
-            fig, "classification_focal", "Focal loss against p_t for several gamma (Lin et al., Fig. 1)."
+            fig,
+            "classification_focal",
+            "Focal loss against p_t for several gamma (Lin et al., Fig. 1).",
         )
     )
     progress("classification: focal", 0.2)
@@ -383,14 +395,18 @@ def section(ctx: ReportContext) -> Section:
             "Sigmoid suits multi-label problems (a film can be American and a comedy): fitted to "
             "target [1, 1, 0], sigmoid reaches both labels, softmax can only split its mass",
             min(sig[:2]) > 0.9 and sig[2] < 0.1 and max(soft) <= 0.5 + 1e-6,
-            "sigmoid " + ", ".join(f"{v:.3f}" for v in sig) + "; softmax " + ", ".join(f"{v:.3f}" for v in soft),
+            "sigmoid "
+            + ", ".join(f"{v:.3f}" for v in sig)
+            + "; softmax "
+            + ", ".join(f"{v:.3f}" for v in soft),
         )
     )
     sec.claims.append(
         Claim(
             "Softmax suits mutually exclusive classes: its probabilities form one distribution "
             "(sum 1), independent sigmoids do not",
-            abs(ss.exclusive_softmax_sum - 1.0) < 1e-12 and abs(ss.exclusive_sigmoid_sum - 1.0) > 0.1,
+            abs(ss.exclusive_softmax_sum - 1.0) < 1e-12
+            and abs(ss.exclusive_sigmoid_sum - 1.0) > 0.1,
             f"logits (0.3, 1.2, -0.4, 2.5): softmax sums to {ss.exclusive_softmax_sum:.6f}, "
             f"sigmoids to {ss.exclusive_sigmoid_sum:.3f}",
         )
@@ -405,7 +421,9 @@ def section(ctx: ReportContext) -> Section:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     idx = range(len(names))
     ax.bar([i - 0.2 for i in idx], [res[n]["recall"] for n in names], width=0.4, label="recall")
-    ax.bar([i + 0.2 for i in idx], [res[n]["precision"] for n in names], width=0.4, label="precision")
+    ax.bar(
+        [i + 0.2 for i in idx], [res[n]["precision"] for n in names], width=0.4, label="precision"
+    )
     ax.set_xticks(list(idx))
     ax.set_xticklabels([n.replace(" (", "\n(").replace(", ", "\n") for n in names], fontsize=7)
     ax.set_ylim(0, 1)
@@ -424,7 +442,12 @@ def section(ctx: ReportContext) -> Section:
         html_table(
             ["loss", "recall", "precision", "predicted foreground"],
             [
-                [n, f"{r['recall']:.3f}", f"{r['precision']:.3f}", f"{r['predicted_fg'] * 100:.2f} %"]
+                [
+                    n,
+                    f"{r['recall']:.3f}",
+                    f"{r['precision']:.3f}",
+                    f"{r['predicted_fg'] * 100:.2f} %",
+                ]
                 for n, r in res.items()
             ],
             caption=(
@@ -444,7 +467,11 @@ def section(ctx: ReportContext) -> Section:
             f"(true {fg * 100:.2f} %)",
         )
     )
-    recovered = {n: res[n] for n in names if n.startswith(("weighted", "balanced", "focal, gamma 2, alpha 0.75"))}
+    recovered = {
+        n: res[n]
+        for n in names
+        if n.startswith(("weighted", "balanced", "focal, gamma 2, alpha 0.75"))
+    }
     sec.claims.append(
         Claim(
             "Weighted BCE, balanced BCE and focal loss (alpha on the rare class) recover the "
@@ -464,7 +491,9 @@ def section(ctx: ReportContext) -> Section:
     ax.legend()
     ax.set_title("Weighted BCE: beta sets the operating point")
     sec.figures.append(
-        ctx.save_figure(fig, "classification_beta", "Weighted BCE on the same task for several beta (seed 0).")
+        ctx.save_figure(
+            fig, "classification_beta", "Weighted BCE on the same task for several beta (seed 0)."
+        )
     )
     rec = [r["recall"] for r in sweep.values()]
     prec = [r["precision"] for r in sweep.values()]
@@ -474,7 +503,8 @@ def section(ctx: ReportContext) -> Section:
             "large and precision collapses",
             rec[0] < 0.3 and rec[-1] > 0.8 and prec[-1] < 0.5 * max(prec),
             ", ".join(
-                f"beta {b:g}: R {r['recall']:.2f} / P {r['precision']:.2f}" for b, r in sweep.items()
+                f"beta {b:g}: R {r['recall']:.2f} / P {r['precision']:.2f}"
+                for b, r in sweep.items()
             ),
         )
     )

@@ -16,6 +16,7 @@ import torch.nn.functional as TF
 from .. import functional as F
 from .. import nn as lnn
 from ._base import BadInput, BenchCase, LossInputs, LossSpec
+from ._explain import Panel, scalar_curve
 from ._inputs import grad_inputs, rand, randint, randn
 
 _PAPER_FOCAL = (
@@ -36,14 +37,18 @@ _CLASS_WEIGHT = (1.0, 2.0, 0.5, 1.5)
 # ---- input makers ----------------------------------------------------------------------------
 
 
-def _dense(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+def _dense(
+    n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+) -> LossInputs:
     """Multi-label dense logits ``(n, 3, 4, 4)`` and soft targets in [0, 1]."""
     x = randn(generator, n, 3, 4, 4, dtype=dtype, device=device) * 2.0
     y = rand(generator, n, 3, 4, 4, dtype=dtype, device=device)
     return LossInputs(args=(x, y), batched=(True, True))
 
 
-def _binary_masks(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+def _binary_masks(
+    n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+) -> LossInputs:
     """Segmentation-like ``(n, 1, 4, 5)`` logits and 0/1 masks with about 20 % foreground."""
     x = randn(generator, n, 1, 4, 5, dtype=dtype, device=device) * 2.0
     y = (rand(generator, n, 1, 4, 5, dtype=torch.float64) < 0.2).to(device=device, dtype=dtype)
@@ -57,12 +62,16 @@ def _labels(g: torch.Generator, *shape: int, device: torch.device | str) -> torc
     return torch.where(drop, torch.full_like(y, -100), y).to(device)
 
 
-def _dense_classes(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+def _dense_classes(
+    n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+) -> LossInputs:
     x = randn(generator, n, _C, 3, dtype=dtype, device=device) * 2.0
     return LossInputs(args=(x, _labels(generator, n, 3, device=device)), batched=(True, True))
 
 
-def _classes(n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator) -> LossInputs:
+def _classes(
+    n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+) -> LossInputs:
     x = randn(generator, n, _C, dtype=dtype, device=device) * 2.0
     return LossInputs(args=(x, _labels(generator, n, device=device)), batched=(True, True))
 
@@ -146,7 +155,9 @@ def _bad_index(fn: Callable, pred_shape: tuple[int, ...] = (3, _C)) -> tuple[Bad
 # ---- benchmark cases -----------------------------------------------------------------------
 
 
-def _steps(x: torch.Tensor, impls: dict[str, Callable[[], torch.Tensor]]) -> dict[str, Callable[[], None]]:
+def _steps(
+    x: torch.Tensor, impls: dict[str, Callable[[], torch.Tensor]]
+) -> dict[str, Callable[[], None]]:
     def wrap(f: Callable[[], torch.Tensor]) -> Callable[[], None]:
         def step() -> None:
             x.grad = None
@@ -157,7 +168,9 @@ def _steps(x: torch.Tensor, impls: dict[str, Callable[[], torch.Tensor]]) -> dic
     return {k: wrap(f) for k, f in impls.items()}
 
 
-def _binary_data(device: torch.device, shape: tuple[int, ...], fg: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _binary_data(
+    device: torch.device, shape: tuple[int, ...], fg: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g).to(device)
     y = (torch.rand(*shape, generator=g) < fg).float().to(device)
@@ -181,7 +194,9 @@ def focal_bench_setup(device: torch.device) -> dict[str, Callable[[], None]]:
     except ImportError:  # pragma: no cover - peers are optional
         pass
     else:
-        impls["torchvision"] = lambda: sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="mean")
+        impls["torchvision"] = lambda: sigmoid_focal_loss(
+            x, y, alpha=0.25, gamma=2.0, reduction="mean"
+        )
     impls["torch BCE-with-logits"] = lambda: TF.binary_cross_entropy_with_logits(x, y)
     return _steps(x, impls)
 
@@ -212,7 +227,9 @@ def _weighted_setup(device: torch.device) -> dict[str, Callable[[], None]]:
 def _balanced_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """HED's loss written with torch: (1 - beta) * BCEWithLogits(pos_weight = beta / (1 - beta))."""
     beta = 1.0 - y.mean(dim=tuple(range(1, y.dim())), keepdim=True)
-    loss = TF.binary_cross_entropy_with_logits(x, y, pos_weight=beta / (1.0 - beta), reduction="none")
+    loss = TF.binary_cross_entropy_with_logits(
+        x, y, pos_weight=beta / (1.0 - beta), reduction="none"
+    )
     return ((1.0 - beta) * loss).mean()
 
 
@@ -220,7 +237,10 @@ def _balanced_setup(device: torch.device) -> dict[str, Callable[[], None]]:
     x, y = _binary_data(device, (16, 1, 256, 256), 0.05)
     return _steps(
         x,
-        {"losskit": lambda: F.balanced_bce_loss(x, y), "torch (pos_weight form)": lambda: _balanced_torch(x, y)},
+        {
+            "losskit": lambda: F.balanced_bce_loss(x, y),
+            "torch (pos_weight form)": lambda: _balanced_torch(x, y),
+        },
     )
 
 
@@ -241,7 +261,9 @@ def _softmax_focal_setup(device: torch.device) -> dict[str, Callable[[], None]]:
     g = torch.Generator().manual_seed(0)
     (x,) = grad_inputs(torch.randn(8, 21, 128, 128, generator=g).to(device))
     y = torch.randint(0, 21, (8, 128, 128), generator=g).to(device)
-    impls: dict[str, Callable[[], torch.Tensor]] = {"losskit": lambda: F.softmax_focal_loss(x, y, gamma=2.0)}
+    impls: dict[str, Callable[[], torch.Tensor]] = {
+        "losskit": lambda: F.softmax_focal_loss(x, y, gamma=2.0)
+    }
     try:
         from monai.losses import FocalLoss
     except ImportError:  # pragma: no cover
@@ -251,6 +273,142 @@ def _softmax_focal_setup(device: torch.device) -> dict[str, Callable[[], None]]:
         impls["monai"] = lambda: monai(x, y.unsqueeze(1))
     impls["torch CE"] = lambda: TF.cross_entropy(x, y)
     return _steps(x, impls)
+
+
+# ---- explain panels ------------------------------------------------------------------------
+
+_Z = torch.linspace(-8.0, 8.0, 401, dtype=torch.float64)
+
+
+def _explain_bce() -> tuple[Panel, ...]:
+    curves = tuple(
+        scalar_curve(
+            f"target y = {y:g}",
+            _Z,
+            lambda t, y=y: F.bce_loss(t, torch.full_like(t, y), reduction="none"),
+        )
+        for y in (1.0, 0.0)
+    )
+    note = "The gradient is sigmoid(z) - y: bounded by 1 and largest for a confident mistake."
+    return (Panel("over the logit", "logit z", _Z, curves, note),)
+
+
+def _explain_weighted() -> tuple[Panel, ...]:
+    curves = tuple(
+        scalar_curve(
+            f"positive, beta = {b:g}",
+            _Z,
+            lambda t, b=b: F.weighted_bce_loss(
+                t, torch.ones_like(t), pos_weight=b, reduction="none"
+            ),
+        )
+        for b in (1.0, 3.0, 10.0)
+    )
+    neg = scalar_curve(
+        "negative (any beta)",
+        _Z,
+        lambda t: F.weighted_bce_loss(t, torch.zeros_like(t), pos_weight=3.0, reduction="none"),
+    )
+    note = "beta scales the positive term and its gradient; the negative term is unchanged."
+    return (Panel("over the logit", "logit z", _Z, (*curves, neg), note),)
+
+
+def _explain_balanced() -> tuple[Panel, ...]:
+    # an image of 20 pixels with 1 positive (beta = 0.95), every pixel at logit z
+    target = torch.zeros(1, 20, dtype=torch.float64)
+    target[0, 0] = 1.0
+
+    def pixel(i: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        def loss_of(t: torch.Tensor) -> torch.Tensor:
+            pred = t[:, None].expand(-1, 20)
+            return F.balanced_bce_loss(pred, target.expand_as(pred), reduction="none")[:, i]
+
+        return loss_of
+
+    curves = (
+        scalar_curve("the positive pixel (weight beta = 0.95)", _Z, pixel(0)),
+        scalar_curve("a negative pixel (weight 1 - beta = 0.05)", _Z, pixel(1)),
+    )
+    note = "beta comes from the target: one positive in 20 pixels weighs 19x each negative."
+    return (Panel("over the logit, 5 % foreground", "logit z", _Z, curves, note),)
+
+
+def _explain_focal() -> tuple[Panel, ...]:
+    pt = torch.linspace(0.01, 0.99, 393, dtype=torch.float64)
+
+    def curve(gamma: float):
+        def loss_of(t: torch.Tensor) -> torch.Tensor:
+            z = torch.log(t / (1 - t))
+            return F.focal_loss(z, torch.ones_like(z), alpha=None, gamma=gamma, reduction="none")
+
+        return scalar_curve(f"gamma = {gamma:g}" + (" (BCE)" if gamma == 0 else ""), pt, loss_of)
+
+    note = (
+        "(1 - p_t)^gamma silences easy examples: at gamma = 2, p_t = 0.9 costs 100x less than BCE."
+    )
+    return (
+        Panel(
+            "over p_t",
+            "probability of the true class p_t",
+            pt,
+            tuple(curve(g) for g in (0.0, 0.5, 2.0, 5.0)),
+            note,
+        ),
+    )
+
+
+def _target_margin(
+    fn: Callable[..., torch.Tensor], **kw: Any
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Loss of logits (m, 0, 0, 0) with target class 0, as a function of the margin m."""
+
+    def loss_of(t: torch.Tensor) -> torch.Tensor:
+        logits = torch.cat([t[:, None], torch.zeros(t.shape[0], 3, dtype=t.dtype)], dim=1)
+        return fn(logits, torch.zeros(t.shape[0], dtype=torch.long), reduction="none", **kw)
+
+    return loss_of
+
+
+def _explain_softmax_focal() -> tuple[Panel, ...]:
+    curves = tuple(
+        scalar_curve(
+            f"gamma = {g:g}" + (" (CE)" if g == 0 else ""),
+            _Z,
+            _target_margin(F.softmax_focal_loss, gamma=g),
+        )
+        for g in (0.0, 1.0, 2.0)
+    )
+    note = "Once the target class wins (p_y near 1) the focal term drops the loss and its gradient fast."
+    return (
+        Panel(
+            "over the target logit's margin, 4 classes",
+            "target logit - other logits",
+            _Z,
+            curves,
+            note,
+        ),
+    )
+
+
+def _explain_ce() -> tuple[Panel, ...]:
+    curves = tuple(
+        scalar_curve(
+            f"label smoothing {ls:g}",
+            _Z,
+            _target_margin(F.softmax_cross_entropy, label_smoothing=ls),
+        )
+        for ls in (0.0, 0.1)
+    )
+    note = "The gradient is softmax(z) - y; with label smoothing the loss has a minimum at a finite margin."
+    return (
+        Panel(
+            "over the target logit's margin, 4 classes",
+            "target logit - other logits",
+            _Z,
+            curves,
+            note,
+        ),
+    )
 
 
 SPECS = [
@@ -273,6 +431,7 @@ SPECS = [
         ),
         grad_args=(0, 1),
         bad_inputs=_bad_binary(F.bce_loss),
+        explain=_explain_bce,
         bench=(BenchCase("(4096, 1024) float32", _bce_setup),),
     ),
     LossSpec(
@@ -300,6 +459,7 @@ SPECS = [
                 r"weighted_bce_loss: pos_weight must be finite and >= 0; got -1.0",
             ),
         ),
+        explain=_explain_weighted,
         bench=(BenchCase("(4096, 1024) float32, 5 % positives", _weighted_setup),),
     ),
     LossSpec(
@@ -328,6 +488,7 @@ SPECS = [
                 r"balanced_bce_loss: per_image=True needs pred of shape \(N, \.\.\.\) with at least 2 dimensions; got shape \(5,\)",
             ),
         ),
+        explain=_explain_balanced,
         bench=(BenchCase("(16, 1, 256, 256) float32, 5 % positives", _balanced_setup),),
     ),
     LossSpec(
@@ -372,6 +533,7 @@ SPECS = [
                 r"focal_loss: gamma must be finite and >= 0; got -1.0",
             ),
         ),
+        explain=_explain_focal,
         bench=(BenchCase("(16, 80, 128, 128) float32, 1 % positives", focal_bench_setup),),
     ),
     LossSpec(
@@ -387,7 +549,10 @@ SPECS = [
             "class; gamma = 0 without alpha is softmax cross-entropy."
         ),
         paper=_PAPER_FOCAL,
-        peers=("monai.losses.FocalLoss(use_softmax=True)", "segmentation_models_pytorch.losses.FocalLoss('multiclass')"),
+        peers=(
+            "monai.losses.FocalLoss(use_softmax=True)",
+            "segmentation_models_pytorch.losses.FocalLoss('multiclass')",
+        ),
         kwargs={"alpha": torch.tensor(_ALPHA), "gamma": 2.0},
         bad_inputs=(
             *_bad_index(F.softmax_focal_loss),
@@ -398,6 +563,7 @@ SPECS = [
                 r"softmax_focal_loss: alpha must be None or a \(C,\) tensor of per-class weights; got float",
             ),
         ),
+        explain=_explain_softmax_focal,
         bench=(BenchCase("(8, 21, 128, 128) float32", _softmax_focal_setup),),
     ),
     LossSpec(
@@ -419,17 +585,24 @@ SPECS = [
             *_bad_index(F.softmax_cross_entropy),
             BadInput(
                 "class_weight of the wrong length",
-                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)), {"class_weight": torch.ones(3)}),
+                lambda: (
+                    (torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                    {"class_weight": torch.ones(3)},
+                ),
                 ValueError,
                 r"softmax_cross_entropy: class_weight must have shape \(4,\), one value per class; got \(3,\)",
             ),
             BadInput(
                 "label_smoothing above 1",
-                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)), {"label_smoothing": 1.5}),
+                lambda: (
+                    (torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                    {"label_smoothing": 1.5},
+                ),
                 ValueError,
                 r"softmax_cross_entropy: label_smoothing must lie in \[0.0, 1.0\]; got 1.5",
             ),
         ),
+        explain=_explain_ce,
         bench=(BenchCase("(4096, 1000) float32, label smoothing 0.1", _ce_setup),),
     ),
 ]

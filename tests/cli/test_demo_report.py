@@ -1,0 +1,55 @@
+"""`losskit demo --quick`: every section, figure and number of the report is there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from losskit.cli.main import main
+from losskit.report import SECTIONS, Claim, Section, write_html
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("demo") / "report"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    return out, (out / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_every_section_is_in_the_report(quick_report) -> None:
+    _, html = quick_report
+    for key, _module in SECTIONS:
+        assert f'<section id="{key}">' in html, key
+        assert f'href="#{key}"' in html  # table of contents
+
+
+@pytest.mark.slow
+def test_every_figure_exists_and_is_a_png(quick_report) -> None:
+    out, html = quick_report
+    srcs = re.findall(r'<img src="([^"]+)"', html)
+    assert len(srcs) >= 2 * len(SECTIONS) - 1
+    for src in srcs:
+        data = (out / src).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, src
+
+
+@pytest.mark.slow
+def test_every_section_checks_claims_and_the_summary_adds_up(quick_report) -> None:
+    _, html = quick_report
+    sections = html.split('<section id="')[1:]
+    for sec in sections:
+        assert 'class="claim"' in sec, sec[:40]
+        assert "measured:" in sec
+    held = html.count("&#10003; holds")
+    not_held = html.count("&#10007; does not hold")
+    assert f"Claims checked: {held + not_held}, held: {held}, not held: {not_held}." in html
+
+
+def test_a_claim_that_does_not_hold_is_shown(tmp_path: Path) -> None:
+    sec = Section("x", "X", "intro", claims=[Claim("A holds", True, "1"), Claim("B fails", False, "2")])
+    html = write_html(tmp_path, [sec], 0.1).read_text()
+    assert "Claims checked: 2, held: 1, not held: 1." in html
+    assert '<span class="not-held">&#10007; does not hold</span>: B fails' in html
