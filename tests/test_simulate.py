@@ -280,8 +280,8 @@ def test_cli_writes_figure_and_numbers(tmp_path: Path, capsys: pytest.CaptureFix
     assert math.isclose(left, curve[-1] / curve[0])
     # a file name, one mode
     fig = tmp_path / "one.png"
-    assert main(["simulate", "boxes", "--points", "1", "--iterations", "5", "--gradients", "exact",
-                 "--losses", "giou", "--out", str(fig)]) == 0  # fmt: skip
+    argv = ["simulate", "boxes", "--points", "1", "--iterations", "5", "--gradients", "exact"]
+    assert main([*argv, "--losses", "giou", "--out", str(fig)]) == 0
     assert fig.exists() and set(json.loads(fig.with_suffix(".json").read_text())) == {"exact"}
 
 

@@ -435,8 +435,11 @@ def test_report_section_measures_every_claim(tmp_path) -> None:
     from losskit.report.box import section
 
     sec = section(ReportContext(out_dir=tmp_path, quick=True))
-    assert len(sec.claims) == 10
-    not_held = [c.text for c in sec.claims if not c.held]
+    # the DIoU-simulation subsection's claims are checked in tests/test_simulate.py (one of
+    # them, the paper's "DIoU faster than GIoU" with exact gradients, measures as not held)
+    seed_claims = [c for c in sec.claims if not c.text.startswith("DIoU simulation: ")]
+    assert len(seed_claims) == 10
+    not_held = [c.text for c in seed_claims if not c.held]
     assert not not_held, not_held
     for fig in sec.figures:
         assert (tmp_path / fig.filename).stat().st_size > 0

@@ -494,6 +494,7 @@ def test_parity_pml_cosface() -> None:
     )
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PML's scipy/numpy call
 @pytest.mark.parametrize("m", [2, 4])
 def test_parity_pml_sphereface(m) -> None:
     # PML has no annealing (lambda_=0) and an extra scale (left at 1)
@@ -737,6 +738,22 @@ def test_single_class_and_empty_batch() -> None:
     assert out.item() == 0.0
     out.backward()
     assert x0.grad.shape == (0, 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_any_integer_label_dtype(dtype) -> None:
+    x, y, w, _ = _data(6, 4, 5, bias=False, k=None, seed=19)
+    for chunk in (None, 2):
+        torch.testing.assert_close(
+            F.arcface_loss(x, y.to(dtype), w, chunk_size=chunk),
+            F.arcface_loss(x, y, w, chunk_size=chunk),
+        )
+    cos = torch.rand(6, 5, dtype=torch.float64)
+    torch.testing.assert_close(
+        F.margin_logits(cos, y.to(dtype), m2=0.3), F.margin_logits(cos, y, m2=0.3)
+    )
+    index, new = F.partial_fc_sample(y.to(dtype), 5, sample_rate=0.5)
+    assert torch.equal(index[new], y)
 
 
 def test_zero_feature_and_zero_weight_are_finite() -> None:

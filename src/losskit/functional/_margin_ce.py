@@ -24,8 +24,11 @@ over blocks of classes:
 
 Denormals: probabilities below ``exp(-64)`` (float32; ``exp(-600)`` in float64) are set to
 exactly 0 before any arithmetic touches them. Their total mass is below ``C e^-64``,
-far under float32 resolution, and it keeps subnormal numbers, which run ~100x slower on
-x86 CPUs, out of the matrix products whatever the user's flush-to-zero setting.
+far under float32 resolution, and it keeps subnormal numbers, which can be many times slower
+on x86 CPUs, out of the matrix products whatever the user's flush-to-zero setting.
+
+The backward pass is hand-written (``once_differentiable``): second derivatives through these
+losses are not supported.
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ class _MarginCE(torch.autograd.Function):
         buf = xt.new_empty((C, B)) if store else None
         argbuf = None
         if store and subcentres:
-            argbuf = torch.empty((C, B), dtype=torch.uint8, device=xt.device)
+            small = weight.shape[1] <= 256  # the winning sub-centre's index fits a byte
+            kind = torch.uint8 if small else torch.int64
+            argbuf = torch.empty((C, B), dtype=kind, device=xt.device)
         for j0 in range(0, C, chunk):
             j1 = min(j0 + chunk, C)
             b = None if bias is None else bias[j0:j1]
@@ -229,7 +234,15 @@ def margin_ce_parts(
     store = chunk_size is None
     chunk = DENSE_BLOCK if chunk_size is None else chunk_size
     return _MarginCE.apply(
-        xt, weight.contiguous(), bias, labels, normalize, max(chunk, 1), store, target_norm, eps
+        xt,
+        weight.contiguous(),
+        bias,
+        labels.long(),
+        normalize,
+        max(chunk, 1),
+        store,
+        target_norm,
+        eps,
     )
 
 

@@ -318,6 +318,6 @@ def margin_logits(
     check_margins(fn, m1, m2, m3, lambda_)
     mode = _resolve_fallback(fn, fallback, m1)
     check_choice(fn, "grad_mode", grad_mode, GRAD_MODES)
-    idx = labels.unsqueeze(1)
+    idx = labels.long().unsqueeze(1)
     target = _target(cos.gather(1, idx), m1, m2, m3, lambda_, easy_margin, mode, grad_mode)
     return cos.scatter(1, idx, target) * scale

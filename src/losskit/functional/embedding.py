@@ -364,23 +364,35 @@ def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
     return same & ~eye, ~same
 
 
-def _hard(
-    dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, soft: bool, root: bool
-) -> tuple[Tensor, Tensor]:
-    """Batch-hard: per anchor, the farthest positive against the closest negative.
-
-    ``root=True``: ``dmat`` holds squared euclidean distances; the selection is the same (the
-    square root is monotone) and only the ``2 B`` selected entries are square-rooted.
-    """
+@torch.no_grad()
+def _hard_indices(
+    x: Tensor, pos: Tensor, neg: Tensor, distance: str, squared: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Batch-hard selection: per anchor, the farthest positive and the closest negative, and
+    whether the anchor has both. Euclidean distances are compared squared (the square root
+    is monotone, so the choice is the same and no ``B x B`` square root is taken)."""
+    dmat = _distance_matrix(x, distance, squared or distance == "euclidean")
     valid = pos.any(1) & neg.any(1)
-    hardest_pos = torch.where(pos, dmat, -math.inf).max(1).values
-    hardest_neg = torch.where(neg, dmat, math.inf).min(1).values
-    # an anchor without a positive or a negative has an infinite entry here; masked before use
-    hardest_pos = torch.where(valid, hardest_pos, 0.0)
-    hardest_neg = torch.where(valid, hardest_neg, 0.0)
-    if root:
-        hardest_pos, hardest_neg = safe_sqrt(hardest_pos), safe_sqrt(hardest_neg)
-    loss = torch.where(valid, _hinge_or_soft(hardest_pos - hardest_neg + margin, soft), 0.0)
+    p = torch.where(pos, dmat, -math.inf).argmax(1)
+    n = torch.where(neg, dmat, math.inf).argmin(1)
+    return p, n, valid
+
+
+def _hard(
+    x: Tensor, pos: Tensor, neg: Tensor, margin: float, soft: bool, distance: str, squared: bool
+) -> tuple[Tensor, Tensor]:
+    """Batch-hard loss per anchor and its count (1 for an anchor with a triplet).
+
+    The selection runs without gradient on the ``B x B`` matrix; the loss then measures the
+    ``2 B`` chosen distances directly from the embeddings, so the backward pass is ``O(B D)``
+    (no ``B x B`` matrix, no matrix product) and the distances carry no ``||a||^2 + ||b||^2 -
+    2 a.b`` cancellation. An anchor without a positive or a negative gets index 0 and is
+    masked out.
+    """
+    p, n, valid = _hard_indices(x, pos, neg, distance, squared)
+    d_ap = _row_distance(x, x[p], distance, squared)
+    d_an = _row_distance(x, x[n], distance, squared)
+    loss = torch.where(valid, _hinge_or_soft(d_ap - d_an + margin, soft), 0.0)
     return loss, valid.to(loss.dtype)
 
 
@@ -611,9 +623,7 @@ def batch_triplet_loss(
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     pos, neg = _masks(labels)
     if mining == "hard":
-        root = distance == "euclidean" and not squared
-        dmat = _distance_matrix(x, distance, squared or root)
-        loss, count = _hard(dmat, pos, neg, margin, soft, root)
+        loss, count = _hard(x, pos, neg, margin, soft, distance, squared)
         if mean_over == "active" and not soft:
             count = count * (loss > 0).to(count.dtype)
     elif soft:
@@ -677,14 +687,11 @@ def mine_triplets(
     empty = torch.zeros(0, dtype=torch.long, device=x.device)
     if b == 0:
         return empty, empty, empty
-    dmat = _distance_matrix(x, distance, squared)
     pos, neg = _masks(labels)
     if mining == "hard":
-        valid = pos.any(1) & neg.any(1)
-        anchors = torch.arange(b, device=x.device)[valid]
-        p = torch.where(pos, dmat, -math.inf).argmax(1)[valid]
-        n = torch.where(neg, dmat, math.inf).argmin(1)[valid]
-        return anchors, p, n
+        p, n, valid = _hard_indices(x, pos, neg, distance, squared)
+        return torch.arange(b, device=x.device)[valid], p[valid], n[valid]
+    dmat = _distance_matrix(x, distance, squared)
     k = max(1, _CHUNK_ELEMENTS // (b * b))
     out: list[tuple[Tensor, Tensor, Tensor]] = []
     for s in range(0, b, k):

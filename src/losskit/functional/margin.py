@@ -864,6 +864,7 @@ def partial_fc_sample(
     if sample_rate > 1.0:
         raise ValueError(f"{fn}: sample_rate must lie in (0, 1]; got {sample_rate}")
     check_label_range(fn, labels, num_classes)
+    labels = labels.long()
     positive = torch.unique(labels)
     num_sample = max(math.ceil(sample_rate * num_classes), positive.numel())
     if num_sample >= num_classes:

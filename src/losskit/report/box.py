@@ -343,8 +343,8 @@ def _simulation(ctx: ReportContext, sec: Section) -> list[str]:
         )
     rows = [
         [
-            f"{s.gradients}",
-            s.cases,
+            s.gradients,
+            f"{s.cases:,}",
             *(_pct(s.remaining(n, quarter)) + " / " + _pct(s.remaining(n)) for n in s.losses),
             sum(s.inverted.values()),
         ]

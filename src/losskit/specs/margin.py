@@ -20,6 +20,7 @@ from torch import nn
 from .. import functional as F
 from .. import nn as lnn
 from ._base import BadInput, BenchCase, LossInputs, LossSpec
+from ._explain import Panel, scalar_curve
 from ._inputs import grad_inputs, randint, randn
 
 _D = 6  # feature dimension of the registry's inputs
@@ -38,6 +39,7 @@ def _sized(cls: type[nn.Module], **defaults: Any) -> type[nn.Module]:
 
     sized = type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
     sized.__qualname__ = cls.__qualname__
+    sized.__module__ = cls.__module__  # shown by `losskit list` / `explain`
     return sized
 
 
@@ -215,6 +217,46 @@ def _ref_subcenter(x, y, w):
     return TF.cross_entropy(F.margin_logits(cos, y, m2=0.5, scale=64.0), y)
 
 
+# --------------------------------------------------------------------------- explain
+
+
+def _explain(
+    fn: Callable,
+    settings: dict[str, dict[str, Any]],
+    note: str,
+    *,
+    norm: float = 1.0,
+    bias: bool = False,
+    subcenters: bool = False,
+) -> Callable[[], tuple[Panel, ...]]:
+    """Loss and d loss / d theta of one feature at angle theta from its class weight, in a
+    plane with four class weights 90 degrees apart (the feature turns toward class 1)."""
+
+    def panels() -> tuple[Panel, ...]:
+        theta = torch.linspace(1e-3, math.pi, 361, dtype=torch.float64)
+        w = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+        if subcenters:  # a second sub-centre per class, 60 degrees further on
+            rot = torch.tensor(
+                [[0.5, math.sqrt(3) / 2], [-math.sqrt(3) / 2, 0.5]], dtype=torch.float64
+            )
+            w = torch.stack([w, w @ rot.T], dim=1)
+
+        def loss_of(t: torch.Tensor, kw: dict[str, Any]) -> torch.Tensor:
+            x = norm * torch.stack([torch.cos(t), torch.sin(t)], dim=1)
+            y = torch.zeros(t.shape[0], dtype=torch.long)
+            extra = (torch.zeros(4, dtype=torch.float64),) if bias else ()
+            return fn(x, y, w, *extra, reduction="none", **kw)
+
+        curves = tuple(
+            scalar_curve(label, theta, lambda t, kw=kw: loss_of(t, kw))
+            for label, kw in settings.items()
+        )
+        xlabel = "theta (radians), the angle to the class weight"
+        return (Panel("over the target angle", xlabel, theta, curves, note),)
+
+    return panels
+
+
 # --------------------------------------------------------------------------- entries
 
 _WB = lambda m: (m.weight, m.bias)  # noqa: E731
@@ -236,6 +278,14 @@ SPECS = [
         peers=("torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, W, b), y)",),
         module_args=_WB,
         bad_inputs=_bad(F.softmax_loss),
+        explain=_explain(
+            F.softmax_loss,
+            {"softmax, ||x|| = 4": {}},
+            "The loss falls as theta shrinks, but once the class wins its gradient fades: "
+            "softmax does not ask for compact classes.",
+            norm=4.0,
+            bias=True,
+        ),
         bench=_bench_vs_autograd(F.softmax_loss, _ref_softmax, {}, bias=True),
     ),
     LossSpec(
@@ -274,6 +324,13 @@ SPECS = [
                 ),
             ),
         ),
+        explain=_explain(
+            F.lsoftmax_loss,
+            {"m=1 (softmax)": {"m": 1}, "m=2": {"m": 2}, "m=4": {"m": 4}},
+            "A larger m keeps the loss and its gradient high until theta is about m times "
+            "smaller than softmax would accept. ||x|| = 4, ||W|| = 1.",
+            norm=4.0,
+        ),
         bench=_bench_vs_pml(F.lsoftmax_loss, "LargeMarginSoftmaxLoss", {"m": 4}, {"margin": 4}),
     ),
     LossSpec(
@@ -302,6 +359,13 @@ SPECS = [
                     r"sphereface_loss: m \(the multiplicative margin\) must be an integer >= 1; got 0",
                 ),
             ),
+        ),
+        explain=_explain(
+            F.sphereface_loss,
+            {"m=4": {"m": 4}, "m=4, lambda=5": {"m": 4, "lambda_": 5.0}, "m=1": {"m": 1}},
+            "psi(theta) makes the loss steep far from the class weight; annealing (lambda = 5) "
+            "softens it toward softmax. ||x|| = 8.",
+            norm=8.0,
         ),
         bench=_bench_vs_pml(F.sphereface_loss, "SphereFaceLoss", {"m": 4}, {"margin": 4}),
     ),
@@ -332,6 +396,11 @@ SPECS = [
                 ),
             ),
         ),
+        explain=_explain(
+            F.coco_loss,
+            {"alpha=1": {"scale": 1.0}, "alpha=4": {"scale": 4.0}, "alpha=16": {"scale": 16.0}},
+            "With a small alpha the loss cannot approach 0 even at theta = 0.",
+        ),
         bench=_bench_vs_autograd(F.coco_loss, _ref_coco, {"scale": 16.0}),
     ),
     LossSpec(
@@ -359,6 +428,12 @@ SPECS = [
                     r"l2_softmax_loss: scale must be finite and > 0; got -2.0",
                 ),
             ),
+        ),
+        explain=_explain(
+            F.l2_softmax_loss,
+            {"alpha=1": {"scale": 1.0}, "alpha=4": {"scale": 4.0}, "alpha=16": {"scale": 16.0}},
+            "The feature's norm is fixed to alpha; the loss floor drops as alpha grows.",
+            bias=True,
         ),
         bench=_bench_vs_autograd(F.l2_softmax_loss, _ref_l2_softmax, {"scale": 16.0}, bias=True),
     ),
@@ -388,6 +463,11 @@ SPECS = [
                     r"normface_loss: scale must be a number or a one-element tensor; got \(2,\)",
                 ),
             ),
+        ),
+        explain=_explain(
+            F.normface_loss,
+            {"s=1": {"scale": 1.0}, "s=4": {"scale": 4.0}, "s=16": {"scale": 16.0}},
+            "Without a scale (s = 1) the loss stays high at theta = 0: the NormFace lower bound.",
         ),
         bench=_bench_vs_pml(
             F.normface_loss, "NormalizedSoftmaxLoss", {"scale": 20.0}, {"temperature": 0.05}
@@ -422,6 +502,15 @@ SPECS = [
                     r"cosface_loss: cos_margin must be finite and >= 0; got -0.1",
                 ),
             ),
+        ),
+        explain=_explain(
+            F.cosface_loss,
+            {
+                "m=0 (NormFace)": {"cos_margin": 0.0, "scale": 16.0},
+                "m=0.35": {"cos_margin": 0.35, "scale": 16.0},
+            },
+            "The cosine margin shifts the loss curve: the gradient stays large until theta is "
+            "well below NormFace's. s = 16.",
         ),
         bench=_bench_vs_pml(
             F.cosface_loss,
@@ -466,6 +555,16 @@ SPECS = [
                 ),
             ),
         ),
+        explain=_explain(
+            F.arcface_loss,
+            {
+                "m=0 (NormFace)": {"margin": 0.0, "scale": 16.0},
+                "m=0.5": {"margin": 0.5, "scale": 16.0},
+                "m=0.5, easy_margin": {"margin": 0.5, "scale": 16.0, "easy_margin": True},
+            },
+            "The angular margin asks theta to be 0.5 rad smaller; past pi - m the target switches "
+            "to cos theta - m sin m (a jump in the loss). s = 16.",
+        ),
         bench=_bench_vs_pml(
             F.arcface_loss,
             "ArcFaceLoss",
@@ -506,6 +605,15 @@ SPECS = [
                 ),
             ),
         ),
+        explain=_explain(
+            F.combined_margin_loss,
+            {
+                "(1, 0.3, 0.2)": {"m1": 1.0, "m2": 0.3, "m3": 0.2, "scale": 16.0},
+                "(1, 0.5, 0) = ArcFace": {"m1": 1.0, "m2": 0.5, "m3": 0.0, "scale": 16.0},
+                "(1, 0, 0.35) = CosFace": {"m1": 1.0, "m2": 0.0, "m3": 0.35, "scale": 16.0},
+            },
+            "Three margins in one formula. s = 16.",
+        ),
         bench=_bench_vs_autograd(
             F.combined_margin_loss, _ref_combined, {"m1": 1.0, "m2": 0.3, "m3": 0.2, "scale": 64.0}
         ),
@@ -539,6 +647,13 @@ SPECS = [
                     rf"subcenter_arcface_loss: weight must have shape \(C, K, D\); got \({_C}, {_D}\)",
                 ),
             ),
+        ),
+        explain=_explain(
+            F.subcenter_arcface_loss,
+            {"K=2, m=0.5": {"margin": 0.5, "scale": 16.0}},
+            "Each class has a second sub-centre 60 degrees on: the loss dips again near it, "
+            "so a sample only needs to be near one of them. s = 16.",
+            subcenters=True,
         ),
         bench=_bench_vs_autograd(
             F.subcenter_arcface_loss, _ref_subcenter, {"margin": 0.5, "scale": 64.0}, subcenters=3
