@@ -43,6 +43,7 @@ from ._reduction import Reduction, check_reduction, reduce_loss
 
 __all__ = [
     "all_gather_with_grad",
+    "broadcast_state_",
     "gather_batch",
     "shard_range",
     "sharded_cross_entropy",
@@ -61,6 +62,23 @@ def world(group: dist.ProcessGroup | None = None) -> tuple[int, int]:
 def ddp_loss_scale(group: dist.ProcessGroup | None = None) -> float:
     """The factor to multiply the loss by before ``backward`` under DDP (see module doc)."""
     return float(world(group)[1])
+
+
+@torch.no_grad()
+def broadcast_state_(
+    module: torch.nn.Module, *, src: int = 0, group: dist.ProcessGroup | None = None
+) -> None:
+    """Copy ``module``'s parameters and buffers from rank ``src`` to every rank, in place.
+
+    A loss module that lives outside the DDP-wrapped model (a :class:`~losskit.nn.CenterLoss`
+    and its centres, say) must start identical on every rank; after that, feeding it the
+    global batch (:func:`gather_batch`) keeps it identical, since every rank then computes the
+    same update. No-op without an initialised process group.
+    """
+    if world(group)[1] == 1:
+        return
+    for t in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(t.data, src=src, group=group)
 
 
 def shard_range(num_classes: int, rank: int, world_size: int) -> tuple[int, int]:

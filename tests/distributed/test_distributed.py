@@ -14,9 +14,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as TF
 
-from losskit import pairwise_euclidean_distance
+from losskit import BatchTripletLoss, CenterLoss, pairwise_euclidean_distance, range_loss
 from losskit.distributed import (
     all_gather_with_grad,
+    broadcast_state_,
     ddp_loss_scale,
     gather_batch,
     shard_range,
@@ -164,3 +165,70 @@ def test_sharded_cross_entropy_gradcheck_and_errors() -> None:
         ValueError, match=r"gather_batch: embeddings and labels must have the same batch size"
     ):
         gather_batch(x, y[:2])
+
+
+STEPS = 3
+
+
+def _steps_data(sizes: list[int], c: int):
+    """Per step: the global batch (features, labels), for STEPS steps."""
+    g = torch.Generator().manual_seed(1)
+    return [
+        (
+            torch.randn(sum(sizes), D, generator=g, dtype=torch.float64),
+            torch.randint(0, c, (sum(sizes),), generator=g),
+        )
+        for _ in range(STEPS)
+    ]
+
+
+def _metric_worker(
+    rank: int, world_size: int, init: str, out: str, sizes: list[int], c: int
+) -> None:
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world_size)
+    try:
+        torch.manual_seed(100 + rank)  # different on purpose: broadcast_state_ must align them
+        center = CenterLoss(c, D, alpha=0.5, update="paper", dtype=torch.float64)
+        broadcast_state_(center)
+        triplet = BatchTripletLoss(margin=0.3, mining="hard")
+        lo = sum(sizes[:rank])
+        record = []
+        for x, y in _steps_data(sizes, c):
+            x_r = x[lo : lo + sizes[rank]].clone().requires_grad_()
+            xg, yg = gather_batch(x_r, y[lo : lo + sizes[rank]])
+            loss = center(xg, yg) + triplet(xg, yg) + 0.1 * range_loss(xg, yg, k=2, margin=1.0)
+            loss.backward()
+            record.append(
+                {"loss": loss.detach(), "grad": x_r.grad.clone(), "centers": center.centers.clone()}
+            )
+        torch.save(record, Path(out) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize(("sizes", "c"), [([5, 3], 4), ([4, 0, 6], 5)])
+def test_center_triplet_range_under_data_parallel(sizes: list[int], c: int) -> None:
+    ws = len(sizes)
+    with tempfile.TemporaryDirectory() as tmp:
+        init = "file://" + os.path.join(tmp, "rendezvous")
+        mp.start_processes(
+            _metric_worker, args=(ws, init, tmp, sizes, c), nprocs=ws, start_method="spawn"
+        )
+        results = [torch.load(Path(tmp) / f"rank{r}.pt") for r in range(ws)]
+    # one process holding the concatenated batch, centres as rank 0 drew them
+    torch.manual_seed(100)
+    center = CenterLoss(c, D, alpha=0.5, update="paper", dtype=torch.float64)
+    triplet = BatchTripletLoss(margin=0.3, mining="hard")
+    for step, (x, y) in enumerate(_steps_data(sizes, c)):
+        x = x.clone().requires_grad_()
+        loss = center(x, y) + triplet(x, y) + 0.1 * range_loss(x, y, k=2, margin=1.0)
+        loss.backward()
+        for r, rec in enumerate(results):
+            lo = sum(sizes[:r])
+            got = rec[step]
+            torch.testing.assert_close(got["loss"], loss.detach(), rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(
+                got["grad"], x.grad[lo : lo + sizes[r]], rtol=1e-10, atol=1e-12
+            )
+            # the centre update agrees on every rank, and with one process
+            torch.testing.assert_close(got["centers"], center.centers, rtol=0, atol=0)

@@ -6,7 +6,8 @@ Distances come from :mod:`losskit.functional.distance` (``"euclidean"``: ``||a -
 safe square root, or its square; ``"cosine"``: ``1 - cos(a, b)``).
 
 Memory. The batch losses never build a ``B x B x B`` tensor: batch-hard is two masked row
-reductions of the ``B x B`` distance matrix, and the hinge batch-all and semi-hard losses are
+reductions of the ``B x B`` distance matrix (the chosen distances are then measured directly,
+an ``O(B D)`` backward), and the hinge batch-all and semi-hard losses are
 linear in that matrix with integer coefficients (how many triplets each distance is active in),
 which one row sort counts (:func:`batch_triplet_loss` explains how): ``O(B^2)`` memory and
 ``O(B^2 log B)`` time. Only the soft-margin variant of batch-all and semi-hard, whose terms do
@@ -577,11 +578,14 @@ def batch_triplet_loss(
         A scalar, or ``(B,)`` for ``"none"``. ``"mean"`` with no triplet is 0 (with a gradient).
 
     Raises:
-        TypeError: non-floating embeddings, non-integer labels, a non-bool ``squared``.
+        TypeError: non-floating embeddings, non-integer labels, a non-bool ``squared`` or
+            ``soft``.
         ValueError: shapes other than ``(B, D)`` and ``(B,)``, a negative ``margin``, an unknown
             ``mining``, ``mean_over``, ``distance`` or ``reduction``, ``squared`` with cosine.
 
-    Cost: batch-hard is two masked row reductions of the ``B x B`` distance matrix. The hinge
+    Cost: batch-hard selects with two masked row reductions of the ``B x B`` distance matrix
+    (no gradient), then measures the ``2 B`` chosen distances directly: an ``O(B D)`` backward
+    pass. The hinge
     batch-all and semi-hard losses are linear in the distances once it is known which triplets
     are active: ``L_a = sum_p c_ap d_ap - sum_n q_an d_an + margin * A_a``, with ``c_ap`` the
     number of negatives active with positive ``p``, ``q_an`` the number of positives active

@@ -33,6 +33,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("regression", "losskit.report.regression"),
     ("classification", "losskit.report.classification"),
     ("box", "losskit.report.box"),
+    ("embedding", "losskit.report.embedding"),
     ("digits", "losskit.report.digits"),
 ]
 
