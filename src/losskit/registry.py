@@ -22,6 +22,7 @@ from .specs import overlap as _overlap
 from .specs import pytorch as _pytorch
 from .specs import regression as _regression
 from .specs._base import FAMILIES, BadInput, BenchCase, LossInputs, LossSpec
+from .specs._explain_families import attach as attach_explanations
 
 __all__ = [
     "FAMILIES",
@@ -80,7 +81,20 @@ class Registry:
         return len(self._specs)
 
 
-REGISTRY = Registry([*_regression.SPECS, *_pytorch.SPECS, *_box.SPECS, *_overlap.SPECS, *_classification.SPECS, *_margin.SPECS, *_embedding.SPECS, *_constraint.SPECS])
+REGISTRY = Registry(
+    attach_explanations(
+        [
+            *_regression.SPECS,
+            *_classification.SPECS,
+            *_box.SPECS,
+            *_overlap.SPECS,
+            *_embedding.SPECS,
+            *_constraint.SPECS,
+            *_margin.SPECS,
+            *_pytorch.SPECS,
+        ]
+    )
+)
 
 
 def get(name: str) -> LossSpec:
