@@ -44,9 +44,7 @@ def draw_explanation(spec: LossSpec, out: Path) -> Path:
                 y = c.loss if what == "loss" else c.grad
                 ax.plot(panel.x.numpy(), y.numpy(), lw=2, label=c.label)
             ax.set_xlabel(panel.xlabel)
-            ax.set_ylabel(
-                "loss" if what == "loss" else f"d loss / d ({panel.xlabel.split(' ')[0]})"
-            )
+            ax.set_ylabel("loss" if what == "loss" else "d loss / d (x-axis value)")
             ax.set_title(f"{spec.name}: {what} {panel.title}")
             ax.axhline(0, color="grey", lw=0.5)
             ax.grid(alpha=0.3)
