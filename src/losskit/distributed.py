@@ -32,16 +32,20 @@ scaling. :func:`ddp_loss_scale` returns the factor.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ._checks import check_choice, check_floating, check_integer, check_ndim
+from ._checks import check_choice, check_floating, check_integer, check_ndim, check_positive
 from ._reduction import Reduction, check_reduction, reduce_loss
+from .functional import _sharding
+from .functional._margin_ce import local_margin_ce_parts
 
 __all__ = [
+    "ClassShardedLoss",
     "all_gather_with_grad",
     "broadcast_state_",
     "gather_batch",
@@ -259,3 +263,213 @@ def sharded_cross_entropy(
     local = torch.where((local >= 0) & (local < logits.shape[1]), local, torch.full_like(local, -1))
     loss = _ShardedCE.apply(logits, local, group)
     return reduce_loss(loss, reduction, fn=fn).to(logits.dtype)
+
+
+# ----------------------------------------------------------------- class-sharded margin losses
+
+
+class _SumGradAcrossRanks(torch.autograd.Function):
+    """Identity forward; the backward sums the gradient over ranks. Placed where a replicated
+    computation enters a rank's own shard, so every rank ends with the full gradient."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, group) -> Tensor:
+        ctx.group = group
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad = grad.contiguous().clone()
+        if world(ctx.group)[1] > 1:
+            dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
+        return grad, None
+
+
+class _SumAcrossRanks(torch.autograd.Function):
+    """All-reduce sum forward; the backward passes the (replicated) gradient to each rank's
+    own term unchanged."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, group) -> Tensor:
+        out = x.contiguous().clone()
+        if world(group)[1] > 1:
+            dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad, None
+
+
+class _LogSumExpAcrossRanks(torch.autograd.Function):
+    """``log sum_r exp(x_r)`` over ranks, elementwise; the backward is local:
+    ``g * exp(x_r - out)``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, group) -> Tensor:
+        multi = world(group)[1] > 1
+        m = x.detach().clone()
+        if multi:
+            dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
+        shift = torch.nan_to_num(m, neginf=0.0)  # a row with no non-target class anywhere
+        s = torch.exp(x.detach() - shift)
+        if multi:
+            dist.all_reduce(s, op=dist.ReduceOp.SUM, group=group)
+        out = shift + torch.log(s)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, out = ctx.saved_tensors
+        w = torch.exp(x - torch.nan_to_num(out, neginf=0.0))
+        return torch.where(torch.isfinite(x), grad * w, torch.zeros_like(grad)), None
+
+
+def _sharded_parts(group):
+    def parts(
+        xt: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        local_labels: Tensor,
+        *,
+        normalize: bool,
+        chunk_size: int | None,
+        target_norm: bool,
+        eps: float,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        here = local_labels >= 0
+        xs = _SumGradAcrossRanks.apply(xt, group)
+        lse_r, zt_r, _ = local_margin_ce_parts(
+            xs, weight, bias, local_labels, normalize=normalize, chunk_size=chunk_size, eps=eps
+        )
+        lse = _LogSumExpAcrossRanks.apply(lse_r, group)
+        zt = _SumAcrossRanks.apply(torch.where(here, zt_r, torch.zeros_like(zt_r)), group)
+        if target_norm:
+            rows = weight[local_labels.clamp_min(0)].to(xt.dtype)
+            wn_r = torch.where(here, torch.linalg.vector_norm(rows, dim=-1), torch.zeros_like(zt_r))
+            wn = _SumAcrossRanks.apply(wn_r, group)
+        else:
+            wn = torch.zeros_like(zt)
+        return lse, zt, wn
+
+    return parts
+
+
+def _shard_sample(
+    local: Tensor, num_local: int, sample_rate: float, generator
+) -> tuple[Tensor, Tensor]:
+    """Partial FC inside one shard: the shard's classes present in the batch plus a random
+    share of the others; returns ``(index, local labels remapped into index, -1 elsewhere)``."""
+    here = local >= 0
+    keep = torch.zeros(num_local, dtype=torch.bool, device=local.device)
+    keep[local[here]] = True
+    n_pos = int(keep.sum())
+    want = max(int(math.ceil(sample_rate * num_local)), n_pos)
+    score = torch.rand(
+        num_local, generator=generator, device=local.device if generator is None else "cpu"
+    )
+    score = score.to(local.device)
+    score[keep] = 2.0  # positives first
+    index = torch.sort(torch.topk(score, want).indices).values
+    position = torch.full((num_local,), -1, dtype=torch.long, device=local.device)
+    position[index] = torch.arange(len(index), device=local.device)
+    remapped = torch.where(here, position[local.clamp_min(0)], torch.full_like(local, -1))
+    return index, remapped
+
+
+class ClassShardedLoss(torch.nn.Module):
+    """Any loss of the angular-margin family with its ``C`` classes split across ranks.
+
+    Rank ``r`` builds ``loss_cls(in_features, C_r, **kwargs)`` for its share of the classes
+    (:func:`shard_range`: as even as possible, any ``C``), so its weight holds only those rows.
+    ``forward(features, labels)`` takes this rank's batch (sizes may differ between ranks),
+    gathers the global batch, and computes the loss of the whole batch over all ``C`` classes,
+    the same value on every rank, without any rank holding more than its ``B x C_r`` logits:
+    the row maxima and sums of exponentials of the non-target logits and the target logit are
+    combined across ranks; the margin is then applied exactly as in one process.
+
+    Gradients are exact: this rank's weight rows and its own features get the gradient one
+    process holding the whole batch and every class would give them (under DDP scale the loss
+    by :func:`ddp_loss_scale` for the backbone; the shard is not DDP-wrapped). ``chunk_size``
+    (on the inner loss) works as in one process. ``sample_rate < 1`` applies Partial FC
+    within each shard in training mode: every class of the global batch plus a random share
+    of each shard's other classes.
+
+    Args:
+        loss_cls: a margin-family module class, e.g. :class:`losskit.nn.ArcFaceLoss`.
+        in_features: ``D``.
+        num_classes: the global ``C``; every rank must hold at least one class.
+        group: the process group (default: the world).
+        sample_rate: Partial FC's fraction of each shard's classes, in ``(0, 1]``.
+        generator: optional CPU generator for the Partial FC sampling.
+        **kwargs: the inner loss's hyperparameters (``margin``, ``scale``, ``chunk_size``,
+            ``reduction``, ...).
+
+    Example (with ``torchrun --nproc_per_node=2``)::
+
+        head = ClassShardedLoss(ArcFaceLoss, 512, 1_000_000, margin=0.5, scale=64.0, chunk_size=65536)
+        loss = head(backbone(images), labels)
+        (loss * ddp_loss_scale()).backward()
+    """
+
+    def __init__(
+        self,
+        loss_cls: type[torch.nn.Module],
+        in_features: int,
+        num_classes: int,
+        *,
+        group: dist.ProcessGroup | None = None,
+        sample_rate: float = 1.0,
+        generator: torch.Generator | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__()
+        name = "ClassShardedLoss"
+        if "sample_rate" in kwargs:
+            raise ValueError(
+                f"{name}: pass sample_rate to ClassShardedLoss itself, not to the inner loss"
+            )
+        check_positive(name, "sample_rate", sample_rate)
+        if sample_rate > 1.0:
+            raise ValueError(f"{name}: sample_rate must lie in (0, 1]; got {sample_rate}")
+        rank, ws = world(group)
+        self.group = group
+        self.num_classes = num_classes
+        self.class_start, self.class_stop = shard_range(num_classes, rank, ws)
+        if self.class_stop == self.class_start:
+            raise ValueError(
+                f"{name}: rank {rank} would hold no class ({num_classes} classes over {ws} ranks); "
+                "use fewer ranks than classes"
+            )
+        self.sample_rate = float(sample_rate)
+        self.generator = generator
+        self.inner = loss_cls(in_features, self.class_stop - self.class_start, **kwargs)
+
+    @property
+    def weight(self) -> Tensor:
+        """This rank's rows of the class weight."""
+        return self.inner.weight
+
+    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
+        xg, yg = gather_batch(features, labels, group=self.group)
+        num_local = self.class_stop - self.class_start
+        local = yg - self.class_start
+        local = torch.where((local >= 0) & (local < num_local), local, torch.full_like(local, -1))
+        index = None
+        if self.training and self.sample_rate < 1.0:
+            index, local = _shard_sample(local, num_local, self.sample_rate, self.generator)
+        sharding = _sharding.ClassSharding(
+            num_classes=self.num_classes,
+            local_labels=local,
+            index=index,
+            parts=_sharded_parts(self.group),
+        )
+        with _sharding.sharded(sharding):
+            return self.inner(xg, yg)
+
+    def extra_repr(self) -> str:
+        return (
+            f"classes [{self.class_start}, {self.class_stop}) of {self.num_classes}, "
+            f"sample_rate={self.sample_rate}"
+        )

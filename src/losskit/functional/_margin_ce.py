@@ -38,6 +38,8 @@ import torch.nn.functional as TF
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from . import _sharding
+
 #: block of classes for the dense path's passes (keeps each block in cache)
 DENSE_BLOCK = 2048
 
@@ -230,7 +232,47 @@ def margin_ce_parts(
     eps: float = 1e-12,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per row: the log-sum-exp of the non-target logits, the raw target logit and (if
-    ``target_norm``) ``||W_y||``. See the module docstring."""
+    ``target_norm``) ``||W_y||``. See the module docstring.
+
+    While a class sharding is active (:mod:`losskit.distributed`), the sharded parts answer
+    instead: the same three values for the global class set."""
+    sharding = _sharding.active()
+    if sharding is not None:
+        return sharding.parts(
+            xt,
+            weight,
+            bias,
+            sharding.local_labels,
+            normalize=normalize,
+            chunk_size=chunk_size,
+            target_norm=target_norm,
+            eps=eps,
+        )
+    return local_margin_ce_parts(
+        xt,
+        weight,
+        bias,
+        labels,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        target_norm=target_norm,
+        eps=eps,
+    )
+
+
+def local_margin_ce_parts(
+    xt: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    labels: Tensor,
+    *,
+    normalize: bool,
+    chunk_size: int | None,
+    target_norm: bool = False,
+    eps: float = 1e-12,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`margin_ce_parts` over the classes of ``weight`` only (labels outside
+    ``[0, C)`` have no target column here: their target logit is 0)."""
     store = chunk_size is None
     chunk = DENSE_BLOCK if chunk_size is None else chunk_size
     return _MarginCE.apply(

@@ -35,6 +35,7 @@ from .._checks import (
     check_ndim,
     check_positive,
 )
+from . import _sharding
 from .distance import safe_sqrt
 
 __all__ = ["margin_logits", "margin_target", "psi", "safe_acos"]
@@ -81,6 +82,9 @@ def check_label_range(fn: str, labels: Tensor, num_classes: int) -> None:
     device sync) and skipped while ``torch.compile`` traces (it reads values)."""
     if torch.compiler.is_compiling():
         return
+    sharding = _sharding.active()
+    if sharding is not None:  # classes split across ranks: labels are global ids
+        num_classes = sharding.num_classes
     check_labels(fn, labels, num_classes)
 
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from .._checks import check_positive
 from .._reduction import DEFAULT_REDUCTION, Reduction
+from ..functional import _sharding
 from ..functional import margin as F
 from ..functional._margin_core import GRAD_MODES, check_margins
 from ._base import LossModule
@@ -86,6 +87,13 @@ class _MarginHead(LossModule):
 
     def _classes(self, labels: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """The weight, bias and labels for this call (sampled under Partial FC)."""
+        sharding = _sharding.active()
+        if sharding is not None:
+            # classes split across ranks: the sharded wrapper has sampled this shard already
+            if sharding.index is None:
+                return self.weight, self.bias, labels
+            b = None if self.bias is None else self.bias[sharding.index]
+            return self.weight[sharding.index], b, labels
         if self.training and self.sample_rate < 1.0:
             index, labels = F.partial_fc_sample(
                 labels, self.num_classes, sample_rate=self.sample_rate
