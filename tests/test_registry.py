@@ -68,3 +68,16 @@ def test_create_does_not_evaluate_strings() -> None:
 def test_public_api_is_explicit() -> None:
     for name in losskit.__all__:
         assert hasattr(losskit, name), name
+
+
+def test_create_builds_the_real_class_and_needs_sizes() -> None:
+    head = losskit.create("arcface_loss", in_features=8, num_classes=3, margin=0.3)
+    assert type(head) is losskit.nn.ArcFaceLoss and head.weight.shape == (3, 8)
+    with pytest.raises(TypeError):
+        losskit.create("arcface_loss")  # a head needs its sizes: nothing is made up
+    spec = registry.get("center_loss")
+    assert spec.module is losskit.nn.CenterLoss
+    assert spec.build().centers.shape == (
+        spec.module_kwargs["num_classes"],
+        spec.module_kwargs["dim"],
+    )

@@ -21,13 +21,15 @@ own inputs, equal those of one process holding the whole batch (tested in float6
   the logits stay local; the row maxima are all-reduced with MAX, the sums of exponentials
   and the target logits with SUM. Its backward is local.
 
-A note on DistributedDataParallel: DDP *averages* the gradients of replicated parameters
-(the backbone) over ranks. With the exact per-rank gradients above, the single-process
-gradient of a replicated parameter is the *sum* over ranks, so to reproduce single-process
-training under DDP scale the loss by the world size before ``backward`` (this is the scaling
-pytorch-metric-learning's distributed wrapper long got wrong, its issues 363 and 712).
-Parameters that are sharded (the classifier's rows) are not wrapped in DDP and need no
-scaling. :func:`ddp_loss_scale` returns the factor.
+Replicated parameters (the backbone). With the exact per-rank gradients above, the
+single-process gradient of a parameter that every rank holds is the *sum* over ranks of its
+local gradients. :func:`sum_gradients_` all-reduces them with a sum: the exact recipe, for any
+mix of losses. DistributedDataParallel instead *averages* (1/world of the single-process
+gradient): with data-parallel losses only, multiply the loss by :func:`ddp_loss_scale` before
+``backward`` (the scaling pytorch-metric-learning's distributed wrapper long got wrong, its
+issues 363 and 712); with a class-sharded head, whose shard must not be scaled, leave the loss
+alone and multiply the backbone's learning rate by the world size, or use
+:func:`sum_gradients_` on the backbone instead of DDP.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "broadcast_state_",
     "gather_batch",
     "shard_range",
+    "sum_gradients_",
     "sharded_cross_entropy",
     "ddp_loss_scale",
     "world",
@@ -83,6 +86,22 @@ def broadcast_state_(
         return
     for t in [*module.parameters(), *module.buffers()]:
         dist.broadcast(t.data, src=src, group=group)
+
+
+@torch.no_grad()
+def sum_gradients_(module: torch.nn.Module, *, group: dist.ProcessGroup | None = None) -> None:
+    """All-reduce (sum) the gradients of ``module``'s parameters over ranks, in place.
+
+    For parameters every rank holds (a backbone): after ``backward`` with losskit's exact
+    per-rank gradients, this leaves on every rank the gradient one process holding the whole
+    batch would compute. Do not call it on a class shard (its gradient is already exact).
+    No-op without an initialised process group.
+    """
+    if world(group)[1] == 1:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM, group=group)
 
 
 def shard_range(num_classes: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -390,8 +409,9 @@ class ClassShardedLoss(torch.nn.Module):
     combined across ranks; the margin is then applied exactly as in one process.
 
     Gradients are exact: this rank's weight rows and its own features get the gradient one
-    process holding the whole batch and every class would give them (under DDP scale the loss
-    by :func:`ddp_loss_scale` for the backbone; the shard is not DDP-wrapped). ``chunk_size``
+    process holding the whole batch and every class would give them. Sum the backbone's
+    gradients over ranks with :func:`sum_gradients_` (see the module doc for DDP); the shard
+    is not replicated and needs nothing. ``chunk_size``
     (on the inner loss) works as in one process. ``sample_rate < 1`` applies Partial FC
     within each shard in training mode: every class of the global batch plus a random share
     of each shard's other classes.
@@ -410,7 +430,8 @@ class ClassShardedLoss(torch.nn.Module):
 
         head = ClassShardedLoss(ArcFaceLoss, 512, 1_000_000, margin=0.5, scale=64.0, chunk_size=65536)
         loss = head(backbone(images), labels)
-        (loss * ddp_loss_scale()).backward()
+        loss.backward()
+        sum_gradients_(backbone)
     """
 
     def __init__(

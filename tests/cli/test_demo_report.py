@@ -49,7 +49,9 @@ def test_every_section_checks_claims_and_the_summary_adds_up(quick_report) -> No
 
 
 def test_a_claim_that_does_not_hold_is_shown(tmp_path: Path) -> None:
-    sec = Section("x", "X", "intro", claims=[Claim("A holds", True, "1"), Claim("B fails", False, "2")])
+    sec = Section(
+        "x", "X", "intro", claims=[Claim("A holds", True, "1"), Claim("B fails", False, "2")]
+    )
     html = write_html(tmp_path, [sec], 0.1).read_text()
     assert "Claims checked: 2, held: 1, not held: 1." in html
     assert '<span class="not-held">&#10007; does not hold</span>: B fails' in html

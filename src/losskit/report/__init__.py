@@ -34,6 +34,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("classification", "losskit.report.classification"),
     ("box", "losskit.report.box"),
     ("embedding", "losskit.report.embedding"),
+    ("margin", "losskit.report.margin"),
     ("digits", "losskit.report.digits"),
 ]
 

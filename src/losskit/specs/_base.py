@@ -87,6 +87,9 @@ class LossSpec:
         peers: dotted names of equivalent implementations in peer libraries.
         delegates_to: for the PyTorch catalogue, the torch object that does the computation.
         kwargs: hyperparameters passed to both the function and the module constructor.
+        module_kwargs: constructor-only arguments of the module that the tests, report and
+            benchmarks use (e.g. ``in_features`` and ``num_classes`` for a head that owns
+            its class weight); :func:`losskit.create` does not apply them.
         module_args: extracts the module's learnable tensors that the function takes
             positionally after the inputs (e.g. class centres).
         reductions: the reductions the loss accepts; the second is the module default.
@@ -115,6 +118,7 @@ class LossSpec:
     peers: tuple[str, ...] = ()
     delegates_to: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    module_kwargs: Mapping[str, Any] = field(default_factory=dict)
     module_args: Callable[[nn.Module], tuple[Tensor, ...]] | None = None
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     grad_args: tuple[int, ...] = (0,)
@@ -142,7 +146,7 @@ class LossSpec:
 
     def build(self, **overrides: Any) -> nn.Module:
         """The module with the spec's hyperparameters, overridden by ``overrides``."""
-        return self.module(**{**self.kwargs, **overrides})
+        return self.module(**{**self.module_kwargs, **self.kwargs, **overrides})
 
     def call(self, inputs: LossInputs, module: nn.Module | None = None, **overrides: Any) -> Tensor:
         """The functional form on ``inputs`` (with ``module``'s learnable tensors, if any)."""

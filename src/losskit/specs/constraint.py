@@ -14,7 +14,6 @@ plain torch (for the centre loss: a dense ``(C, D)`` gradient, what ``centers[la
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
@@ -26,17 +25,6 @@ from ._inputs import grad_inputs, randint, randn
 
 _D = 5  # feature dimension of the registry's inputs
 _C = 4  # classes
-
-
-def _sized(cls: type[nn.Module]) -> type[nn.Module]:
-    """``cls`` with the registry's sizes as defaults for ``num_classes`` / ``dim``."""
-
-    def __init__(self: nn.Module, num_classes: int = _C, dim: int = _D, **kwargs: Any) -> None:
-        cls.__init__(self, num_classes, dim, **kwargs)
-
-    sized = type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
-    sized.__qualname__ = cls.__qualname__
-    return sized
 
 
 # --------------------------------------------------------------------------- inputs
@@ -284,7 +272,8 @@ SPECS = [
         name="center_loss",
         family="constraint",
         function=F.center_loss,
-        module=_sized(lnn.CenterLoss),
+        module=lnn.CenterLoss,
+        module_kwargs={"num_classes": _C, "dim": _D},
         make_inputs=_features_labels,
         summary="Centre loss: pull each feature to its learned class centre.",
         formula="l_i = 1/2 ||x_i - c_{y_i}||^2; train on ce + lambda * center",
@@ -305,7 +294,8 @@ SPECS = [
         name="center_invariant_loss",
         family="constraint",
         function=F.center_invariant_loss,
-        module=_sized(lnn.CenterInvariantLoss),
+        module=lnn.CenterInvariantLoss,
+        module_kwargs={"num_classes": _C, "dim": _D},
         make_inputs=_features_labels,
         summary="Centre loss plus a pull of every class centre to one common radius.",
         formula="l_i = 1/2 ||x_i - c_{y_i}||^2 + gamma/4 (||c_{y_i}||^2 - mean_k ||c_k||^2)^2",

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as TF
-from torch import nn
 
 from .. import functional as F
 from .. import nn as lnn
@@ -26,21 +25,6 @@ from ._inputs import grad_inputs, randint, randn
 _D = 6  # feature dimension of the registry's inputs
 _C = 5  # classes
 _K = 2  # sub-centres
-
-
-def _sized(cls: type[nn.Module], **defaults: Any) -> type[nn.Module]:
-    """``cls`` with the registry's sizes as defaults for ``in_features`` / ``num_classes``
-    (and any other constructor-only argument in ``defaults``)."""
-
-    def __init__(
-        self: nn.Module, in_features: int = _D, num_classes: int = _C, **kwargs: Any
-    ) -> None:
-        cls.__init__(self, in_features, num_classes, **{**defaults, **kwargs})
-
-    sized = type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
-    sized.__qualname__ = cls.__qualname__
-    sized.__module__ = cls.__module__  # shown by `losskit list` / `explain`
-    return sized
 
 
 def _inputs(
@@ -267,7 +251,8 @@ SPECS = [
         name="softmax_loss",
         family="margin",
         function=F.softmax_loss,
-        module=_sized(lnn.SoftmaxLoss),
+        module=lnn.SoftmaxLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="Softmax loss: a linear layer with bias, then cross-entropy.",
         formula="l = -log(e^{W_y.x + b_y} / sum_j e^{W_j.x + b_j})",
@@ -292,7 +277,8 @@ SPECS = [
         name="lsoftmax_loss",
         family="margin",
         function=F.lsoftmax_loss,
-        module=_sized(lnn.LSoftmaxLoss),
+        module=lnn.LSoftmaxLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="L-Softmax: multiplicative angular margin psi(m theta) on unnormalised logits.",
         formula=(
@@ -337,7 +323,8 @@ SPECS = [
         name="sphereface_loss",
         family="margin",
         function=F.sphereface_loss,
-        module=_sized(lnn.SphereFaceLoss),
+        module=lnn.SphereFaceLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="SphereFace (A-Softmax): L-Softmax with normalised class weights.",
         formula="target ||x|| (lambda cos t + psi(t)) / (1 + lambda); others ||x|| cos t_j",
@@ -373,7 +360,8 @@ SPECS = [
         name="coco_loss",
         family="margin",
         function=F.coco_loss,
-        module=_sized(lnn.COCOLoss),
+        module=lnn.COCOLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="COCO: softmax over alpha cos between normalised features and class centroids.",
         formula="l = -log(e^{alpha cos t_y} / sum_j e^{alpha cos t_j})",
@@ -407,7 +395,8 @@ SPECS = [
         name="l2_softmax_loss",
         family="margin",
         function=F.l2_softmax_loss,
-        module=_sized(lnn.L2SoftmaxLoss),
+        module=lnn.L2SoftmaxLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="L2-constrained softmax: features scaled to norm alpha, then a linear layer and CE.",
         formula="l = CE(W (alpha x / ||x||) + b, y)",
@@ -441,7 +430,8 @@ SPECS = [
         name="normface_loss",
         family="margin",
         function=F.normface_loss,
-        module=_sized(lnn.NormFaceLoss),
+        module=lnn.NormFaceLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="NormFace: softmax over s cos theta, features and weights normalised.",
         formula="l = -log(e^{s cos t_y} / sum_j e^{s cos t_j}) >= log(1 + (C-1) e^{-s C/(C-1)})",
@@ -477,7 +467,8 @@ SPECS = [
         name="cosface_loss",
         family="margin",
         function=F.cosface_loss,
-        module=_sized(lnn.CosFaceLoss),
+        module=lnn.CosFaceLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="CosFace / AM-Softmax: additive cosine margin, s (cos theta_y - m).",
         formula="target s (cos t_y - m); others s cos t_j",
@@ -523,7 +514,8 @@ SPECS = [
         name="arcface_loss",
         family="margin",
         function=F.arcface_loss,
-        module=_sized(lnn.ArcFaceLoss),
+        module=lnn.ArcFaceLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="ArcFace: additive angular margin, s cos(theta_y + m) (m in radians).",
         formula="target s cos(t_y + m) (s (cos t_y - m sin m) past t_y = pi - m); others s cos t_j",
@@ -576,7 +568,8 @@ SPECS = [
         name="combined_margin_loss",
         family="margin",
         function=F.combined_margin_loss,
-        module=_sized(lnn.CombinedMarginLoss),
+        module=lnn.CombinedMarginLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C},
         make_inputs=_inputs,
         summary="Combined margin s (cos(m1 theta_y + m2) - m3): SphereFace, ArcFace and CosFace in one.",
         formula="target s (cos(m1 t_y + m2) - m3), continued monotonically past pi; others s cos t_j",
@@ -622,7 +615,8 @@ SPECS = [
         name="subcenter_arcface_loss",
         family="margin",
         function=F.subcenter_arcface_loss,
-        module=_sized(lnn.SubCenterArcFaceLoss, subcenters=_K),
+        module=lnn.SubCenterArcFaceLoss,
+        module_kwargs={"in_features": _D, "num_classes": _C, "subcenters": _K},
         make_inputs=_inputs,
         summary="Sub-center ArcFace: K centres per class, the closest one counts, then ArcFace.",
         formula="cos t_j = max_k cos(x, W_jk); target s cos(t_y + m); others s cos t_j",
