@@ -62,6 +62,7 @@ def _worker(
     peak = _vm("VmHWM")
     Path(out, f"rank{rank}.txt").write_text(f"{statistics.mean(times)} {peak} {peak - base}")
     dist.destroy_process_group()
+    os._exit(0)  # skip finalisation: gloo threads holding tensors can abort it (pytorch PR 179291)
 
 
 def run(

@@ -7,15 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from losskit.cli.main import main
 from losskit.report import SECTIONS, Claim, Section, write_html
-
-
-@pytest.fixture(scope="module")
-def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("demo") / "report"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    return out, (out / "index.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow

@@ -101,6 +101,9 @@ def _worker(
         torch.save(res, Path(out) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
+    # skip interpreter finalisation, where gloo threads still holding tensors can abort the
+    # process now and then (pytorch PR 179291); the results are already on disk
+    os._exit(0)
 
 
 def _run(sizes: list[int], chunk: int | None, rate: float) -> list[dict]:

@@ -86,15 +86,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except ReportFolderError as e:
         print(str(e), file=sys.stderr)
         return 2
-    claims = [c for s in sections for c in s.claims]
-    held = sum(c.held for c in claims)
-    for s in sections:
-        for c in s.claims:
-            mark = "held    " if c.held else "NOT HELD"
-            print(f"  [{mark}] {s.key}: {c.text}  ({c.measured})")
-    print(f"\nClaims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}")
+    _print_summary(sections)
     print(f"Report: {(out / 'index.html').resolve()}")
     return 0
+
+
+def _print_summary(sections) -> None:
+    """The claims per section as a table (rich when installed), then every claim not held."""
+    claims = [c for s in sections for c in s.claims]
+    held = sum(c.held for c in claims)
+    rows = [(s.title, len(s.claims), sum(c.held for c in s.claims)) for s in sections]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is in the demo extra
+        for title, n, h in rows:
+            print(f"  {title}: {n} claims, {h} held, {n - h} not held")
+    else:
+        table = Table(title="The seed's claims, checked")
+        for col in ("section", "claims", "held", "not held"):
+            table.add_column(col, justify="left" if col == "section" else "right")
+        for title, n, h in rows:
+            table.add_row(title, str(n), str(h), str(n - h))
+        table.add_row("all", str(len(claims)), str(held), str(len(claims) - held), style="bold")
+        Console().print(table)
+    for s in sections:
+        for c in s.claims:
+            if not c.held:
+                print(f"  NOT HELD ({s.key}): {c.text} [measured: {c.measured}]")
+    print(f"\nClaims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}")
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

@@ -288,3 +288,35 @@ def run(
         return out
     finally:
         torch.set_num_threads(threads)
+
+
+def long_tailed_split(
+    data: tuple[Tensor, Tensor, Tensor, Tensor], *, tail_fraction: float = 0.1, seed: int = 0
+):
+    """The training set with classes 5-9 cut to ``tail_fraction`` of their samples (the test
+    set unchanged): a long-tailed version of digits."""
+    x_tr, y_tr, x_te, y_te = data
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in range(NUM_CLASSES):
+        idx = (y_tr == c).nonzero().squeeze(1)
+        if c >= 5:
+            idx = idx[
+                torch.randperm(len(idx), generator=g)[
+                    : max(2, int(round(tail_fraction * len(idx))))
+                ]
+            ]
+        keep.append(idx)
+    k = torch.cat(keep)
+    return x_tr[k], y_tr[k], x_te, y_te
+
+
+def tail_accuracy(result: Result) -> float:
+    """Nearest-class-mean accuracy on the test samples of the tail classes 5-9, from the
+    test features (class means of the test features themselves: a measure of how well the
+    tail classes are separated, independent of the classifier's bias toward head classes)."""
+    f, y = result.test_features, result.test_labels
+    means = torch.stack([f[y == c].mean(0) for c in range(NUM_CLASSES)])
+    pred = torch.cdist(f, means).argmin(1)
+    tail = y >= 5
+    return (pred[tail] == y[tail]).float().mean().item()

@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("embedding", "losskit.report.embedding"),
     ("margin", "losskit.report.margin"),
     ("digits", "losskit.report.digits"),
+    ("atlas", "losskit.report.atlas"),
 ]
 
 
