@@ -14,6 +14,11 @@ __all__ = ["IoULoss", "GIoULoss", "DIoULoss", "CIoULoss", "EIoULoss", "SIoULoss"
 
 
 class _BoxLoss(LossModule):
+    """Base of the box-loss modules: holds ``box_format``, ``eps`` and ``reduction`` and calls
+    the family function named by ``_function`` with them (plus :meth:`_extra`)."""
+
+    _function = staticmethod(F.iou_loss)
+
     def __init__(
         self,
         *,
@@ -26,6 +31,21 @@ class _BoxLoss(LossModule):
         self.box_format = check_choice(name, "box_format", box_format, BOX_FORMATS)
         self.eps = check_positive(name, "eps", eps)
 
+    def _extra(self) -> dict[str, object]:
+        """Hyperparameters beyond the shared ones (none here)."""
+        return {}
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return self._function(
+            pred,
+            target,
+            box_format=self.box_format,
+            eps=self.eps,
+            weight=weight,
+            reduction=self.reduction,
+            **self._extra(),
+        )
+
     def extra_repr(self) -> str:
         return f"box_format={self.box_format!r}, eps={self.eps}, reduction={self.reduction!r}"
 
@@ -33,61 +53,31 @@ class _BoxLoss(LossModule):
 class IoULoss(_BoxLoss):
     """Module form of :func:`losskit.functional.iou_loss`."""
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.iou_loss(
-            pred,
-            target,
-            box_format=self.box_format,
-            eps=self.eps,
-            weight=weight,
-            reduction=self.reduction,
-        )
+    _function = staticmethod(F.iou_loss)
 
 
 class GIoULoss(_BoxLoss):
     """Module form of :func:`losskit.functional.giou_loss`."""
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.giou_loss(
-            pred,
-            target,
-            box_format=self.box_format,
-            eps=self.eps,
-            weight=weight,
-            reduction=self.reduction,
-        )
+    _function = staticmethod(F.giou_loss)
 
 
 class DIoULoss(_BoxLoss):
     """Module form of :func:`losskit.functional.diou_loss`."""
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.diou_loss(
-            pred,
-            target,
-            box_format=self.box_format,
-            eps=self.eps,
-            weight=weight,
-            reduction=self.reduction,
-        )
+    _function = staticmethod(F.diou_loss)
 
 
 class EIoULoss(_BoxLoss):
     """Module form of :func:`losskit.functional.eiou_loss`."""
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.eiou_loss(
-            pred,
-            target,
-            box_format=self.box_format,
-            eps=self.eps,
-            weight=weight,
-            reduction=self.reduction,
-        )
+    _function = staticmethod(F.eiou_loss)
 
 
 class CIoULoss(_BoxLoss):
     """Module form of :func:`losskit.functional.ciou_loss`."""
+
+    _function = staticmethod(F.ciou_loss)
 
     def __init__(
         self,
@@ -102,17 +92,8 @@ class CIoULoss(_BoxLoss):
         self.alpha_mode = check_choice("CIoULoss", "alpha_mode", alpha_mode, ALPHA_MODES)
         self.v_grad = check_choice("CIoULoss", "v_grad", v_grad, V_GRADS)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.ciou_loss(
-            pred,
-            target,
-            box_format=self.box_format,
-            eps=self.eps,
-            alpha_mode=self.alpha_mode,
-            v_grad=self.v_grad,
-            weight=weight,
-            reduction=self.reduction,
-        )
+    def _extra(self) -> dict[str, object]:
+        return {"alpha_mode": self.alpha_mode, "v_grad": self.v_grad}
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha_mode={self.alpha_mode!r}, v_grad={self.v_grad!r}"
@@ -120,6 +101,8 @@ class CIoULoss(_BoxLoss):
 
 class SIoULoss(_BoxLoss):
     """Module form of :func:`losskit.functional.siou_loss`."""
+
+    _function = staticmethod(F.siou_loss)
 
     def __init__(
         self,
@@ -132,16 +115,8 @@ class SIoULoss(_BoxLoss):
         super().__init__(box_format=box_format, eps=eps, reduction=reduction)
         self.theta = check_positive("SIoULoss", "theta", theta)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return F.siou_loss(
-            pred,
-            target,
-            box_format=self.box_format,
-            theta=self.theta,
-            eps=self.eps,
-            weight=weight,
-            reduction=self.reduction,
-        )
+    def _extra(self) -> dict[str, object]:
+        return {"theta": self.theta}
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, theta={self.theta}"

@@ -32,9 +32,12 @@ def _as_buffer(module: LossModule, name: str, value: float | Tensor | None) -> N
         setattr(module, name, value)
 
 
-class BinaryCrossEntropyLoss(LossModule):
-    """Module form of :func:`losskit.functional.bce_loss` (logits by default; unlike
-    ``torch.nn.BCELoss``, which takes probabilities)."""
+class _BinaryLoss(LossModule):
+    """Base of the sigmoid (binary, multi-label) losses: holds ``from_logits``, ``eps`` and
+    ``reduction`` and calls ``_function`` with them, the per-call ``weight`` and ``mask``, and
+    the subclass's hyperparameters from :meth:`_extra`."""
+
+    _function = staticmethod(F.bce_loss)
 
     def __init__(
         self,
@@ -47,10 +50,13 @@ class BinaryCrossEntropyLoss(LossModule):
         self.from_logits = from_logits
         self.eps = check_positive(type(self).__name__, "eps", eps)
 
+    def _extra(self) -> dict[str, object]:
+        return {}
+
     def forward(
         self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
-        return F.bce_loss(
+        return self._function(
             pred,
             target,
             from_logits=self.from_logits,
@@ -58,14 +64,28 @@ class BinaryCrossEntropyLoss(LossModule):
             mask=mask,
             eps=self.eps,
             reduction=self.reduction,
+            **self._extra(),
         )
 
     def extra_repr(self) -> str:
-        return f"from_logits={self.from_logits}, reduction={self.reduction!r}"
+        extra = "".join(
+            f"{k}={f'tensor{tuple(v.shape)}' if isinstance(v, Tensor) else v}, "
+            for k, v in self._extra().items()
+        )
+        return f"{extra}from_logits={self.from_logits}, reduction={self.reduction!r}"
 
 
-class WeightedBCELoss(LossModule):
+class BinaryCrossEntropyLoss(_BinaryLoss):
+    """Module form of :func:`losskit.functional.bce_loss` (logits by default; unlike
+    ``torch.nn.BCELoss``, which takes probabilities)."""
+
+    _function = staticmethod(F.bce_loss)
+
+
+class WeightedBCELoss(_BinaryLoss):
     """Module form of :func:`losskit.functional.weighted_bce_loss`."""
+
+    _function = staticmethod(F.weighted_bce_loss)
 
     def __init__(
         self,
@@ -75,40 +95,21 @@ class WeightedBCELoss(LossModule):
         eps: float = 1e-7,
         reduction: Reduction = DEFAULT_REDUCTION,
     ) -> None:
-        super().__init__(reduction=reduction)
+        super().__init__(from_logits=from_logits, eps=eps, reduction=reduction)
         if not isinstance(pos_weight, Tensor):
             pos_weight = check_positive(
                 type(self).__name__, "pos_weight", pos_weight, allow_zero=True
             )
         _as_buffer(self, "pos_weight", pos_weight)
-        self.from_logits = from_logits
-        self.eps = check_positive(type(self).__name__, "eps", eps)
 
-    def forward(
-        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
-    ) -> Tensor:
-        return F.weighted_bce_loss(
-            pred,
-            target,
-            pos_weight=self.pos_weight,
-            from_logits=self.from_logits,
-            weight=weight,
-            mask=mask,
-            eps=self.eps,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        pw = (
-            self.pos_weight
-            if not isinstance(self.pos_weight, Tensor)
-            else f"tensor{tuple(self.pos_weight.shape)}"
-        )
-        return f"pos_weight={pw}, from_logits={self.from_logits}, reduction={self.reduction!r}"
+    def _extra(self) -> dict[str, object]:
+        return {"pos_weight": self.pos_weight}
 
 
-class BalancedBCELoss(LossModule):
+class BalancedBCELoss(_BinaryLoss):
     """Module form of :func:`losskit.functional.balanced_bce_loss` (HED's class-balanced BCE)."""
+
+    _function = staticmethod(F.balanced_bce_loss)
 
     def __init__(
         self,
@@ -118,31 +119,17 @@ class BalancedBCELoss(LossModule):
         eps: float = 1e-7,
         reduction: Reduction = DEFAULT_REDUCTION,
     ) -> None:
-        super().__init__(reduction=reduction)
+        super().__init__(from_logits=from_logits, eps=eps, reduction=reduction)
         self.per_image = per_image
-        self.from_logits = from_logits
-        self.eps = check_positive(type(self).__name__, "eps", eps)
 
-    def forward(
-        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
-    ) -> Tensor:
-        return F.balanced_bce_loss(
-            pred,
-            target,
-            per_image=self.per_image,
-            from_logits=self.from_logits,
-            weight=weight,
-            mask=mask,
-            eps=self.eps,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return f"per_image={self.per_image}, from_logits={self.from_logits}, reduction={self.reduction!r}"
+    def _extra(self) -> dict[str, object]:
+        return {"per_image": self.per_image}
 
 
-class FocalLoss(LossModule):
+class FocalLoss(_BinaryLoss):
     """Module form of :func:`losskit.functional.focal_loss` (sigmoid focal loss)."""
+
+    _function = staticmethod(F.focal_loss)
 
     def __init__(
         self,
@@ -153,33 +140,15 @@ class FocalLoss(LossModule):
         eps: float = 1e-7,
         reduction: Reduction = DEFAULT_REDUCTION,
     ) -> None:
-        super().__init__(reduction=reduction)
+        super().__init__(from_logits=from_logits, eps=eps, reduction=reduction)
         name = type(self).__name__
         if alpha is not None and not isinstance(alpha, Tensor):
             alpha = check_in_range(name, "alpha", alpha, 0.0, 1.0)
         _as_buffer(self, "alpha", alpha)
         self.gamma = check_positive(name, "gamma", gamma, allow_zero=True)
-        self.from_logits = from_logits
-        self.eps = check_positive(name, "eps", eps)
 
-    def forward(
-        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, mask: Tensor | None = None
-    ) -> Tensor:
-        return F.focal_loss(
-            pred,
-            target,
-            alpha=self.alpha,
-            gamma=self.gamma,
-            from_logits=self.from_logits,
-            weight=weight,
-            mask=mask,
-            eps=self.eps,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        a = self.alpha if not isinstance(self.alpha, Tensor) else f"tensor{tuple(self.alpha.shape)}"
-        return f"alpha={a}, gamma={self.gamma}, from_logits={self.from_logits}, reduction={self.reduction!r}"
+    def _extra(self) -> dict[str, object]:
+        return {"alpha": self.alpha, "gamma": self.gamma}
 
 
 class SoftmaxFocalLoss(LossModule):
