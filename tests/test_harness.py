@@ -1,4 +1,4 @@
-"""The shared tester: every registry entry, the same checks (DESIGN.md, "Tests").
+"""The shared tester: every registry entry, the same checks (docs/design.md, "Tests").
 
 Adding a LossSpec to the registry is enough to have it checked here: float64 gradcheck,
 function equals module, torch.compile(fullgraph=True) equals eager, output shape per
@@ -15,6 +15,7 @@ import torch
 
 from losskit.registry import REGISTRY, LossInputs, LossSpec
 
+from .bad_inputs import catalogue
 from .conftest import DEVICES, gen
 
 SPECS = list(REGISTRY)
@@ -34,13 +35,17 @@ def _run(spec: LossSpec, inputs: LossInputs, reduction: str, module=None) -> tor
     return spec.call(inputs, module, reduction=reduction)
 
 
+CATALOGUE = catalogue()
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_metadata(spec: LossSpec) -> None:
-    assert spec.summary and spec.formula and spec.when_to_use
+    assert spec.summary and spec.formula and spec.when_to_use, spec.name
     assert callable(spec.function) and issubclass(spec.module, torch.nn.Module)
-    assert spec.bad_inputs, f"{spec.name}: give at least one bad input"
+    assert CATALOGUE.get(spec.name), f"{spec.name}: give at least one bad input"
     if spec.family != "pytorch":  # losskit's own functions: a docstring with a doctest
-        assert "Example" in (spec.function.__doc__ or ""), spec.name
+        assert ">>> " in (spec.function.__doc__ or ""), spec.name
+        assert ">>> " in (spec.module.__doc__ or ""), spec.module.__name__
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
@@ -78,7 +83,7 @@ def test_compile_fullgraph_equals_eager(spec: LossSpec) -> None:
     torch._dynamo.reset()
     inputs = _make(spec, 5, dtype=torch.float32)
     module = _module(spec, spec.default_reduction, dtype=torch.float32)
-    extra = spec.module_args(module) if spec.module_args else ()
+    extra = spec.module_state(module)
     kwargs = {**spec.kwargs, **inputs.kwargs, "reduction": spec.default_reduction}
 
     def f(*args: torch.Tensor) -> torch.Tensor:
@@ -152,7 +157,7 @@ def test_batch_permutation(spec: LossSpec) -> None:
         )
 
 
-BAD = [(s, b) for s in SPECS for b in s.bad_inputs]
+BAD = [(s, b) for s in SPECS for b in CATALOGUE.get(s.name, ())]
 
 
 @pytest.mark.filterwarnings("ignore:Using a target size:UserWarning")

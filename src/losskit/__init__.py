@@ -1,121 +1,58 @@
 """losskit: every loss function of detection, segmentation, classification, metric learning
-and face recognition, with one consistent API (see README.md and SPEC.md).
+and face recognition, with one consistent API (README.md; docs/conventions.md).
 
-``losskit.functional`` holds the functions, ``losskit.nn`` the modules, ``losskit.registry``
-the entries that drive tests, the report and the benchmarks. The most used names are
-re-exported here.
+``losskit.functional`` holds the functions, ``losskit.nn`` the modules; both are re-exported
+here. ``losskit.registry`` (imported on first use: ``import losskit`` stays as light as
+``import torch``) holds the entries that drive the tests, the report and the benchmarks;
+:func:`create` builds a module from a name.
 """
 
-from . import functional, nn, registry
-from ._reduction import REDUCTIONS, Reduction, reduce_loss
-from .functional import (
-    balanced_bce_loss,
-    bce_loss,
-    box_convert,
-    box_iou,
-    ciou_loss,
-    complete_box_iou,
-    cosine_distance,
-    cosine_from_euclidean,
-    cosine_similarity,
-    dice_loss,
-    dice_to_iou,
-    diou_loss,
-    distance_box_iou,
-    eiou_loss,
-    euclidean_distance,
-    euclidean_from_cosine,
-    focal_loss,
-    focal_tversky_loss,
-    generalized_box_iou,
-    giou_loss,
-    huber_loss,
-    iou_loss,
-    iou_to_dice,
-    jaccard_loss,
-    l1_loss,
-    mse_loss,
-    pairwise_cosine_similarity,
-    pairwise_euclidean_distance,
-    siou_loss,
-    smooth_l1_loss,
-    softmax_cross_entropy,
-    softmax_focal_loss,
-    tversky_loss,
-    weighted_bce_loss,
-)
-from .functional.constraint import (
-    center_invariant_loss,
-    center_loss,
-    range_loss,
-    ring_loss,
-    update_centers_,
-)
-from .functional.embedding import (
-    batch_contrastive_loss,
-    batch_triplet_loss,
-    contrastive_loss,
-    mine_triplets,
-    triplet_loss,
-)
-from .functional.margin import (
-    LambdaSchedule,
-    arcface_loss,
-    coco_loss,
-    combined_margin_loss,
-    cosface_loss,
-    l2_softmax_loss,
-    lsoftmax_loss,
-    margin_logits,
-    margin_target,
-    normface_loss,
-    normface_lower_bound,
-    partial_fc_sample,
-    psi,
-    softmax_loss,
-    sphereface_effective_margin,
-    sphereface_loss,
-    subcenter_arcface_loss,
-)
-from .nn import (
-    BalancedBCELoss,
-    BinaryCrossEntropyLoss,
-    CIoULoss,
-    DiceLoss,
-    DIoULoss,
-    EIoULoss,
-    FocalLoss,
-    FocalTverskyLoss,
-    GIoULoss,
-    HuberLoss,
-    IoULoss,
-    JaccardLoss,
-    L1Loss,
-    MSELoss,
-    SIoULoss,
-    SmoothL1Loss,
-    SoftmaxCrossEntropyLoss,
-    SoftmaxFocalLoss,
-    TverskyLoss,
-    WeightedBCELoss,
-)
-from .nn.constraint import CenterInvariantLoss, CenterLoss, RangeLoss, RingLoss
-from .nn.embedding import BatchContrastiveLoss, BatchTripletLoss, ContrastiveLoss, TripletLoss
-from .nn.margin import (
-    ArcFaceLoss,
-    COCOLoss,
-    CombinedMarginLoss,
-    CosFaceLoss,
-    L2SoftmaxLoss,
-    LSoftmaxLoss,
-    NormFaceLoss,
-    SoftmaxLoss,
-    SphereFaceLoss,
-    SubCenterArcFaceLoss,
-)
-from .registry import REGISTRY, LossSpec, create
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import functional, nn
+from ._reduction import REDUCTIONS, Reduction, reduce_loss
+from .functional import *  # noqa: F403
+from .nn import *  # noqa: F403
+
+if TYPE_CHECKING:  # imported lazily at run time (module __getattr__ below)
+    from . import registry
+    from .registry import REGISTRY, LossSpec
+
+__version__ = "0.2.0"
+
+
+def create(name: str, **kwargs: Any) -> nn.LossModule:
+    """Build the module of a registry entry from its name, for config files.
+
+    ``name`` may be the registry name (``"arcface_loss"``), the module class name
+    (``"ArcFaceLoss"``) or either without its ``loss`` suffix (``"arcface"``, ``"ArcFace"``),
+    in any case. No string is evaluated: ``name`` is looked up in the registry and ``kwargs``
+    are passed to the module's constructor as they are.
+
+    Raises:
+        TypeError: ``name`` is not a string, or an unknown constructor argument.
+        KeyError: no such loss (the message suggests the nearest names).
+
+    Example:
+        >>> import losskit
+        >>> losskit.create("smooth_l1", beta=0.5, reduction="sum")
+        SmoothL1Loss(beta=0.5, reduction='sum')
+    """
+    from .registry import create as _create
+
+    return _create(name, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "registry":
+        return importlib.import_module(".registry", __name__)
+    if name in ("REGISTRY", "LossSpec"):
+        return getattr(importlib.import_module(".registry", __name__), name)
+    raise AttributeError(f"module 'losskit' has no attribute {name!r}")
+
 
 __all__ = [
     "REDUCTIONS",
@@ -128,111 +65,6 @@ __all__ = [
     "nn",
     "reduce_loss",
     "registry",
-    # embedding
-    "batch_contrastive_loss",
-    "batch_triplet_loss",
-    "contrastive_loss",
-    "mine_triplets",
-    "triplet_loss",
-    "BatchContrastiveLoss",
-    "BatchTripletLoss",
-    "ContrastiveLoss",
-    "TripletLoss",
-    # constraint
-    "center_invariant_loss",
-    "center_loss",
-    "range_loss",
-    "ring_loss",
-    "update_centers_",
-    "CenterInvariantLoss",
-    "CenterLoss",
-    "RangeLoss",
-    "RingLoss",
-    # margin
-    "LambdaSchedule",
-    "arcface_loss",
-    "coco_loss",
-    "combined_margin_loss",
-    "cosface_loss",
-    "l2_softmax_loss",
-    "lsoftmax_loss",
-    "margin_logits",
-    "margin_target",
-    "normface_loss",
-    "normface_lower_bound",
-    "partial_fc_sample",
-    "psi",
-    "softmax_loss",
-    "sphereface_effective_margin",
-    "sphereface_loss",
-    "subcenter_arcface_loss",
-    "ArcFaceLoss",
-    "COCOLoss",
-    "CombinedMarginLoss",
-    "CosFaceLoss",
-    "L2SoftmaxLoss",
-    "LSoftmaxLoss",
-    "NormFaceLoss",
-    "SoftmaxLoss",
-    "SphereFaceLoss",
-    "SubCenterArcFaceLoss",
-    # overlap
-    "dice_loss",
-    "dice_to_iou",
-    "focal_tversky_loss",
-    "iou_to_dice",
-    "jaccard_loss",
-    "tversky_loss",
-    "DiceLoss",
-    "FocalTverskyLoss",
-    "JaccardLoss",
-    "TverskyLoss",
-    # box
-    "box_convert",
-    "box_iou",
-    "ciou_loss",
-    "complete_box_iou",
-    "diou_loss",
-    "distance_box_iou",
-    "eiou_loss",
-    "generalized_box_iou",
-    "giou_loss",
-    "iou_loss",
-    "siou_loss",
-    "CIoULoss",
-    "DIoULoss",
-    "EIoULoss",
-    "GIoULoss",
-    "IoULoss",
-    "SIoULoss",
-    # classification
-    "balanced_bce_loss",
-    "bce_loss",
-    "focal_loss",
-    "softmax_cross_entropy",
-    "softmax_focal_loss",
-    "weighted_bce_loss",
-    "BalancedBCELoss",
-    "BinaryCrossEntropyLoss",
-    "FocalLoss",
-    "SoftmaxCrossEntropyLoss",
-    "SoftmaxFocalLoss",
-    "WeightedBCELoss",
-    # distance / vector geometry
-    "cosine_distance",
-    "cosine_from_euclidean",
-    "cosine_similarity",
-    "euclidean_distance",
-    "euclidean_from_cosine",
-    "pairwise_cosine_similarity",
-    "pairwise_euclidean_distance",
-    # regression
-    "huber_loss",
-    "l1_loss",
-    "mse_loss",
-    "smooth_l1_loss",
-    "HuberLoss",
-    "L1Loss",
-    "MSELoss",
-    "SmoothL1Loss",
+    *functional.__all__,
+    *nn.__all__,
 ]

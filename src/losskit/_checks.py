@@ -1,18 +1,260 @@
-"""Validation helpers. Each raises ``TypeError`` or ``ValueError`` naming the public
-function, what was expected and what came, e.g.
-``giou_loss: pred and target must have the same shape; got (8, 4) and (8, 5)``.
+"""Validation: one validator per concept.
 
-They check metadata only (type, shape, dtype, device); value checks such as a label range
-run only for CPU tensors so that no check forces a host-device synchronisation.
+Every check raises ``TypeError`` or ``ValueError`` naming the public function (or module),
+what was expected and what came, e.g.
+``giou_loss: boxes and target must have the same shape; got (8, 4) and (8, 5)``.
+
+Two kinds of check live here:
+
+* **Hyperparameters by annotation.** A keyword argument's annotation says what it accepts:
+  ``bool`` (a real ``bool``, not ``"yes"`` or ``1``), a ``Literal`` of choices, a number, a
+  tensor, and, through :data:`typing.Annotated`, a :class:`Range` of allowed values (e.g.
+  :data:`Positive`, :data:`UnitInterval`, :data:`Angle`) or a :class:`BoolTensor`.
+  :func:`make_check` turns an annotation into a check; :func:`losskit._api.checked` runs those
+  checks for every public function and :class:`losskit._api.LossModule` for every module
+  constructor, so a concept is validated the same way everywhere.
+* **Tensors by metadata**: type, shape, dtype, device, label ranges.
+
+Checks on *values* (a range, NaN) read tensors only where that costs no host-device
+synchronisation: on CPU tensors, and never while ``torch.compile`` traces. Metadata checks
+(type, dtype, shape, device) run everywhere.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import torch
 from torch import Tensor
+
+# ------------------------------------------------------------------ annotation markers
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a number (or of every element of a tensor)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        if math.isnan(v):
+            return False
+        lo_ok = v > self.low if self.low_open else v >= self.low
+        hi_ok = v < self.high if self.high_open else v <= self.high
+        return lo_ok and hi_ok and math.isfinite(v)
+
+    def describe(self) -> str:
+        """``">= 0"``, ``"> 0"`` or ``"in [0, 1]"``."""
+
+        def num(x: float) -> str:
+            return "pi" if x == math.pi else f"{x:g}"
+
+        if math.isinf(self.high):
+            if math.isinf(self.low):
+                return "finite"
+            return f"{'>' if self.low_open else '>='} {num(self.low)}"
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        return f"in {lo}{num(self.low)}, {num(self.high)}{hi}"
+
+    def number_rule(self) -> str:
+        if math.isinf(self.high):
+            return f"a finite number {self.describe()}"
+        return f"a number {self.describe()}"
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Text appended to the ``TypeError`` of a value of the wrong kind (what to pass instead)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class BoolTensor:
+    """Marks a tensor argument that must have dtype ``torch.bool`` (a ``mask``)."""
+
+
+#: ``> 0``: eps, scale, delta, sizes of things.
+Positive = Annotated[float, Range(0.0, low_open=True)]
+#: ``>= 0``: margins, exponents, weights of terms.
+NonNegative = Annotated[float, Range(0.0)]
+#: ``[0, 1]``: probabilities, rates, smoothing.
+UnitInterval = Annotated[float, Range(0.0, 1.0)]
+#: ``(0, 1]``: a sampled fraction.
+Fraction = Annotated[float, Range(0.0, 1.0, low_open=True)]
+#: ``[0, pi)``: an additive angular margin in radians.
+Angle = Annotated[float, Range(0.0, math.pi, high_open=True)]
+#: ``(0, 0.5)``: the clamp of probabilities to ``[eps, 1 - eps]``.
+ProbabilityEps = Annotated[float, Range(0.0, 0.5, low_open=True, high_open=True)]
+#: an ``int >= 1``: sizes, counts, block lengths.
+PositiveInt = Annotated[int, Range(1.0)]
+#: an optional non-negative tensor broadcastable to the unreduced loss (the reduction weight).
+Weight = Annotated[Tensor | None, Range(0.0)]
+#: an optional bool tensor, ``True`` = keep.
+Mask = Annotated[Tensor | None, BoolTensor()]
+#: an optional non-negative ``(C,)`` tensor, one value per class.
+ClassWeight = Annotated[Tensor | None, Range(0.0)]
+#: an optional non-negative ``(C,)`` focal balance factor per class (softmax focal loss).
+ClassAlpha = Annotated[
+    Tensor | None,
+    Range(0.0),
+    Hint(
+        "a single number only scales the loss; MONAI's scalar alpha means "
+        "tensor([1 - alpha, alpha, ..., alpha])"
+    ),
+]
+#: a non-negative number or tensor (weighted BCE's ``pos_weight``).
+PosWeight = Annotated[float | Tensor, Range(0.0)]
+#: the focal balance factor: a number or tensor in ``[0, 1]``, or ``None``.
+FocalAlpha = Annotated[float | Tensor | None, Range(0.0, 1.0)]
+#: a scale ``> 0``: a number or a one-element tensor (learnable).
+Scale = Annotated[float | Tensor, Range(0.0, low_open=True)]
+
+_NONE = type(None)
+
+
+def _compiling() -> bool:
+    return torch.compiler.is_compiling()
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _type_name(v: object) -> str:
+    if isinstance(v, Tensor):
+        return f"a tensor of dtype {v.dtype}"
+    return type(v).__name__
+
+
+def check_tensor_values(fn: str, name: str, x: Tensor, allowed: Range) -> None:
+    """Every element finite and in ``allowed`` (CPU tensors only, never while compiling)."""
+    if x.device.type != "cpu" or x.numel() == 0 or _compiling():
+        return
+    if x.dtype == torch.bool:
+        return
+    v = x.detach()
+    if v.is_floating_point() and bool(torch.isnan(v).any()):
+        raise ValueError(f"{fn}: {name} must not contain NaN")
+    lo, hi = float(v.min()), float(v.max())
+    if lo not in allowed or hi not in allowed:
+        raise ValueError(
+            f"{fn}: {name} must hold finite values {allowed.describe()}; "
+            f"got values in [{lo:.4g}, {hi:.4g}]"
+        )
+
+
+def make_check(tp: Any) -> Callable[[str, str, object], None] | None:
+    """The check an annotation asks for, or ``None`` when it asks for nothing checkable.
+
+    ``check(fn, name, value)`` raises ``TypeError`` for a value of the wrong kind and
+    ``ValueError`` for a value of the right kind outside its :class:`Range`.
+    """
+    meta: tuple[Any, ...] = ()
+    if get_origin(tp) is Annotated:
+        tp, *extra = get_args(tp)
+        meta = tuple(extra)
+    origin = get_origin(tp)
+    options = get_args(tp) if origin in (typing.Union, types.UnionType) else (tp,)
+    choices: list[object] = []
+    kinds: list[type] = []
+    allow_none = False
+    flat = []
+    for o in options:  # ``Annotated[int, Range] | None``: the metadata of a member counts too
+        if get_origin(o) is Annotated:
+            o, *extra = get_args(o)
+            meta += tuple(extra)
+        flat.append(o)
+    for o in flat:
+        if o is _NONE or o is None:
+            allow_none = True
+        elif get_origin(o) is Literal:
+            choices.extend(get_args(o))
+        elif isinstance(o, type):
+            kinds.append(o)
+    allowed = next((m for m in meta if isinstance(m, Range)), None)
+    want_bool_tensor = any(isinstance(m, BoolTensor) for m in meta)
+    hint = "".join(f" ({m.text})" for m in meta if isinstance(m, Hint))
+    if not choices and not kinds:
+        return None
+    numeric = float in kinds or int in kinds
+    integer_only = int in kinds and float not in kinds
+    tensors = Tensor in kinds
+    others = tuple(k for k in kinds if k not in (float, int, bool, Tensor))
+    expected = []
+    if bool in kinds:
+        expected.append("a bool")
+    if numeric:
+        expected.append("an int" if integer_only else "a number")
+    if tensors:
+        expected.append("a bool tensor" if want_bool_tensor else "a tensor")
+    expected += [f"a {k.__name__}" for k in others]
+    if allow_none:
+        expected.append("None")
+    if choices:
+        expected = [f"one of {', '.join(map(repr, choices))}"] + (["None"] if allow_none else [])
+
+    def check(fn: str, name: str, v: object) -> None:
+        if v is None:
+            if allow_none:
+                return
+        elif choices:
+            if isinstance(v, str) and v in choices:
+                return
+            if not kinds:
+                raise ValueError(f"{fn}: {name} must be {' or '.join(expected)}; got {v!r}")
+        if isinstance(v, bool):
+            if bool in kinds:
+                return
+        elif numeric and _is_number(v):
+            if integer_only and not isinstance(v, int):
+                raise TypeError(f"{fn}: {name} must be an int; got {v!r}")
+            if allowed is not None and float(v) not in allowed:
+                rule = f"an int {allowed.describe()}" if integer_only else allowed.number_rule()
+                raise ValueError(f"{fn}: {name} must be {rule}; got {v!r}")
+            if allowed is None and not math.isfinite(float(v)):
+                raise ValueError(f"{fn}: {name} must be finite; got {v!r}")
+            return
+        elif tensors and isinstance(v, Tensor):
+            if want_bool_tensor and v.dtype != torch.bool:
+                raise TypeError(
+                    f"{fn}: {name} must be a bool tensor (True = keep); got dtype {v.dtype}"
+                )
+            if not want_bool_tensor and v.dtype == torch.bool and allowed is not None:
+                raise TypeError(f"{fn}: {name} must be a numeric tensor; got dtype torch.bool")
+            if allowed is not None:
+                check_tensor_values(fn, name, v, allowed)
+            return
+        elif others and isinstance(v, others):
+            return
+        if choices and isinstance(v, str):
+            raise ValueError(f"{fn}: {name} must be {' or '.join(expected)}; got {v!r}")
+        raise TypeError(
+            f"{fn}: {name} must be {' or '.join(expected)}; got {_type_name(v)}{hint}"
+        )
+
+    return check
+
+
+def check_choice(fn: str, name: str, value: object, choices: Sequence[object]) -> object:
+    """``value`` one of ``choices`` (for options not given by an annotation)."""
+    if value not in choices:
+        raise ValueError(
+            f"{fn}: {name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+        )
+    return value
+
+
+# ------------------------------------------------------------------ tensors by metadata
 
 
 def _shape(x: Tensor) -> tuple[int, ...]:
@@ -33,6 +275,7 @@ def check_floating(fn: str, name: str, x: object) -> Tensor:
 
 
 def check_integer(fn: str, name: str, x: object) -> Tensor:
+    """Integer class indices: every integer dtype (int8 to int64, uint8) is accepted."""
     x = check_tensor(fn, name, x)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
         raise TypeError(
@@ -51,10 +294,12 @@ def check_same_shape(
         )
 
 
-def check_same_device(fn: str, *named: tuple[str, Tensor]) -> None:
-    devices = {t.device for _, t in named}
+def check_same_device(fn: str, *named: tuple[str, Tensor | None]) -> None:
+    """Every given tensor (``None`` entries are skipped) on one device."""
+    present = [(n, t) for n, t in named if isinstance(t, Tensor)]
+    devices = {t.device for _, t in present}
     if len(devices) > 1:
-        got = ", ".join(f"{n} on {t.device}" for n, t in named)
+        got = ", ".join(f"{n} on {t.device}" for n, t in present)
         raise ValueError(f"{fn}: all tensors must be on one device; got {got}")
 
 
@@ -65,51 +310,53 @@ def check_ndim(fn: str, name: str, x: Tensor, ndims: int | Sequence[int]) -> Non
         raise ValueError(f"{fn}: {name} must have {want} dimensions; got shape {_shape(x)}")
 
 
+def check_min_ndim(fn: str, name: str, x: Tensor, ndim: int, layout: str) -> None:
+    if x.dim() < ndim:
+        raise ValueError(f"{fn}: {name} must have shape {layout}; got shape {_shape(x)}")
+
+
 def check_last_dim(fn: str, name: str, x: Tensor, size: int) -> None:
     if x.dim() == 0 or x.shape[-1] != size:
         raise ValueError(f"{fn}: {name} must have shape (..., {size}); got {_shape(x)}")
 
 
-def check_weight(fn: str, weight: object, shape: torch.Size, name: str = "weight") -> Tensor | None:
-    """A weight must be a tensor broadcastable to ``shape`` without enlarging it."""
-    if weight is None:
+def check_broadcast(
+    fn: str, name: str, x: Tensor | None, shape: torch.Size | tuple[int, ...]
+) -> Tensor | None:
+    """``x`` broadcastable to ``shape`` without enlarging it (``None`` passes)."""
+    if x is None:
         return None
-    weight = check_tensor(fn, name, weight)
+    shape = torch.Size(shape)
     try:
-        out = torch.broadcast_shapes(weight.shape, shape)
+        out = torch.broadcast_shapes(x.shape, shape)
     except RuntimeError:
         out = None
     if out != shape:
         raise ValueError(
-            f"{fn}: {name} must broadcast to {tuple(shape)} without enlarging it; got {_shape(weight)}"
+            f"{fn}: {name} must broadcast to {tuple(shape)} without enlarging it; got {_shape(x)}"
         )
-    return weight
+    return x
 
 
-def check_positive(fn: str, name: str, value: float, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{fn}: {name} must be a number; got {type(value).__name__}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or not math.isfinite(value):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{fn}: {name} must be finite and {bound}; got {value}")
-    return float(value)
-
-
-def check_in_range(fn: str, name: str, value: float, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{fn}: {name} must be a number; got {type(value).__name__}")
-    if not (low <= value <= high):
-        raise ValueError(f"{fn}: {name} must lie in [{low}, {high}]; got {value}")
-    return float(value)
-
-
-def check_choice(fn: str, name: str, value: object, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
+def check_per_row(fn: str, name: str, x: Tensor | None, n: int) -> Tensor | None:
+    """``x`` of shape ``(n,)``, one value per row (``None`` passes)."""
+    if x is not None and x.shape != (n,):
         raise ValueError(
-            f"{fn}: {name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+            f"{fn}: {name} must have shape ({n},), one value per row; got {_shape(x)}"
         )
-    return value
+    return x
+
+
+def check_class_vector(fn: str, name: str, x: Tensor | None, num_classes: int) -> Tensor | None:
+    """A ``(C,)`` floating tensor, one value per class (``None`` passes)."""
+    if x is None:
+        return None
+    check_floating(fn, name, x)
+    if x.shape != (num_classes,):
+        raise ValueError(
+            f"{fn}: {name} must have shape ({num_classes},), one value per class; got {_shape(x)}"
+        )
+    return x
 
 
 def check_labels(
@@ -122,10 +369,11 @@ def check_labels(
 ) -> None:
     """Integer labels in ``[0, num_classes)`` (or equal to ``ignore_index``).
 
-    The range is checked on CPU tensors only: on an accelerator it would force a sync.
+    The range is checked on CPU tensors only (on an accelerator it would force a sync) and
+    never while ``torch.compile`` traces.
     """
     check_integer(fn, name, labels)
-    if labels.device.type != "cpu" or labels.numel() == 0:
+    if labels.device.type != "cpu" or labels.numel() == 0 or _compiling():
         return
     valid = labels if ignore_index is None else labels[labels != ignore_index]
     if valid.numel() == 0:
@@ -136,6 +384,27 @@ def check_labels(
             f"{fn}: {name} must lie in [0, {num_classes - 1}]"
             + (f" or equal ignore_index={ignore_index}" if ignore_index is not None else "")
             + f"; got values in [{lo}, {hi}]"
+        )
+
+
+def check_unit_values(
+    fn: str, name: str, x: Tensor, hint: str = "", keep: Tensor | None = None
+) -> None:
+    """Values in ``[0, 1]`` (binary targets, probabilities) where ``keep`` is True (all when
+    ``None``); CPU only, never while compiling."""
+    if x.device.type != "cpu" or x.numel() == 0 or _compiling():
+        return
+    v = x.detach()
+    if keep is not None:
+        v = v[keep.expand(x.shape)]
+        if v.numel() == 0:
+            return
+    if not v.is_floating_point():
+        v = v.double()
+    lo, hi = float(v.min()), float(v.max())
+    if not (0.0 <= lo and hi <= 1.0):  # also refuses NaN
+        raise ValueError(
+            f"{fn}: {name} must hold values in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]" + hint
         )
 
 

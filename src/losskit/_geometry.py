@@ -43,7 +43,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_choice, check_floating, check_last_dim
+from ._checks import check_floating, check_last_dim
 
 __all__ = [
     "BOX_FORMATS",
@@ -123,8 +123,11 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
     fn = "box_convert"
     check_floating(fn, "boxes", boxes)
     check_last_dim(fn, "boxes", boxes, 4)
-    check_choice(fn, "in_fmt", in_fmt, BOX_FORMATS)
-    check_choice(fn, "out_fmt", out_fmt, BOX_FORMATS)
+    for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
+        if fmt not in BOX_FORMATS:
+            raise ValueError(
+                f"{fn}: {name} must be one of {', '.join(map(repr, BOX_FORMATS))}; got {fmt!r}"
+            )
     if in_fmt == out_fmt:
         return boxes.clone()
     return _from_xyxy(to_xyxy(boxes, in_fmt), out_fmt)
@@ -195,7 +198,7 @@ def iou_similarity(
     eps: float = 1e-7,
     alpha_mode: str = "detach",
     v_grad: str = "exact",
-    theta: float = 4.0,
+    shape_exponent: float = 4.0,
 ) -> Tensor:
     """The similarity of one member of the IoU family (its loss is ``1 - similarity``),
     composable form.
@@ -217,7 +220,7 @@ def iou_similarity(
         return iou - (area_c - union) / (area_c + eps)
     d = centre_offset(a, b)
     if kind == "siou":
-        return iou - _siou_penalty(d, cwh, wh_a, wh_b, eps, theta)
+        return iou - _siou_penalty(d, cwh, wh_a, wh_b, eps, shape_exponent)
     c2 = (cwh * cwh).sum(-1) + eps
     sim = iou - (d * d).sum(-1) / c2
     if kind == "diou":
@@ -240,7 +243,7 @@ def iou_similarity(
 
 
 def _siou_penalty(
-    d: Tensor, cwh: Tensor, wh_a: Tensor, wh_b: Tensor, eps: float, theta: float
+    d: Tensor, cwh: Tensor, wh_a: Tensor, wh_b: Tensor, eps: float, shape_exponent: float
 ) -> Tensor:
     # angle cost: Lambda = 1 - 2 sin^2(arcsin(x) - pi/4) = sin(2 alpha), alpha the angle of the
     # centre line to its nearest axis; sin(2 alpha) = 2 |dx| |dy| / (dx^2 + dy^2): no arcsin, no
@@ -251,7 +254,7 @@ def _siou_penalty(
     rho = (d / (cwh + eps)) ** 2
     dist = (1.0 - torch.exp(-gamma * rho)).sum(-1)
     omega = (wh_a - wh_b).abs() / (torch.maximum(wh_a, wh_b) + eps)
-    shape = ((1.0 - torch.exp(-omega)) ** theta).sum(-1)
+    shape = ((1.0 - torch.exp(-omega)) ** shape_exponent).sum(-1)
     return 0.5 * (dist + shape)
 
 

@@ -20,6 +20,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
+from ._checks import check_broadcast, check_same_device
+
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 DEFAULT_REDUCTION: Reduction = "mean"
@@ -39,6 +41,7 @@ def reduce_loss(
     *,
     weight: Tensor | None = None,
     fn: str = "reduce_loss",
+    mean_weight: Tensor | None = None,
 ) -> Tensor:
     """Reduce an unreduced loss tensor.
 
@@ -48,6 +51,9 @@ def reduce_loss(
         weight: optional non-negative weights broadcastable to ``loss`` (it never enlarges
             ``loss``). ``"mean"`` then divides by ``sum(weight)`` broadcast to ``loss``.
         fn: the public function's name, for error messages.
+        mean_weight: what each entry counts in the denominator of ``"mean"`` when that is
+            not its ``weight`` (softmax cross-entropy's class weights, torch's rule: the loss
+            already carries them, the mean divides by them); broadcastable to ``loss``.
 
     Returns:
         ``loss * weight`` for ``"none"``; a scalar otherwise.
@@ -76,13 +82,74 @@ def reduce_loss(
     total = loss.sum()
     if reduction == "sum":
         return total
-    if weight is None:
+    counted = weight if mean_weight is None else mean_weight
+    if counted is None:
         if loss.numel() == 0:
             # mean of nothing: 0, still attached to the graph
             return total * 0.0
         return total / loss.numel()
-    denom = weight.expand_as(loss).sum().to(total.dtype)
+    denom = counted.expand_as(loss).sum().to(total.dtype)
     # sum(w*l)/sum(w); a total weight of 0 (or an empty loss) gives 0 rather than 0/0.
     # torch.where keeps this free of host-device synchronisation.
     safe = torch.where(denom > 0, denom, torch.ones_like(denom))
     return torch.where(denom > 0, total / safe, total * 0.0)
+
+
+def exclusion(
+    fn: str,
+    shape: torch.Size | tuple[int, ...],
+    *,
+    mask: Tensor | None = None,
+    labels: Tensor | None = None,
+    ignore_index: int | None = None,
+) -> Tensor | None:
+    """The one exclusion rule: which entries of a loss of ``shape`` are kept.
+
+    ``mask`` (bool, ``True`` = keep) must broadcast to ``shape`` without enlarging it;
+    ``ignore_index`` is sugar for ``mask=labels != ignore_index`` (``labels`` of ``shape``).
+    Both may be given; an entry is kept where both keep it. ``None`` when nothing is
+    excluded.
+    """
+    keep = check_broadcast(fn, "mask", mask, shape)
+    if ignore_index is not None and labels is not None:
+        by_label = labels != ignore_index
+        keep = by_label if keep is None else keep & by_label
+    return keep
+
+
+def finish(
+    fn: str,
+    loss: Tensor,
+    reduction: Reduction,
+    *,
+    weight: Tensor | None = None,
+    keep: Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+    mean_weight: Tensor | None = None,
+) -> Tensor:
+    """The one finishing step of every loss: exclude, weigh, reduce, cast back.
+
+    Excluded entries (``keep`` False) read 0 under ``"none"``, get a zero gradient and leave
+    both the numerator and the denominator of ``"mean"``; whatever they held (a 255 "void"
+    label, a NaN from an undefined branch) never reaches the result. ``weight`` (non-negative,
+    broadcastable to ``loss`` without enlarging it) gives ``"mean" = sum(w l) / sum(w)`` over
+    the kept entries, and 0 (with a gradient) when nothing is kept. ``mean_weight``: see
+    :func:`reduce_loss`.
+    """
+    check_broadcast(fn, "weight", weight, loss.shape)
+    check_broadcast(fn, "mask", keep, loss.shape)
+    check_same_device(fn, ("the loss", loss), ("weight", weight), ("mask", keep))
+    w = None if weight is None else weight.to(loss.dtype)
+    if keep is not None:
+        loss = torch.where(keep, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+        k = keep.to(loss.dtype)
+        w = k if w is None else torch.where(keep, w, torch.zeros((), dtype=w.dtype, device=w.device))
+    if mean_weight is not None:
+        mw = mean_weight.to(loss.dtype)
+        if weight is not None:
+            mw = mw * weight.to(loss.dtype)
+        if keep is not None:
+            mw = torch.where(keep, mw, torch.zeros((), dtype=mw.dtype, device=mw.device))
+        mean_weight = mw
+    out = reduce_loss(loss, reduction, weight=w, fn=fn, mean_weight=mean_weight)
+    return out if out_dtype is None else out.to(out_dtype)

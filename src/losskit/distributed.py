@@ -34,17 +34,17 @@ alone and multiply the backbone's learning rate by the world size, or use
 
 from __future__ import annotations
 
-import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ._checks import check_choice, check_floating, check_integer, check_ndim, check_positive
-from ._reduction import Reduction, check_reduction, reduce_loss
-from .functional import _sharding
-from .functional._margin_ce import local_margin_ce_parts
+from ._api import checked
+from ._checks import Fraction, check_floating, check_integer, check_ndim, make_check
+from ._reduction import Reduction, exclusion, reduce_loss
+from .functional._margin_ce import ClassShard, local_margin_ce_parts
+from .functional.margin import partial_fc_sample
 
 __all__ = [
     "ClassShardedLoss",
@@ -158,6 +158,7 @@ class _AllGather(torch.autograd.Function):
         return grad[start : start + ctx.sizes[ctx.rank]], None, None, None, None
 
 
+@checked
 def all_gather_with_grad(
     x: Tensor,
     *,
@@ -175,7 +176,6 @@ def all_gather_with_grad(
             ``"sum"`` if each rank computes its own part of it (see the module doc).
         group: the process group (default: the world).
     """
-    check_choice("all_gather_with_grad", "grad", grad, ("local", "sum"))
     rank, ws = world(group)
     if ws == 1:
         return x
@@ -242,6 +242,7 @@ class _ShardedCE(torch.autograd.Function):
         return g.to(ctx.in_dtype), None, None
 
 
+@checked
 def sharded_cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -273,7 +274,6 @@ def sharded_cross_entropy(
     check_floating(fn, "logits", logits)
     check_integer(fn, "labels", labels)
     check_ndim(fn, "logits", logits, 2)
-    check_reduction(fn, reduction)
     if labels.shape != logits.shape[:1]:
         raise ValueError(
             f"{fn}: labels must have shape ({logits.shape[0]},); got {tuple(labels.shape)}"
@@ -375,60 +375,41 @@ def _sharded_parts(group):
     return parts
 
 
-def _shard_sample(
-    local: Tensor, num_local: int, sample_rate: float, generator
-) -> tuple[Tensor, Tensor]:
-    """Partial FC inside one shard: the shard's classes present in the batch plus a random
-    share of the others; returns ``(index, local labels remapped into index, -1 elsewhere)``."""
-    here = local >= 0
-    keep = torch.zeros(num_local, dtype=torch.bool, device=local.device)
-    keep[local[here]] = True
-    n_pos = int(keep.sum())
-    want = max(int(math.ceil(sample_rate * num_local)), n_pos)
-    score = torch.rand(
-        num_local, generator=generator, device=local.device if generator is None else "cpu"
-    )
-    score = score.to(local.device)
-    score[keep] = 2.0  # positives first
-    index = torch.sort(torch.topk(score, want).indices).values
-    position = torch.full((num_local,), -1, dtype=torch.long, device=local.device)
-    position[index] = torch.arange(len(index), device=local.device)
-    remapped = torch.where(here, position[local.clamp_min(0)], torch.full_like(local, -1))
-    return index, remapped
-
-
 class ClassShardedLoss(torch.nn.Module):
     """Any loss of the angular-margin family with its ``C`` classes split across ranks.
 
-    Rank ``r`` builds ``loss_cls(in_features, C_r, **kwargs)`` for its share of the classes
-    (:func:`shard_range`: as even as possible, any ``C``), so its weight holds only those rows.
-    ``forward(features, labels)`` takes this rank's batch (sizes may differ between ranks),
+    Rank ``r`` builds ``loss_cls(C_r, embedding_dim, **kwargs)`` for its share of the classes
+    (:func:`shard_range`: as even as possible, any ``C``), so its centres hold only those rows.
+    ``forward(embeddings, labels)`` takes this rank's batch (sizes may differ between ranks),
     gathers the global batch, and computes the loss of the whole batch over all ``C`` classes,
     the same value on every rank, without any rank holding more than its ``B x C_r`` logits:
     the row maxima and sums of exponentials of the non-target logits and the target logit are
-    combined across ranks; the margin is then applied exactly as in one process.
+    combined across ranks; the margin is then applied exactly as in one process. The split is
+    passed to the inner loss explicitly, as its ``shard=`` argument (a
+    :class:`~losskit.functional._margin_ce.ClassShard`).
 
-    Gradients are exact: this rank's weight rows and its own features get the gradient one
+    Gradients are exact: this rank's centre rows and its own embeddings get the gradient one
     process holding the whole batch and every class would give them. Sum the backbone's
     gradients over ranks with :func:`sum_gradients_` (see the module doc for DDP); the shard
-    is not replicated and needs nothing. ``chunk_size``
-    (on the inner loss) works as in one process. ``sample_rate < 1`` applies Partial FC
-    within each shard in training mode: every class of the global batch plus a random share
-    of each shard's other classes.
+    is not replicated and needs nothing. ``chunk_size`` (on the inner loss) works as in one
+    process. ``sample_rate < 1`` applies Partial FC within each shard in training mode
+    (:func:`losskit.functional.partial_fc_sample` on the shard's classes): every class of the
+    global batch plus a random share of each shard's other classes.
 
     Args:
         loss_cls: a margin-family module class, e.g. :class:`losskit.nn.ArcFaceLoss`.
-        in_features: ``D``.
         num_classes: the global ``C``; every rank must hold at least one class.
+        embedding_dim: ``D``.
         group: the process group (default: the world).
-        sample_rate: Partial FC's fraction of each shard's classes, in ``(0, 1]``.
+        sample_rate: Partial FC's fraction of each shard's classes, in ``(0, 1]``; default 1.
         generator: optional CPU generator for the Partial FC sampling.
-        **kwargs: the inner loss's hyperparameters (``margin``, ``scale``, ``chunk_size``,
-            ``reduction``, ...).
+        **kwargs: the inner loss's constructor arguments (``margin``, ``scale``,
+            ``chunk_size``, ``reduction``, ...; an unknown name raises the inner class's
+            ``TypeError``).
 
     Example (with ``torchrun --nproc_per_node=2``)::
 
-        head = ClassShardedLoss(ArcFaceLoss, 512, 1_000_000, margin=0.5, scale=64.0, chunk_size=65536)
+        head = ClassShardedLoss(ArcFaceLoss, 1_000_000, 512, margin=0.5, scale=64.0, chunk_size=65536)
         loss = head(backbone(images), labels)
         loss.backward()
         sum_gradients_(backbone)
@@ -437,13 +418,13 @@ class ClassShardedLoss(torch.nn.Module):
     def __init__(
         self,
         loss_cls: type[torch.nn.Module],
-        in_features: int,
         num_classes: int,
+        embedding_dim: int,
         *,
         group: dist.ProcessGroup | None = None,
         sample_rate: float = 1.0,
         generator: torch.Generator | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
         name = "ClassShardedLoss"
@@ -451,9 +432,7 @@ class ClassShardedLoss(torch.nn.Module):
             raise ValueError(
                 f"{name}: pass sample_rate to ClassShardedLoss itself, not to the inner loss"
             )
-        check_positive(name, "sample_rate", sample_rate)
-        if sample_rate > 1.0:
-            raise ValueError(f"{name}: sample_rate must lie in (0, 1]; got {sample_rate}")
+        make_check(Fraction)(name, "sample_rate", sample_rate)
         rank, ws = world(group)
         self.group = group
         self.num_classes = num_classes
@@ -465,29 +444,41 @@ class ClassShardedLoss(torch.nn.Module):
             )
         self.sample_rate = float(sample_rate)
         self.generator = generator
-        self.inner = loss_cls(in_features, self.class_stop - self.class_start, **kwargs)
+        self.inner = loss_cls(self.class_stop - self.class_start, embedding_dim, **kwargs)
 
     @property
-    def weight(self) -> Tensor:
-        """This rank's rows of the class weight."""
-        return self.inner.weight
+    def centers(self) -> Tensor:
+        """This rank's rows of the class centres."""
+        return self.inner.centers
 
-    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
-        xg, yg = gather_batch(features, labels, group=self.group)
+    def forward(
+        self, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The loss of the global batch (every rank's ``embeddings`` ``(B_r, D)`` and ``labels``
+        ``(B_r,)``, optional per-sample ``weight`` and ``mask``), the same on every rank."""
+        xg, yg = gather_batch(embeddings, labels, group=self.group)
+        wg = None if weight is None else all_gather_with_grad(weight, group=self.group)
+        mg = None if mask is None else all_gather_with_grad(mask, group=self.group)
         num_local = self.class_stop - self.class_start
-        local = yg - self.class_start
-        local = torch.where((local >= 0) & (local < num_local), local, torch.full_like(local, -1))
+        keep = exclusion("ClassShardedLoss", yg.shape, mask=mg, labels=yg,
+                         ignore_index=getattr(self.inner, "ignore_index", None))  # fmt: skip
+        local = yg.long() - self.class_start
+        here = (local >= 0) & (local < num_local)
+        if keep is not None:
+            here = here & keep
+        local = torch.where(here, local, torch.full_like(local, -1))
         index = None
         if self.training and self.sample_rate < 1.0:
-            index, local = _shard_sample(local, num_local, self.sample_rate, self.generator)
-        sharding = _sharding.ClassSharding(
+            index, local = partial_fc_sample(local, num_local, sample_rate=self.sample_rate,
+                                             generator=self.generator)  # fmt: skip
+        shard = ClassShard(
             num_classes=self.num_classes,
             local_labels=local,
             index=index,
             parts=_sharded_parts(self.group),
         )
-        with _sharding.sharded(sharding):
-            return self.inner(xg, yg)
+        return self.inner(xg, yg, weight=wg, mask=mg, shard=shard)
 
     def extra_repr(self) -> str:
         return (

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..bench import BenchCase, cases
 from ..registry import REGISTRY, LossSpec
 
 
@@ -49,9 +50,8 @@ def _vm(field: str) -> int:
 def measure_peak(spec_name: str, case_index: int, impl: str, device: str, threads: int) -> float:
     """Peak memory (bytes) one step of ``impl`` adds on top of its inputs (see module doc)."""
     torch.set_num_threads(threads)
-    spec = REGISTRY.get(spec_name)
     dev = torch.device(device)
-    steps = spec.bench[case_index].setup(dev)
+    steps = cases()[spec_name][case_index].setup(dev)
     step = steps[impl]
     if dev.type == "cuda":
         step()  # warm-up: lazy initialisation is not the loss's memory
@@ -122,11 +122,12 @@ def time_steps(steps: dict, min_run_time: float, rounds: int = 3) -> dict[str, f
 
 
 def bench_spec(
-    spec: LossSpec, *, device: str, threads: int, memory: bool, min_run_time: float
-) -> list[BenchRow]:
+    spec: LossSpec, found: tuple[BenchCase, ...], *, device: str, threads: int, memory: bool,
+    min_run_time: float,
+) -> list[BenchRow]:  # fmt: skip
     torch.set_num_threads(threads)
     rows: list[BenchRow] = []
-    for ci, case in enumerate(spec.bench):
+    for ci, case in enumerate(found):
         steps = case.setup(torch.device(device))
         if "losskit" not in steps:
             raise ValueError(
@@ -191,18 +192,21 @@ def run(
 ) -> list[BenchRow]:
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("losskit bench: --device cuda requested but CUDA is not available")
-    specs = [s for s in REGISTRY.specs(family) if s.bench and (not names or s.name in names)]
-    if names:
-        unknown = set(names) - {s.name for s in REGISTRY}
-        if unknown:
-            raise SystemExit(f"losskit bench: unknown loss names: {', '.join(sorted(unknown))}")
+    table_of_cases = cases()
+    wanted = {REGISTRY.resolve(n).name for n in names} if names else None
+    specs = [
+        s
+        for s in REGISTRY.specs(family)
+        if s.name in table_of_cases and (wanted is None or s.name in wanted)
+    ]
     rows: list[BenchRow] = []
     for spec in specs:
         print(f"benchmarking {spec.name} ...", file=sys.stderr, flush=True)
         rows.extend(
             bench_spec(
-                spec, device=device, threads=threads, memory=memory, min_run_time=min_run_time
-            )
+                spec, table_of_cases[spec.name], device=device, threads=threads, memory=memory,
+                min_run_time=min_run_time,
+            )  # fmt: skip
         )
     table = markdown_table(rows, device, threads)
     print(table)

@@ -1,148 +1,31 @@
-"""The functional core: every loss as a plain function, one module per family."""
+"""The functional core: every loss as a plain function, one file per family.
 
-from .box import (
-    box_convert,
-    box_iou,
-    ciou_loss,
-    complete_box_iou,
-    diou_loss,
-    distance_box_iou,
-    eiou_loss,
-    generalized_box_iou,
-    giou_loss,
-    iou_loss,
-    siou_loss,
-)
-from .classification import (
-    balanced_bce_loss,
-    bce_loss,
-    focal_loss,
-    softmax_cross_entropy,
-    softmax_focal_loss,
-    weighted_bce_loss,
-)
-from .constraint import (
-    center_invariant_loss,
-    center_loss,
-    range_loss,
-    ring_loss,
-    update_centers_,
-)
-from .distance import (
-    cosine_distance,
-    cosine_from_euclidean,
-    cosine_similarity,
-    euclidean_distance,
-    euclidean_from_cosine,
-    pairwise_cosine_similarity,
-    pairwise_euclidean_distance,
-    safe_sqrt,
-)
-from .embedding import (
-    batch_contrastive_loss,
-    batch_triplet_loss,
-    contrastive_loss,
-    mine_triplets,
-    triplet_loss,
-)
-from .margin import (
-    LambdaSchedule,
-    arcface_loss,
-    coco_loss,
-    combined_margin_loss,
-    cosface_loss,
-    l2_softmax_loss,
-    lsoftmax_loss,
-    margin_logits,
-    margin_target,
-    normface_loss,
-    normface_lower_bound,
-    partial_fc_sample,
-    psi,
-    softmax_loss,
-    sphereface_effective_margin,
-    sphereface_loss,
-    subcenter_arcface_loss,
-)
-from .overlap import (
-    dice_loss,
-    dice_to_iou,
-    focal_tversky_loss,
-    iou_to_dice,
-    jaccard_loss,
-    tversky_loss,
-)
-from .regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+Each family file (``box``, ``classification``, ``constraint``, ``distance``, ``embedding``,
+``margin``, ``overlap``, ``regression``) holds its functions and, beside each loss, the
+module derived from it; its ``__all__`` lists both. This namespace exports the functions
+(:mod:`losskit.nn` the modules); both lists are derived from the family files.
+"""
+
+from torch import nn as _nn
+
+from . import box, classification, constraint, distance, embedding, margin, overlap, regression
+from .box import *  # noqa: F403
+from .classification import *  # noqa: F403
+from .constraint import *  # noqa: F403
+from .distance import *  # noqa: F403
+from .embedding import *  # noqa: F403
+from .margin import *  # noqa: F403
+from .overlap import *  # noqa: F403
+from .regression import *  # noqa: F403
+
+#: the family files, in the order of the documentation
+FAMILIES = (regression, classification, box, overlap, embedding, constraint, margin, distance)
+
+
+def _is_module(obj: object) -> bool:
+    return isinstance(obj, type) and issubclass(obj, _nn.Module)
+
 
 __all__ = [
-    # embedding
-    "batch_contrastive_loss",
-    "batch_triplet_loss",
-    "contrastive_loss",
-    "mine_triplets",
-    "triplet_loss",
-    # constraint
-    "center_invariant_loss",
-    "center_loss",
-    "range_loss",
-    "ring_loss",
-    "update_centers_",
-    # margin
-    "LambdaSchedule",
-    "arcface_loss",
-    "coco_loss",
-    "combined_margin_loss",
-    "cosface_loss",
-    "l2_softmax_loss",
-    "lsoftmax_loss",
-    "margin_logits",
-    "margin_target",
-    "normface_loss",
-    "normface_lower_bound",
-    "partial_fc_sample",
-    "psi",
-    "softmax_loss",
-    "sphereface_effective_margin",
-    "sphereface_loss",
-    "subcenter_arcface_loss",
-    # overlap
-    "dice_loss",
-    "dice_to_iou",
-    "focal_tversky_loss",
-    "iou_to_dice",
-    "jaccard_loss",
-    "tversky_loss",
-    # box
-    "box_convert",
-    "box_iou",
-    "ciou_loss",
-    "complete_box_iou",
-    "diou_loss",
-    "distance_box_iou",
-    "eiou_loss",
-    "generalized_box_iou",
-    "giou_loss",
-    "iou_loss",
-    "siou_loss",
-    # classification
-    "balanced_bce_loss",
-    "bce_loss",
-    "focal_loss",
-    "softmax_cross_entropy",
-    "softmax_focal_loss",
-    "weighted_bce_loss",
-    # distance
-    "cosine_distance",
-    "cosine_from_euclidean",
-    "cosine_similarity",
-    "euclidean_distance",
-    "euclidean_from_cosine",
-    "pairwise_cosine_similarity",
-    "pairwise_euclidean_distance",
-    "safe_sqrt",
-    # regression
-    "huber_loss",
-    "l1_loss",
-    "mse_loss",
-    "smooth_l1_loss",
+    name for family in FAMILIES for name in family.__all__ if not _is_module(getattr(family, name))
 ]

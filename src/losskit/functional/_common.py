@@ -1,6 +1,5 @@
-"""Plumbing shared by the element-wise losses of every family: validate, compute in float32
-for half-precision inputs, reduce with :func:`losskit._reduction.reduce_loss`, and return in
-the input dtype."""
+"""Plumbing shared by the element-wise losses: validate, compute in float32 for half-precision
+inputs, exclude and weigh with :func:`losskit._reduction.finish`, return in the input dtype."""
 
 from __future__ import annotations
 
@@ -8,14 +7,9 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from .._checks import (
-    check_floating,
-    check_same_device,
-    check_same_shape,
-    check_weight,
-    compute_dtype,
-)
-from .._reduction import Reduction, check_reduction, reduce_loss
+from .._checks import check_broadcast, check_floating, check_same_device, check_same_shape
+from .._checks import compute_dtype as compute_dtype
+from .._reduction import Reduction, exclusion, finish
 
 #: ``kernel(pred, target, reduction)`` with torch's reduction semantics.
 Kernel = Callable[[Tensor, Tensor, str], Tensor]
@@ -26,26 +20,25 @@ def elementwise_loss(
     pred: Tensor,
     target: Tensor,
     weight: Tensor | None,
+    mask: Tensor | None,
     reduction: Reduction,
     kernel: Kernel,
 ) -> Tensor:
     """Run an element-wise ``kernel`` with the library's checks, upcasting and reduction.
 
-    Unweighted, non-empty "mean" and "sum" go straight to the kernel's own reduction (one
-    fused pass); everything else reduces the unreduced loss with :func:`reduce_loss`, which
-    gives the weighted mean ``sum(w*l)/sum(w)`` and 0 (not NaN) for an empty mean.
+    Unweighted, unmasked, non-empty "mean" and "sum" go straight to the kernel's own reduction
+    (one fused pass); everything else reduces the unreduced loss with :func:`finish`.
     """
     check_floating(fn, "pred", pred)
     check_floating(fn, "target", target)
     check_same_shape(fn, pred, target)
-    check_same_device(fn, ("pred", pred), ("target", target))
-    check_reduction(fn, reduction)
-    weight = check_weight(fn, weight, pred.shape)
+    check_same_device(fn, ("pred", pred), ("target", target), ("weight", weight), ("mask", mask))
+    keep = exclusion(fn, pred.shape, mask=mask)
+    check_broadcast(fn, "weight", weight, pred.shape)
     out_dtype = pred.dtype
     work = compute_dtype(pred)
     p, t = pred.to(work), target.to(work)
-    if weight is None and reduction != "none" and pred.numel() > 0:
+    if weight is None and keep is None and reduction != "none" and pred.numel() > 0:
         return kernel(p, t, reduction).to(out_dtype)
     loss = kernel(p, t, "none")
-    w = None if weight is None else weight.to(work)
-    return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)

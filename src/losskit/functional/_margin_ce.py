@@ -33,12 +33,13 @@ losses are not supported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as TF
 from torch import Tensor
 from torch.autograd.function import once_differentiable
-
-from . import _sharding
 
 #: block of classes for the dense path's passes (keeps each block in cache)
 DENSE_BLOCK = 2048
@@ -220,6 +221,29 @@ class _MarginCE(torch.autograd.Function):
         return gx, gw, gb, None, None, None, None, None, None
 
 
+@dataclass(frozen=True)
+class ClassShard:
+    """The classes of this rank when a margin loss runs with its classes split across ranks.
+
+    :class:`losskit.distributed.ClassShardedLoss` builds one per call and passes it to the
+    loss as ``shard=``; a loss called without it runs over all the classes of its ``centers``.
+
+    Attributes:
+        num_classes: the global class count ``C`` (labels are checked against it).
+        local_labels: ``(B,)`` for each row of the global batch, the column of its target
+            class in this rank's (possibly Partial-FC-sampled) centres, or ``-1`` when the
+            target lives on another rank.
+        index: the rows of this rank's centres that take part (Partial FC), or ``None`` for
+            all of them.
+        parts: the cross-rank replacement of :func:`margin_ce_parts`, with its signature.
+    """
+
+    num_classes: int
+    local_labels: Tensor
+    index: Tensor | None
+    parts: Callable[..., tuple[Tensor, Tensor, Tensor]]
+
+
 def margin_ce_parts(
     xt: Tensor,
     weight: Tensor,
@@ -230,19 +254,19 @@ def margin_ce_parts(
     chunk_size: int | None,
     target_norm: bool = False,
     eps: float = 1e-12,
+    shard: ClassShard | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per row: the log-sum-exp of the non-target logits, the raw target logit and (if
     ``target_norm``) ``||W_y||``. See the module docstring.
 
-    While a class sharding is active (:mod:`losskit.distributed`), the sharded parts answer
-    instead: the same three values for the global class set."""
-    sharding = _sharding.active()
-    if sharding is not None:
-        return sharding.parts(
+    With a ``shard`` (classes split across ranks), the shard's ``parts`` answer instead: the
+    same three values for the global class set."""
+    if shard is not None:
+        return shard.parts(
             xt,
             weight,
             bias,
-            sharding.local_labels,
+            shard.local_labels,
             normalize=normalize,
             chunk_size=chunk_size,
             target_norm=target_norm,

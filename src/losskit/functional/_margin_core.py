@@ -27,23 +27,23 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from .._api import checked
 from .._checks import (
-    check_choice,
+    Angle,
+    NonNegative,
+    Positive,
+    Scale,
     check_floating,
     check_integer,
     check_labels,
     check_ndim,
-    check_positive,
 )
-from . import _sharding
 from .distance import safe_sqrt
 
 __all__ = ["margin_logits", "margin_target", "psi", "safe_acos"]
 
 Fallback = Literal["auto", "monotone", "linear"]
 GradMode = Literal["exact", "straight_through"]
-FALLBACKS: tuple[str, ...] = ("auto", "monotone", "linear")
-GRAD_MODES: tuple[str, ...] = ("exact", "straight_through")
 
 
 def safe_acos(c: Tensor) -> Tensor:
@@ -77,49 +77,21 @@ def _monotone(cos_phi: Tensor, k: Tensor) -> Tensor:
     return sign * cos_phi - 2.0 * k
 
 
-def check_label_range(fn: str, labels: Tensor, num_classes: int) -> None:
-    """Labels in ``[0, num_classes)``: checked on CPU tensors only (elsewhere it would force a
-    device sync) and skipped while ``torch.compile`` traces (it reads values)."""
-    if torch.compiler.is_compiling():
-        return
-    sharding = _sharding.active()
-    if sharding is not None:  # classes split across ranks: labels are global ids
-        num_classes = sharding.num_classes
-    check_labels(fn, labels, num_classes)
-
-
-def check_margins(
-    fn: str,
-    m1: float,
-    m2: float,
-    m3: float,
-    lambda_: float,
-    names: tuple[str, str, str, str] = ("m1", "m2", "m3", "lambda_"),
-) -> None:
-    """``m1 > 0`` (multiplicative), ``0 <= m2 < pi`` (additive angle, radians), ``m3 >= 0``
-    (additive cosine), ``lambda_ >= 0`` (annealing weight). ``names``: how the caller calls
-    them (``arcface_loss`` calls ``m2`` ``margin``)."""
-    check_positive(fn, names[0], m1)
-    check_positive(fn, names[1], m2, allow_zero=True)
-    if m2 >= math.pi:
-        raise ValueError(f"{fn}: {names[1]} (an angle in radians) must lie in [0, pi); got {m2}")
-    check_positive(fn, names[2], m3, allow_zero=True)
-    check_positive(fn, names[3], lambda_, allow_zero=True)
-
-
-def _resolve_fallback(fn: str, fallback: str, m1: float) -> str:
-    check_choice(fn, "fallback", fallback, FALLBACKS)
+def resolve_fallback(fn: str, fallback: str, m: float) -> str:
+    """``"auto"`` -> ``"linear"`` for ``m == 1``, else ``"monotone"``; ``"linear"`` needs
+    ``m == 1``."""
     if fallback == "auto":
-        return "linear" if m1 == 1.0 else "monotone"
-    if fallback == "linear" and m1 != 1.0:
+        return "linear" if m == 1.0 else "monotone"
+    if fallback == "linear" and m != 1.0:
         raise ValueError(
-            f"{fn}: fallback='linear' (cos theta - m2 sin m2) needs m1 == 1; got m1={m1}"
+            f"{fn}: fallback='linear' (cos theta - margin sin margin) needs m == 1; got m={m}"
         )
     return fallback
 
 
 def _margined(c: Tensor, m1: float, m2: float, m3: float, fallback: str) -> Tensor:
-    """``cos(m1 theta + m2) - m3`` with its monotone continuation (no annealing)."""
+    """``cos(m1 theta + m2) - m3`` with its monotone continuation (no annealing); ``m1`` is
+    the multiplicative margin ``m``, ``m2`` the angle ``margin``, ``m3`` the ``cos_margin``."""
     c = c.clamp(-1.0, 1.0)
     if m1 == 1.0:
         if m2 == 0.0:
@@ -146,69 +118,61 @@ def _margined(c: Tensor, m1: float, m2: float, m3: float, fallback: str) -> Tens
     return _monotone(torch.cos(phi), k) - m3
 
 
+@checked
 def margin_target(
-    cos: Tensor,
-    *,
-    m1: float = 1.0,
-    m2: float = 0.0,
-    m3: float = 0.0,
-    lambda_: float = 0.0,
-    easy_margin: bool = False,
-    fallback: Fallback = "auto",
+    cos: Tensor, *, m: Positive = 1.0, margin: Angle = 0.0, cos_margin: NonNegative = 0.0,
+    lambda_: NonNegative = 0.0, easy_margin: bool = False, fallback: Fallback = "auto",
     grad_mode: GradMode = "exact",
-) -> Tensor:
-    r"""The margined target cosine ``f(cos theta)`` of the whole family, element-wise.
+) -> Tensor:  # fmt: skip
+    r"""The margined target cosine of the whole angular-margin family, element-wise.
 
-    ``f = cos(m1 theta + m2) - m3`` for ``m1 theta + m2 <= pi``. Past ``pi`` the plain
-    formula turns back up (it is not monotone), so it is continued:
+    Formula:
+        f(theta) = cos(m theta + margin) - cos_margin,  continued monotonically past m theta + margin = pi
 
-    * ``fallback="monotone"``: ``(-1)^k cos(m1 theta + m2) - 2k - m3`` with
-      ``k = floor((m1 theta + m2) / pi)``, SphereFace's ``psi`` generalised: continuous and
-      strictly decreasing on ``[0, pi]``.
-    * ``fallback="linear"`` (``m1 == 1`` only): ``cos theta - m2 sin m2 - m3`` past
-      ``theta = pi - m2``, the rule of the ArcFace paper's code, insightface and
-      pytorch-metric-learning. Decreasing, with a downward jump at ``pi - m2``.
-    * ``"auto"``: ``"linear"`` when ``m1 == 1``, else ``"monotone"``.
-
-    Then ``lambda_ > 0`` anneals: ``(lambda_ cos theta + f) / (1 + lambda_)``.
-    ``easy_margin`` keeps ``cos theta`` wherever ``cos theta <= 0``.
-    ``grad_mode="straight_through"`` keeps the value but passes the gradient through as if
-    ``f(c) = c`` (insightface's ArcFace applies the margin under ``no_grad``).
+    Past ``pi`` the plain formula turns back up (it is not monotone), so it is continued:
+    ``fallback="monotone"`` gives ``(-1)^k cos(m theta + margin) - 2k - cos_margin`` with
+    ``k = floor((m theta + margin) / pi)`` (SphereFace's ``psi`` generalised: continuous and
+    strictly decreasing on ``[0, pi]``); ``fallback="linear"`` (``m == 1`` only) gives
+    ``cos theta - margin sin margin - cos_margin`` past ``theta = pi - margin``, the rule of
+    the ArcFace paper's code, insightface and pytorch-metric-learning; ``"auto"`` picks
+    ``"linear"`` when ``m == 1``, else ``"monotone"``. Then ``lambda_ > 0`` anneals:
+    ``(lambda_ cos theta + f) / (1 + lambda_)``. ``easy_margin`` keeps ``cos theta`` wherever
+    ``cos theta <= 0``. ``grad_mode="straight_through"`` keeps the value but passes the
+    gradient through as if ``f(c) = c`` (insightface's ArcFace applies the margin under
+    ``no_grad``).
 
     Args:
         cos: target cosines, any shape, floating point.
-        m1: multiplicative angular margin, ``> 0`` (SphereFace's ``m``).
-        m2: additive angular margin in radians, ``[0, pi)`` (ArcFace's ``m``).
-        m3: additive cosine margin, ``>= 0`` (CosFace's ``m``).
-        lambda_: annealing weight, ``>= 0``.
-        easy_margin: apply the margin only where ``cos theta > 0``.
-        fallback: ``"auto"``, ``"monotone"`` or ``"linear"`` (see above).
-        grad_mode: ``"exact"`` or ``"straight_through"``.
+        m: multiplicative angular margin, ``> 0`` (SphereFace's); default 1.
+        margin: additive angular margin in radians, ``[0, pi)`` (ArcFace's); default 0.
+        cos_margin: additive cosine margin, ``>= 0`` (CosFace's); default 0.
+        lambda_: annealing weight, ``>= 0``; default 0.
+        easy_margin: apply the margin only where ``cos theta > 0``; default ``False``.
+        fallback: ``"auto"`` (default), ``"monotone"`` or ``"linear"``.
+        grad_mode: ``"exact"`` (default) or ``"straight_through"``.
 
     Returns:
         ``f``, same shape and dtype as ``cos``.
 
     Raises:
         TypeError: non-floating ``cos`` or non-numeric margins.
-        ValueError: margins out of range, ``fallback="linear"`` with ``m1 != 1``, unknown
+        ValueError: margins out of range, ``fallback="linear"`` with ``m != 1``, unknown
             ``fallback`` or ``grad_mode``.
 
     Example:
         >>> import math, torch
         >>> c = torch.tensor([1.0, 0.0])
-        >>> margin_target(c, m2=0.5)  # ArcFace: cos(theta + 0.5)
+        >>> margin_target(c, margin=0.5)  # ArcFace: cos(theta + 0.5)
         tensor([ 0.8776, -0.4794])
-        >>> margin_target(c, m3=0.35)  # CosFace: cos theta - 0.35
+        >>> margin_target(c, cos_margin=0.35)  # CosFace: cos theta - 0.35
         tensor([ 0.6500, -0.3500])
-        >>> margin_target(torch.tensor([math.cos(math.pi / 4)]), m1=4.0)  # psi(pi/4), m=4
+        >>> margin_target(torch.tensor([math.cos(math.pi / 4)]), m=4.0)  # psi(pi/4), m=4
         tensor([-1.])
     """
     fn = "margin_target"
     check_floating(fn, "cos", cos)
-    check_margins(fn, m1, m2, m3, lambda_)
-    mode = _resolve_fallback(fn, fallback, m1)
-    check_choice(fn, "grad_mode", grad_mode, GRAD_MODES)
-    return _target(cos, m1, m2, m3, lambda_, easy_margin, mode, grad_mode)
+    mode = resolve_fallback(fn, fallback, m)
+    return _target(cos, m, margin, cos_margin, lambda_, easy_margin, mode, grad_mode)
 
 
 def _target(
@@ -232,7 +196,8 @@ def _target(
     return f
 
 
-def psi(theta: Tensor, *, m: float = 4) -> Tensor:
+@checked
+def psi(theta: Tensor, *, m: Positive = 4.0) -> Tensor:
     r"""SphereFace's monotone multiplicative margin, ``psi(theta) = (-1)^k cos(m theta) - 2k``
     for ``theta in [k pi / m, (k + 1) pi / m]``.
 
@@ -240,9 +205,12 @@ def psi(theta: Tensor, *, m: float = 4) -> Tensor:
     half-period and shifting it down by 2 makes ``psi`` continuous and strictly decreasing
     on ``[0, pi]``, from ``psi(0) = 1`` to ``psi(pi) = 1 - 2m`` (integer ``m``).
 
+    Formula:
+        psi(theta) = (-1)^k cos(m theta) - 2k,  k = floor(m theta / pi)
+
     Args:
         theta: angles in radians, any shape, floating point (``[0, pi]`` is the useful range).
-        m: the multiplicative margin, ``> 0`` (an integer in the papers).
+        m: the multiplicative margin, ``> 0`` (an integer in the papers); default 4.
 
     Returns:
         ``psi(theta)``, same shape and dtype as ``theta``.
@@ -260,39 +228,40 @@ def psi(theta: Tensor, *, m: float = 4) -> Tensor:
         tensor([ 1., -1., -3., -7.])
     """
     check_floating("psi", "theta", theta)
-    m = check_positive("psi", "m", m)
     phi = m * theta
     return _monotone(torch.cos(phi), torch.floor(phi.detach() / math.pi))
 
 
+@checked
 def margin_logits(
-    cos: Tensor,
-    labels: Tensor,
-    *,
-    m1: float = 1.0,
-    m2: float = 0.0,
-    m3: float = 0.0,
-    scale: float | Tensor = 1.0,
-    lambda_: float = 0.0,
-    easy_margin: bool = False,
-    fallback: Fallback = "auto",
-    grad_mode: GradMode = "exact",
-) -> Tensor:
+    cos: Tensor, labels: Tensor, *, m: Positive = 1.0, margin: Angle = 0.0,
+    cos_margin: NonNegative = 0.0, scale: Scale = 1.0, lambda_: NonNegative = 0.0,
+    easy_margin: bool = False, fallback: Fallback = "auto", grad_mode: GradMode = "exact",
+) -> Tensor:  # fmt: skip
     r"""Margined logits: ``scale * f(cos theta_y)`` for each row's target, ``scale * cos
     theta_j`` elsewhere, with ``f`` from :func:`margin_target`.
 
-    The dense form of the whole family: SphereFace is ``(m1=m, scale=||x||)``, NormFace
-    ``(scale=s)``, CosFace ``(m3=m, scale=s)``, ArcFace ``(m2=m, scale=s)``, the combined
-    margin ``(m1, m2, m3)``. ``F.cross_entropy(margin_logits(...), labels)`` is the loss; the
-    losses in :mod:`losskit.functional.margin` compute the same value without materialising
-    more than they must (see their ``chunk_size``).
+    Formula:
+        z_ij = scale (cos(m theta_ij + margin) - cos_margin) if j = y_i else scale cos theta_ij
+
+    The dense form of the whole family: SphereFace is ``(m=m, scale=||x||)``, NormFace
+    ``(scale=s)``, CosFace ``(cos_margin=m, scale=s)``, ArcFace ``(margin=m, scale=s)``, the
+    combined margin all three. ``F.cross_entropy(margin_logits(...), labels)`` is the loss;
+    the losses of :mod:`losskit.functional.margin` compute the same value without
+    materialising more than they must (see their ``chunk_size``).
 
     Args:
         cos: ``(B, C)`` cosines.
         labels: ``(B,)`` integer class indices in ``[0, C)``.
-        scale: a number or a tensor broadcastable to ``(B, C)`` (e.g. ``(B, 1)`` feature
-            norms for SphereFace).
-        m1, m2, m3, lambda_, easy_margin, fallback, grad_mode: as :func:`margin_target`.
+        m: multiplicative margin, ``> 0``; default 1.
+        margin: additive angle in radians, ``[0, pi)``; default 0.
+        cos_margin: additive cosine margin, ``>= 0``; default 0.
+        scale: a number ``> 0`` or a tensor broadcastable to ``(B, C)`` (e.g. ``(B, 1)``
+            feature norms for SphereFace); default 1.
+        lambda_: annealing weight, ``>= 0``; default 0.
+        easy_margin: margin only where ``cos theta > 0``; default ``False``.
+        fallback: ``"auto"`` (default), ``"monotone"`` or ``"linear"``.
+        grad_mode: ``"exact"`` (default) or ``"straight_through"``.
 
     Returns:
         ``(B, C)`` logits in the dtype of ``cos`` (promoted with ``scale``).
@@ -304,7 +273,7 @@ def margin_logits(
     Example:
         >>> import torch
         >>> cos = torch.tensor([[0.5, 0.1], [0.2, 0.9]])
-        >>> margin_logits(cos, torch.tensor([0, 1]), m3=0.2, scale=10.0)
+        >>> margin_logits(cos, torch.tensor([0, 1]), cos_margin=0.2, scale=10.0)
         tensor([[3., 1.],
                 [2., 7.]])
     """
@@ -318,10 +287,9 @@ def margin_logits(
             f"{fn}: labels must have shape ({cos.shape[0]},) to match cos {tuple(cos.shape)}; "
             f"got {tuple(labels.shape)}"
         )
-    check_label_range(fn, labels, cos.shape[1])
-    check_margins(fn, m1, m2, m3, lambda_)
-    mode = _resolve_fallback(fn, fallback, m1)
-    check_choice(fn, "grad_mode", grad_mode, GRAD_MODES)
+    check_labels(fn, labels, cos.shape[1])
+    mode = resolve_fallback(fn, fallback, m)
     idx = labels.long().unsqueeze(1)
-    target = _target(cos.gather(1, idx), m1, m2, m3, lambda_, easy_margin, mode, grad_mode)
+    target = _target(cos.gather(1, idx), m, margin, cos_margin, lambda_, easy_margin, mode,
+                     grad_mode)  # fmt: skip
     return cos.scatter(1, idx, target) * scale

@@ -1,27 +1,25 @@
 """Probability (distribution) losses: binary cross-entropy and its weighted, balanced and focal
 variants for binary and multi-label targets (sigmoid), and softmax cross-entropy and softmax
-focal loss for mutually exclusive classes. SPEC.md sections 3, 8 and 9.
+focal loss for mutually exclusive classes; each as a function and as a module.
 
-Conventions shared by every function here:
+Conventions shared by every loss here:
 
 * **Logits first.** The binary losses take logits by default and work in log-sigmoid form
   (``-log p = softplus(-x)``, ``-log(1 - p) = softplus(x)``), finite for logits of +-100 and
   beyond. ``from_logits=False`` takes probabilities instead; they are clamped to
   ``[eps, 1 - eps]`` before the logarithms (see :func:`bce_loss`).
-* **Dense binary targets take a ``mask``**, class-index targets an ``ignore_index``. Either way
-  the excluded elements leave both the numerator and the denominator of ``"mean"`` (torch's
-  ``ignore_index`` semantics; segmentation_models_pytorch's binary focal loss, for one, keeps
-  them in the denominator and so dilutes the mean), and read 0 under ``"none"``.
-* **Reduction** through :func:`losskit.reduce_loss`: a per-element ``weight`` (and the
-  ``mask``) gives ``"mean" = sum(w * l) / sum(w)``; an empty input (or everything masked)
-  gives 0 with a gradient, never NaN.
+* **Exclusion**: a bool ``mask`` everywhere, and ``ignore_index`` for integer labels.
+  Excluded elements leave both the numerator and the denominator of ``"mean"`` and read 0
+  under ``"none"``; their target is never read (a 255 "void" label is harmless).
+* **Values are checked on CPU**: binary targets in ``[0, 1]`` (at the kept elements),
+  probabilities in ``[0, 1]`` with ``from_logits=False``.
 * float16/bfloat16 are computed in float32 and returned in the input dtype.
 
 :func:`focal_loss` runs through a hand-written autograd function: one pass computes the loss,
 the backward recomputes ``sigmoid`` and ``softplus`` from the saved logits and writes the
-analytic gradient, and on CPU both work through cache-sized blocks. That is what makes it
-several times faster and lighter than the usual composition of torch operations (see
-``benchmarks/bench_classification.py``).
+analytic gradient, and on CPU both work through cache-sized blocks. A tensor ``alpha`` that
+requires grad, and double backward (``create_graph=True``), take the plain autograd formula
+instead, so every input gets its exact gradient.
 """
 
 from __future__ import annotations
@@ -30,19 +28,31 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
+from .._api import DEFAULT, LossModule, checked
 from .._checks import (
+    ClassAlpha,
+    ClassWeight,
+    FocalAlpha,
+    Mask,
+    PosWeight,
+    NonNegative,
+    ProbabilityEps,
+    Range,
+    UnitInterval,
+    Weight,
+    check_broadcast,
+    check_class_vector,
     check_floating,
-    check_in_range,
-    check_integer,
     check_labels,
-    check_positive,
+    check_min_ndim,
     check_same_device,
     check_same_shape,
     check_tensor,
-    check_weight,
+    check_tensor_values,
+    check_unit_values,
     compute_dtype,
 )
-from .._reduction import Reduction, check_reduction, reduce_loss
+from .._reduction import Reduction, exclusion, finish
 
 __all__ = [
     "bce_loss",
@@ -51,6 +61,12 @@ __all__ = [
     "focal_loss",
     "softmax_focal_loss",
     "softmax_cross_entropy",
+    "BinaryCrossEntropyLoss",
+    "WeightedBCELoss",
+    "BalancedBCELoss",
+    "FocalLoss",
+    "SoftmaxFocalLoss",
+    "SoftmaxCrossEntropyLoss",
 ]
 
 #: Elements per block of the focal kernel. On CPU the block's dozen temporaries then stay in
@@ -59,9 +75,11 @@ __all__ = [
 _FOCAL_BLOCK = 1 << 16
 _FOCAL_BLOCK_ACCELERATOR = 1 << 22
 
+_UNIT = Range(0.0, 1.0)
+_NONNEG = Range(0.0)
 
 # --------------------------------------------------------------------------------------------
-# validation and the shared binary machinery
+# the shared binary machinery
 # --------------------------------------------------------------------------------------------
 
 
@@ -69,51 +87,31 @@ def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
 
-def _check_mask(fn: str, mask: object, shape: torch.Size) -> Tensor | None:
-    if mask is None:
-        return None
-    mask = check_tensor(fn, "mask", mask)
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"{fn}: mask must be a bool tensor (True = keep); got dtype {mask.dtype}; "
-            "pass soft per-element factors as weight="
-        )
-    return check_weight(fn, mask, shape, name="mask")
-
-
-def _check_binary(
+def _binary_inputs(
     fn: str,
-    pred: object,
-    target: object,
-    weight: object,
-    mask: object,
-    reduction: object,
-) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-    pred = check_floating(fn, "pred", pred)
-    target = check_floating(fn, "target", target)
-    check_same_shape(fn, pred, target)
-    check_reduction(fn, reduction)
-    weight = check_weight(fn, weight, pred.shape)
-    mask = _check_mask(fn, mask, pred.shape)
-    named = [("pred", pred), ("target", target)]
-    named += [(n, t) for n, t in (("weight", weight), ("mask", mask)) if t is not None]
-    check_same_device(fn, *named)
-    return pred, target, weight, mask
+    logits: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    mask: Tensor | None,
+    from_logits: bool,
+) -> Tensor | None:
+    """Check the inputs of a binary loss; return the kept elements (``None``: all)."""
+    check_floating(fn, "logits", logits)
+    check_floating(fn, "target", target)
+    check_same_shape(fn, logits, target, ("logits", "target"))
+    check_same_device(fn, ("logits", logits), ("target", target), ("weight", weight),
+                      ("mask", mask))  # fmt: skip
+    check_broadcast(fn, "weight", weight, logits.shape)
+    keep = exclusion(fn, logits.shape, mask=mask)
+    check_unit_values(fn, "target", target, " (binary targets; leave void labels out with mask)",
+                      keep)  # fmt: skip
+    if not from_logits:
+        check_unit_values(fn, "logits", logits, " (with from_logits=False they are "
+                          "probabilities; pass logits with from_logits=True, the default)", keep)  # fmt: skip
+    return keep
 
 
-def _check_probabilities(fn: str, pred: Tensor) -> None:
-    """``from_logits=False``: values must be probabilities (checked on CPU only, no sync)."""
-    if pred.device.type != "cpu" or pred.numel() == 0 or _compiling():
-        return
-    lo, hi = float(pred.detach().min()), float(pred.detach().max())
-    if lo < 0.0 or hi > 1.0:
-        raise ValueError(
-            f"{fn}: with from_logits=False, pred must hold probabilities in [0, 1]; got values "
-            f"in [{lo:.4g}, {hi:.4g}] (pass logits with from_logits=True, the default)"
-        )
-
-
-def _neg_log_probs(pred: Tensor, from_logits: bool, eps: float) -> tuple[Tensor, Tensor]:
+def _neg_log_probs(x: Tensor, from_logits: bool, eps: float) -> tuple[Tensor, Tensor]:
     """``(-log p, -log(1 - p))``, both >= 0.
 
     Logits: ``softplus(-x)`` and ``softplus(x)``, each computed directly (``softplus(x) - x``
@@ -123,50 +121,18 @@ def _neg_log_probs(pred: Tensor, from_logits: bool, eps: float) -> tuple[Tensor,
     the clamp passes the gradient straight through (the value is clamped, the derivative is
     that of the formula at the clamped point), so a saturated probability still gets a finite
     gradient that points the right way, e.g. ``-1/eps`` for ``p = 0`` with ``y = 1``. torch's
-    ``binary_cross_entropy`` does the same with its own bounds (logs clamped at -100,
-    ``p (1 - p)`` at 1e-12 in the backward).
+    ``binary_cross_entropy`` does the same with its own bounds.
     """
     if from_logits:
-        return TF.softplus(-pred), TF.softplus(pred)
-    clamped = pred.clamp(eps, 1.0 - eps)
-    p = pred + (clamped - pred).detach()
+        return TF.softplus(-x), TF.softplus(x)
+    clamped = x.clamp(eps, 1.0 - eps)
+    p = x + (clamped - x).detach()
     return -torch.log(p), -torch.log1p(-p)
 
 
-def _finish(
-    fn: str,
-    loss: Tensor,
-    reduction: Reduction,
-    weight: Tensor | None,
-    mask: Tensor | None,
-    out_dtype: torch.dtype,
-) -> Tensor:
-    """Apply ``mask`` (out of numerator and denominator) and ``weight``, reduce, cast back."""
-    w = None if weight is None else weight.to(loss.dtype)
-    if mask is not None:
-        # where, not a product: a masked element may hold anything (a 255 "void" label)
-        loss = torch.where(mask, loss, 0.0)
-        m = mask.to(loss.dtype)
-        w = m if w is None else w * m
-    return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
-
-
-def _masked_target(y: Tensor, mask: Tensor | None) -> Tensor:
-    """Masked targets read 0, so that a "void" label (255) never enters the arithmetic."""
-    return y if mask is None else torch.where(mask, y, 0.0)
-
-
-def _check_eps(fn: str, eps: float) -> float:
-    eps = check_positive(fn, "eps", eps)
-    if eps >= 0.5:
-        raise ValueError(f"{fn}: eps must lie in (0, 0.5); got {eps}")
-    return eps
-
-
-def _check_from_logits(fn: str, from_logits: object) -> bool:
-    if not isinstance(from_logits, bool):
-        raise TypeError(f"{fn}: from_logits must be a bool; got {type(from_logits).__name__}")
-    return from_logits
+def _masked_target(y: Tensor, keep: Tensor | None) -> Tensor:
+    """Excluded targets read 0, so that a "void" label (255) never enters the arithmetic."""
+    return y if keep is None else torch.where(keep, y, 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,51 +140,53 @@ def _check_from_logits(fn: str, from_logits: object) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+@checked
 def bce_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    from_logits: bool = True,
-    weight: Tensor | None = None,
-    mask: Tensor | None = None,
-    eps: float = 1e-7,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Binary cross-entropy, ``l = -[y log p + (1 - y) log(1 - p)]`` with ``p = sigmoid(x)``.
+    logits: Tensor, target: Tensor, *, from_logits: bool = True, eps: ProbabilityEps = 1e-7,
+    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Binary cross-entropy on logits (or probabilities), for binary and multi-label targets.
 
-    For binary and multi-label targets (each element its own yes/no question: a film can be
-    American *and* a comedy). Its gradient with respect to the logit is ``sigmoid(x) - y``:
-    large exactly when the prediction is confidently wrong (SPEC.md section 9).
+    Formula:
+        l = -[y log p + (1 - y) log(1 - p)],  p = sigmoid(x);  dl/dx = p - y
+
+    Each element is its own yes/no question (a film can be American *and* a comedy). The
+    gradient with respect to the logit, ``sigmoid(x) - y``, is large exactly when the
+    prediction is confidently wrong.
+
+    When to use:
+        Binary classification, multi-label classification and dense binary masks. Its
+        gradient sigmoid(x) - y stays large for confident mistakes.
 
     Args:
-        pred: logits (default) or, with ``from_logits=False``, probabilities; any shape,
-            floating point.
-        target: same shape as ``pred``, values in ``[0, 1]`` (soft targets allowed).
-        from_logits: ``pred`` holds logits (``True``, numerically safest) or probabilities.
-        weight: optional per-element weights broadcastable to ``pred``.
-        mask: optional bool tensor broadcastable to ``pred``; ``False`` elements are left out
-            of both the sum and the count of ``"mean"`` and read 0 under ``"none"``.
+        logits: ``(*)`` logits, or probabilities with ``from_logits=False``; floating point.
+        target: ``(*)``, values in ``[0, 1]`` (soft targets allowed).
+        from_logits: ``logits`` holds logits (default ``True``, numerically safest) or
+            probabilities.
         eps: probabilities are clamped to ``[eps, 1 - eps]`` (``from_logits=False`` only), so
-            the loss of one element is at most ``-log(eps)`` (16.1 for the default) and the
-            gradient stays finite at ``p = 0`` and ``p = 1``.
-        reduction: ``"none"`` (shape of ``pred``), ``"mean"`` (``sum(w*l)/sum(w)``) or
-            ``"sum"``.
+            one element costs at most ``-log(eps)`` (16.1 for the default ``1e-7``) and the
+            gradient stays finite at ``p = 0`` and ``p = 1``; in ``(0, 0.5)``.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the element out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default, ``sum(w l) / sum(w)``
+            over the kept elements) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
 
     Raises:
-        TypeError: non-tensor or non-floating ``pred``/``target``, non-bool ``mask``.
-        ValueError: shape mismatch, bad ``weight``/``mask``/``reduction``/``eps``, or (CPU,
-            ``from_logits=False``) probabilities outside ``[0, 1]``.
+        TypeError: non-floating ``logits``/``target``, a non-bool ``mask`` or ``from_logits``.
+        ValueError: different shapes; targets (or, with ``from_logits=False``, probabilities)
+            outside ``[0, 1]`` (checked on CPU); a bad ``weight``, ``mask``, ``eps`` or
+            ``reduction``.
 
     Equals ``torch.nn.functional.binary_cross_entropy_with_logits`` (logits) and
-    ``binary_cross_entropy`` (probabilities away from 0 and 1), which it calls for logits.
-    With a ``weight``, torch's ``"mean"`` is ``mean(w * l)``; losskit's is ``sum(w*l)/sum(w)``.
+    ``binary_cross_entropy`` (probabilities away from 0 and 1). With a ``weight``, torch's
+    ``"mean"`` is ``mean(w l)``; losskit's is ``sum(w l) / sum(w)``.
 
     Example:
         >>> import torch
-        >>> # the seed's worked example (corrected): sigmoid outputs and labels
+        >>> # the corrected BCE example of the study notes: sigmoid outputs and labels
         >>> p, y = torch.tensor([0.39, 0.22, 0.64]), torch.tensor([0.0, 1.0, 1.0])
         >>> round(bce_loss(p, y, from_logits=False).item(), 4)
         0.8182
@@ -226,52 +194,70 @@ def bce_loss(
         tensor([100.,   0.])
     """
     fn = "bce_loss"
-    from_logits = _check_from_logits(fn, from_logits)
-    eps = _check_eps(fn, eps)
-    pred, target, weight, mask = _check_binary(fn, pred, target, weight, mask, reduction)
-    out_dtype = pred.dtype
-    work = compute_dtype(pred)
-    x, y = pred.to(work), _masked_target(target.to(work), mask)
+    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    x, y = logits.to(work), _masked_target(target.to(work), keep)
     if from_logits:
-        if weight is None and mask is None and reduction != "none" and x.numel() > 0:
+        if weight is None and keep is None and reduction != "none" and x.numel() > 0:
             # torch's own fused kernels for the common case
             return TF.binary_cross_entropy_with_logits(x, y, reduction=reduction).to(out_dtype)
         loss = TF.binary_cross_entropy_with_logits(x, y, reduction="none")
     else:
-        _check_probabilities(fn, pred)
         nlp, nl1mp = _neg_log_probs(x, False, eps)
         loss = torch.lerp(nl1mp, nlp, y)  # y (-log p) + (1 - y) (-log(1 - p))
-    return _finish(fn, loss, reduction, weight, mask, out_dtype)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
+def _pos_weight(fn: str, pos_weight: float | Tensor, logits: Tensor) -> float | Tensor:
+    if isinstance(pos_weight, Tensor):
+        check_floating(fn, "pos_weight", pos_weight)
+        check_broadcast(fn, "pos_weight", pos_weight, logits.shape)
+        check_same_device(fn, ("logits", logits), ("pos_weight", pos_weight))
+    return pos_weight
+
+
+@checked
 def weighted_bce_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    pos_weight: float | Tensor,
-    from_logits: bool = True,
-    weight: Tensor | None = None,
-    mask: Tensor | None = None,
-    eps: float = 1e-7,
+    logits: Tensor, target: Tensor, *, pos_weight: PosWeight, from_logits: bool = True,
+    eps: ProbabilityEps = 1e-7, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Weighted binary cross-entropy, ``l = -[beta y log p + (1 - y) log(1 - p)]``.
+) -> Tensor:  # fmt: skip
+    r"""Weighted binary cross-entropy: the positive term weighted by ``beta = pos_weight``.
 
-    ``beta = pos_weight > 1`` boosts rare positives (e.g. ``#negatives / #positives``), ``< 1``
-    damps them. It must be tuned by hand for each data set (SPEC.md section 3); see
-    :func:`balanced_bce_loss` for a beta read off each target.
+    Formula:
+        l = -[beta y log p + (1 - y) log(1 - p)],  p = sigmoid(x)
+
+    ``beta > 1`` boosts rare positives (e.g. ``#negatives / #positives``), ``< 1`` damps them.
+    It must be tuned by hand for each data set; :func:`balanced_bce_loss` reads it off each
+    target instead.
+
+    When to use:
+        Rare positives (small objects, edges, rare labels): beta > 1, e.g. #negatives /
+        #positives, keeps the model from predicting background everywhere. beta has to be
+        tuned by hand per data set.
 
     Args:
-        pos_weight: ``beta``, a number ``>= 0`` or a tensor broadcastable to ``pred`` without
-            enlarging it (one value per class: shape ``(C,)`` for ``(N, C)`` inputs,
-            ``(C, 1, 1)`` for ``(N, C, H, W)``).
-        Others as :func:`bce_loss`.
+        logits: ``(*)`` logits, or probabilities with ``from_logits=False``.
+        target: ``(*)``, values in ``[0, 1]``.
+        pos_weight: ``beta``, a number ``>= 0`` or a non-negative tensor broadcastable to
+            ``(*)`` (one value per class: ``(C,)`` for ``(N, C)``, ``(C, 1, 1)`` for
+            ``(N, C, H, W)``); required. It is part of the loss: ``"mean"`` still divides by
+            the number of kept (weighted) elements, as torch does.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default ``1e-7``.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
-    ``pos_weight`` is part of the loss, not of the reduction: ``"mean"`` still divides by the
-    number of (unmasked, ``weight``-ed) elements, as torch does.
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
 
-    Returns and Raises as :func:`bce_loss`. Equals
-    ``torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=...)``.
+    Raises:
+        TypeError: non-floating inputs or ``pos_weight`` tensor, non-bool flags or mask.
+        ValueError: different shapes, targets or probabilities outside ``[0, 1]``, a negative
+            or NaN ``pos_weight``, a bad ``weight``/``mask``/``eps``/``reduction``.
+
+    Equals ``torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=...)``.
 
     Example:
         >>> import torch
@@ -280,70 +266,70 @@ def weighted_bce_loss(
         tensor([2.0794, 0.6931])
     """
     fn = "weighted_bce_loss"
-    from_logits = _check_from_logits(fn, from_logits)
-    eps = _check_eps(fn, eps)
-    pred, target, weight, mask = _check_binary(fn, pred, target, weight, mask, reduction)
-    if isinstance(pos_weight, Tensor):
-        pw = check_weight(
-            fn, check_floating(fn, "pos_weight", pos_weight), pred.shape, name="pos_weight"
-        )
-        check_same_device(fn, ("pred", pred), ("pos_weight", pw))
-    else:
-        pw = check_positive(fn, "pos_weight", pos_weight, allow_zero=True)
-    out_dtype = pred.dtype
-    work = compute_dtype(pred)
-    x, y = pred.to(work), _masked_target(target.to(work), mask)
+    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
+    pw = _pos_weight(fn, pos_weight, logits)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    x, y = logits.to(work), _masked_target(target.to(work), keep)
     if isinstance(pw, Tensor):
         pw = pw.to(work)
     if from_logits:
-        pwt = pw if isinstance(pw, Tensor) else x.new_full((), pw)
-        if weight is None and mask is None and reduction != "none" and x.numel() > 0:
+        pwt = pw if isinstance(pw, Tensor) else x.new_full((), float(pw))
+        if weight is None and keep is None and reduction != "none" and x.numel() > 0:
             return TF.binary_cross_entropy_with_logits(
                 x, y, pos_weight=pwt, reduction=reduction
             ).to(out_dtype)
         loss = TF.binary_cross_entropy_with_logits(x, y, pos_weight=pwt, reduction="none")
     else:
-        _check_probabilities(fn, pred)
         nlp, nl1mp = _neg_log_probs(x, False, eps)
         loss = torch.lerp(nl1mp, pw * nlp, y)
-    return _finish(fn, loss, reduction, weight, mask, out_dtype)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
+@checked
 def balanced_bce_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    per_image: bool = True,
-    from_logits: bool = True,
-    weight: Tensor | None = None,
-    mask: Tensor | None = None,
-    eps: float = 1e-7,
+    logits: Tensor, target: Tensor, *, per_sample: bool = True, from_logits: bool = True,
+    eps: ProbabilityEps = 1e-7, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Class-balanced binary cross-entropy of HED (Xie and Tu, "Holistically-Nested Edge
-    Detection", ICCV 2015, arXiv:1504.06375).
+) -> Tensor:  # fmt: skip
+    r"""HED's class-balanced BCE: ``beta`` = the fraction of negative pixels, read off each target.
 
-    ``l = -[beta y log p + (1 - beta) (1 - y) log(1 - p)]`` with
-    ``beta = |Y-| / |Y| = 1 - |Y+| / |Y|`` read off the target: the fraction of negative
-    pixels. Rare positives get the large weight ``beta`` and the many negatives the small
+    Formula:
+        l = -[beta y log p + (1 - beta)(1 - y) log(1 - p)],  beta = 1 - |Y+| / |Y|
+
+    Rare positives get the large weight ``beta`` and the many negatives the small
     ``1 - beta``, with no hand tuning. Equivalently
-    ``(1 - beta) * BCEWithLogits(pos_weight=beta / (1 - beta))``.
+    ``(1 - beta) * BCEWithLogits(pos_weight=beta / (1 - beta))``. ``beta`` is a constant of the
+    target (no gradient flows through it); an image without positives gets ``beta = 1`` (its
+    negatives cost nothing), one that is all positive ``beta = 0``.
+
+    When to use:
+        Dense binary maps where the foreground fraction varies from image to image (edges,
+        thin structures): the weight adapts to each image, nothing to tune.
 
     Args:
-        pred: logits (or probabilities with ``from_logits=False``), shape ``(N, ...)`` with
-            at least two dimensions when ``per_image``.
-        target: same shape, values in ``[0, 1]``; ``|Y+|`` is ``sum(target)``.
-        per_image: one ``beta`` per sample (over all dimensions but the first, as in HED) or,
-            if ``False``, one for the whole batch.
-        mask: optional bool tensor; masked elements count neither in ``beta`` nor in the loss.
-        Others as :func:`bce_loss`.
+        logits: ``(N, *)`` logits (or probabilities with ``from_logits=False``); at least two
+            dimensions when ``per_sample``.
+        target: ``(N, *)``, values in ``[0, 1]``; ``|Y+|`` is ``sum(target)``.
+        per_sample: one ``beta`` per sample (over all dimensions but the first, as in HED;
+            default ``True``) or one for the whole batch.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default ``1e-7``.
+        weight: optional non-negative per-element weights broadcastable to ``(N, *)``.
+        mask: optional bool tensor broadcastable to ``(N, *)``; masked elements count neither
+            in ``beta`` nor in the loss.
+        reduction: ``"none"`` (shape ``(N, *)``), ``"mean"`` (default, over the kept weighted
+            elements) or ``"sum"``.
 
-    ``beta`` is a constant of the target (no gradient flows through it). An image with no
-    positive gets ``beta = 1`` (its negatives cost nothing); one that is all positive gets
-    ``beta = 0``. ``"mean"`` divides by the number of (unmasked, weighted) elements.
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
 
-    Returns and Raises as :func:`bce_loss`; also ``ValueError`` for ``per_image`` with a
-    one-dimensional ``pred``.
+    Raises:
+        TypeError: non-floating inputs, non-bool flags or mask.
+        ValueError: different shapes, ``per_sample`` with a one-dimensional input, targets or
+            probabilities outside ``[0, 1]``, a bad ``weight``/``mask``/``eps``/``reduction``.
+
+    Paper:
+        Xie, Tu, "Holistically-Nested Edge Detection", ICCV 2015, arXiv:1504.06375.
 
     Example:
         >>> import torch
@@ -352,30 +338,23 @@ def balanced_bce_loss(
         tensor([[0.5199, 0.1733, 0.1733, 0.1733]])
     """
     fn = "balanced_bce_loss"
-    from_logits = _check_from_logits(fn, from_logits)
-    eps = _check_eps(fn, eps)
-    if not isinstance(per_image, bool):
-        raise TypeError(f"{fn}: per_image must be a bool; got {type(per_image).__name__}")
-    pred, target, weight, mask = _check_binary(fn, pred, target, weight, mask, reduction)
-    if per_image and pred.dim() < 2:
-        raise ValueError(
-            f"{fn}: per_image=True needs pred of shape (N, ...) with at least 2 dimensions; "
-            f"got shape {tuple(pred.shape)} (use per_image=False for one beta over all elements)"
-        )
-    out_dtype = pred.dtype
-    work = compute_dtype(pred)
-    x, y = pred.to(work), _masked_target(target.to(work), mask)
+    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
+    if per_sample:
+        check_min_ndim(fn, "logits", logits, 2, "(N, *) with at least 2 dimensions when "
+                       "per_sample=True (per_sample=False: one beta over all elements)")  # fmt: skip
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    x, y = logits.to(work), _masked_target(target.to(work), keep)
 
     # w_neg = 1 - beta = |Y+| / |Y| (kept elements only), from the detached target
     yd = y.detach()
-    dims = tuple(range(1, x.dim())) if per_image else tuple(range(x.dim()))
-    if mask is None:
+    dims = tuple(range(1, x.dim())) if per_sample else tuple(range(x.dim()))
+    if keep is None:
         count = 1
         for d in dims:
             count *= x.shape[d]
         w_neg = yd.sum(dims, keepdim=True) / max(float(count), 1.0)
     else:
-        m = mask.to(work).expand_as(x)
+        m = keep.to(work).expand_as(x)
         w_neg = (yd * m).sum(dims, keepdim=True) / m.sum(dims, keepdim=True).clamp_min(1.0)
     beta = 1.0 - w_neg
 
@@ -386,7 +365,7 @@ def balanced_bce_loss(
         # (Not when the target needs a gradient: there the 0 weight would also zero the
         # target's gradient, whose true value is beta (-log p) - (1 - beta)(-log(1 - p)).)
         pw = beta / w_neg.clamp_min(torch.finfo(work).tiny)
-        if weight is None and mask is None and reduction != "none" and x.numel() > 0:
+        if weight is None and keep is None and reduction != "none" and x.numel() > 0:
             return TF.binary_cross_entropy_with_logits(
                 x, y, weight=w_neg, pos_weight=pw, reduction=reduction
             ).to(out_dtype)
@@ -394,11 +373,9 @@ def balanced_bce_loss(
             x, y, weight=w_neg, pos_weight=pw, reduction="none"
         )
     else:
-        if not from_logits:
-            _check_probabilities(fn, pred)
         nlp, nl1mp = _neg_log_probs(x, from_logits, eps)
         loss = torch.lerp(w_neg * nl1mp, beta * nlp, y)
-    return _finish(fn, loss, reduction, weight, mask, out_dtype)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +434,19 @@ def _focal_block_loss(
     return _scale(fpos, ap), _scale(fneg, an)
 
 
+def _focal_plain(x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float) -> Tensor:
+    """The same per-element loss as plain differentiable operations (any order of gradient,
+    every input: ``x``, ``y`` and a tensor ``alpha``)."""
+    nlp, nl1mp = TF.softplus(-x), TF.softplus(x)
+    fpos, fneg = nlp, nl1mp
+    if gamma != 0.0:
+        # (1 - p)^g = exp(-g softplus(x)), p^g = exp(-g softplus(-x)): finite for every g >= 0
+        fpos, fneg = fpos * torch.exp(-gamma * nl1mp), fneg * torch.exp(-gamma * nlp)
+    if alpha is not None:
+        fpos, fneg = fpos * alpha, fneg * (1.0 - alpha)
+    return torch.lerp(fneg, fpos, y)
+
+
 def _focal_block_grad(
     x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, need_y: bool
 ) -> tuple[Tensor, Tensor | None]:
@@ -504,9 +494,11 @@ class _SigmoidFocal(torch.autograd.Function):
     """Sigmoid focal loss with an analytic backward.
 
     ``forward(x, y, alpha, gamma, reduce_sum)`` takes flat ``x``/``y`` (and a flat ``alpha``
-    of the same length, a number, or None) and returns the per-element loss, or its sum.
-    Only ``x``, ``y`` (and a tensor ``alpha``) are saved; the backward recomputes the
-    sigmoid and softplus terms, so nothing of the size of the input is kept in between.
+    of the same length that needs no gradient, a number, or None) and returns the per-element
+    loss, or its sum. Only ``x``, ``y`` (and a tensor ``alpha``) are saved; the backward
+    recomputes the sigmoid and softplus terms, so nothing of the size of the input is kept in
+    between. Under ``create_graph=True`` the backward differentiates :func:`_focal_plain`
+    instead, so second derivatives are exact.
     """
 
     @staticmethod
@@ -532,11 +524,21 @@ class _SigmoidFocal(torch.autograd.Function):
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         x, y, alpha_t = ctx.saved_tensors
         alpha = alpha_t if alpha_t is not None else ctx.alpha
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the plain formula, so the gradient has a graph
+            with torch.enable_grad():
+                xs = x.detach().requires_grad_(need_x)
+                ys = y.detach().requires_grad_(need_y)
+                loss = _focal_plain(xs, ys, alpha, ctx.gamma)
+                wanted = [t for t, n in ((xs, need_x), (ys, need_y)) if n]
+                grads = torch.autograd.grad(loss, wanted, grad_out.expand_as(loss),
+                                            create_graph=True)  # fmt: skip
+            it = iter(grads)
+            return (next(it) if need_x else None), (next(it) if need_y else None), None, None, None
         blocks = _blocks(x.numel(), x.device)
         gx = torch.empty_like(x) if need_x else None
         gy = torch.empty_like(y) if need_y else None
@@ -550,75 +552,78 @@ class _SigmoidFocal(torch.autograd.Function):
         return gx, gy, None, None, None
 
 
-def _focal_alpha(fn: str, alpha: object, pred: Tensor) -> float | Tensor | None:
-    if alpha is None:
-        return None
-    if isinstance(alpha, Tensor):
-        alpha = check_floating(fn, "alpha", alpha)
-        check_same_device(fn, ("pred", pred), ("alpha", alpha))
-        if alpha.dim() == 1 and pred.dim() >= 2:
-            if alpha.shape[0] != pred.shape[1]:
-                raise ValueError(
-                    f"{fn}: a 1-D alpha holds one value per class (dim 1 of pred) and must have "
-                    f"length {pred.shape[1]}; got {alpha.shape[0]}"
-                )
-            alpha = alpha.reshape(-1, *([1] * (pred.dim() - 2)))
-        alpha = check_weight(fn, alpha, pred.shape, name="alpha")
-        if alpha.device.type == "cpu" and alpha.numel() and not _compiling():
-            lo, hi = float(alpha.min()), float(alpha.max())
-            if lo < 0.0 or hi > 1.0:
-                raise ValueError(
-                    f"{fn}: alpha must lie in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]"
-                )
+def _focal_alpha(fn: str, alpha: float | Tensor | None, logits: Tensor) -> float | Tensor | None:
+    if not isinstance(alpha, Tensor):
         return alpha
-    return check_in_range(fn, "alpha", alpha, 0.0, 1.0)  # type: ignore[arg-type]
+    check_floating(fn, "alpha", alpha)
+    check_same_device(fn, ("logits", logits), ("alpha", alpha))
+    if alpha.dim() == 1 and logits.dim() >= 2:
+        if alpha.shape[0] != logits.shape[1]:
+            raise ValueError(
+                f"{fn}: a 1-D alpha holds one value per class (dim 1 of logits) and must have "
+                f"length {logits.shape[1]}; got {alpha.shape[0]}"
+            )
+        alpha = alpha.reshape(-1, *([1] * (logits.dim() - 2)))
+    return check_broadcast(fn, "alpha", alpha, logits.shape)
 
 
+@checked
 def focal_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    alpha: float | Tensor | None = 0.25,
-    gamma: float = 2.0,
-    from_logits: bool = True,
-    weight: Tensor | None = None,
-    mask: Tensor | None = None,
-    eps: float = 1e-7,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Sigmoid focal loss (Lin, Goyal, Girshick, He and Dollar, "Focal Loss for Dense Object
-    Detection", ICCV 2017, arXiv:1708.02002), for binary and multi-label targets.
+    logits: Tensor, target: Tensor, *, alpha: FocalAlpha = 0.25, gamma: NonNegative = 2.0,
+    from_logits: bool = True, eps: ProbabilityEps = 1e-7, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Sigmoid focal loss: BCE with easy examples down-weighted by ``(1 - p_t)^gamma``.
 
-    ``l = -[alpha (1 - p)^gamma y log p + (1 - alpha) p^gamma (1 - y) log(1 - p)]``,
-    ``p = sigmoid(x)``; for a 0/1 target this is the paper's
-    ``-alpha_t (1 - p_t)^gamma log p_t``. The factor ``(1 - p_t)^gamma`` shrinks the loss of
-    easy examples: at ``gamma = 2`` an example with ``p_t = 0.9`` costs 100 times less than
-    under cross-entropy, one with ``p_t = 0.1`` only 1.23 times less. ``gamma = 0`` with
-    ``alpha=None`` is :func:`bce_loss`.
+    Formula:
+        l = -[alpha (1-p)^gamma y log p + (1 - alpha) p^gamma (1 - y) log(1 - p)],  p = sigmoid(x)
+
+    For a 0/1 target this is the paper's ``-alpha_t (1 - p_t)^gamma log p_t``. The factor
+    ``(1 - p_t)^gamma`` shrinks the loss of easy examples: at ``gamma = 2`` an example with
+    ``p_t = 0.9`` costs 100 times less than under cross-entropy, one with ``p_t = 0.1`` only
+    1.23 times less. ``gamma = 0`` with ``alpha=None`` is :func:`bce_loss`. Soft targets mix
+    the two terms linearly (``l(y) = y l(1) + (1 - y) l(0)``); torchvision's
+    ``sigmoid_focal_loss`` modulates by ``(1 - p_t)^gamma`` with ``p_t = p y + (1 - p)(1 - y)``
+    instead, which agrees for 0/1 targets only.
+
+    When to use:
+        Dense detection and segmentation with overwhelming easy background: the many
+        well-classified examples stop dominating the loss (p_t = 0.9 costs 100x less than
+        under BCE at gamma = 2). Paper defaults: alpha = 0.25, gamma = 2.
 
     Args:
-        pred: logits (or probabilities with ``from_logits=False``), any shape.
-        target: same shape, values in ``[0, 1]``.
-        alpha: weight of the positive term, ``1 - alpha`` that of the negative term (the
-            paper's ``alpha_t``; 0.25 with ``gamma = 2`` in the paper). A number in
-            ``[0, 1]``, ``None`` (no weighting, both terms 1), or a tensor of values in
-            ``[0, 1]`` broadcastable to ``pred``; a 1-D tensor of length ``C`` is one value per
-            class along dim 1 of ``pred`` (``(N, C)`` or ``(N, C, H, W)``).
-        gamma: focusing parameter, ``>= 0``.
-        Others as :func:`bce_loss`.
+        logits: ``(*)`` logits, or probabilities with ``from_logits=False``.
+        target: ``(*)``, values in ``[0, 1]``.
+        alpha: the focal balance factor: weight of the positive term, ``1 - alpha`` that of
+            the negative term; default 0.25 (the paper's, with ``gamma = 2``). A number in
+            ``[0, 1]``, ``None`` (both terms 1), or a tensor of values in ``[0, 1]``
+            broadcastable to ``(*)``; a 1-D tensor of length ``C`` is one value per class along
+            dim 1 of ``(N, C, *)``. A tensor that requires grad receives its gradient. Part of
+            the loss: ``"mean"`` divides by the number of kept elements, as every peer does.
+        gamma: focusing exponent, ``>= 0``; default 2.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default ``1e-7``.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
-    Soft targets mix the two terms linearly (the seed's formula, SPEC.md section 3);
-    torchvision's ``sigmoid_focal_loss`` modulates by ``(1 - p_t)^gamma`` with
-    ``p_t = p y + (1 - p)(1 - y)`` instead, which agrees for 0/1 targets only. ``"mean"``
-    divides by the number of (unmasked, weighted) elements; ``alpha`` is part of the loss.
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
 
-    Returns and Raises as :func:`bce_loss`; also ``ValueError`` for ``alpha`` outside
-    ``[0, 1]`` or a per-class ``alpha`` of the wrong length.
+    Raises:
+        TypeError: non-floating inputs or alpha tensor, non-bool flags or mask.
+        ValueError: different shapes, ``alpha`` outside ``[0, 1]`` or of the wrong length,
+            negative ``gamma``, targets or probabilities outside ``[0, 1]``, a bad
+            ``weight``/``mask``/``eps``/``reduction``.
 
     Equals ``torchvision.ops.sigmoid_focal_loss`` for 0/1 targets (gradient included). On CPU
     it computes in cache-sized blocks with an analytic backward: on ``(16, 80, 128, 128)``
     logits, several times faster than torchvision and close to
-    ``binary_cross_entropy_with_logits`` (``benchmarks/bench_classification.py``).
+    ``binary_cross_entropy_with_logits``.
+
+    Paper:
+        Lin, Goyal, Girshick, He, Dollar, "Focal Loss for Dense Object Detection", ICCV 2017,
+        arXiv:1708.02002.
 
     Example:
         >>> import torch
@@ -630,18 +635,13 @@ def focal_loss(
         tensor([100.0000,   1.2300])
     """
     fn = "focal_loss"
-    from_logits = _check_from_logits(fn, from_logits)
-    eps = _check_eps(fn, eps)
-    gamma = check_positive(fn, "gamma", gamma, allow_zero=True)
-    pred, target, weight, mask = _check_binary(fn, pred, target, weight, mask, reduction)
-    a = _focal_alpha(fn, alpha, pred)
-    out_dtype = pred.dtype
-    work = compute_dtype(pred)
-    x, y = pred.to(work), _masked_target(target.to(work), mask)
+    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
+    a = _focal_alpha(fn, alpha, logits)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    x, y = logits.to(work), _masked_target(target.to(work), keep)
 
     if not from_logits:
         # probabilities: the formula as written, on the clamped probability (autograd)
-        _check_probabilities(fn, pred)
         nlp, nl1mp = _neg_log_probs(x, False, eps)
         p = torch.exp(-nlp)
         q = 1.0 - p  # p <= 1 - eps: q >= eps, so q^gamma has a finite gradient
@@ -650,10 +650,14 @@ def focal_loss(
             fpos, fneg = fpos * q.pow(gamma), fneg * p.pow(gamma)
         if a is not None:
             fpos, fneg = fpos * a, fneg * (1.0 - a)
-        return _finish(fn, torch.lerp(fneg, fpos, y), reduction, weight, mask, out_dtype)
+        loss = torch.lerp(fneg, fpos, y)
+        return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
-    fused = weight is None and mask is None and reduction != "none" and not isinstance(a, Tensor)
-    if fused:
+    if isinstance(a, Tensor) and a.requires_grad:
+        # a learnable alpha: the plain formula, so that alpha receives its gradient
+        loss = _focal_plain(x, y, a.to(work), gamma)
+        return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+    if weight is None and keep is None and reduction != "none" and not isinstance(a, Tensor):
         total = _SigmoidFocal.apply(x.reshape(-1), y.reshape(-1), a, gamma, True)
         if reduction == "mean":
             n = x.numel()
@@ -661,7 +665,7 @@ def focal_loss(
         return total.to(out_dtype)
     af = a.to(work).expand(x.shape).reshape(-1) if isinstance(a, Tensor) else a
     loss = _SigmoidFocal.apply(x.reshape(-1), y.reshape(-1), af, gamma, False).view(x.shape)
-    return _finish(fn, loss, reduction, weight, mask, out_dtype)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,180 +673,163 @@ def focal_loss(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_class_weight(fn: str, w: object, num_classes: int, name: str) -> Tensor | None:
-    if w is None:
-        return None
-    w = check_floating(fn, name, w)
-    if w.shape != (num_classes,):
-        raise ValueError(
-            f"{fn}: {name} must have shape ({num_classes},), one value per class; got {tuple(w.shape)}"
-        )
-    return w
+def _check_logits(fn: str, logits: Tensor) -> None:
+    check_floating(fn, "logits", logits)
+    check_min_ndim(fn, "logits", logits, 2, "(N, C) or (N, C, d1, ...)")
 
 
-def _check_index_target(fn: str, logits: Tensor, target: Tensor, ignore_index: int) -> None:
-    check_integer(fn, "target", target)
+def _index_labels(fn: str, logits: Tensor, labels: Tensor, name: str, ignore_index: int) -> Tensor:
+    """Check class indices against ``logits`` and return them as ``int64`` (every integer dtype
+    means class indices; ``uint8`` is never read as a mask)."""
     want = (logits.shape[0], *logits.shape[2:])
-    if tuple(target.shape) != want:
+    if tuple(labels.shape) != want:
         raise ValueError(
-            f"{fn}: class-index target must have shape {want} for logits of shape "
-            f"{tuple(logits.shape)}; got {tuple(target.shape)}"
+            f"{fn}: class-index {name} must have shape {want} for logits of shape "
+            f"{tuple(logits.shape)}; got {tuple(labels.shape)}"
         )
-    if not _compiling():
-        check_labels(fn, target, logits.shape[1], name="target", ignore_index=ignore_index)
+    check_labels(fn, labels, logits.shape[1], name=name, ignore_index=ignore_index)
+    return labels.long()
 
 
-def _check_logits(fn: str, logits: object) -> Tensor:
-    logits = check_floating(fn, "logits", logits)
-    if logits.dim() < 2:
-        raise ValueError(
-            f"{fn}: logits must have shape (N, C) or (N, C, d1, ...); got shape {tuple(logits.shape)}"
-        )
-    return logits
-
-
+@checked
 def softmax_cross_entropy(
-    logits: Tensor,
-    target: Tensor,
-    *,
-    class_weight: Tensor | None = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Softmax cross-entropy, ``l = -sum_j y_j log softmax(z)_j``, for mutually exclusive
-    classes (a digit is a 3 *or* an 8). Its gradient is ``softmax(z) - y``.
+    logits: Tensor, target: Tensor, *, class_weight: ClassWeight = None,
+    ignore_index: int = -100, label_smoothing: UnitInterval = 0.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Softmax cross-entropy for mutually exclusive classes, with class weights, ``ignore_index``,
+    label smoothing and probability targets.
 
-    The computation is ``torch.nn.functional.cross_entropy``'s; losskit adds its checks,
-    float32 compute for half inputs and its reduction rules.
+    Formula:
+        l = -sum_j y_j log softmax(z)_j;  dl/dz = softmax(z) - y
+
+    A digit is a 3 *or* an 8. The computation is ``torch.nn.functional.cross_entropy``'s;
+    losskit adds its checks, float32 compute for half inputs and its reduction rules.
+    ``"mean"`` divides by the total weight: ``sum_n w_n cw[y_n]`` over the kept targets, with
+    ``w`` the ``weight`` and ``cw`` the ``class_weight`` (torch's rule for index targets). For
+    probability targets with ``class_weight`` it divides by ``sum_n w_n sum_c cw_c y_nc``, so
+    that one-hot probability targets give the index-target value (torch divides by the number
+    of samples there: a deliberate difference). An empty batch, or every target excluded,
+    gives 0 where torch gives NaN.
+
+    When to use:
+        Mutually exclusive classes (one label per sample or pixel). An empty batch or an
+        all-ignored one gives 0, not torch's NaN.
 
     Args:
         logits: ``(N, C)`` or ``(N, C, d1, ...)``, floating point.
-        target: class indices of shape ``(N,)`` / ``(N, d1, ...)`` (integer), or class
+        target: integer class indices ``(N,)`` / ``(N, d1, ...)`` (any integer dtype), or class
             probabilities of the shape of ``logits`` (floating point).
-        class_weight: optional ``(C,)`` weight of each class: sample ``n`` is weighted by
-            ``w[y_n]`` (index targets) or, with probability targets, each class term by ``w_c``.
-        ignore_index: index targets equal to it are left out of the sum and the count and read
-            0 under ``"none"`` (index targets only, as in torch).
-        label_smoothing: ``eps`` in ``[0, 1]``: the target becomes ``(1 - eps) y + eps / C``
-            (Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
-            CVPR 2016, arXiv:1512.00567).
-        reduction: ``"none"`` (shape ``(N, d1, ...)``), ``"mean"`` or ``"sum"``.
-
-    ``"mean"`` divides by the total weight: ``sum_n w[y_n]`` over non-ignored targets (the
-    count without ``class_weight``), exactly torch's rule for index targets. For probability
-    targets it divides by the number of samples, or, with ``class_weight``, by
-    ``sum_n sum_c w_c y_nc``, so that one-hot probability targets give the same value as index
-    targets. torch divides by the number of samples there (a deliberate difference). An
-    empty batch, or every target ignored, gives 0 where torch gives NaN.
+        class_weight: optional non-negative ``(C,)`` weight of each class; default ``None``.
+        ignore_index: index targets equal to it are excluded (as ``mask=False``); default -100.
+        label_smoothing: ``eps`` in ``[0, 1]``: the target becomes ``(1 - eps) y + eps / C``;
+            default 0.
+        weight: optional non-negative per-sample (per-position) weights broadcastable to
+            ``(N, d1, ...)``.
+        mask: optional bool tensor broadcastable to ``(N, d1, ...)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(N, d1, ...)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
 
     Raises:
-        TypeError: non-floating ``logits``/``class_weight``, or a target that is neither
-            integer nor floating.
-        ValueError: bad shapes, labels outside ``[0, C)`` (other than ``ignore_index``;
-            checked on CPU), ``label_smoothing`` outside ``[0, 1]``, unknown ``reduction``.
+        TypeError: non-floating ``logits``/``class_weight``, a target that is neither integer
+            nor floating.
+        ValueError: bad shapes, labels outside ``[0, C)`` other than ``ignore_index`` (checked
+            on CPU), ``label_smoothing`` outside ``[0, 1]``, negative weights, unknown
+            ``reduction``.
+
+    Paper:
+        Szegedy, Vanhoucke, Ioffe, Shlens, Wojna, "Rethinking the Inception Architecture for
+        Computer Vision", CVPR 2016, arXiv:1512.00567 (label smoothing).
 
     Example:
         >>> import torch
         >>> z = torch.tensor([[2.0, 1.0, 1.0, 1.0]])
-        >>> z.softmax(1)  # the seed's table: 47.54 %, 17.49 % ...
+        >>> z.softmax(1)  # the study notes' table: 47.54 %, 17.49 % ...
         tensor([[0.4754, 0.1749, 0.1749, 0.1749]])
         >>> softmax_cross_entropy(z, torch.tensor([0]))  # -ln 0.4754
         tensor(0.7437)
     """
     fn = "softmax_cross_entropy"
-    logits = _check_logits(fn, logits)
-    target = check_tensor(fn, "target", target)
-    check_reduction(fn, reduction)
-    ls = check_in_range(fn, "label_smoothing", label_smoothing, 0.0, 1.0)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"{fn}: ignore_index must be an int; got {type(ignore_index).__name__}")
+    _check_logits(fn, logits)
+    check_tensor(fn, "target", target)
     num_classes = logits.shape[1]
-    cw = _check_class_weight(fn, class_weight, num_classes, "class_weight")
-    named = [("logits", logits), ("target", target)] + (
-        [("class_weight", cw)] if cw is not None else []
-    )
-    check_same_device(fn, *named)
-    out_dtype = logits.dtype
-    work = compute_dtype(logits)
+    check_class_vector(fn, "class_weight", class_weight, num_classes)
+    check_same_device(fn, ("logits", logits), ("target", target), ("class_weight", class_weight),
+                      ("weight", weight), ("mask", mask))  # fmt: skip
+    out_dtype, work = logits.dtype, compute_dtype(logits)
     z = logits.to(work)
-    w = None if cw is None else cw.to(work)
+    cw = None if class_weight is None else class_weight.to(work)
+    shape = (logits.shape[0], *logits.shape[2:])
 
     if target.is_floating_point():
         check_same_shape(fn, logits, target, names=("logits", "probability target"))
-        y = target.to(work)
-        loss = TF.cross_entropy(z, y, weight=w, label_smoothing=ls, reduction="none")
-        if reduction != "mean" or w is None:
-            return reduce_loss(loss, reduction, fn=fn).to(out_dtype)
-        shape = (1, num_classes) + (1,) * (z.dim() - 2)
-        sample_w = (y.detach() * w.view(shape)).sum(1)
-        return _safe_div(loss.sum(), sample_w.sum()).to(out_dtype)
-
-    _check_index_target(fn, z, target, ignore_index)
-    if reduction == "none":
-        return TF.cross_entropy(
-            z, target, weight=w, ignore_index=ignore_index, label_smoothing=ls, reduction="none"
-        ).to(out_dtype)
-    total = TF.cross_entropy(
-        z, target, weight=w, ignore_index=ignore_index, label_smoothing=ls, reduction="sum"
-    )
-    if reduction == "sum":
-        return total.to(out_dtype)
-    valid = target != ignore_index
-    if w is None:
-        denom = valid.sum().to(work)
-    else:
-        denom = torch.where(valid, w[torch.where(valid, target, 0)], 0.0).sum()
-    return _safe_div(total, denom).to(out_dtype)
+        keep = exclusion(fn, shape, mask=mask)
+        loss = TF.cross_entropy(z, target.to(work), weight=cw, label_smoothing=label_smoothing,
+                                reduction="none")  # fmt: skip
+        counted = None
+        if cw is not None:
+            counted = (target.detach().to(work) * cw.view(1, -1, *([1] * (z.dim() - 2)))).sum(1)
+        return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype,
+                      mean_weight=counted)  # fmt: skip
+    if target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(
+            f"{fn}: target must be integer class indices or floating class probabilities; "
+            f"got dtype {target.dtype}"
+        )
+    labels = _index_labels(fn, logits, target, "target", ignore_index)
+    keep = exclusion(fn, shape, mask=mask, labels=labels, ignore_index=ignore_index)
+    safe = labels if keep is None else torch.where(keep, labels, 0)
+    loss = TF.cross_entropy(z, safe, weight=cw, label_smoothing=label_smoothing, reduction="none")
+    counted = None if cw is None else cw[safe]
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype,
+                  mean_weight=counted)  # fmt: skip
 
 
-def _safe_div(total: Tensor, denom: Tensor) -> Tensor:
-    """``total / denom``, or 0 (attached to the graph) when ``denom`` is 0; no host sync."""
-    ok = denom > 0
-    return torch.where(ok, total / torch.where(ok, denom, torch.ones_like(denom)), total * 0.0)
-
-
+@checked
 def softmax_focal_loss(
-    logits: Tensor,
-    target: Tensor,
-    *,
-    alpha: Tensor | None = None,
-    gamma: float = 2.0,
-    ignore_index: int = -100,
+    logits: Tensor, labels: Tensor, *, alpha: ClassAlpha = None, gamma: NonNegative = 2.0,
+    ignore_index: int = -100, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Softmax focal loss for mutually exclusive classes (the multi-class form of Lin et al.,
-    "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002).
+) -> Tensor:  # fmt: skip
+    r"""Softmax focal loss for mutually exclusive classes, with per-class ``alpha``.
 
-    ``l = -alpha_y (1 - p_y)^gamma log p_y`` with ``p = softmax(z)`` and ``y`` the target
-    class. ``gamma = 0`` and no ``alpha`` is :func:`softmax_cross_entropy`.
+    Formula:
+        l = -alpha_y (1 - p_y)^gamma log p_y,  p = softmax(z)
+
+    The multi-class form of the focal loss. ``gamma = 0`` without ``alpha`` is
+    :func:`softmax_cross_entropy`. ``(1 - p_y)^gamma`` is computed as
+    ``max(-expm1(log p_y), tiny)^gamma``: accurate when ``p_y`` is near 1 and finite in value
+    and gradient for every ``gamma >= 0``, even when ``p_y`` rounds to exactly 1.
+
+    When to use:
+        Multi-class segmentation or classification with many easy examples of a dominant
+        class; gamma = 0 without alpha is softmax cross-entropy.
 
     Args:
         logits: ``(N, C)`` or ``(N, C, d1, ...)``.
-        target: integer class indices, ``(N,)`` or ``(N, d1, ...)``.
-        alpha: optional ``(C,)`` tensor, the weight of each target class. A single number is
-            refused: it would only scale the loss (MONAI reads a scalar as
-            ``[1 - alpha, alpha, ..., alpha]``, background first; pass that tensor for its
-            behaviour).
-        gamma: focusing parameter, ``>= 0``.
-        ignore_index: targets equal to it are left out of the sum and the count.
-        reduction: ``"none"`` (shape ``(N, d1, ...)``), ``"mean"`` (over non-ignored targets;
-            ``alpha`` is part of the loss, not of the count) or ``"sum"``.
-
-    ``(1 - p_y)^gamma`` is computed as ``max(-expm1(log p_y), tiny)^gamma``: accurate when
-    ``p_y`` is near 1 and finite in value and gradient for every ``gamma >= 0``, even when
-    ``p_y`` rounds to exactly 1 (where ``(1 - p)^gamma`` with ``gamma < 1`` has an infinite
-    derivative).
+        labels: integer class indices ``(N,)`` or ``(N, d1, ...)``.
+        alpha: optional non-negative ``(C,)`` focal balance factor of each target class; part
+            of the loss (``"mean"`` divides by the kept count). Default ``None``. A single
+            number is refused: it would only scale the loss (MONAI reads a scalar as
+            ``[1 - alpha, alpha, ..., alpha]``: pass that tensor for its behaviour).
+        gamma: focusing exponent, ``>= 0``; default 2.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative per-position weights broadcastable to ``(N, d1, ...)``.
+        mask: optional bool tensor broadcastable to ``(N, d1, ...)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(N, d1, ...)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
 
     Raises:
-        TypeError: non-floating ``logits``/``alpha``, a float ``alpha``, non-integer target.
-        ValueError: bad shapes, labels out of range (CPU), negative ``gamma``.
+        TypeError: non-floating ``logits``/``alpha``, a number ``alpha``, non-integer labels.
+        ValueError: bad shapes, labels out of range (CPU), negative ``gamma`` or ``alpha``.
+
+    Paper:
+        Lin, Goyal, Girshick, He, Dollar, "Focal Loss for Dense Object Detection", ICCV 2017,
+        arXiv:1708.02002.
 
     Example:
         >>> import torch
@@ -853,35 +840,191 @@ def softmax_focal_loss(
         tensor(0.2047)
     """
     fn = "softmax_focal_loss"
-    logits = _check_logits(fn, logits)
-    target = check_tensor(fn, "target", target)
-    check_reduction(fn, reduction)
-    gamma = check_positive(fn, "gamma", gamma, allow_zero=True)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"{fn}: ignore_index must be an int; got {type(ignore_index).__name__}")
-    if alpha is not None and not isinstance(alpha, Tensor):
-        raise TypeError(
-            f"{fn}: alpha must be None or a (C,) tensor of per-class weights; got "
-            f"{type(alpha).__name__} (a single number only scales the loss; MONAI's scalar alpha "
-            "means tensor([1 - alpha, alpha, ..., alpha]))"
-        )
+    _check_logits(fn, logits)
+    check_tensor(fn, "labels", labels)
     num_classes = logits.shape[1]
-    al = _check_class_weight(fn, alpha, num_classes, "alpha")
-    _check_index_target(fn, logits, target, ignore_index)
-    named = [("logits", logits), ("target", target)] + ([("alpha", al)] if al is not None else [])
-    check_same_device(fn, *named)
-    out_dtype = logits.dtype
-    work = compute_dtype(logits)
-    z = logits.to(work)
-
-    valid = target != ignore_index
-    safe = torch.where(valid, target, 0)
-    logp = torch.log_softmax(z, 1).gather(1, safe.unsqueeze(1)).squeeze(1)  # log p_y
+    check_class_vector(fn, "alpha", alpha, num_classes)
+    check_same_device(fn, ("logits", logits), ("labels", labels), ("alpha", alpha),
+                      ("weight", weight), ("mask", mask))  # fmt: skip
+    y = _index_labels(fn, logits, labels, "labels", ignore_index)
+    shape = (logits.shape[0], *logits.shape[2:])
+    keep = exclusion(fn, shape, mask=mask, labels=y, ignore_index=ignore_index)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    safe = y if keep is None else torch.where(keep, y, 0)
+    logp = torch.log_softmax(logits.to(work), 1).gather(1, safe.unsqueeze(1)).squeeze(1)
     loss = -logp
     if gamma != 0.0:
         tiny = torch.finfo(work).tiny
         loss = loss * torch.clamp_min(-torch.expm1(logp), tiny).pow(gamma)
-    if al is not None:
-        loss = loss * al.to(work)[safe]
-    loss = torch.where(valid, loss, 0.0)
-    return reduce_loss(loss, reduction, weight=valid.to(work), fn=fn).to(out_dtype)
+    if alpha is not None:
+        loss = loss * alpha.to(work)[safe]
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# modules
+# --------------------------------------------------------------------------------------------
+
+
+class BinaryCrossEntropyLoss(LossModule, function=bce_loss):
+    """Binary cross-entropy, ``-[y log p + (1 - y) log(1 - p)]`` with ``p = sigmoid(x)``.
+
+    Takes logits by default (``torch.nn.BCELoss`` takes probabilities, hence the other name).
+
+    Args:
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp ``[eps, 1 - eps]`` with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``logits`` and ``target``
+        ``(*)``; ``weight``/``mask`` broadcastable to it. Output: a scalar, or ``(*)``.
+
+    Example:
+        >>> import torch
+        >>> BinaryCrossEntropyLoss()(torch.zeros(2), torch.tensor([1.0, 0.0]))  # ln 2
+        tensor(0.6931)
+    """
+
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class WeightedBCELoss(LossModule, function=weighted_bce_loss):
+    """Weighted BCE, ``-[beta y log p + (1 - y) log(1 - p)]`` with ``beta = pos_weight``.
+
+    Args:
+        pos_weight: ``beta``, a number ``>= 0`` or a non-negative tensor broadcastable to the
+            input (a buffer: ``.to()`` moves it); required.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a
+        scalar, or ``(*)``.
+
+    Example:
+        >>> import torch
+        >>> WeightedBCELoss(pos_weight=3.0, reduction="sum")(torch.zeros(2), torch.tensor([1.0, 0.0]))
+        tensor(2.7726)
+    """
+
+    pos_weight: PosWeight = DEFAULT
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class BalancedBCELoss(LossModule, function=balanced_bce_loss):
+    """HED's class-balanced BCE, ``beta = 1 - |Y+| / |Y|`` read off each target.
+
+    Args:
+        per_sample: one ``beta`` per sample (default ``True``) or one for the batch.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``(N, *)`` each. Output: a
+        scalar, or ``(N, *)``.
+
+    Paper:
+        Xie, Tu, "Holistically-Nested Edge Detection", ICCV 2015, arXiv:1504.06375.
+
+    Example:
+        >>> import torch
+        >>> BalancedBCELoss(reduction="sum")(torch.zeros(1, 4), torch.tensor([[1.0, 0, 0, 0]]))
+        tensor(1.0397)
+    """
+
+    per_sample: bool = DEFAULT
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class FocalLoss(LossModule, function=focal_loss):
+    """Sigmoid focal loss, ``-[alpha (1-p)^gamma y log p + (1 - alpha) p^gamma (1 - y) log(1 - p)]``.
+
+    Args:
+        alpha: focal balance factor in ``[0, 1]``, ``None``, or a tensor (a buffer; a 1-D one
+            holds one value per class along dim 1); default 0.25.
+        gamma: focusing exponent ``>= 0``; default 2.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a
+        scalar, or ``(*)``.
+
+    Paper:
+        Lin, Goyal, Girshick, He, Dollar, "Focal Loss for Dense Object Detection", ICCV 2017,
+        arXiv:1708.02002.
+
+    Example:
+        >>> import torch
+        >>> FocalLoss(alpha=None, gamma=0.0)(torch.zeros(2), torch.tensor([1.0, 0.0]))  # = BCE
+        tensor(0.6931)
+    """
+
+    alpha: FocalAlpha = DEFAULT
+    gamma: NonNegative = DEFAULT
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class SoftmaxFocalLoss(LossModule, function=softmax_focal_loss):
+    """Softmax focal loss, ``-alpha_y (1 - p_y)^gamma log p_y`` with ``p = softmax(z)``.
+
+    Args:
+        alpha: optional non-negative ``(C,)`` focal balance factor per class (a buffer).
+        gamma: focusing exponent ``>= 0``; default 2.
+        ignore_index: labels equal to it are excluded; default -100.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, labels, *, weight=None, mask=None)``: ``logits`` ``(N, C, *)``,
+        ``labels`` ``(N, *)``. Output: a scalar, or ``(N, *)``.
+
+    Paper:
+        Lin, Goyal, Girshick, He, Dollar, "Focal Loss for Dense Object Detection", ICCV 2017,
+        arXiv:1708.02002.
+
+    Example:
+        >>> import torch
+        >>> SoftmaxFocalLoss()(torch.tensor([[2.0, 1.0, 1.0, 1.0]]), torch.tensor([0]))
+        tensor(0.2047)
+    """
+
+    alpha: ClassAlpha = DEFAULT
+    gamma: NonNegative = DEFAULT
+    ignore_index: int = DEFAULT
+
+
+class SoftmaxCrossEntropyLoss(LossModule, function=softmax_cross_entropy):
+    """Softmax cross-entropy, ``-sum_j y_j log softmax(z)_j``, index or probability targets.
+
+    Args:
+        class_weight: optional non-negative ``(C,)`` class weights (a buffer).
+        ignore_index: index targets equal to it are excluded; default -100.
+        label_smoothing: in ``[0, 1]``; default 0.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``logits`` ``(N, C, *)``,
+        ``target`` ``(N, *)`` indices or ``(N, C, *)`` probabilities. Output: a scalar, or
+        ``(N, *)``.
+
+    Paper:
+        Szegedy, Vanhoucke, Ioffe, Shlens, Wojna, "Rethinking the Inception Architecture for
+        Computer Vision", CVPR 2016, arXiv:1512.00567 (label smoothing).
+
+    Example:
+        >>> import torch
+        >>> SoftmaxCrossEntropyLoss()(torch.tensor([[2.0, 1.0, 1.0, 1.0]]), torch.tensor([0]))
+        tensor(0.7437)
+    """
+
+    class_weight: ClassWeight = DEFAULT
+    ignore_index: int = DEFAULT
+    label_smoothing: UnitInterval = DEFAULT

@@ -1,33 +1,43 @@
-"""Constraint losses, added to a softmax (or margin) classification loss to shape the feature
-space: centre, centre-invariant, range and ring loss. SPEC.md section 5.
+"""Constraint losses, added to a softmax (or margin) classification loss to shape the embedding
+space: centre, centre-invariant, range and ring loss; each as a function and as a module that
+holds the learnable state (class centres, the ring radius).
 
-Each returns the constraint term alone; a model trains on ``ce + lambda * constraint``
-(README, "Embedding and constraint losses"). Learnable state (class centres, the ring radius)
-is an argument, held by the modules of :mod:`losskit.nn.constraint`.
+Each returns the constraint term alone; a model trains on ``ce + lambda * constraint``.
 
 Scale. The class-centre losses touch only the rows of the batch's classes: the centres are
 read with ``embedding`` (a sparse gradient on request) and :func:`update_centers_` writes
 them with ``index_add_``, so a step costs ``O(N D)`` whatever the number of classes.
+
+Exclusion and weights, per sample: ``mask`` and ``ignore_index`` leave samples out (of the
+centre update too), ``weight`` weighs each sample's term.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as TF
-from torch import Tensor
+from torch import Tensor, nn
 
+from .._api import DEFAULT, LossModule, checked, field
 from .._checks import (
+    Mask,
+    NonNegative,
+    PositiveInt,
+    UnitInterval,
+    Weight,
     check_floating,
     check_integer,
     check_labels,
     check_ndim,
-    check_positive,
+    check_per_row,
     check_same_device,
     check_tensor,
     compute_dtype,
 )
-from .._reduction import Reduction, check_reduction, reduce_loss
-from .distance import pairwise_euclidean_distance, safe_sqrt
+from .._reduction import Reduction, exclusion, finish, reduce_loss
+from .distance import pairwise_euclidean_distance, safe_norm
 
 __all__ = [
     "center_loss",
@@ -35,74 +45,99 @@ __all__ = [
     "center_invariant_loss",
     "range_loss",
     "ring_loss",
+    "CenterLoss",
+    "CenterInvariantLoss",
+    "RangeLoss",
+    "RingLoss",
 ]
 
-#: squared distances are clamped here before ``1 / D`` (a duplicate sample has ``D = 0``)
+#: relative floor of the squared distances before ``1 / D`` (a duplicate sample has ``D = 0``)
 _RANGE_EPS = 1e-12
 
 
-def _check_features_labels(fn: str, features: Tensor, labels: Tensor) -> None:
-    check_floating(fn, "features", features)
-    check_ndim(fn, "features", features, 2)
+def _check_rows(
+    fn: str, embeddings: Tensor, labels: Tensor, weight: Tensor | None, mask: Tensor | None,
+    ignore_index: int | None,
+) -> Tensor | None:  # fmt: skip
+    """``(N, D)`` floating embeddings and ``(N,)`` integer labels; returns the kept rows."""
+    check_floating(fn, "embeddings", embeddings)
+    check_ndim(fn, "embeddings", embeddings, 2)
     check_integer(fn, "labels", labels)
-    if labels.shape != features.shape[:1]:
+    if labels.shape != embeddings.shape[:1]:
         raise ValueError(
-            f"{fn}: labels must have shape (N,) = ({features.shape[0]},) to match features "
-            f"{tuple(features.shape)}; got {tuple(labels.shape)}"
+            f"{fn}: labels must have shape (N,) = ({embeddings.shape[0]},) to match embeddings "
+            f"{tuple(embeddings.shape)}; got {tuple(labels.shape)}"
         )
-    check_same_device(fn, ("features", features), ("labels", labels))
+    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("weight", weight),
+                      ("mask", mask))  # fmt: skip
+    check_per_row(fn, "weight", weight, embeddings.shape[0])
+    return exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)
 
 
-def _check_centers(fn: str, features: Tensor, labels: Tensor, centers: Tensor) -> None:
-    _check_features_labels(fn, features, labels)
+def _check_centers(
+    fn: str, embeddings: Tensor, labels: Tensor, centers: Tensor, weight: Tensor | None,
+    mask: Tensor | None, ignore_index: int | None,
+) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    """Also ``(C, D)`` centres; returns the labels to read centres with (0 at excluded rows)
+    and the kept rows."""
+    keep = _check_rows(fn, embeddings, labels, weight, mask, ignore_index)
     check_floating(fn, "centers", centers)
     check_ndim(fn, "centers", centers, 2)
-    if centers.shape[1] != features.shape[1]:
+    if centers.shape[1] != embeddings.shape[1]:
         raise ValueError(
-            f"{fn}: centers must have shape (C, D) with D = {features.shape[1]} (the feature "
-            f"dimension); got {tuple(centers.shape)}"
+            f"{fn}: centers must have shape (C, D) with D = {embeddings.shape[1]} (the "
+            f"embedding dimension); got {tuple(centers.shape)}"
         )
-    check_same_device(fn, ("features", features), ("centers", centers))
-    if not torch.compiler.is_compiling():  # a value check (CPU only): keep it out of graphs
-        check_labels(fn, labels, centers.shape[0])
+    check_same_device(fn, ("embeddings", embeddings), ("centers", centers))
+    check_labels(fn, labels, centers.shape[0], ignore_index=ignore_index)
+    y = labels.long()
+    return (y if keep is None else torch.where(keep, y, 0)), keep
 
 
+@checked
 def center_loss(
-    features: Tensor,
-    labels: Tensor,
-    centers: Tensor,
-    *,
-    sparse: bool = False,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, sparse: bool = False,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Centre loss: ``l_i = 1/2 ||x_i - c_{y_i}||^2``, one centre per class.
+) -> Tensor:  # fmt: skip
+    r"""Centre loss: pull each embedding toward its learned class centre.
 
-    Pulls each feature toward its class centre; it only tightens classes (it does not push
-    classes apart, the softmax term does). Train on ``ce + lambda * center_loss``; the seed's
-    ``L_S + lambda/2 sum_i ||x_i - c_{y_i}||^2`` is ``reduction="sum"``, the default ``"mean"``
-    divides it by ``N``.
+    Formula:
+        l_i = 1/2 ||x_i - c_{y_i}||^2;  train on ce + lambda * center
+
+    It only tightens classes (it does not push classes apart, the softmax term does). The
+    paper's ``L_S + lambda/2 sum_i ||x_i - c_{y_i}||^2`` is ``reduction="sum"``; the default
+    ``"mean"`` divides it by ``N``. The paper moves the centres with its own rule rather than
+    by the gradient: :func:`update_centers_`, which :class:`CenterLoss` applies by default.
+
+    When to use:
+        With a softmax (or margin) head, to make classes compact for open-set verification.
+        It only tightens classes; the softmax term keeps them apart. Centres cost C x D floats
+        (2 GB at 1,000,000 x 512); each step touches only the batch's classes.
 
     Args:
-        features: ``(N, D)``.
+        embeddings: ``(N, D)`` embeddings.
         labels: ``(N,)`` class indices in ``[0, C)``.
-        centers: ``(C, D)`` class centres. Only the batch's rows are read.
+        centers: ``(C, D)`` class centres; only the batch's rows are read.
         sparse: give ``centers`` a sparse gradient (``N`` rows instead of a dense ``(C, D)``
-            tensor), for optimizers that accept one (``SGD``, ``SparseAdam``, ``Adagrad``).
-        reduction: ``"none"`` (``(N,)``), ``"mean"`` or ``"sum"``.
+            tensor), for optimizers that accept one (``SGD``, ``SparseAdam``, ``Adagrad``);
+            default ``False``.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(N,)`` sample weights.
+        mask: optional bool ``(N,)``; ``False`` = leave the sample out.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        TypeError: non-floating features or centres, non-integer labels.
+        TypeError: non-floating embeddings or centres, non-integer labels.
         ValueError: shapes other than ``(N, D)``, ``(N,)``, ``(C, D)``; labels outside
-            ``[0, C)`` (checked on CPU); an unknown ``reduction``.
+            ``[0, C)`` (checked on CPU); bad weights, mask or ``reduction``.
 
-    The paper moves the centres with its own rule rather than by the gradient:
-    :func:`update_centers_`, which :class:`losskit.nn.CenterLoss` applies by default.
-
-    Paper: Wen, Zhang, Li, Qiao, "A Discriminative Feature Learning Approach for Deep Face
-    Recognition", ECCV 2016.
+    Paper:
+        Wen, Zhang, Li, Qiao, "A Discriminative Feature Learning Approach for Deep Face
+        Recognition", ECCV 2016.
 
     Example:
         >>> import torch
@@ -112,175 +147,199 @@ def center_loss(
         tensor([12.5000,  0.5000])
     """
     fn = "center_loss"
-    _check_centers(fn, features, labels, centers)
-    check_reduction(fn, reduction)
-    out_dtype, work = features.dtype, compute_dtype(features)
-    c = TF.embedding(labels, centers, sparse=sparse).to(work)
-    loss = 0.5 * (features.to(work) - c).square().sum(1)
-    return reduce_loss(loss, reduction, fn=fn).to(out_dtype)
+    y, keep = _check_centers(fn, embeddings, labels, centers, weight, mask, ignore_index)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
+    c = TF.embedding(y, centers, sparse=sparse).to(work)
+    loss = 0.5 * (embeddings.to(work) - c).square().sum(1)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
+@checked
 @torch.no_grad()
 def update_centers_(
-    centers: Tensor, features: Tensor, labels: Tensor, *, alpha: float = 0.5
-) -> Tensor:
+    centers: Tensor, embeddings: Tensor, labels: Tensor, *, update_rate: UnitInterval = 0.5,
+    ignore_index: int | None = -100, mask: Mask = None,
+) -> Tensor:  # fmt: skip
     r"""The centre-loss paper's centre update, in place (no gradient).
 
-    For each class ``j`` of the batch, with ``n_j`` samples::
+    Formula:
+        c_j <- c_j - update_rate * sum_{i: y_i = j} (c_j - x_i) / (1 + n_j)
 
-        delta c_j = sum_{i: y_i = j} (c_j - x_i) / (1 + n_j)
-        c_j <- c_j - alpha * delta c_j
-
-    Only the batch's rows are written (``index_add_``): ``O(N D)`` work however many classes.
-    ``alpha`` in ``[0, 1]`` is the centres' learning rate; ``alpha = 1`` moves a centre most of
-    the way to its batch mean (``n_j / (1 + n_j)`` of it).
+    For each class ``j`` of the batch, with ``n_j`` kept samples. Only the batch's rows are
+    written (``index_add_``): ``O(N D)`` work however many classes. ``update_rate = 1`` moves a
+    centre most of the way to its batch mean (``n_j / (1 + n_j)`` of it).
 
     Args:
         centers: ``(C, D)`` centres, modified in place.
-        features: ``(N, D)``; detached.
+        embeddings: ``(N, D)``; detached.
         labels: ``(N,)`` class indices in ``[0, C)``.
-        alpha: the update rate, in ``[0, 1]``.
+        update_rate: the centres' learning rate, in ``[0, 1]``; default 0.5.
+        ignore_index: samples whose label equals it do not move a centre; default -100.
+        mask: optional bool ``(N,)``; ``False`` = the sample does not move a centre.
 
     Returns:
         ``centers``.
 
     Raises:
-        As :func:`center_loss`; ``ValueError`` for ``alpha`` outside ``[0, 1]``.
+        TypeError: non-floating tensors, non-integer labels.
+        ValueError: bad shapes, labels out of range, ``update_rate`` outside ``[0, 1]``.
 
-    Paper: Wen et al., ECCV 2016 (Algorithm 1).
+    Paper:
+        Wen, Zhang, Li, Qiao, ECCV 2016 (Algorithm 1).
 
     Example:
         >>> import torch
         >>> c = torch.zeros(3, 2)
         >>> x = torch.tensor([[2.0, 0.0], [4.0, 3.0]])  # class 1 twice: mean (3, 1.5)
-        >>> update_centers_(c, x, torch.tensor([1, 1]), alpha=1.0)  # 2/3 of the way there
+        >>> update_centers_(c, x, torch.tensor([1, 1]), update_rate=1.0)  # 2/3 of the way there
         tensor([[0., 0.],
                 [2., 1.],
                 [0., 0.]])
     """
     fn = "update_centers_"
-    _check_centers(fn, features, labels, centers)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"{fn}: alpha must be a number in [0, 1]; got {alpha!r}")
-    if labels.numel() == 0:
+    y, keep = _check_centers(fn, embeddings, labels, centers, None, mask, ignore_index)
+    if y.numel() == 0:
         return centers
-    x = features.detach().to(centers.dtype)
+    x = embeddings.detach().to(centers.dtype)
+    if keep is not None:
+        # an excluded sample is moved to its class's centre: it then adds 0 and does not count
+        x = torch.where(keep.unsqueeze(1), x, centers.index_select(0, y))
+    kept = torch.ones_like(y) if keep is None else keep.long()
     # n_j per sample from the sorted labels: no (C,) count vector, no data-dependent shape
-    ordered = labels.sort().values
-    n = torch.searchsorted(ordered, labels, right=True) - torch.searchsorted(ordered, labels)
-    delta = (centers.index_select(0, labels) - x) / (1.0 + n.to(x.dtype)).unsqueeze(1)
-    centers.index_add_(0, labels, delta, alpha=-float(alpha))
+    order = y.argsort()
+    ranked, kept_sorted = y[order], kept[order].cumsum(0)
+    pad = torch.cat([kept_sorted.new_zeros(1), kept_sorted])
+    n = pad[torch.searchsorted(ranked, y, right=True)] - pad[torch.searchsorted(ranked, y)]
+    delta = (centers.index_select(0, y) - x) / (1.0 + n.to(x.dtype)).unsqueeze(1)
+    centers.index_add_(0, y, delta, alpha=-float(update_rate))
     return centers
 
 
+@checked
 def center_invariant_loss(
-    features: Tensor,
-    labels: Tensor,
-    centers: Tensor,
-    *,
-    gamma: float = 1.0,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, invariant_weight: NonNegative = 1.0,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
+) -> Tensor:  # fmt: skip
     r"""Centre-invariant loss: the centre term plus a pull of every used centre to one radius.
 
-    ``l_i = 1/2 ||x_i - c_{y_i}||^2 + gamma/4 (||c_{y_i}||^2 - (1/C) sum_k ||c_k||^2)^2``
+    Formula:
+        l_i = 1/2 ||x_i - c_{y_i}||^2 + invariant_weight/4 (||c_{y_i}||^2 - (1/C) sum_k ||c_k||^2)^2
 
     The second term keeps a frequent class's centre from growing larger than a rare one's
     (class imbalance shows up as centre norm), so all centres sit near one sphere. Train on
-    ``ce + lambda * center_invariant_loss(..., gamma=g)``; the seed's
-    ``L_S + gamma'/4 (...)^2 + lambda/2 ||x_i - c_y||^2`` is ``gamma = gamma' / lambda``.
+    ``ce + lambda * center_invariant_loss(..., invariant_weight=g)``; the paper's
+    ``L_S + gamma/4 (...)^2 + lambda/2 ||x_i - c_y||^2`` is ``invariant_weight = gamma / lambda``.
+
+    When to use:
+        Imbalanced classes: frequent classes grow larger centres (and features) than rare
+        ones; holding every centre to the mean squared norm removes that bias.
 
     Args:
-        features: ``(N, D)``.
+        embeddings: ``(N, D)`` embeddings.
         labels: ``(N,)`` class indices in ``[0, C)``.
         centers: ``(C, D)``; learned by the optimiser (the invariant term is a gradient on
             them). The mean squared norm reads all ``C`` centres: ``O(C D)`` per call and a
             dense gradient, unlike :func:`center_loss`.
-        gamma: ``>= 0``, the weight of the invariant term relative to the centre term.
-        reduction: ``"none"`` (``(N,)``), ``"mean"`` or ``"sum"``.
+        invariant_weight: ``>= 0``, the weight of the invariant term relative to the centre
+            term (the paper's gamma); default 1.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(N,)`` sample weights.
+        mask: optional bool ``(N,)``; ``False`` = leave the sample out.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`center_loss`; ``ValueError`` for a negative ``gamma``.
+        TypeError: non-floating embeddings or centres, non-integer labels.
+        ValueError: bad shapes, labels out of range, a negative ``invariant_weight``.
 
-    Paper: Wu, Liu, Li, Fu, "Deep Face Recognition with Center Invariant Loss", ACM
-    Multimedia 2017 Thematic Workshops.
+    Paper:
+        Wu, Liu, Li, Fu, "Deep Face Recognition with Center Invariant Loss", ACM Multimedia
+        2017 Thematic Workshops.
 
     Example:
         >>> import torch
         >>> centers = torch.tensor([[1.0, 0.0], [0.0, 3.0]])  # squared norms 1 and 9, mean 5
-        >>> center_invariant_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), centers,
-        ...                       gamma=1.0)                 # 0 + (1 - 5)^2 / 4
+        >>> center_invariant_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), centers)
         tensor(4.)
     """
     fn = "center_invariant_loss"
-    _check_centers(fn, features, labels, centers)
-    check_positive(fn, "gamma", gamma, allow_zero=True)
-    check_reduction(fn, reduction)
-    out_dtype, work = features.dtype, compute_dtype(features)
+    y, keep = _check_centers(fn, embeddings, labels, centers, weight, mask, ignore_index)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     cw = centers.to(work)
     norms = cw.square().sum(1)  # (C,)
-    c = cw.index_select(0, labels)
-    pull = 0.5 * (features.to(work) - c).square().sum(1)
-    spread = norms.index_select(0, labels) - norms.mean()
-    loss = pull + 0.25 * gamma * spread.square()
-    return reduce_loss(loss, reduction, fn=fn).to(out_dtype)
+    pull = 0.5 * (embeddings.to(work) - cw.index_select(0, y)).square().sum(1)
+    spread = norms.index_select(0, y) - norms.mean()
+    loss = pull + 0.25 * invariant_weight * spread.square()
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
+@checked
 def range_loss(
-    features: Tensor,
-    labels: Tensor,
-    *,
-    k: int = 2,
-    margin: float = 1.0,
-    alpha: float = 1.0,
-    beta: float = 1.0,
+    embeddings: Tensor, labels: Tensor, *, k: PositiveInt = 2, margin: NonNegative = 1.0,
+    intra_weight: NonNegative = 1.0, inter_weight: NonNegative = 1.0,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Range loss: shrink each class's largest spans, separate the two closest class centres.
+) -> Tensor:  # fmt: skip
+    r"""Range loss: shrink each class's largest spans, push the two closest class means apart.
 
-    ``L = alpha L_intra + beta L_inter`` over the classes present in the batch:
+    Formula:
+        L = intra_weight mean_c [k / sum_{j<=k} 1/D_j(c)] + inter_weight max(margin - ||xbar_Q - xbar_R||^2, 0)
 
-    * ``L_intra``: per class ``c``, the harmonic mean of its ``k`` largest intra-class squared
-      distances ``D_1 >= ... >= D_k``, ``k / sum_j 1/D_j`` (fewer when the class has fewer than
-      ``k`` pairs; a class of one sample has none). The harmonic mean is led by the *smallest*
-      of the ``k``, so it penalises the class's overall range rather than one outlier pair.
-      ``"sum"`` adds the classes (the paper), ``"mean"`` averages them.
-    * ``L_inter = max(margin - ||xbar_Q - xbar_R||^2, 0)`` for the two closest class means
-      ``Q, R`` of the batch (0 with fewer than two classes).
+    Over the classes present in the batch:
 
-    Aimed at long-tailed data: every class of the batch contributes one term, whatever its
-    frequency. Train on ``ce + lambda * range_loss``.
+    * the intra term of class ``c`` is the harmonic mean of its ``k`` largest intra-class
+      squared distances ``D_1 >= ... >= D_k`` (fewer when the class has fewer than ``k``
+      pairs; a class of one sample has none). The harmonic mean is led by the *smallest* of
+      the ``k``, so it penalises the class's overall range rather than one outlier pair.
+      ``"sum"`` adds the classes (the paper), ``"mean"`` averages them;
+    * the inter term acts on the two closest class means ``Q, R`` of the batch (0 with fewer
+      than two classes).
+
+    Every term is booked to samples, so ``"none"`` is per sample: sample ``i`` of class ``c``
+    (``n_c`` kept samples) holds ``w_i`` times its class's intra term over ``n_c`` plus
+    ``w_i`` times the inter term over the number of kept samples ``N'``. ``"sum"`` is the sum
+    of those shares; ``"mean"`` averages the class terms weighted by their samples' mean
+    weight and adds the inter term times the mean weight. With no ``weight`` this is the
+    formula above.
+
+    When to use:
+        Long-tailed data: every class of the batch contributes one term whatever its
+        frequency, and the margin acts on the two closest class means.
 
     Args:
-        features: ``(N, D)``.
+        embeddings: ``(N, D)`` embeddings.
         labels: ``(N,)`` integer identities.
-        k: ``>= 1``, how many of a class's largest distances to use.
-        margin: ``>= 0``, in squared-distance units.
-        alpha, beta: ``>= 0``, the weights of the two terms.
-        reduction: how ``L_intra`` combines its classes: ``"mean"`` (default) or ``"sum"``
-            (the paper); ``"none"`` returns the terms unreduced, shape ``(N + 1,)``: entry
-            ``i < N`` is ``alpha`` times the intra term of the class whose first sample is
-            ``i`` (0 at the other samples), entry ``N`` is ``beta L_inter``. It sums to
-            ``"sum"``.
+        k: ``>= 1``, how many of a class's largest distances to use; default 2.
+        margin: ``>= 0``, in squared-distance units; default 1.
+        intra_weight: ``>= 0``, the weight of the intra-class term (the paper's alpha);
+            default 1.
+        inter_weight: ``>= 0``, the weight of the inter-class term (the paper's beta);
+            default 1.
+        ignore_index: samples whose label equals it leave the batch; default -100.
+        weight: optional non-negative ``(N,)`` sample weights (see above).
+        mask: optional bool ``(N,)``; ``False`` = the sample leaves the batch.
+        reduction: ``"none"`` (``(N,)`` shares), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        A scalar, or ``(N + 1,)`` for ``"none"``. ``"mean"`` of an empty batch is 0 (with a
+        A scalar, or ``(N,)`` for ``"none"``. ``"mean"`` of an empty batch is 0 (with a
         gradient).
 
     Raises:
-        TypeError: non-floating features, non-integer labels, non-integer ``k``.
-        ValueError: shapes other than ``(N, D)`` and ``(N,)``; ``k < 1``; a negative
-            ``margin``, ``alpha`` or ``beta``; an unknown ``reduction``.
+        TypeError: non-floating embeddings, non-integer labels or ``k``.
+        ValueError: shapes other than ``(N, D)`` and ``(N,)``; ``k < 1``; negative ``margin``
+            or term weights; an unknown ``reduction``.
 
-    Memory ``O(N^2 k)``: per class, the top ``k`` of each sample's row of the distance matrix,
-    then the top ``k`` of those, with no data-dependent shapes (``torch.compile`` friendly).
-    Squared distances are clamped at ``1e-12`` before their reciprocal.
+    Memory ``O(N^2 k)``: per class, the top ``k`` of each sample's row of the distance
+    matrix, then the top ``k`` of those, with no data-dependent shapes (``torch.compile``
+    friendly). The harmonic mean is computed relative to the class's largest distance, so
+    it holds at any scale of the embeddings.
 
-    Paper: Zhang, Fang, Wen, Li, Qiao, "Range Loss for Deep Face Recognition with Long-tailed
-    Training Data", ICCV 2017, arXiv:1611.08976.
+    Paper:
+        Zhang, Fang, Wen, Li, Qiao, "Range Loss for Deep Face Recognition with Long-tailed
+        Training Data", ICCV 2017, arXiv:1611.08976.
 
     Example:
         >>> import torch
@@ -290,75 +349,88 @@ def range_loss(
         tensor(21.2500)
     """
     fn = "range_loss"
-    _check_features_labels(fn, features, labels)
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"{fn}: k must be an int; got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"{fn}: k must be >= 1; got {k}")
-    check_positive(fn, "margin", margin, allow_zero=True)
-    check_positive(fn, "alpha", alpha, allow_zero=True)
-    check_positive(fn, "beta", beta, allow_zero=True)
-    check_reduction(fn, reduction)
-    out_dtype, work = features.dtype, compute_dtype(features)
-    x = features.to(work)
+    keep = _check_rows(fn, embeddings, labels, weight, mask, ignore_index)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
+    x = embeddings.to(work)
     n = x.shape[0]
     if n == 0:  # a shape, not a value: no graph break
-        empty = x.sum(1) * 0.0
-        if reduction == "none":
-            return torch.cat([empty, empty.sum().reshape(1)]).to(out_dtype)
-        return reduce_loss(empty, reduction, fn=fn).to(out_dtype)
+        return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
+    kept = torch.ones(n, dtype=torch.bool, device=x.device) if keep is None else keep
+    both = kept.unsqueeze(1) & kept.unsqueeze(0)
     dist = pairwise_euclidean_distance(x, squared=True)
-    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    same = (labels.unsqueeze(1) == labels.unsqueeze(0)) & both
     upper = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
     kk = min(k, n)
     # each pair once (row i < column j), then each sample's k largest
     row_top = torch.where(same & upper, dist, -torch.inf).topk(kk, dim=1).values  # (N, kk)
-    # a class's k largest lie among its rows' k largest; gathered at its first sample
+    # a class's k largest lie among its rows' k largest; every sample of the class gets them
     cand = torch.where(same.unsqueeze(2), row_top.unsqueeze(0), -torch.inf).reshape(n, n * kk)
-    top = cand.topk(kk, dim=1).values  # (N, kk)
+    top = cand.topk(kk, dim=1).values  # (N, kk), descending
     valid = torch.isfinite(top)
     count = valid.sum(1)
-    inv = torch.where(valid, 1.0 / torch.where(valid, top, 1.0).clamp_min(_RANGE_EPS), 0.0)
-    harmonic = count.to(work) / inv.sum(1).clamp_min(_RANGE_EPS)
-    first = ~(same & upper.T).any(1)  # no earlier sample of the same class
-    has_term = first & (count > 0)
-    intra = torch.where(has_term, harmonic, 0.0)
-    # class means, one row per sample; the closest pair of different classes
+    # harmonic mean relative to the largest distance D_1: D_1 / mean(D_1 / D_j), scale-free
+    big = torch.where(valid[:, :1], top[:, :1], 1.0).detach().clamp_min(torch.finfo(work).tiny)
+    rel = torch.where(valid, top / big, 1.0).clamp_min(_RANGE_EPS)
+    inv = torch.where(valid, 1.0 / rel, 0.0)
+    harmonic = big[:, 0] * count.to(work) / torch.where(count > 0, inv.sum(1), 1.0)
+    has_term = kept & (count > 0)
+    intra = intra_weight * torch.where(has_term, harmonic, 0.0)
+    size = same.sum(1).clamp_min(1).to(work)  # kept samples of each sample's class
+    # class means, one row per sample; the closest pair of different kept classes
     members = same.to(work)
-    means = (members @ x) / members.sum(1, keepdim=True)
-    centre_dist = torch.where(~same, pairwise_euclidean_distance(means, squared=True), torch.inf)
+    means = (members @ x) / members.sum(1, keepdim=True).clamp_min(1.0)
+    apart = ~same & both
+    centre_dist = torch.where(apart, pairwise_euclidean_distance(means, squared=True), torch.inf)
     closest = centre_dist.amin()
-    has_pair = (~same).any()
-    inter = torch.where(has_pair, TF.relu(margin - torch.where(has_pair, closest, 0.0)), 0.0)
+    has_pair = apart.any()
+    inter = inter_weight * torch.where(has_pair, TF.relu(margin - torch.where(has_pair, closest, 0.0)), 0.0)
+    w = kept.to(work) if weight is None else weight.to(work) * kept.to(work)
+    class_share = torch.where(has_term, w / size, 0.0)  # each sample's part of its class term
+    n_kept = kept.sum().clamp_min(1).to(work)
     if reduction == "none":
-        return torch.cat([alpha * intra, (beta * inter).reshape(1)]).to(out_dtype)
-    intra = reduce_loss(intra, reduction, weight=has_term.to(work), fn=fn)
-    return (alpha * intra + beta * inter).to(out_dtype)
+        return (class_share * intra + inter * w / n_kept).to(out_dtype)
+    intra_part = reduce_loss(intra, reduction, weight=class_share, fn=fn)
+    return (intra_part + inter * w.sum() / n_kept).to(out_dtype)
 
 
-def ring_loss(features: Tensor, radius: Tensor | float, *, reduction: Reduction = "mean") -> Tensor:
-    r"""Ring loss: ``l_i = 1/2 (||x_i||_2 - R)^2`` with a learned radius ``R``.
+@checked
+def ring_loss(
+    embeddings: Tensor, radius: Tensor | float, *, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Ring loss: pull embedding norms to a learned radius ``R``.
 
-    A soft feature normalisation: features are pulled onto the sphere of radius ``R`` while
-    ``R`` itself is learned (pass it as a parameter, :class:`losskit.nn.RingLoss` does). The
-    seed's ``lambda/(2m) sum_i (||F(x_i)|| - R)^2`` is ``lambda * ring_loss`` with the default
-    ``"mean"``. The norm uses a safe square root (gradient 0, not NaN, at ``x = 0``).
+    Formula:
+        l_i = 1/2 (||x_i|| - R)^2,  R learned;  train on ce + lambda * ring
+
+    A soft feature normalisation: embeddings are pulled onto the sphere of radius ``R`` while
+    ``R`` itself is learned (pass it as a parameter, :class:`RingLoss` does). The paper's
+    ``lambda/(2m) sum_i (||F(x_i)|| - R)^2`` is ``lambda * ring_loss`` with the default
+    ``"mean"``. The norm uses a safe square root (gradient 0, not NaN, at ``x = 0``) and is
+    overflow-safe.
+
+    When to use:
+        A soft feature normalisation before a softmax or margin head: the norm is pulled to
+        one value without the hard projection (and its gradient issues) of x / ||x||.
 
     Args:
-        features: ``(N, D)``.
+        embeddings: ``(N, D)`` embeddings.
         radius: ``R``, a one-element tensor (learnable) or a number.
-        reduction: ``"none"`` (``(N,)``), ``"mean"`` or ``"sum"``.
+        weight: optional non-negative ``(N,)`` sample weights.
+        mask: optional bool ``(N,)``; ``False`` = leave the sample out.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        TypeError: non-floating features or radius.
-        ValueError: features not ``(N, D)``, a radius with more than one element, an unknown
-            ``reduction``.
+        TypeError: non-floating embeddings or radius.
+        ValueError: embeddings not ``(N, D)``, a radius with more than one element, bad
+            weights, mask or ``reduction``.
 
-    Paper: Zheng, Pal, Savvides, "Ring loss: Convex Feature Normalization for Face
-    Recognition", CVPR 2018, arXiv:1803.00130.
+    Paper:
+        Zheng, Pal, Savvides, "Ring loss: Convex Feature Normalization for Face Recognition",
+        CVPR 2018, arXiv:1803.00130.
 
     Example:
         >>> import torch
@@ -366,19 +438,226 @@ def ring_loss(features: Tensor, radius: Tensor | float, *, reduction: Reduction 
         tensor([4.5000, 0.5000])
     """
     fn = "ring_loss"
-    check_floating(fn, "features", features)
-    check_ndim(fn, "features", features, 2)
-    check_reduction(fn, reduction)
-    out_dtype, work = features.dtype, compute_dtype(features)
+    check_floating(fn, "embeddings", embeddings)
+    check_ndim(fn, "embeddings", embeddings, 2)
+    n = embeddings.shape[0]
+    check_per_row(fn, "weight", weight, n)
+    check_same_device(fn, ("embeddings", embeddings), ("weight", weight), ("mask", mask))
+    keep = exclusion(fn, (n,), mask=mask)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     if isinstance(radius, (int, float)) and not isinstance(radius, bool):
-        r = torch.tensor(float(radius), dtype=work, device=features.device)
+        r = torch.tensor(float(radius), dtype=work, device=embeddings.device)
     else:
         check_tensor(fn, "radius", radius)
         check_floating(fn, "radius", radius)
         if radius.numel() != 1:
             raise ValueError(f"{fn}: radius must have one element; got shape {tuple(radius.shape)}")
-        check_same_device(fn, ("features", features), ("radius", radius))
+        check_same_device(fn, ("embeddings", embeddings), ("radius", radius))
         r = radius.reshape(()).to(work)
-    norm = safe_sqrt(features.to(work).square().sum(1))
-    loss = 0.5 * (norm - r).square()
-    return reduce_loss(loss, reduction, fn=fn).to(out_dtype)
+    loss = 0.5 * (safe_norm(embeddings.to(work), 1) - r).square()
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class CenterLoss(LossModule, function=center_loss, state=("centers",)):
+    r"""Centre loss with its ``(num_classes, embedding_dim)`` centres, ``1/2 ||x_i - c_{y_i}||^2``.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: the embedding dimension ``D``.
+        sparse: with ``update="optimizer"``, give the centres a sparse gradient (the batch's
+            rows only) so that a step costs ``O(N D)`` with 1,000,000 classes; use an
+            optimiser that accepts sparse gradients (``SGD``, ``SparseAdam``, ``Adagrad``) or
+            ``sparse=False`` for ``Adam``; default ``True`` (the function's default is
+            ``False``: a plain call gives a dense gradient).
+        ignore_index: labels equal to it are excluded (and do not move a centre); default -100.
+        update_rate: the paper update's rate, in ``[0, 1]`` (``update="paper"`` only); default
+            0.5.
+        update: how the centres move: ``"paper"`` (default: Wen et al.'s rule
+            :func:`update_centers_`, applied by ``forward`` in training mode, after the loss
+            and without gradient; the centres are a buffer the optimiser never sees; the one
+            documented place where a losskit ``forward`` writes to its module, like
+            BatchNorm's running statistics; ``eval()`` turns it off) or ``"optimizer"`` (an
+            ``nn.Parameter`` learned from the loss's gradient ``c_j - x_i``).
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the centres; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(N, D)`` and ``(N,)``.
+        Output: a scalar, or ``(N,)``.
+
+    The centres start ``N(0, 1)`` (as ``nn.Embedding``); :meth:`reset_parameters` redraws
+    them. Their memory is ``C D`` floats: 2 GB in float32 for 1,000,000 classes of 512.
+
+    Paper:
+        Wen, Zhang, Li, Qiao, "A Discriminative Feature Learning Approach for Deep Face
+        Recognition", ECCV 2016.
+
+    Example:
+        >>> import torch
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> crit = CenterLoss(10, 2, update_rate=0.5)
+        >>> x, y = torch.randn(4, 2), torch.tensor([0, 0, 3, 3])
+        >>> before = crit.centers.clone()
+        >>> loss = crit(x, y)
+        >>> bool((crit.centers[[1, 2]] == before[[1, 2]]).all())  # untouched classes
+        True
+    """
+
+    num_classes: PositiveInt = field(kw_only=False)
+    embedding_dim: PositiveInt = field(kw_only=False)
+    sparse: bool = True
+    ignore_index: int | None = DEFAULT
+    update_rate: UnitInterval = field(default=0.5)
+    update: Literal["paper", "optimizer"] = field(default="paper")
+    device: torch.device | str | None = field(default=None)
+    dtype: torch.dtype | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        factory = {"device": self.__dict__.pop("device"), "dtype": self.__dict__.pop("dtype")}
+        data = torch.empty(self.num_classes, self.embedding_dim, **factory)
+        if self.update == "paper":
+            self.register_buffer("centers", data)
+        else:
+            self.centers = nn.Parameter(data)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.centers.normal_()
+
+    def forward(
+        self, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The centre loss of ``embeddings`` ``(N, D)`` with ``labels`` ``(N,)``; in training
+        mode with ``update="paper"``, then the centre update of the kept samples."""
+        loss = center_loss(embeddings, labels, self.centers,
+                           sparse=self.sparse and self.update == "optimizer",
+                           ignore_index=self.ignore_index, weight=weight, mask=mask,
+                           reduction=self.reduction)  # fmt: skip
+        if self.update == "paper" and self.training:
+            # the documented exception: the paper's no-grad centre update, batch rows only
+            update_centers_(self.centers, embeddings, labels, update_rate=self.update_rate,
+                            ignore_index=self.ignore_index, mask=mask)  # fmt: skip
+        return loss
+
+
+class CenterInvariantLoss(LossModule, function=center_invariant_loss, state=("centers",)):
+    """Centre-invariant loss with learned ``(num_classes, embedding_dim)`` centres.
+
+    The centres are an ``nn.Parameter`` moved by the optimiser: the invariant term acts on the
+    centres only, so it needs their gradient. It reads every centre's norm, so the gradient
+    is dense.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        invariant_weight: the invariant term's weight relative to the centre term; default 1.
+        ignore_index: labels equal to it are excluded; default -100.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the centres; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(N, D)`` and ``(N,)``.
+        Output: a scalar, or ``(N,)``.
+
+    Paper:
+        Wu, Liu, Li, Fu, "Deep Face Recognition with Center Invariant Loss", ACM Multimedia
+        2017 Thematic Workshops.
+
+    Example:
+        >>> CenterInvariantLoss(10, 3).centers.shape
+        torch.Size([10, 3])
+    """
+
+    num_classes: PositiveInt = field(kw_only=False)
+    embedding_dim: PositiveInt = field(kw_only=False)
+    invariant_weight: NonNegative = DEFAULT
+    ignore_index: int | None = DEFAULT
+    device: torch.device | str | None = field(default=None)
+    dtype: torch.dtype | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        factory = {"device": self.__dict__.pop("device"), "dtype": self.__dict__.pop("dtype")}
+        self.centers = nn.Parameter(torch.empty(self.num_classes, self.embedding_dim, **factory))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.centers.normal_()
+
+
+class RangeLoss(LossModule, function=range_loss):
+    """Range loss: the harmonic mean of each class's ``k`` largest squared spans, plus a margin
+    on the two closest class means.
+
+    Args:
+        k: ``>= 1``; default 2.
+        margin: ``>= 0``, in squared-distance units; default 1.
+        intra_weight: the intra-class term's weight; default 1.
+        inter_weight: the inter-class term's weight; default 1.
+        ignore_index: samples with this label leave the batch; default -100.
+        reduction: ``"none"`` (per-sample shares), ``"mean"`` (default, over the classes) or
+            ``"sum"``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(N, D)`` and ``(N,)``.
+        Output: a scalar, or ``(N,)``.
+
+    Paper:
+        Zhang, Fang, Wen, Li, Qiao, "Range Loss for Deep Face Recognition with Long-tailed
+        Training Data", ICCV 2017, arXiv:1611.08976.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [10.0, 1.0]])
+        >>> RangeLoss(margin=100.0)(x, torch.tensor([0, 0, 1, 1]))
+        tensor(21.2500)
+    """
+
+    k: PositiveInt = DEFAULT
+    margin: NonNegative = DEFAULT
+    intra_weight: NonNegative = DEFAULT
+    inter_weight: NonNegative = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class RingLoss(LossModule, function=ring_loss, state=("radius",)):
+    """Ring loss with a learned radius: ``1/2 (||x_i|| - R)^2``.
+
+    Args:
+        radius: the initial radius ``R`` (a 0-dim ``nn.Parameter``, learned by the
+            optimiser), ``>= 0``; default 1. The term is minimised by ``R`` equal to the mean
+            embedding norm, so starting near the typical norm shortens the transient.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(embeddings, *, weight=None, mask=None)``: ``(N, D)``. Output: a scalar, or
+        ``(N,)``.
+
+    Paper:
+        Zheng, Pal, Savvides, "Ring loss: Convex Feature Normalization for Face Recognition",
+        CVPR 2018, arXiv:1803.00130.
+
+    Example:
+        >>> import torch
+        >>> RingLoss(radius=2.0)(torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
+        tensor(2.5000, grad_fn=<ToCopyBackward0>)
+    """
+
+    radius: NonNegative = field(default=1.0)
+
+    def __post_init__(self) -> None:
+        self.init_radius = float(self.__dict__.pop("radius"))
+        self.radius = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.radius.fill_(self.init_radius)

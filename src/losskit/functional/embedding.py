@@ -1,6 +1,13 @@
 """Feature-vector (embedding) losses: contrastive (DeepID2 / Hadsell) on explicit pairs and over
 all pairs of a labelled batch, triplet on explicit triplets and over a labelled batch with
-batch-all, batch-hard and semi-hard mining, and the miner itself. SPEC.md section 4.
+batch-all, batch-hard and semi-hard mining, and the miner itself; each loss as a function and
+a module.
+
+Exclusion and weights. The explicit-pair and explicit-triplet losses take a per-row
+``weight`` and ``mask``. The batch losses take a per-sample ``mask`` (and ``ignore_index`` on
+the labels): an excluded sample leaves the batch entirely, as anchor and as candidate, so the
+result equals the loss of the kept samples alone. Their per-sample ``weight`` weighs each
+anchor's share of the loss (``"none"`` is per sample).
 
 Distances come from :mod:`losskit.functional.distance` (``"euclidean"``: ``||a - b||`` with a
 safe square root, or its square; ``"cosine"``: ``1 - cos(a, b)``).
@@ -18,26 +25,28 @@ in the backward pass, so its memory stays ``O(B^2)`` while its time is ``O(B^3)`
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as TF
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from .._api import DEFAULT, LossModule, checked
 from .._checks import (
-    check_choice,
+    Mask,
+    NonNegative,
+    Weight,
     check_floating,
     check_integer,
     check_ndim,
-    check_positive,
+    check_per_row,
     check_same_device,
     check_same_shape,
     check_tensor,
-    check_weight,
     compute_dtype,
 )
-from .._reduction import Reduction, check_reduction, reduce_loss
+from .._reduction import Reduction, exclusion, finish, reduce_loss
 from .distance import (
     cosine_distance,
     euclidean_distance,
@@ -52,14 +61,16 @@ __all__ = [
     "triplet_loss",
     "batch_triplet_loss",
     "mine_triplets",
+    "ContrastiveLoss",
+    "BatchContrastiveLoss",
+    "TripletLoss",
+    "BatchTripletLoss",
 ]
 
 Distance = Literal["euclidean", "cosine"]
 Mining = Literal["all", "hard", "semihard"]
 MeanOver = Literal["all", "active"]
-DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
-MININGS: tuple[str, ...] = ("all", "hard", "semihard")
-MEAN_OVER: tuple[str, ...] = ("all", "active")
+DISTANCES, MININGS, MEAN_OVER = get_args(Distance), get_args(Mining), get_args(MeanOver)
 
 #: elements of one ``(chunk, B, B)`` block of the soft-margin triplet sums (64 MiB of float32)
 _CHUNK_ELEMENTS = 1 << 24
@@ -68,10 +79,7 @@ _CHUNK_ELEMENTS = 1 << 24
 # --------------------------------------------------------------------------- shared checks
 
 
-def _check_distance(fn: str, distance: object, squared: object) -> None:
-    check_choice(fn, "distance", distance, DISTANCES)
-    if not isinstance(squared, bool):
-        raise TypeError(f"{fn}: squared must be a bool; got {type(squared).__name__}")
+def _check_squared(fn: str, distance: str, squared: bool) -> None:
     if squared and distance == "cosine":
         raise ValueError(
             f"{fn}: squared=True applies to the euclidean distance only; got distance='cosine'"
@@ -88,8 +96,12 @@ def _check_rows(fn: str, names: tuple[str, ...], *xs: Tensor) -> None:
     check_same_device(fn, *zip(names, xs, strict=True))
 
 
-def _check_batch(fn: str, embeddings: Tensor, labels: Tensor) -> None:
-    """``embeddings (B, D)`` floating and ``labels (B,)`` integer, on one device."""
+def _check_batch(
+    fn: str, embeddings: Tensor, labels: Tensor, weight: Tensor | None, mask: Tensor | None,
+    ignore_index: int | None,
+) -> Tensor | None:  # fmt: skip
+    """``embeddings (B, D)`` floating and ``labels (B,)`` integer, on one device; returns the
+    kept samples (``None``: all)."""
     check_floating(fn, "embeddings", embeddings)
     check_ndim(fn, "embeddings", embeddings, 2)
     check_integer(fn, "labels", labels)
@@ -98,14 +110,10 @@ def _check_batch(fn: str, embeddings: Tensor, labels: Tensor) -> None:
             f"{fn}: labels must have shape (B,) = ({embeddings.shape[0]},) to match embeddings "
             f"{tuple(embeddings.shape)}; got {tuple(labels.shape)}"
         )
-    check_same_device(fn, ("embeddings", embeddings), ("labels", labels))
-
-
-def _check_per_row(fn: str, name: str, t: Tensor, n: int) -> None:
-    if t.shape != (n,):
-        raise ValueError(
-            f"{fn}: {name} must have shape ({n},), one value per row; got {tuple(t.shape)}"
-        )
+    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("weight", weight),
+                      ("mask", mask))  # fmt: skip
+    check_per_row(fn, "weight", weight, embeddings.shape[0])
+    return exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)
 
 
 def _row_distance(a: Tensor, b: Tensor, distance: str, squared: bool) -> Tensor:
@@ -120,6 +128,16 @@ def _distance_matrix(x: Tensor, distance: str, squared: bool) -> Tensor:
     return pairwise_euclidean_distance(x, squared=squared)
 
 
+def _reduce_counted(
+    fn: str, total: Tensor, count: Tensor, reduction: Reduction, out_dtype: torch.dtype
+) -> Tensor:
+    """Reduce per-sample sums ``total`` that each stand for ``count`` terms: ``"none"`` gives
+    ``total``, ``"sum"`` its sum and ``"mean"`` ``sum(total) / sum(count)`` (0 when no term)."""
+    ok = count > 0
+    per = torch.where(ok, total / torch.where(ok, count, torch.ones_like(count)), 0.0)
+    return reduce_loss(per, reduction, weight=count, fn=fn).to(out_dtype)
+
+
 # --------------------------------------------------------------------------- contrastive
 
 
@@ -128,53 +146,54 @@ def _contrastive_terms(d: Tensor, same: Tensor, margin: float) -> Tensor:
     return 0.5 * torch.where(same, d.square(), TF.relu(margin - d).square())
 
 
+@checked
 def contrastive_loss(
-    x1: Tensor,
-    x2: Tensor,
-    target: Tensor,
-    *,
-    margin: float = 1.0,
-    distance: Distance = "euclidean",
-    weight: Tensor | None = None,
+    anchor: Tensor, paired: Tensor, target: Tensor, *, margin: NonNegative = 1.0,
+    distance: Distance = "euclidean", weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Contrastive loss on explicit pairs, the DeepID2 / Hadsell form (SPEC.md section 4).
+) -> Tensor:  # fmt: skip
+    r"""Contrastive loss on explicit pairs (DeepID2 / Hadsell form).
 
-    For a pair at distance ``d = d(x1_i, x2_i)``::
-
-        l_i = 1/2 d^2                      if the pair is the same identity
-        l_i = 1/2 max(0, margin - d)^2     otherwise
+    Formula:
+        l_i = 1/2 d_i^2 if pair i is the same identity, else 1/2 max(0, margin - d_i)^2;  d_i = d(anchor_i, paired_i)
 
     A same pair is pulled together with a force growing with ``d``; a different pair is pushed
     apart only while it is closer than ``margin``.
 
+    When to use:
+        Verification data that comes as pairs (same / not same). Same pairs are always pulled
+        together; different pairs are pushed apart only inside the margin.
+
     Args:
-        x1, x2: ``(N, D)`` embeddings of the two sides of each pair.
-        target: ``(N,)``; a pair is *same* where ``target > 0``. So ``{1, 0}``, ``{1, -1}``
-            (DeepID2's and torch's ``CosineEmbeddingLoss`` convention) and booleans all work.
-            Hadsell et al. write ``Y = 0`` for a *similar* pair: flip such labels first.
-        margin: ``>= 0``, in the units of the distance.
-        distance: ``"euclidean"`` (``||x1 - x2||``) or ``"cosine"`` (``1 - cos``, in ``[0, 2]``).
-        weight: optional ``(N,)`` per-pair weights.
-        reduction: ``"none"`` (``(N,)``), ``"mean"`` (``sum(w*l)/sum(w)``) or ``"sum"``.
+        anchor: ``(N, D)`` embeddings, one side of each pair.
+        paired: ``(N, D)`` embeddings, the other side: row ``i`` pairs with ``anchor[i]``.
+        target: ``(N,)``; pair ``i`` is *same* where ``target[i] > 0``, so ``{1, 0}``,
+            ``{1, -1}`` (DeepID2's and torch's ``CosineEmbeddingLoss`` convention) and booleans
+            all work. Hadsell et al. write ``Y = 0`` for a *similar* pair: flip such labels.
+        margin: ``>= 0``, in the units of the distance; default 1.
+        distance: ``"euclidean"`` (default, ``||a - b||``) or ``"cosine"`` (``1 - cos``).
+        weight: optional non-negative ``(N,)`` per-pair weights.
+        mask: optional bool ``(N,)``; ``False`` = leave the pair out.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (default, ``sum(w l) / sum(w)``) or
+            ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``. Half inputs are computed in float32 and
-        returned in their dtype.
+        The loss in the dtype of ``anchor``; a scalar unless ``reduction="none"``.
 
     Raises:
         TypeError: non-tensor or non-floating embeddings.
-        ValueError: mismatched shapes, a ``target`` or ``weight`` not of shape ``(N,)``, a
-            negative ``margin``, an unknown ``distance`` or ``reduction``.
+        ValueError: mismatched shapes, a ``target``, ``weight`` or ``mask`` not of shape
+            ``(N,)``, a negative ``margin``, an unknown ``distance`` or ``reduction``.
 
-    pytorch-metric-learning's ``ContrastiveLoss`` is a different loss: it hinges the *unsquared*
-    distance, ``max(0, d - pos_margin)`` and ``max(0, neg_margin - d)``. The two agree, up to the
-    factor 1/2, only on same pairs with ``LpDistance(power=2)`` and ``pos_margin=0``; on different
-    pairs DeepID2's term is the square of its hinge (tests/functional/test_embedding.py).
+    pytorch-metric-learning's ``ContrastiveLoss`` is a different loss: it hinges the
+    *unsquared* distance, ``max(0, d - pos_margin)`` and ``max(0, neg_margin - d)``. The two
+    agree, up to the factor 1/2, only on same pairs with ``LpDistance(power=2)`` and
+    ``pos_margin=0``.
 
-    Paper: Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
-    Identification-Verification", NeurIPS 2014, arXiv:1406.4773; Hadsell, Chopra, LeCun,
-    "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006.
+    Paper:
+        Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
+        Identification-Verification", NeurIPS 2014, arXiv:1406.4773; Hadsell, Chopra, LeCun,
+        "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006.
 
     Example:
         >>> import torch
@@ -184,49 +203,58 @@ def contrastive_loss(
         tensor([12.5000,  0.1250])
     """
     fn = "contrastive_loss"
-    _check_rows(fn, ("x1", "x2"), x1, x2)
+    _check_rows(fn, ("anchor", "paired"), anchor, paired)
     check_tensor(fn, "target", target)
-    _check_per_row(fn, "target", target, x1.shape[0])
-    check_same_device(fn, ("x1", x1), ("target", target))
-    check_positive(fn, "margin", margin, allow_zero=True)
-    _check_distance(fn, distance, False)
-    check_reduction(fn, reduction)
-    weight = check_weight(fn, weight, torch.Size([x1.shape[0]]))
-    out_dtype, work = x1.dtype, compute_dtype(x1)
+    n = anchor.shape[0]
+    check_per_row(fn, "target", target, n)
+    check_per_row(fn, "weight", weight, n)
+    check_same_device(fn, ("anchor", anchor), ("target", target), ("weight", weight),
+                      ("mask", mask))  # fmt: skip
+    keep = exclusion(fn, (n,), mask=mask)
+    out_dtype, work = anchor.dtype, compute_dtype(anchor)
     same = target > 0
+    a, b = anchor.to(work), paired.to(work)
     if distance == "euclidean":
         # a same pair needs d^2 only: square-root just once, for the hinge
-        sq = _row_distance(x1.to(work), x2.to(work), distance, True)
+        sq = _row_distance(a, b, distance, True)
         loss = 0.5 * torch.where(same, sq, TF.relu(margin - safe_sqrt(sq)).square())
     else:
-        loss = _contrastive_terms(
-            _row_distance(x1.to(work), x2.to(work), distance, False), same, margin
-        )
-    w = None if weight is None else weight.to(work)
-    return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
+        loss = _contrastive_terms(_row_distance(a, b, distance, False), same, margin)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
+@checked
 def batch_contrastive_loss(
-    embeddings: Tensor,
-    labels: Tensor,
-    *,
-    margin: float = 1.0,
-    distance: Distance = "euclidean",
-    reduction: Reduction = "mean",
-) -> Tensor:
+    embeddings: Tensor, labels: Tensor, *, margin: NonNegative = 1.0,
+    distance: Distance = "euclidean", ignore_index: int | None = -100, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
     r"""Contrastive loss (DeepID2 form) over every pair ``i < j`` of a labelled batch.
 
+    Formula:
+        mean over pairs i<j of: 1/2 d_ij^2 if y_i = y_j else 1/2 max(0, margin - d_ij)^2
+
     ``L_ij`` is :func:`contrastive_loss`'s term for the pair ``(i, j)``, same identity when
-    ``labels[i] == labels[j]``. There are ``P = B (B - 1) / 2`` pairs.
+    ``labels[i] == labels[j]``; there are ``P = B (B - 1) / 2`` pairs of kept samples. Each
+    pair is split between its two ends, so ``"none"`` gives sample ``i``'s share
+    ``1/2 sum_{j != i} L_ij``, sums to ``"sum"`` and permutes with the batch. Memory ``O(B^2)``
+    (one distance matrix).
+
+    When to use:
+        A labelled batch instead of explicit pairs: all B(B-1)/2 pairs from one B x B distance
+        matrix. Different pairs outnumber same pairs, so sample several images per identity.
 
     Args:
-        embeddings: ``(B, D)``.
+        embeddings: ``(B, D)`` embeddings.
         labels: ``(B,)`` integer identities.
-        margin, distance: as :func:`contrastive_loss`.
-        reduction: ``"mean"``: the mean over all ``P`` pairs (same and different alike);
-            ``"sum"``: their sum; ``"none"``: ``(B,)``, sample ``i``'s share
-            ``1/2 sum_{j != i} L_ij`` (each pair split between its two ends), so ``"none"``
-            sums to ``"sum"`` and permutes with the batch.
+        margin: ``>= 0``, in the units of the distance; default 1.
+        distance: ``"euclidean"`` (default) or ``"cosine"`` (``1 - cos``).
+        ignore_index: samples whose label equals it leave the batch; default -100.
+        weight: optional non-negative ``(B,)`` sample weights: each scales its sample's share;
+            ``"mean"`` is ``sum_i w_i s_i / sum_i w_i (B' - 1) / 2`` with ``B'`` kept samples.
+        mask: optional bool ``(B,)``; ``False`` = the sample leaves the batch.
+        reduction: ``"none"`` (``(B,)`` shares), ``"mean"`` (default: over the pairs) or
+            ``"sum"``.
 
     Returns:
         A scalar, or ``(B,)`` for ``"none"``. ``"mean"`` of fewer than two samples is 0.
@@ -234,11 +262,11 @@ def batch_contrastive_loss(
     Raises:
         TypeError: non-floating embeddings or non-integer labels.
         ValueError: shapes other than ``(B, D)`` and ``(B,)``, a negative ``margin``, an unknown
-            ``distance`` or ``reduction``.
+            ``distance`` or ``reduction``, a bad ``weight``/``mask``.
 
-    Memory ``O(B^2)`` (one distance matrix).
-
-    Paper: as :func:`contrastive_loss`.
+    Paper:
+        Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
+        Identification-Verification", NeurIPS 2014, arXiv:1406.4773.
 
     Example:
         >>> import torch
@@ -247,32 +275,38 @@ def batch_contrastive_loss(
         tensor(0.7083)
     """
     fn = "batch_contrastive_loss"
-    _check_batch(fn, embeddings, labels)
-    check_positive(fn, "margin", margin, allow_zero=True)
-    _check_distance(fn, distance, False)
-    check_reduction(fn, reduction)
+    keep = _check_batch(fn, embeddings, labels, weight, mask, ignore_index)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     b = embeddings.shape[0]
     x = embeddings.to(work)
     if b == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    same_pair = same & ~torch.eye(b, dtype=torch.bool, device=x.device)
+    pair_ok = ~torch.eye(b, dtype=torch.bool, device=x.device)
+    if keep is not None:
+        pair_ok = pair_ok & keep.unsqueeze(1) & keep.unsqueeze(0)
+    same_pair = same & pair_ok
+    diff_pair = ~same & pair_ok
     if distance == "euclidean":
         # a same pair needs d^2 only: square-root just once, for the hinge
         sq = _distance_matrix(x, distance, True)
         far = TF.relu(margin - safe_sqrt(sq)).square()
-        pair = torch.where(same_pair, sq, torch.where(same, 0.0, far))
+        pair = torch.where(same_pair, sq, torch.where(diff_pair, far, 0.0))
     else:
         dmat = _distance_matrix(x, distance, False)
         pair = torch.where(
-            same_pair, dmat.square(), torch.where(same, 0.0, TF.relu(margin - dmat).square())
+            same_pair, dmat.square(), torch.where(diff_pair, TF.relu(margin - dmat).square(), 0.0)
         )
     share = 0.25 * pair.sum(1)  # sample i's half of each of its pairs' 1/2 d^2 terms
-    # weight (B - 1) / 2 per sample: "mean" then divides the total by B (B - 1) / 2 pairs
-    w = torch.full_like(share, (b - 1) / 2.0)
-    per = share / w.clamp_min(0.5)
-    return reduce_loss(per, reduction, weight=w, fn=fn).to(out_dtype)
+    # count (B' - 1) / 2 per kept sample: "mean" then divides the total by B' (B' - 1) / 2 pairs
+    kept = b if keep is None else keep.sum().to(work)
+    count = torch.full_like(share, 1.0) * (kept - 1) / 2.0
+    if keep is not None:
+        count = torch.where(keep, count, 0.0)
+    if weight is not None:
+        count = count * weight.to(work)
+        share = share * weight.to(work)
+    return _reduce_counted(fn, share, count, reduction, out_dtype)
 
 
 # --------------------------------------------------------------------------- triplet
@@ -282,23 +316,18 @@ def _hinge_or_soft(z: Tensor, soft: bool) -> Tensor:
     return TF.softplus(z) if soft else TF.relu(z)
 
 
+@checked
 def triplet_loss(
-    anchor: Tensor,
-    positive: Tensor,
-    negative: Tensor,
-    *,
-    margin: float = 1.0,
-    squared: bool = False,
-    distance: Distance = "euclidean",
-    soft: bool = False,
-    swap: bool = False,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
+    anchor: Tensor, positive: Tensor, negative: Tensor, *, margin: NonNegative = 1.0,
+    squared: bool = False, distance: Distance = "euclidean", soft: bool = False,
+    swap: bool = False, weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
     r"""Triplet loss on explicit ``(anchor, positive, negative)`` triplets.
 
-    ``l_i = [d(a_i, p_i) - d(a_i, n_i) + margin]_+``, or ``softplus(d_ap - d_an + margin)``
-    with ``soft=True`` (Hermans et al.'s soft margin is ``margin=0``).
+    Formula:
+        l_i = [d(a_i, p_i) - d(a_i, n_i) + margin]_+   (softplus(...) with soft=True)
+
+    Hermans et al.'s soft margin is ``soft=True, margin=0``.
 
     * ``squared=True``: ``d = ||.||^2``, the seed's and FaceNet's form
       ``[||a - p||^2 - ||a - n||^2 + alpha]_+`` (FaceNet: unit embeddings, ``alpha = 0.2``).
@@ -307,15 +336,24 @@ def triplet_loss(
     * ``swap=True``: ``d_an`` becomes ``min(d(a, n), d(p, n))`` (Balntas et al.'s distance swap,
       torch's ``swap``).
 
+    When to use:
+        When triplets come ready-made. Most random triplets already satisfy the margin and
+        give no gradient; with labelled batches use batch_triplet_loss, which mines them.
+
     Args:
-        anchor, positive, negative: ``(N, D)`` embeddings.
-        margin: ``>= 0``.
-        squared: square the euclidean distance (not allowed with ``distance="cosine"``).
-        distance: ``"euclidean"`` or ``"cosine"`` (``1 - cos``).
-        soft: softplus instead of the hinge.
-        swap: use the distance swap.
-        weight: optional ``(N,)`` per-triplet weights.
-        reduction: ``"none"`` (``(N,)``), ``"mean"`` (``sum(w*l)/sum(w)``) or ``"sum"``.
+        anchor: ``(N, D)`` anchor embeddings.
+        positive: ``(N, D)``, row ``i`` of the anchor's identity.
+        negative: ``(N, D)``, row ``i`` of another identity.
+        margin: ``>= 0``; default 1.
+        squared: square the euclidean distance (not with ``distance="cosine"``); default
+            ``False``.
+        distance: ``"euclidean"`` (default) or ``"cosine"`` (``1 - cos``).
+        soft: softplus instead of the hinge; default ``False``.
+        swap: use the distance swap; default ``False``.
+        weight: optional non-negative ``(N,)`` per-triplet weights.
+        mask: optional bool ``(N,)``; ``False`` = leave the triplet out.
+        reduction: ``"none"`` (``(N,)``), ``"mean"`` (default, ``sum(w l) / sum(w)``) or
+            ``"sum"``.
 
     Returns:
         The loss; a scalar unless ``reduction="none"``.
@@ -329,9 +367,10 @@ def triplet_loss(
     torch's ``eps = 1e-6`` added to every coordinate difference (``||a - p + eps||``); losskit
     uses the exact distance with a safe square root (gradient 0, not NaN, at ``a == p``).
 
-    Paper: Schroff, Kalenichenko, Philbin, "FaceNet: A Unified Embedding for Face Recognition
-    and Clustering", CVPR 2015, arXiv:1503.03832; Hermans, Beyer, Leibe, "In Defense of the
-    Triplet Loss for Person Re-Identification", arXiv:1703.07737.
+    Paper:
+        Schroff, Kalenichenko, Philbin, "FaceNet: A Unified Embedding for Face Recognition and
+        Clustering", CVPR 2015, arXiv:1503.03832; Hermans, Beyer, Leibe, "In Defense of the
+        Triplet Loss for Person Re-Identification", arXiv:1703.07737.
 
     Example:
         >>> import torch
@@ -343,26 +382,31 @@ def triplet_loss(
     """
     fn = "triplet_loss"
     _check_rows(fn, ("anchor", "positive", "negative"), anchor, positive, negative)
-    check_positive(fn, "margin", margin, allow_zero=True)
-    _check_distance(fn, distance, squared)
-    check_reduction(fn, reduction)
-    weight = check_weight(fn, weight, torch.Size([anchor.shape[0]]))
+    _check_squared(fn, distance, squared)
+    n = anchor.shape[0]
+    check_per_row(fn, "weight", weight, n)
+    check_same_device(fn, ("anchor", anchor), ("weight", weight), ("mask", mask))
+    keep = exclusion(fn, (n,), mask=mask)
     out_dtype, work = anchor.dtype, compute_dtype(anchor)
-    a, p, n = anchor.to(work), positive.to(work), negative.to(work)
+    a, p, ng = anchor.to(work), positive.to(work), negative.to(work)
     d_ap = _row_distance(a, p, distance, squared)
-    d_an = _row_distance(a, n, distance, squared)
+    d_an = _row_distance(a, ng, distance, squared)
     if swap:
-        d_an = torch.minimum(d_an, _row_distance(p, n, distance, squared))
+        d_an = torch.minimum(d_an, _row_distance(p, ng, distance, squared))
     loss = _hinge_or_soft(d_ap - d_an + margin, soft)
-    w = None if weight is None else weight.to(work)
-    return reduce_loss(loss, reduction, weight=w, fn=fn).to(out_dtype)
+    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
-def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """``pos[a, p]``: same label, ``p != a``; ``neg[a, n]``: different label."""
+def _masks(labels: Tensor, keep: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``pos[a, p]``: same label, ``p != a``; ``neg[a, n]``: different label; both only between
+    kept samples."""
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
     eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
+    pos, neg = same & ~eye, ~same
+    if keep is not None:
+        both = keep.unsqueeze(1) & keep.unsqueeze(0)
+        pos, neg = pos & both, neg & both
+    return pos, neg
 
 
 @torch.no_grad()
@@ -524,19 +568,17 @@ def _soft_chunked(dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, semihar
     return torch.cat(parts)
 
 
+@checked
 def batch_triplet_loss(
-    embeddings: Tensor,
-    labels: Tensor,
-    *,
-    margin: float = 1.0,
-    mining: Mining = "all",
-    squared: bool = False,
-    distance: Distance = "euclidean",
-    soft: bool = False,
-    mean_over: MeanOver = "all",
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Triplet loss over a labelled batch with online mining.
+    embeddings: Tensor, labels: Tensor, *, margin: NonNegative = 1.0, mining: Mining = "all",
+    squared: bool = False, distance: Distance = "euclidean", soft: bool = False,
+    mean_over: MeanOver = "all", ignore_index: int | None = -100, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Triplet loss over a labelled batch with online mining (batch-all, batch-hard, semi-hard).
+
+    Formula:
+        sum over mined (a, p, n) of [d_ap - d_an + margin]_+ (or softplus), over all or active triplets
 
     Every anchor ``a``, positive ``p`` (``labels[p] == labels[a]``, ``p != a``) and negative
     ``n`` (``labels[n] != labels[a]``) of the batch is a candidate triplet with loss
@@ -561,18 +603,28 @@ def batch_triplet_loss(
       ``BA != 0``; pytorch-metric-learning's default ``AvgNonZeroReducer``). With ``soft=True``
       every selected triplet counts as active.
 
+    When to use:
+        Metric learning from labelled batches (P identities x K images). Mining decides
+        whether it trains at all: batch-hard (Hermans et al.) is the robust default, batch-all
+        with mean_over='active' the gentler one, semi-hard is FaceNet's choice.
+
     Args:
-        embeddings: ``(B, D)``.
+        embeddings: ``(B, D)`` embeddings.
         labels: ``(B,)`` integer identities.
-        margin: ``>= 0``; also the width of the semi-hard window.
-        mining: ``"all"``, ``"hard"`` or ``"semihard"``.
-        squared: squared euclidean distances (FaceNet, the seed); not with cosine.
-        distance: ``"euclidean"`` or ``"cosine"`` (``1 - cos``).
-        soft: softplus instead of the hinge.
-        mean_over: ``"all"`` or ``"active"``, see above.
+        margin: ``>= 0``; also the width of the semi-hard window; default 1.
+        mining: ``"all"`` (default), ``"hard"`` or ``"semihard"``.
+        squared: squared euclidean distances (FaceNet); not with cosine; default ``False``.
+        distance: ``"euclidean"`` (default) or ``"cosine"`` (``1 - cos``).
+        soft: softplus instead of the hinge; default ``False``.
+        mean_over: ``"all"`` (default) or ``"active"``, see above.
+        ignore_index: samples whose label equals it leave the batch; default -100.
+        weight: optional non-negative ``(B,)`` anchor weights: each scales its anchor's loss
+            and what it counts in ``"mean"``.
+        mask: optional bool ``(B,)``; ``False`` = the sample leaves the batch (neither anchor
+            nor candidate).
         reduction: ``"none"``: ``(B,)``, anchor ``a``'s summed loss over its selected
-            triplets (so it sums to ``"sum"`` and permutes with the batch); ``"sum"``: the total;
-            ``"mean"``: the total over the count chosen by ``mean_over``.
+            triplets (so it sums to ``"sum"`` and permutes with the batch); ``"sum"``: the
+            total; ``"mean"`` (default): the total over the count chosen by ``mean_over``.
 
     Returns:
         A scalar, or ``(B,)`` for ``"none"``. ``"mean"`` with no triplet is 0 (with a gradient).
@@ -601,9 +653,10 @@ def batch_triplet_loss(
     of its ``BatchHardMiner`` and semi-hard ``TripletMarginMiner``, with ``mean_over="active"``.
     :func:`mine_triplets` returns the selected triplets themselves.
 
-    Paper: Hermans, Beyer, Leibe, "In Defense of the Triplet Loss for Person
-    Re-Identification", arXiv:1703.07737; Schroff, Kalenichenko, Philbin, "FaceNet",
-    CVPR 2015, arXiv:1503.03832.
+    Paper:
+        Hermans, Beyer, Leibe, "In Defense of the Triplet Loss for Person Re-Identification",
+        arXiv:1703.07737; Schroff, Kalenichenko, Philbin, "FaceNet", CVPR 2015,
+        arXiv:1503.03832.
 
     Example:
         >>> import torch
@@ -613,19 +666,13 @@ def batch_triplet_loss(
         tensor([0.5000, 1.5000, 3.0000, 0.5000])
     """
     fn = "batch_triplet_loss"
-    _check_batch(fn, embeddings, labels)
-    check_positive(fn, "margin", margin, allow_zero=True)
-    check_choice(fn, "mining", mining, MININGS)
-    check_choice(fn, "mean_over", mean_over, MEAN_OVER)
-    _check_distance(fn, distance, squared)
-    if not isinstance(soft, bool):
-        raise TypeError(f"{fn}: soft must be a bool; got {type(soft).__name__}")
-    check_reduction(fn, reduction)
+    keep = _check_batch(fn, embeddings, labels, weight, mask, ignore_index)
+    _check_squared(fn, distance, squared)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     x = embeddings.to(work)
     if x.shape[0] == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
-    pos, neg = _masks(labels)
+    pos, neg = _masks(labels, keep)
     if mining == "hard":
         loss, count = _hard(x, pos, neg, margin, soft, distance, squared)
         if mean_over == "active" and not soft:
@@ -639,21 +686,18 @@ def batch_triplet_loss(
         dmat = _distance_matrix(x, distance, squared)
         loss, selected, active = _sorted_hinge(dmat, pos, neg, margin, mining == "semihard")
         count = active if mean_over == "active" else selected
-    # reduce_loss(l / c, weight=c): "none" gives the per-anchor sums, "mean" total / sum(c)
-    per = loss / count.clamp_min(1.0)
-    return reduce_loss(per, reduction, weight=count, fn=fn).to(out_dtype)
+    if weight is not None:  # each anchor's share, and what it counts in the mean, scaled
+        loss, count = loss * weight.to(work), count * weight.to(work)
+    return _reduce_counted(fn, loss, count, reduction, out_dtype)
 
 
+@checked
 @torch.no_grad()
 def mine_triplets(
-    embeddings: Tensor,
-    labels: Tensor,
-    *,
-    mining: Mining = "hard",
-    margin: float = 1.0,
-    squared: bool = False,
-    distance: Distance = "euclidean",
-) -> tuple[Tensor, Tensor, Tensor]:
+    embeddings: Tensor, labels: Tensor, *, mining: Mining = "hard", margin: NonNegative = 1.0,
+    squared: bool = False, distance: Distance = "euclidean", ignore_index: int | None = -100,
+    mask: Mask = None,
+) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     r"""The triplets :func:`batch_triplet_loss` selects, as index tensors ``(anchor, positive,
     negative)``.
 
@@ -661,15 +705,23 @@ def mine_triplets(
     :func:`triplet_loss` or another library. The loss itself never lists triplets.
 
     Args:
-        embeddings: ``(B, D)``; labels: ``(B,)`` integer identities.
-        mining, margin, squared, distance: as :func:`batch_triplet_loss`.
+        embeddings: ``(B, D)`` embeddings.
+        labels: ``(B,)`` integer identities.
+        mining: ``"all"``, ``"hard"`` (default) or ``"semihard"``.
+        margin: ``>= 0``, the semi-hard window's width; default 1.
+        squared: squared euclidean distances; default ``False``.
+        distance: ``"euclidean"`` (default) or ``"cosine"``.
+        ignore_index: samples whose label equals it are not mined; default -100.
+        mask: optional bool ``(B,)``; ``False`` = the sample is not mined.
 
     Returns:
         Three ``int64`` tensors of one length, sorted by anchor, then positive, then negative.
         ``"hard"``: one triplet per anchor that has a positive and a negative.
 
     Raises:
-        As :func:`batch_triplet_loss`.
+        TypeError: non-floating embeddings, non-integer labels.
+        ValueError: bad shapes, a negative ``margin``, unknown ``mining`` or ``distance``,
+            ``squared`` with cosine.
 
     Memory: ``O(B^2)`` plus the output; ``"all"`` lists ``sum_a |P(a)| |N(a)|`` triplets,
     which is ``O(B^3)`` by nature, so prefer the loss for large batches.
@@ -682,16 +734,14 @@ def mine_triplets(
         ([0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1])
     """
     fn = "mine_triplets"
-    _check_batch(fn, embeddings, labels)
-    check_positive(fn, "margin", margin, allow_zero=True)
-    check_choice(fn, "mining", mining, MININGS)
-    _check_distance(fn, distance, squared)
+    kept = _check_batch(fn, embeddings, labels, None, mask, ignore_index)
+    _check_squared(fn, distance, squared)
     x = embeddings.to(compute_dtype(embeddings))
     b = x.shape[0]
     empty = torch.zeros(0, dtype=torch.long, device=x.device)
     if b == 0:
         return empty, empty, empty
-    pos, neg = _masks(labels)
+    pos, neg = _masks(labels, kept)
     if mining == "hard":
         p, n, valid = _hard_indices(x, pos, neg, distance, squared)
         return torch.arange(b, device=x.device)[valid], p[valid], n[valid]
@@ -706,3 +756,131 @@ def mine_triplets(
         a, p, n = keep.nonzero(as_tuple=True)
         out.append((a + s, p, n))
     return tuple(torch.cat(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class ContrastiveLoss(LossModule, function=contrastive_loss):
+    """Contrastive loss on explicit pairs: ``1/2 d^2`` for a same pair, ``1/2 max(0, margin - d)^2``
+    for a different one.
+
+    Args:
+        margin: ``>= 0``, in distance units; default 1.
+        distance: ``"euclidean"`` (default) or ``"cosine"``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(anchor, paired, target, *, weight=None, mask=None)``: ``(N, D)``, ``(N, D)``
+        and ``(N,)`` (1 = same identity). Output: a scalar, or ``(N,)``.
+
+    Paper:
+        Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
+        Identification-Verification", NeurIPS 2014, arXiv:1406.4773.
+
+    Example:
+        >>> import torch
+        >>> ContrastiveLoss(reduction="sum")(torch.zeros(2, 2), torch.tensor([[3.0, 4.0], [0.3, 0.4]]),
+        ...                                  torch.tensor([1, 0]))
+        tensor(12.6250)
+    """
+
+    margin: NonNegative = DEFAULT
+    distance: Distance = DEFAULT
+
+
+class BatchContrastiveLoss(LossModule, function=batch_contrastive_loss):
+    """Contrastive loss (DeepID2 form) over every pair of a labelled batch.
+
+    Args:
+        margin: ``>= 0``, in distance units; default 1.
+        distance: ``"euclidean"`` (default) or ``"cosine"``.
+        ignore_index: samples with this label leave the batch; default -100.
+        reduction: ``"none"`` (per-sample shares), ``"mean"`` (default, over pairs) or
+            ``"sum"``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+        Output: a scalar, or ``(B,)``.
+
+    Paper:
+        Sun, Chen, Wang, Tang, NeurIPS 2014, arXiv:1406.4773.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0, 0.0], [0.0, 2.0], [0.0, 0.5]])
+        >>> BatchContrastiveLoss()(x, torch.tensor([0, 0, 1]))
+        tensor(0.7083)
+    """
+
+    margin: NonNegative = DEFAULT
+    distance: Distance = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class TripletLoss(LossModule, function=triplet_loss):
+    """Triplet loss on explicit triplets, ``[d(a, p) - d(a, n) + margin]_+``.
+
+    Args:
+        margin: ``>= 0``; default 1.
+        squared: squared euclidean distances (FaceNet); default ``False``.
+        distance: ``"euclidean"`` (default) or ``"cosine"``.
+        soft: softplus instead of the hinge; default ``False``.
+        swap: the distance swap of Balntas et al.; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(anchor, positive, negative, *, weight=None, mask=None)``: three ``(N, D)``.
+        Output: a scalar, or ``(N,)``.
+
+    Paper:
+        Schroff, Kalenichenko, Philbin, "FaceNet", CVPR 2015, arXiv:1503.03832.
+
+    Example:
+        >>> import torch
+        >>> TripletLoss()(torch.zeros(1, 2), torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.5]]))
+        tensor(0.5000)
+    """
+
+    margin: NonNegative = DEFAULT
+    squared: bool = DEFAULT
+    distance: Distance = DEFAULT
+    soft: bool = DEFAULT
+    swap: bool = DEFAULT
+
+
+class BatchTripletLoss(LossModule, function=batch_triplet_loss):
+    """Triplet loss over a labelled batch with online mining.
+
+    Args:
+        margin: ``>= 0``; default 1.
+        mining: ``"all"`` (default), ``"hard"`` or ``"semihard"``.
+        squared: squared euclidean distances; default ``False``.
+        distance: ``"euclidean"`` (default) or ``"cosine"``.
+        soft: softplus instead of the hinge; default ``False``.
+        mean_over: ``"all"`` (default) or ``"active"`` triplets.
+        ignore_index: samples with this label leave the batch; default -100.
+        reduction: ``"none"`` (per anchor), ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+        Output: a scalar, or ``(B,)``.
+
+    Paper:
+        Hermans, Beyer, Leibe, "In Defense of the Triplet Loss for Person Re-Identification",
+        arXiv:1703.07737.
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.tensor([[0.0], [1.0], [1.5], [4.0]]), torch.tensor([0, 0, 1, 1])
+        >>> BatchTripletLoss(mining="hard", reduction="sum")(x, y)
+        tensor(5.5000)
+    """
+
+    margin: NonNegative = DEFAULT
+    mining: Mining = DEFAULT
+    squared: bool = DEFAULT
+    distance: Distance = DEFAULT
+    soft: bool = DEFAULT
+    mean_over: MeanOver = DEFAULT
+    ignore_index: int | None = DEFAULT

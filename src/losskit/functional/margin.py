@@ -1,26 +1,31 @@
-"""The angular-margin softmax family (SPEC.md section 6): softmax, L-Softmax, SphereFace,
-COCO, L2-Softmax, NormFace, CosFace (AM-Softmax), ArcFace, the combined margin and
-sub-center ArcFace, all on one margin core (:mod:`losskit.functional._margin_core`) and one
-fused cross-entropy (:mod:`losskit.functional._margin_ce`).
+"""The angular-margin softmax family: softmax, L-Softmax, SphereFace, COCO, L2-Softmax,
+NormFace, CosFace (AM-Softmax), ArcFace, the combined margin and sub-center ArcFace, all on
+one margin core (:mod:`losskit.functional._margin_core`) and one fused cross-entropy
+(:mod:`losskit.functional._margin_ce`); each as a function and as a module that owns its
+class centres.
 
 Conventions, the same for every loss here:
 
-* ``loss(features, labels, weight, *, ...)``: ``features`` ``(B, D)``, integer ``labels``
-  ``(B,)`` in ``[0, C)``, class weights (centres) ``weight`` ``(C, D)`` (sub-center ArcFace:
-  ``(C, K, D)``). The per-sample loss is the cross-entropy of the loss's logits; ``reduction``
-  as everywhere in losskit.
+* ``loss(embeddings, labels, centers, *, ...)``: ``embeddings`` ``(B, D)``, integer
+  ``labels`` ``(B,)`` in ``[0, C)``, one learned vector per class ``centers`` ``(C, D)``
+  (sub-center ArcFace: ``(C, K, D)``; the classifier rows ``W_j``). The per-sample loss is
+  the cross-entropy of the loss's logits; ``weight``, ``mask``, ``ignore_index`` and
+  ``reduction`` as everywhere in losskit (per sample).
 * ``margin`` is an additive *angle in radians* (ArcFace's 0.5 rad is 28.6 degrees;
   pytorch-metric-learning takes degrees). CosFace's margin is subtracted from a cosine, so it
   has its own name, ``cos_margin``; the multiplicative margin of L-Softmax and SphereFace is
-  the integer ``m``. ``combined_margin_loss`` uses the paper's ``m1, m2, m3``.
-* ``scale`` multiplies normalised cosines (the papers' ``s`` or ``alpha``); a 0-dim tensor
-  (e.g. a learnable ``nn.Parameter``) is accepted wherever the papers learn it.
+  ``m``. The combined margin takes all three: ``cos(m theta + margin) - cos_margin``.
+* ``scale`` multiplies normalised cosines (the papers' ``s`` or ``alpha``); a one-element
+  tensor (e.g. a learnable ``nn.Parameter``) is accepted wherever the papers learn it.
 * ``chunk_size=None`` keeps the ``(B, C)`` probabilities for the backward pass (fastest);
   ``chunk_size=n`` never holds more than ``n`` classes' logits at a time and recomputes them
   in the backward pass (for very many classes; the result equals the dense path to float32
-  rounding). Neither path creates a normalised copy of ``weight``.
-* float16/bfloat16 features or weights are computed in float32; the loss comes back in the
-  features' dtype, each gradient in its tensor's dtype.
+  rounding). Neither path creates a normalised copy of ``centers``.
+* ``shard``: set by :class:`losskit.distributed.ClassShardedLoss` when the classes are split
+  across ranks (a :class:`~losskit.functional._margin_ce.ClassShard`); ``None`` in one
+  process.
+* float16/bfloat16 embeddings or centres are computed in float32; the loss comes back in the
+  embeddings' dtype, each gradient in its tensor's dtype. Norms are overflow-safe.
 """
 
 from __future__ import annotations
@@ -29,30 +34,39 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from .._api import DEFAULT, LossModule, checked, field
 from .._checks import (
+    Angle,
+    Fraction,
+    Mask,
+    NonNegative,
+    Positive,
+    PositiveInt,
+    Scale,
+    Weight,
     check_floating,
     check_integer,
+    check_labels,
     check_ndim,
-    check_positive,
+    check_per_row,
     check_same_device,
     compute_dtype,
+    make_check,
 )
-from .._reduction import Reduction, check_reduction, reduce_loss
-from ._margin_ce import margin_ce_parts, softplus
+from .._reduction import Reduction, exclusion, finish
+from ._margin_ce import ClassShard, margin_ce_parts, softplus
 from ._margin_core import (
-    GRAD_MODES,
     Fallback,
     GradMode,
-    _resolve_fallback,
     _target,
-    check_label_range,
-    check_margins,
     margin_logits,
     margin_target,
     psi,
+    resolve_fallback,
 )
+from .distance import normalize, safe_norm
 
 __all__ = [
     "LambdaSchedule",
@@ -72,174 +86,159 @@ __all__ = [
     "sphereface_effective_margin",
     "sphereface_loss",
     "subcenter_arcface_loss",
+    "ArcFaceLoss",
+    "COCOLoss",
+    "CombinedMarginLoss",
+    "CosFaceLoss",
+    "L2SoftmaxLoss",
+    "LSoftmaxLoss",
+    "NormFaceLoss",
+    "SoftmaxLoss",
+    "SphereFaceLoss",
+    "SubCenterArcFaceLoss",
 ]
 
-_EPS = 1e-12  # norms are clamped here: a zero feature or class centre has cosine 0
+_EPS = 1e-12  # norms are clamped here: a zero embedding or class centre has cosine 0
 
 
 # --------------------------------------------------------------------------- checks
 
 
 def _check_inputs(
-    fn: str,
-    features: object,
-    labels: object,
-    weight: object,
-    bias: object,
-    chunk_size: object,
-    reduction: object,
-    *,
-    weight_ndim: int = 2,
-) -> None:
-    features = check_floating(fn, "features", features)
-    labels = check_integer(fn, "labels", labels)
-    weight = check_floating(fn, "weight", weight)
-    check_ndim(fn, "features", features, 2)
+    fn: str, embeddings: Tensor, labels: Tensor, centers: Tensor, bias: Tensor | None,
+    ignore_index: int | None, weight: Tensor | None, mask: Tensor | None,
+    shard: ClassShard | None, *, centers_ndim: int = 2,
+) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    """Check the inputs of a margin loss; return the labels to compute with (``int64``, 0 at
+    excluded rows) and the kept rows (``None``: all)."""
+    check_floating(fn, "embeddings", embeddings)
+    check_integer(fn, "labels", labels)
+    check_floating(fn, "centers", centers)
+    check_ndim(fn, "embeddings", embeddings, 2)
     check_ndim(fn, "labels", labels, 1)
-    if weight.dim() != weight_ndim:
-        want = "(C, D)" if weight_ndim == 2 else "(C, K, D)"
-        raise ValueError(f"{fn}: weight must have shape {want}; got {tuple(weight.shape)}")
-    if labels.shape[0] != features.shape[0]:
+    if centers.dim() != centers_ndim:
+        want = "(C, D)" if centers_ndim == 2 else "(C, K, D)"
+        raise ValueError(f"{fn}: centers must have shape {want}; got {tuple(centers.shape)}")
+    if labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
-            f"{fn}: features and labels must have the same batch size; "
-            f"got {tuple(features.shape)} and {tuple(labels.shape)}"
+            f"{fn}: embeddings and labels must have the same batch size; "
+            f"got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
         )
-    if weight.shape[-1] != features.shape[1]:
+    if centers.shape[-1] != embeddings.shape[1]:
         raise ValueError(
-            f"{fn}: weight's last dimension must equal the feature dimension {features.shape[1]}; "
-            f"got weight {tuple(weight.shape)}"
+            f"{fn}: centers' last dimension must equal the embedding dimension "
+            f"{embeddings.shape[1]}; got centers {tuple(centers.shape)}"
         )
-    if weight.shape[0] == 0:
-        raise ValueError(f"{fn}: weight must hold at least one class; got {tuple(weight.shape)}")
-    named = [("features", features), ("labels", labels), ("weight", weight)]
+    if centers.shape[0] == 0 and shard is None:
+        raise ValueError(f"{fn}: centers must hold at least one class; got {tuple(centers.shape)}")
     if bias is not None:
-        bias = check_floating(fn, "bias", bias)
-        if bias.shape != (weight.shape[0],):
+        check_floating(fn, "bias", bias)
+        if bias.shape != (centers.shape[0],):
             raise ValueError(
-                f"{fn}: bias must have shape ({weight.shape[0]},); got {tuple(bias.shape)}"
+                f"{fn}: bias must have shape ({centers.shape[0]},); got {tuple(bias.shape)}"
             )
-        named.append(("bias", bias))
-    check_same_device(fn, *named)
-    check_reduction(fn, reduction)
-    if chunk_size is not None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-            raise TypeError(
-                f"{fn}: chunk_size must be None or an int; got {type(chunk_size).__name__}"
-            )
-        if chunk_size < 1:
-            raise ValueError(f"{fn}: chunk_size must be >= 1; got {chunk_size}")
-    check_label_range(fn, labels, weight.shape[0])
+    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("centers", centers),
+                      ("bias", bias), ("weight", weight), ("mask", mask))  # fmt: skip
+    check_per_row(fn, "weight", weight, embeddings.shape[0])
+    num_classes = centers.shape[0] if shard is None else shard.num_classes
+    check_labels(fn, labels, num_classes, ignore_index=ignore_index)
+    keep = exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)
+    y = labels.long()
+    return (y if keep is None else torch.where(keep, y, 0)), keep
 
 
-def _check_scale(fn: str, scale: object, name: str = "scale") -> None:
-    if isinstance(scale, Tensor):
-        check_floating(fn, name, scale)
-        if scale.numel() != 1:
-            raise ValueError(
-                f"{fn}: {name} must be a number or a one-element tensor; got {tuple(scale.shape)}"
-            )
-        return
-    check_positive(fn, name, scale)  # type: ignore[arg-type]
+def _check_scale(fn: str, scale: float | Tensor) -> None:
+    if isinstance(scale, Tensor) and scale.numel() != 1:
+        raise ValueError(
+            f"{fn}: scale must be a number or a one-element tensor; got {tuple(scale.shape)}"
+        )
 
 
-def _check_int_margin(fn: str, m: object) -> int:
-    if isinstance(m, bool) or not isinstance(m, (int, float)):
-        raise TypeError(f"{fn}: m must be an integer; got {type(m).__name__}")
-    if not float(m).is_integer() or m < 1:
+def _check_integer_m(fn: str, m: float) -> int:
+    if not float(m).is_integer():
         raise ValueError(f"{fn}: m (the multiplicative margin) must be an integer >= 1; got {m}")
     return int(m)
 
 
-def _work_dtype(features: Tensor, weight: Tensor) -> torch.dtype:
-    return torch.promote_types(compute_dtype(features), compute_dtype(weight))
-
-
-def _unit(x: Tensor) -> Tensor:
-    # x / max(||x||, eps): a zero feature has cosine 0 with every class, with finite gradients
-    return x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(_EPS)
+def _work_dtype(embeddings: Tensor, centers: Tensor) -> torch.dtype:
+    return torch.promote_types(compute_dtype(embeddings), compute_dtype(centers))
 
 
 def _as_scale(scale: float | Tensor, dtype: torch.dtype) -> float | Tensor:
     return scale.to(dtype).reshape(()) if isinstance(scale, Tensor) else float(scale)
 
 
-def _finish(fn: str, lse: Tensor, target: Tensor, reduction: Reduction, out: torch.dtype) -> Tensor:
+def _finish(
+    fn: str, lse: Tensor, target: Tensor, keep: Tensor | None, weight: Tensor | None,
+    reduction: Reduction, out: torch.dtype,
+) -> Tensor:  # fmt: skip
     # CE of the margined logits = log(e^t + sum_{j != y} e^z_j) - t = softplus(lse_nontarget - t)
-    return reduce_loss(softplus(lse - target), reduction, fn=fn).to(out)
+    return finish(fn, softplus(lse - target), reduction, weight=weight, keep=keep, out_dtype=out)
 
 
 def _angular(
-    fn: str,
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    scale: float | Tensor,
-    m1: float = 1.0,
-    m2: float = 0.0,
-    m3: float = 0.0,
-    easy_margin: bool = False,
-    fallback: str = "auto",
-    grad_mode: str = "exact",
-    chunk_size: int | None,
-    reduction: Reduction,
-    weight_ndim: int = 2,
-    names: tuple[str, str, str, str] = ("m1", "m2", "m3", "lambda_"),
-) -> Tensor:
-    """Normalised features and class centres, ``s cos theta`` logits, margined target."""
-    _check_inputs(
-        fn, features, labels, weight, None, chunk_size, reduction, weight_ndim=weight_ndim
-    )
+    fn: str, embeddings: Tensor, labels: Tensor, centers: Tensor, *, scale: float | Tensor,
+    m: float = 1.0, margin: float = 0.0, cos_margin: float = 0.0, easy_margin: bool = False,
+    fallback: str = "auto", grad_mode: str = "exact", chunk_size: int | None,
+    ignore_index: int | None, weight: Tensor | None, mask: Tensor | None,
+    shard: ClassShard | None, reduction: Reduction, centers_ndim: int = 2,
+) -> Tensor:  # fmt: skip
+    """Normalised embeddings and class centres, ``s cos theta`` logits, margined target."""
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard, centers_ndim=centers_ndim)  # fmt: skip
     _check_scale(fn, scale)
-    check_margins(fn, m1, m2, m3, 0.0, names)
-    mode = _resolve_fallback(fn, fallback, m1)
-    if grad_mode not in GRAD_MODES:
-        raise ValueError(
-            f"{fn}: grad_mode must be one of {', '.join(map(repr, GRAD_MODES))}; got {grad_mode!r}"
-        )
-    dt = _work_dtype(features, weight)
+    mode = resolve_fallback(fn, fallback, m)
+    dt = _work_dtype(embeddings, centers)
     s = _as_scale(scale, dt)
-    xt = _unit(features.to(dt)) * s
-    lse, zt, _ = margin_ce_parts(xt, weight, None, labels, normalize=True, chunk_size=chunk_size)
-    target = s * _target(zt / s, m1, m2, m3, 0.0, easy_margin, mode, grad_mode)
-    return _finish(fn, lse, target, reduction, features.dtype)
+    xt = normalize(embeddings.to(dt), 1, _EPS) * s
+    lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
+                                 shard=shard)  # fmt: skip
+    target = s * _target(zt / s, m, margin, cos_margin, 0.0, easy_margin, mode, grad_mode)
+    return _finish(fn, lse, target, keep, weight, reduction, embeddings.dtype)
 
 
 # --------------------------------------------------------------------------- losses
 
 
+@checked
 def softmax_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    *,
-    chunk_size: int | None = None,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, bias: Tensor | None = None, *,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
     reduction: Reduction = "mean",
-) -> Tensor:
+) -> Tensor:  # fmt: skip
     r"""Softmax loss: a linear layer (with bias), then cross-entropy.
 
-    ``l_i = -log( e^{W_{y_i} . x_i + b_{y_i}} / sum_j e^{W_j . x_i + b_j} )``, equal to
-    ``F.cross_entropy(F.linear(features, weight, bias), labels)``.
+    Formula:
+        l_i = -log(e^{W_y . x_i + b_y} / sum_j e^{W_j . x_i + b_j})
 
-    The baseline of the family: it separates classes but does not make them compact (nothing
-    pulls a feature toward its own ``W_y`` once it is classified), which is what the margins
-    of the other losses add (SPEC.md sections 4 and 6).
+    Equal to ``F.cross_entropy(F.linear(embeddings, centers, bias), labels)``. The baseline of
+    the family: it separates classes but does not make them compact (nothing pulls an
+    embedding toward its own ``W_y`` once it is classified), which is what the margins of the
+    other losses add.
+
+    When to use:
+        The baseline classifier head. It separates classes but does not make them compact,
+        so its features are weaker for open-set verification than a margin loss's.
 
     Args:
-        features: ``(B, D)`` features, floating point.
+        embeddings: ``(B, D)`` embeddings, floating point.
         labels: ``(B,)`` integer labels in ``[0, C)`` (checked on CPU).
-        weight: ``(C, D)`` class weights.
-        bias: optional ``(C,)`` bias.
-        chunk_size: ``None`` (dense) or the number of classes per block (see module docs).
-        reduction: ``"none"`` (``(B,)``), ``"mean"`` or ``"sum"``.
+        centers: ``(C, D)`` class weights ``W`` (the linear layer's rows).
+        bias: optional ``(C,)`` bias; default ``None``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        The loss, in the dtype of ``features``; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
         TypeError: non-tensor or non-floating inputs, non-integer labels or ``chunk_size``.
-        ValueError: inconsistent shapes, labels out of range, bad ``chunk_size`` or
+        ValueError: inconsistent shapes, labels out of range, bad ``chunk_size``, weights or
             ``reduction``.
 
     Example:
@@ -249,46 +248,81 @@ def softmax_loss(
         tensor([0.3133, 0.1269])
     """
     fn = "softmax_loss"
-    _check_inputs(fn, features, labels, weight, bias, chunk_size, reduction)
-    dt = _work_dtype(features, weight)
-    lse, zt, _ = margin_ce_parts(
-        features.to(dt), weight, bias, labels, normalize=False, chunk_size=chunk_size
-    )
-    return _finish(fn, lse, zt, reduction, features.dtype)
+    y, keep = _check_inputs(fn, embeddings, labels, centers, bias, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    dt = _work_dtype(embeddings, centers)
+    lse, zt, _ = margin_ce_parts(embeddings.to(dt), centers, bias, y, normalize=False,
+                                 chunk_size=chunk_size, shard=shard)  # fmt: skip
+    return _finish(fn, lse, zt, keep, weight, reduction, embeddings.dtype)
 
 
+def _multiplicative(
+    fn: str, embeddings: Tensor, labels: Tensor, centers: Tensor, m: float, lambda_: float,
+    chunk_size: int | None, ignore_index: int | None, weight: Tensor | None,
+    mask: Tensor | None, shard: ClassShard | None, reduction: Reduction, normalize_centers: bool,
+) -> Tensor:  # fmt: skip
+    """L-Softmax (``normalize_centers=False``) and SphereFace: ``psi(m theta)`` on the target."""
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    m = _check_integer_m(fn, m)
+    dt = _work_dtype(embeddings, centers)
+    x = embeddings.to(dt)
+    lse, zt, wn = margin_ce_parts(x, centers, None, y, normalize=normalize_centers,
+                                  chunk_size=chunk_size, target_norm=not normalize_centers,
+                                  shard=shard)  # fmt: skip
+    r = safe_norm(x, 1)  # ||x||
+    if not normalize_centers:
+        r = r * wn  # ||W_y|| ||x||
+    r = r.clamp_min(_EPS)
+    target = r * _target(zt / r, float(m), 0.0, 0.0, lambda_, False, "monotone", "exact")
+    return _finish(fn, lse, target, keep, weight, reduction, embeddings.dtype)
+
+
+@checked
 def lsoftmax_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    m: int = 4,
-    lambda_: float = 0.0,
-    chunk_size: int | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, m: PositiveInt = 4,
+    lambda_: NonNegative = 0.0, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
     r"""Large-margin softmax (L-Softmax): a multiplicative angular margin, nothing normalised.
 
-    Target logit ``||W_y|| ||x|| (lambda cos theta_y + psi(theta_y)) / (1 + lambda)``, other
-    logits ``W_j . x = ||W_j|| ||x|| cos theta_j``, with :func:`psi` the monotone
-    ``(-1)^k cos(m theta) - 2k``. The target must beat the others at ``m`` times its angle.
-    ``lambda_`` anneals the margin in (large early, decayed toward 0 by a schedule; see
-    :class:`LambdaSchedule`): the papers could not train from scratch without it.
+    Formula:
+        target ||W_y|| ||x|| (lambda cos t + psi(t)) / (1 + lambda),  psi(t) = (-1)^k cos(m t) - 2k;  others W_j . x
+
+    With :func:`psi` the monotone ``(-1)^k cos(m theta) - 2k``, the target must beat the
+    others at ``m`` times its angle. ``lambda_`` anneals the margin in (large early, decayed
+    toward 0 by a schedule; see :class:`LambdaSchedule`): the papers could not train from
+    scratch without it.
+
+    When to use:
+        Historical: the first large-margin softmax. Hard to train (anneal lambda from ~1000
+        down) and sensitive to feature and weight norms; prefer ArcFace or CosFace today.
 
     Args:
-        features, labels, weight, chunk_size, reduction: as :func:`softmax_loss` (no bias).
-        m: the integer multiplicative margin, ``>= 1`` (``m = 1`` is the softmax loss).
-        lambda_: annealing weight, ``>= 0``.
+        embeddings: ``(B, D)`` embeddings, floating point.
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (not normalised).
+        m: the integer multiplicative margin, ``>= 1`` (``m = 1`` is the softmax loss);
+            default 4.
+        lambda_: annealing weight, ``>= 0``; default 0.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`softmax_loss`, and ``ValueError``/``TypeError`` for a bad ``m`` or
-        ``lambda_``.
+        TypeError: non-floating inputs, non-integer labels or ``m``.
+        ValueError: inconsistent shapes, labels out of range, ``m < 1``, negative ``lambda_``.
 
-    Liu, Wen, Yu, Yang, "Large-Margin Softmax Loss for Convolutional Neural Networks",
-    ICML 2016, arXiv:1612.02295.
+    Paper:
+        Liu, Wen, Yu, Yang, "Large-Margin Softmax Loss for Convolutional Neural Networks",
+        ICML 2016, arXiv:1612.02295.
 
     Example:
         >>> import torch
@@ -296,50 +330,55 @@ def lsoftmax_loss(
         >>> lsoftmax_loss(x, torch.tensor([0]), torch.eye(2), m=2)
         tensor(0.5368)
     """
-    fn = "lsoftmax_loss"
-    _check_inputs(fn, features, labels, weight, None, chunk_size, reduction)
-    m = _check_int_margin(fn, m)
-    check_margins(fn, float(m), 0.0, 0.0, lambda_, ("m", "m2", "m3", "lambda_"))
-    dt = _work_dtype(features, weight)
-    x = features.to(dt)
-    lse, zt, wn = margin_ce_parts(
-        x, weight, None, labels, normalize=False, chunk_size=chunk_size, target_norm=True
-    )
-    r = (wn * torch.linalg.vector_norm(x, dim=1)).clamp_min(_EPS)  # ||W_y|| ||x||
-    target = r * _target(zt / r, float(m), 0.0, 0.0, lambda_, False, "monotone", "exact")
-    return _finish(fn, lse, target, reduction, features.dtype)
+    return _multiplicative("lsoftmax_loss", embeddings, labels, centers, m, lambda_, chunk_size,
+                           ignore_index, weight, mask, shard, reduction, False)  # fmt: skip
 
 
+@checked
 def sphereface_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    m: int = 4,
-    lambda_: float = 0.0,
-    chunk_size: int | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, m: PositiveInt = 4,
+    lambda_: NonNegative = 0.0, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
     r"""SphereFace (A-Softmax): L-Softmax with normalised class weights.
 
-    Target logit ``||x|| (lambda cos theta_y + psi(theta_y)) / (1 + lambda)``, other logits
-    ``||x|| cos theta_j`` (``||W_j|| = 1``, no bias): the decision depends on angles only, so
-    the margin ``m`` is a margin on the hypersphere. With ``lambda_`` annealed down to
-    SphereFace's ``lambda_min = 5`` the effective margin for ``m = 4`` is about 1.5 (see
+    Formula:
+        target ||x|| (lambda cos t + psi(t)) / (1 + lambda);  others ||x|| cos t_j
+
+    With ``||W_j|| = 1`` and no bias the decision depends on angles only, so the margin
+    ``m`` is a margin on the hypersphere. With ``lambda_`` annealed down to SphereFace's
+    ``lambda_min = 5`` the effective margin for ``m = 4`` is about 1.5 (see
     :func:`sphereface_effective_margin`); the multiplicative margin is hard to train without
     this annealing, which is why the additive margins (CosFace, ArcFace) replaced it.
 
+    When to use:
+        Angular margin on the hypersphere with a multiplicative margin m; needs the lambda
+        annealing schedule (LambdaSchedule) to converge. Superseded by additive margins.
+
     Args:
-        As :func:`lsoftmax_loss`.
+        embeddings: ``(B, D)`` embeddings, floating point (their norm is kept).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        m: the integer multiplicative margin, ``>= 1``; default 4.
+        lambda_: annealing weight, ``>= 0``; default 0.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`lsoftmax_loss`.
+        TypeError: non-floating inputs, non-integer labels or ``m``.
+        ValueError: inconsistent shapes, labels out of range, ``m < 1``, negative ``lambda_``.
 
-    Liu, Wen, Yu, Li, Raj, Song, "SphereFace: Deep Hypersphere Embedding for Face
-    Recognition", CVPR 2017, arXiv:1704.08063.
+    Paper:
+        Liu, Wen, Yu, Li, Raj, Song, "SphereFace: Deep Hypersphere Embedding for Face
+        Recognition", CVPR 2017, arXiv:1704.08063.
 
     Example:
         >>> import torch
@@ -347,97 +386,107 @@ def sphereface_loss(
         >>> sphereface_loss(x, torch.tensor([0]), 3.0 * torch.eye(2), m=2)
         tensor(0.5368)
     """
-    fn = "sphereface_loss"
-    _check_inputs(fn, features, labels, weight, None, chunk_size, reduction)
-    m = _check_int_margin(fn, m)
-    check_margins(fn, float(m), 0.0, 0.0, lambda_, ("m", "m2", "m3", "lambda_"))
-    dt = _work_dtype(features, weight)
-    x = features.to(dt)
-    lse, zt, _ = margin_ce_parts(x, weight, None, labels, normalize=True, chunk_size=chunk_size)
-    r = torch.linalg.vector_norm(x, dim=1).clamp_min(_EPS)  # ||x||
-    target = r * _target(zt / r, float(m), 0.0, 0.0, lambda_, False, "monotone", "exact")
-    return _finish(fn, lse, target, reduction, features.dtype)
+    return _multiplicative("sphereface_loss", embeddings, labels, centers, m, lambda_,
+                           chunk_size, ignore_index, weight, mask, shard, reduction, True)  # fmt: skip
 
 
+@checked
 def coco_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    scale: float | Tensor = 16.0,
-    chunk_size: int | None = None,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, scale: Scale = 16.0,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""COCO (congenerous cosine) loss: softmax over ``alpha cos theta_j`` between the
-    normalised feature and normalised, learned class centroids ``weight``.
+) -> Tensor:  # fmt: skip
+    r"""COCO (congenerous cosine) loss: softmax over ``alpha cos`` between the normalised
+    embedding and normalised, learned class centroids.
 
-    ``l_i = -log( e^{alpha cos theta_{y_i}} / sum_j e^{alpha cos theta_j} )``. The same
-    function as :func:`normface_loss`, reached independently (COCO calls the centres
-    centroids and the scale ``alpha``); both need the scale, see
-    :func:`normface_lower_bound`.
+    Formula:
+        l_i = -log(e^{alpha cos t_y} / sum_j e^{alpha cos t_j})
+
+    The same function as :func:`normface_loss`, reached independently (COCO calls the centres
+    centroids and the scale ``alpha``); both need the scale, see :func:`normface_lower_bound`.
+
+    When to use:
+        Person/face recognition with cosine features; the same function as NormFace. Pick
+        alpha above the NormFace bound for your number of classes.
 
     Args:
-        features, labels, chunk_size, reduction: as :func:`softmax_loss`.
-        weight: ``(C, D)`` class centroids (normalised inside).
-        scale: ``alpha``, a positive number or a one-element tensor (learnable).
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class centroids (normalised inside).
+        scale: ``alpha``, a number ``> 0`` or a one-element tensor (learnable); default 16.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`softmax_loss`, and for a bad ``scale``.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, a scale ``<= 0``.
 
-    Liu, Li, Wang, "Learning Deep Features via Congenerous Cosine Loss for Person
-    Recognition", arXiv:1702.06890, 2017; "Rethinking Feature Discrimination and
-    Polymerization for Large-scale Recognition", arXiv:1710.00870, 2017.
+    Paper:
+        Liu, Li, Wang, "Learning Deep Features via Congenerous Cosine Loss for Person
+        Recognition", arXiv:1702.06890, 2017.
 
     Example:
         >>> import torch
         >>> x = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
-        >>> coco_loss(x, torch.tensor([0]), torch.eye(4), scale=1.0).exp().reciprocal()  # p_y
+        >>> coco_loss(x, torch.tensor([0]), torch.eye(4), scale=1.0).neg().exp()  # p_y
         tensor(0.4754)
     """
-    return _angular(
-        "coco_loss",
-        features,
-        labels,
-        weight,
-        scale=scale,
-        chunk_size=chunk_size,
-        reduction=reduction,
-    )
+    return _angular("coco_loss", embeddings, labels, centers, scale=scale,
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction)  # fmt: skip
 
 
+@checked
 def l2_softmax_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    *,
-    scale: float | Tensor = 50.0,
-    chunk_size: int | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""L2-constrained softmax: features normalised and scaled to norm ``alpha``, then an
-    ordinary linear layer and cross-entropy.
+    embeddings: Tensor, labels: Tensor, centers: Tensor, bias: Tensor | None = None, *,
+    scale: Scale = 50.0, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""L2-constrained softmax: embeddings scaled to norm ``alpha``, then a linear layer and CE.
 
-    ``l_i = CE(W (alpha x_i / ||x_i||) + b, y_i)``. Only the features are normalised (the
-    weights are not). Fixing the feature norm removes the softmax's incentive to grow the
-    norm of easy samples; ``alpha`` must be large enough for the target probability to
-    approach 1 (``alpha`` fixed, about 50, or learned: pass a tensor).
+    Formula:
+        l_i = CE(W (alpha x_i / ||x_i||) + b, y_i)
+
+    Only the embeddings are normalised (the class weights are not). Fixing the norm removes
+    the softmax's incentive to grow the norm of easy samples; ``alpha`` must be large enough
+    for the target probability to approach 1 (about 50, or learned: pass a tensor).
+
+    When to use:
+        A one-line fix for softmax features whose norm tracks sample quality: fix the norm to
+        alpha (about 50, or learned). Weights stay unnormalised.
 
     Args:
-        features, labels, weight, bias, chunk_size, reduction: as :func:`softmax_loss`.
-        scale: ``alpha``, a positive number or a one-element tensor (learnable).
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (not normalised).
+        bias: optional ``(C,)`` bias; default ``None``.
+        scale: ``alpha``, a number ``> 0`` or a one-element tensor; default 50.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`softmax_loss`, and for a bad ``scale``.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, a scale ``<= 0``.
 
-    Ranjan, Castillo, Chellappa, "L2-constrained Softmax Loss for Discriminative Face
-    Verification", arXiv:1703.09507, 2017.
+    Paper:
+        Ranjan, Castillo, Chellappa, "L2-constrained Softmax Loss for Discriminative Face
+        Verification", arXiv:1703.09507, 2017.
 
     Example:
         >>> import torch
@@ -446,46 +495,61 @@ def l2_softmax_loss(
         tensor(0.3133)
     """
     fn = "l2_softmax_loss"
-    _check_inputs(fn, features, labels, weight, bias, chunk_size, reduction)
+    y, keep = _check_inputs(fn, embeddings, labels, centers, bias, ignore_index, weight, mask,
+                            shard)  # fmt: skip
     _check_scale(fn, scale)
-    dt = _work_dtype(features, weight)
-    xt = _unit(features.to(dt)) * _as_scale(scale, dt)
-    lse, zt, _ = margin_ce_parts(xt, weight, bias, labels, normalize=False, chunk_size=chunk_size)
-    return _finish(fn, lse, zt, reduction, features.dtype)
+    dt = _work_dtype(embeddings, centers)
+    xt = normalize(embeddings.to(dt), 1, _EPS) * _as_scale(scale, dt)
+    lse, zt, _ = margin_ce_parts(xt, centers, bias, y, normalize=False, chunk_size=chunk_size,
+                                 shard=shard)  # fmt: skip
+    return _finish(fn, lse, zt, keep, weight, reduction, embeddings.dtype)
 
 
+@checked
 def normface_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    scale: float | Tensor = 16.0,
-    chunk_size: int | None = None,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, scale: Scale = 16.0,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""NormFace: softmax over ``s cos theta_j``, features and class weights both normalised.
+) -> Tensor:  # fmt: skip
+    r"""NormFace: softmax over ``s cos theta_j``, embeddings and class centres both normalised.
 
-    ``l_i = -log( e^{s cos theta_{y_i}} / sum_j e^{s cos theta_j} )``. Without the scale
-    ``s`` the logits live in ``[-1, 1]`` and the loss cannot go below
-    ``log(1 + (C - 1) e^{-s C / (C - 1)})`` at ``s = 1`` (:func:`normface_lower_bound`): one-hot
-    cosines give the target only 47.54 % of the probability for 4 classes, so training
-    cannot converge; ``s = 60`` gives ~100 %. ``s`` may be fixed or learned (a tensor).
+    Formula:
+        l_i = -log(e^{s cos t_y} / sum_j e^{s cos t_j}) >= log(1 + (C - 1) e^{-s C / (C - 1)})
+
+    Without the scale ``s`` the logits live in ``[-1, 1]`` and the loss cannot go below the
+    bound above at ``s = 1`` (:func:`normface_lower_bound`): one-hot cosines give the target
+    only 47.54 % of the probability for 4 classes, so training cannot converge; ``s = 60``
+    gives ~100 %. ``s`` may be fixed or learned (a tensor).
+
+    When to use:
+        Cosine classifier without a margin; the scale s is required (without it the loss is
+        bounded far from 0). The base the additive-margin losses add to.
 
     Args:
-        features, labels, chunk_size, reduction: as :func:`softmax_loss`.
-        weight: ``(C, D)`` class weights (normalised inside).
-        scale: ``s``, a positive number or a one-element tensor (learnable).
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        scale: ``s``, a number ``> 0`` or a one-element tensor (learnable); default 16.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`softmax_loss`, and for a bad ``scale``.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, a scale ``<= 0``.
 
     Equals pytorch-metric-learning's ``NormalizedSoftmaxLoss(temperature=1 / s)``.
 
-    Wang, Xiang, Cheng, Yuille, "NormFace: L2 Hypersphere Embedding for Face Verification",
-    ACM MM 2017, arXiv:1704.06369.
+    Paper:
+        Wang, Xiang, Cheng, Yuille, "NormFace: L2 Hypersphere Embedding for Face
+        Verification", ACM MM 2017, arXiv:1704.06369.
 
     Example:
         >>> import torch
@@ -493,48 +557,57 @@ def normface_loss(
         >>> normface_loss(x, torch.tensor([0]), torch.eye(4), scale=60.0)
         tensor(2.6270e-26)
     """
-    return _angular(
-        "normface_loss",
-        features,
-        labels,
-        weight,
-        scale=scale,
-        chunk_size=chunk_size,
-        reduction=reduction,
-    )
+    return _angular("normface_loss", embeddings, labels, centers, scale=scale,
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction)  # fmt: skip
 
 
+@checked
 def cosface_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    cos_margin: float = 0.35,
-    scale: float | Tensor = 30.0,
-    chunk_size: int | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""CosFace / AM-Softmax: an additive *cosine* margin.
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, cos_margin: NonNegative = 0.35,
+    scale: Scale = 30.0, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""CosFace / AM-Softmax: an additive *cosine* margin, ``s (cos theta_y - m)``.
 
-    Target logit ``s (cos theta_y - m)``, others ``s cos theta_j``, features and weights
-    normalised. The margin is subtracted from the cosine, so it is not an angle: it is called
+    Formula:
+        target s (cos t_y - cos_margin);  others s cos t_j
+
+    The margin is subtracted from the cosine, so it is not an angle: it is called
     ``cos_margin`` (pytorch-metric-learning and insightface call it ``margin`` / ``m``).
     ``cos_margin=0`` is :func:`normface_loss`.
 
+    When to use:
+        Face recognition and any large-scale open-set classification: easy to train, s = 30
+        to 64, cos_margin = 0.35.
+
     Args:
-        features, labels, weight, chunk_size, reduction: as :func:`normface_loss`.
-        cos_margin: ``m >= 0``, in cosine units.
-        scale: ``s`` (30 in AM-Softmax, 64 in CosFace).
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        cos_margin: ``>= 0``, in cosine units; default 0.35.
+        scale: ``s``, a number ``> 0`` or a one-element tensor (30 in AM-Softmax, 64 in
+            CosFace); default 30.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`normface_loss`, and for a bad ``cos_margin``.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, a negative ``cos_margin``, a
+            scale ``<= 0``.
 
-    Wang, Cheng, Liu, Liu, "Additive Margin Softmax for Face Verification", IEEE SPL 2018,
-    arXiv:1801.05599; Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face
-    Recognition", CVPR 2018, arXiv:1801.09414.
+    Paper:
+        Wang, Cheng, Liu, Liu, "Additive Margin Softmax for Face Verification", IEEE SPL 2018,
+        arXiv:1801.05599; Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face
+        Recognition", CVPR 2018, arXiv:1801.09414.
 
     Example:
         >>> import torch
@@ -542,59 +615,61 @@ def cosface_loss(
         >>> cosface_loss(x, torch.tensor([0]), torch.eye(2), cos_margin=0.35, scale=4.0)
         tensor(0.0716)
     """
-    return _angular(
-        "cosface_loss",
-        features,
-        labels,
-        weight,
-        scale=scale,
-        m3=cos_margin,
-        chunk_size=chunk_size,
-        reduction=reduction,
-        names=("m1", "m2", "cos_margin", "lambda_"),
-    )
+    return _angular("cosface_loss", embeddings, labels, centers, scale=scale,
+                    cos_margin=cos_margin, chunk_size=chunk_size, ignore_index=ignore_index,
+                    weight=weight, mask=mask, shard=shard, reduction=reduction)  # fmt: skip
 
 
+@checked
 def arcface_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    margin: float = 0.5,
-    scale: float | Tensor = 64.0,
-    easy_margin: bool = False,
-    grad_mode: GradMode = "exact",
-    chunk_size: int | None = None,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, margin: Angle = 0.5,
+    scale: Scale = 64.0, easy_margin: bool = False, grad_mode: GradMode = "exact",
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""ArcFace: an additive *angular* margin, ``s cos(theta_y + m)``.
+) -> Tensor:  # fmt: skip
+    r"""ArcFace: an additive *angular* margin, ``s cos(theta_y + m)`` (``m`` in radians).
 
-    Target logit ``s cos(theta_y + m)`` while ``theta_y + m <= pi``; past it, where
-    ``cos(theta + m)`` would rise again, ``s (cos theta_y - m sin m)`` (the paper's code,
-    insightface and pytorch-metric-learning do the same). Other logits ``s cos theta_j``.
-    ``margin=0`` is :func:`normface_loss`.
+    Formula:
+        target s cos(t_y + margin) (s (cos t_y - margin sin margin) past t_y = pi - margin);  others s cos t_j
+
+    Past ``theta_y + margin = pi``, where ``cos(theta + m)`` would rise again, the target is
+    ``s (cos theta_y - m sin m)`` (the paper's code, insightface and pytorch-metric-learning
+    do the same). ``margin=0`` is :func:`normface_loss`. ``grad_mode="straight_through"``
+    (insightface's ``arcface_torch``) adds the margin under ``no_grad``: the same values, a
+    gradient ``sin(theta) / sin(theta + m)`` times the exact one (``1 / cos(m)``, 14 % larger,
+    at ``theta = pi / 2`` where random features start).
+
+    When to use:
+        The default for face recognition and large-scale metric learning: a constant
+        geodesic margin, easy to train. s = 64, margin = 0.5 rad.
 
     Args:
-        features, labels, weight, chunk_size, reduction: as :func:`normface_loss`.
-        margin: ``m`` in **radians**, ``[0, pi)`` (0.5 rad = 28.6 degrees).
-        scale: ``s``.
-        easy_margin: apply the margin only where ``cos theta_y > 0`` (else plain
-            ``cos theta_y``).
-        grad_mode: ``"exact"`` (differentiate ``cos(theta + m)``) or ``"straight_through"``
-            (insightface's ``arcface_torch``: the margin is added under ``no_grad``, so the
-            gradient flows as if the target logit were ``s cos theta``). The values are the
-            same; the straight-through gradient with respect to the target cosine is
-            ``sin(theta) / sin(theta + m)`` times the exact one: ``1 / cos(m)``, 14 % larger,
-            at ``theta = pi / 2`` where random features start.
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        margin: ``m`` in **radians**, ``[0, pi)`` (0.5 rad = 28.6 degrees); default 0.5.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        easy_margin: apply the margin only where ``cos theta_y > 0``; default ``False``.
+        grad_mode: ``"exact"`` (default) or ``"straight_through"``, see above.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`normface_loss`, and for a bad ``margin`` or ``grad_mode``.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, ``margin`` outside ``[0, pi)``,
+            a scale ``<= 0``, unknown ``grad_mode``.
 
-    Deng, Guo, Xue, Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep Face
-    Recognition", CVPR 2019, arXiv:1801.07698.
+    Paper:
+        Deng, Guo, Xue, Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep Face
+        Recognition", CVPR 2019, arXiv:1801.07698.
 
     Example:
         >>> import torch
@@ -602,61 +677,64 @@ def arcface_loss(
         >>> arcface_loss(x, torch.tensor([0]), torch.eye(2), margin=0.5, scale=4.0)
         tensor(0.0294)
     """
-    return _angular(
-        "arcface_loss",
-        features,
-        labels,
-        weight,
-        scale=scale,
-        m2=margin,
-        easy_margin=easy_margin,
-        fallback="linear",
-        grad_mode=grad_mode,
-        chunk_size=chunk_size,
-        reduction=reduction,
-        names=("m1", "margin", "m3", "lambda_"),
-    )
+    return _angular("arcface_loss", embeddings, labels, centers, scale=scale, margin=margin,
+                    easy_margin=easy_margin, fallback="linear", grad_mode=grad_mode,
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction)  # fmt: skip
 
 
+@checked
 def combined_margin_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    m1: float = 1.0,
-    m2: float = 0.3,
-    m3: float = 0.2,
-    scale: float | Tensor = 64.0,
-    fallback: Fallback = "auto",
-    grad_mode: GradMode = "exact",
-    chunk_size: int | None = None,
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, m: Positive = 1.0,
+    margin: Angle = 0.3, cos_margin: NonNegative = 0.2, scale: Scale = 64.0,
+    fallback: Fallback = "auto", grad_mode: GradMode = "exact",
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
     reduction: Reduction = "mean",
-) -> Tensor:
-    r"""The combined margin: target logit ``s (cos(m1 theta_y + m2) - m3)``, others
-    ``s cos theta_j``.
+) -> Tensor:  # fmt: skip
+    r"""The combined margin: SphereFace, ArcFace and CosFace margins in one formula.
 
-    SphereFace (``m1``), ArcFace (``m2``, radians) and CosFace (``m3``, cosine units) in one
-    formula; the defaults ``(1, 0.3, 0.2)`` are the ArcFace paper's combination. Past
-    ``m1 theta + m2 = pi`` the target is continued by :func:`margin_target`'s ``fallback``
-    (``"auto"``: ArcFace's ``cos theta - m2 sin m2`` when ``m1 == 1``, else the monotone
-    ``psi`` continuation).
+    Formula:
+        target s (cos(m t_y + margin) - cos_margin), continued monotonically past pi;  others s cos t_j
+
+    The defaults ``(m, margin, cos_margin) = (1, 0.3, 0.2)`` are the ArcFace paper's
+    combination; ``(1, a, 0)`` is ArcFace, ``(1, 0, b)`` CosFace. Past ``m theta + margin =
+    pi`` the target is continued by :func:`margin_target`'s ``fallback`` (``"auto"``:
+    ArcFace's ``cos theta - margin sin margin`` when ``m == 1``, else the monotone ``psi``
+    continuation).
+
+    When to use:
+        Tuning the margin's shape: (1, 0.3, 0.2) is the ArcFace paper's combination;
+        (1, a, 0) is ArcFace, (1, 0, b) CosFace.
 
     Args:
-        features, labels, weight, chunk_size, reduction: as :func:`normface_loss`.
-        m1: multiplicative margin, ``> 0``; m2: additive angle in radians, ``[0, pi)``;
-            m3: additive cosine margin, ``>= 0``.
-        scale: ``s``.
-        fallback: ``"auto"``, ``"monotone"`` or ``"linear"``.
-        grad_mode: ``"exact"`` or ``"straight_through"`` (see :func:`arcface_loss`).
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        m: multiplicative margin, ``> 0``; default 1.
+        margin: additive angle in radians, ``[0, pi)``; default 0.3.
+        cos_margin: additive cosine margin, ``>= 0``; default 0.2.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        fallback: ``"auto"`` (default), ``"monotone"`` or ``"linear"``.
+        grad_mode: ``"exact"`` (default) or ``"straight_through"`` (see :func:`arcface_loss`).
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`normface_loss`, and for bad margins, ``fallback`` or ``grad_mode``.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, margins out of range,
+            ``fallback="linear"`` with ``m != 1``, unknown ``fallback`` or ``grad_mode``.
 
-    Deng, Guo, Xue, Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep Face
-    Recognition", CVPR 2019, arXiv:1801.07698 (section on the combined margin).
+    Paper:
+        Deng, Guo, Xue, Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep Face
+        Recognition", CVPR 2019, arXiv:1801.07698 (the combined margin).
 
     Example:
         >>> import torch
@@ -664,53 +742,58 @@ def combined_margin_loss(
         >>> combined_margin_loss(x, torch.tensor([0]), torch.eye(2), scale=4.0)
         tensor(0.0476)
     """
-    return _angular(
-        "combined_margin_loss",
-        features,
-        labels,
-        weight,
-        scale=scale,
-        m1=m1,
-        m2=m2,
-        m3=m3,
-        fallback=fallback,
-        grad_mode=grad_mode,
-        chunk_size=chunk_size,
-        reduction=reduction,
-    )
+    return _angular("combined_margin_loss", embeddings, labels, centers, scale=scale, m=m,
+                    margin=margin, cos_margin=cos_margin, fallback=fallback, grad_mode=grad_mode,
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction)  # fmt: skip
 
 
+@checked
 def subcenter_arcface_loss(
-    features: Tensor,
-    labels: Tensor,
-    weight: Tensor,
-    *,
-    margin: float = 0.5,
-    scale: float | Tensor = 64.0,
-    easy_margin: bool = False,
-    chunk_size: int | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, margin: Angle = 0.5,
+    scale: Scale = 64.0, easy_margin: bool = False, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
     r"""Sub-center ArcFace: ``K`` centres per class; a class's cosine is its closest
-    sub-centre's, ``cos theta_j = max_k cos(x, W_jk)``, then ArcFace.
+    sub-centre's, then ArcFace.
+
+    Formula:
+        cos t_j = max_k cos(x, W_jk);  target s cos(t_y + margin);  others s cos t_j
 
     A noisy sample only has to be near *one* sub-centre of its class, so label noise and
     intra-class modes stop dragging the dominant centre; after training the non-dominant
     sub-centres can be dropped. ``K = 1`` is :func:`arcface_loss`.
 
+    When to use:
+        Noisy web-scale face data: noisy samples attach to a non-dominant sub-centre instead
+        of dragging the class centre. K = 3 in the paper.
+
     Args:
-        features, labels, chunk_size, reduction: as :func:`arcface_loss`.
-        weight: ``(C, K, D)`` sub-centres.
-        margin, scale, easy_margin: as :func:`arcface_loss`.
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, K, D)`` sub-centres (normalised inside).
+        margin: ``m`` in radians, ``[0, pi)``; default 0.5.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        easy_margin: apply the margin only where ``cos theta_y > 0``; default ``False``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
-        As :func:`softmax_loss`.
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
 
     Raises:
-        As :func:`arcface_loss`; ``weight`` must be 3-dimensional.
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: ``centers`` not 3-dimensional, inconsistent shapes, labels out of range,
+            ``margin`` outside ``[0, pi)``, a scale ``<= 0``.
 
-    Deng, Guo, Liu, Gong, Zafeiriou, "Sub-center ArcFace: Boosting Face Recognition by
-    Large-scale Noisy Web Faces", ECCV 2020 (also in arXiv:1801.07698 v4).
+    Paper:
+        Deng, Guo, Liu, Gong, Zafeiriou, "Sub-center ArcFace: Boosting Face Recognition by
+        Large-scale Noisy Web Faces", ECCV 2020.
 
     Example:
         >>> import torch
@@ -719,20 +802,10 @@ def subcenter_arcface_loss(
         >>> subcenter_arcface_loss(x, torch.tensor([0]), w, margin=0.5, scale=4.0)
         tensor(0.0294)
     """
-    return _angular(
-        "subcenter_arcface_loss",
-        features,
-        labels,
-        weight,
-        scale=scale,
-        m2=margin,
-        easy_margin=easy_margin,
-        fallback="linear",
-        chunk_size=chunk_size,
-        reduction=reduction,
-        weight_ndim=3,
-        names=("m1", "margin", "m3", "lambda_"),
-    )
+    return _angular("subcenter_arcface_loss", embeddings, labels, centers, scale=scale,
+                    margin=margin, easy_margin=easy_margin, fallback="linear",
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction, centers_ndim=3)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- helpers
@@ -740,7 +813,7 @@ def subcenter_arcface_loss(
 
 @dataclass(frozen=True)
 class LambdaSchedule:
-    r"""SphereFace's annealing schedule: ``lambda = max(lambda_min, base (1 + gamma
+    r"""SphereFace's annealing schedule: ``lambda = max(lambda_min, base (1 + decay
     iteration)^(-power))``.
 
     Feed it to :func:`sphereface_loss` / :func:`lsoftmax_loss` (or set
@@ -755,21 +828,25 @@ class LambdaSchedule:
     """
 
     base: float = 1000.0
-    gamma: float = 0.12
+    decay: float = 0.12
     power: float = 1.0
     lambda_min: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("base", "gamma", "power", "lambda_min"):
-            check_positive("LambdaSchedule", name, getattr(self, name), allow_zero=True)
+        check = make_check(NonNegative)
+        for name in ("base", "decay", "power", "lambda_min"):
+            check("LambdaSchedule", name, getattr(self, name))
 
     def __call__(self, iteration: int) -> float:
         if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
             raise ValueError(f"LambdaSchedule: iteration must be an int >= 0; got {iteration!r}")
-        return max(self.lambda_min, self.base * (1.0 + self.gamma * iteration) ** (-self.power))
+        return max(self.lambda_min, self.base * (1.0 + self.decay * iteration) ** (-self.power))
 
 
-def sphereface_effective_margin(lambda_: float, *, m: int = 4, points: int = 2001) -> float:
+@checked
+def sphereface_effective_margin(
+    lambda_: float, *, m: PositiveInt = 4, points: PositiveInt = 2001
+) -> float:
     r"""The multiplicative margin that the annealed SphereFace target really imposes.
 
     For two classes the sample is assigned to class 1 when ``f(theta_1) > cos theta_2``,
@@ -785,16 +862,15 @@ def sphereface_effective_margin(lambda_: float, *, m: int = 4, points: int = 200
         >>> round(sphereface_effective_margin(5.0, m=4), 2)
         1.54
     """
-    fn = "sphereface_effective_margin"
-    m = _check_int_margin(fn, m)
-    check_positive(fn, "lambda_", lambda_, allow_zero=True)
+    make_check(NonNegative)("sphereface_effective_margin", "lambda_", lambda_)
     theta = torch.linspace(math.pi / 2 / points, math.pi / 2, points, dtype=torch.float64)
     f = (lambda_ * torch.cos(theta) + psi(theta, m=m)) / (1.0 + lambda_)
     ok = f >= -1.0
     return float((torch.acos(f[ok]) / theta[ok]).mean())
 
 
-def normface_lower_bound(num_classes: int, scale: float) -> float:
+@checked
+def normface_lower_bound(num_classes: int, *, scale: Positive) -> float:
     r"""NormFace's lower bound of the normalised softmax loss,
     ``log(1 + (C - 1) exp(-s C / (C - 1)))``.
 
@@ -804,49 +880,54 @@ def normface_lower_bound(num_classes: int, scale: float) -> float:
     scale cannot converge.
 
     Example:
-        >>> round(normface_lower_bound(10, 1.0), 4)
+        >>> round(normface_lower_bound(10, scale=1.0), 4)
         1.3769
     """
     fn = "normface_lower_bound"
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"{fn}: num_classes must be an int >= 2; got {num_classes!r}")
-    s = check_positive(fn, "scale", scale)
     c = num_classes
-    return math.log1p((c - 1) * math.exp(-s * c / (c - 1)))
+    return math.log1p((c - 1) * math.exp(-scale * c / (c - 1)))
 
 
+@checked
 def partial_fc_sample(
-    labels: Tensor,
-    num_classes: int,
-    *,
-    sample_rate: float,
+    labels: Tensor, num_classes: int, *, sample_rate: Fraction,
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     r"""Partial FC class-centre sampling: every class that occurs in ``labels`` plus a uniform
-    random subset of the others, ``max(ceil(sample_rate * C), #positives)`` classes in all.
+    random subset of the others.
 
-    Use the returned ``index`` to take the sampled rows of the weight and the remapped labels
-    in place of ``labels``: ``arcface_loss(x, new_labels, weight[index])``. Only the sampled
+    Formula:
+        S = max(ceil(sample_rate * C), #classes present) classes: the present ones, then random
+
+    Use the returned ``index`` to take the sampled rows of the centres and the remapped labels
+    in place of ``labels``: ``arcface_loss(x, new_labels, centers[index])``. Only the sampled
     rows receive a gradient; with ``sample_rate=0.1`` the softmax costs a tenth of the full
-    one and, the paper reports, loses no accuracy.
+    one and, the paper reports, loses no accuracy. This is the one Partial FC sampler of
+    losskit: the modules and :class:`losskit.distributed.ClassShardedLoss` (per shard) use it.
 
     Args:
-        labels: ``(B,)`` integer labels in ``[0, num_classes)``.
-        num_classes: ``C``.
+        labels: ``(B,)`` integer labels in ``[0, num_classes)``; a negative label marks a row
+            whose class is not among these ``num_classes`` (excluded, or on another rank): it
+            is not sampled and stays ``-1``.
+        num_classes: ``C``, an int ``>= 1``.
         sample_rate: fraction of classes to keep, in ``(0, 1]``.
-        generator: optional generator (on ``labels``' device) for the random negatives.
+        generator: optional generator for the random negatives (they are drawn on its device
+            and moved to ``labels``' device); default ``None``.
 
     Returns:
         ``(index, new_labels)``: the sorted ``(S,)`` indices of the sampled classes and the
-        ``(B,)`` labels as positions in ``index``.
+        ``(B,)`` labels as positions in ``index`` (``-1`` where ``labels`` is negative).
 
     Raises:
         TypeError: non-integer labels.
-        ValueError: ``sample_rate`` outside ``(0, 1]``, bad ``num_classes`` or labels out of
-            range (CPU).
+        ValueError: ``sample_rate`` outside ``(0, 1]``, bad ``num_classes`` or labels
+            ``>= num_classes`` (CPU).
 
-    An et al., "Partial FC: Training 10 Million Identities on a Single Machine", ICCV
-    Workshops 2021, arXiv:2010.05222.
+    Paper:
+        An et al., "Partial FC: Training 10 Million Identities on a Single Machine", ICCV
+        Workshops 2021, arXiv:2010.05222.
 
     Example:
         >>> import torch
@@ -858,19 +939,455 @@ def partial_fc_sample(
     fn = "partial_fc_sample"
     check_integer(fn, "labels", labels)
     check_ndim(fn, "labels", labels, 1)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"{fn}: num_classes must be an int >= 1; got {num_classes!r}")
-    check_positive(fn, "sample_rate", sample_rate)
-    if sample_rate > 1.0:
-        raise ValueError(f"{fn}: sample_rate must lie in (0, 1]; got {sample_rate}")
-    check_label_range(fn, labels, num_classes)
-    labels = labels.long()
-    positive = torch.unique(labels)
-    num_sample = max(math.ceil(sample_rate * num_classes), positive.numel())
+    make_check(PositiveInt)(fn, "num_classes", num_classes)
+    y = labels.long()
+    here = y >= 0
+    if labels.device.type == "cpu" and y.numel() and int(y.max()) >= num_classes:
+        raise ValueError(
+            f"{fn}: labels must lie in [0, {num_classes - 1}] (or be negative: no class here); "
+            f"got a maximum of {int(y.max())}"
+        )
+    present = torch.zeros(num_classes, dtype=torch.bool, device=y.device)
+    present[y[here]] = True
+    num_sample = max(math.ceil(sample_rate * num_classes), int(present.sum()))
     if num_sample >= num_classes:
-        index = torch.arange(num_classes, device=labels.device)
+        index = torch.arange(num_classes, device=y.device)
     else:
-        score = torch.rand(num_classes, generator=generator, device=labels.device)
-        score[positive] = 2.0  # positives first, then random negatives
+        where = generator.device if generator is not None else y.device
+        score = torch.rand(num_classes, generator=generator, device=where).to(y.device)
+        score[present] = 2.0  # present classes first, then random negatives
         index = score.topk(num_sample).indices.sort().values
-    return index, torch.searchsorted(index, labels)
+    position = torch.full((num_classes,), -1, dtype=torch.long, device=y.device)
+    position[index] = torch.arange(index.numel(), device=y.device)
+    return index, torch.where(here, position[y.clamp_min(0)], torch.full_like(y, -1))
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class _MarginHead(LossModule, state=("centers",)):
+    """The class centres, Partial FC and the call shared by every margin head."""
+
+    num_classes: PositiveInt = field(kw_only=False)
+    embedding_dim: PositiveInt = field(kw_only=False)
+    sample_rate: Fraction = field(default=1.0)
+    device: torch.device | str | None = field(default=None)
+    dtype: torch.dtype | None = field(default=None)
+
+    def _shape(self) -> tuple[int, ...]:
+        return (self.num_classes, self.embedding_dim)
+
+    def __post_init__(self) -> None:
+        factory = {"device": self.__dict__.pop("device"), "dtype": self.__dict__.pop("dtype")}
+        self.centers = nn.Parameter(torch.empty(self._shape(), **factory))
+        if "bias" in self.state:
+            has_bias = self.__dict__.pop("bias")
+            self.bias = nn.Parameter(torch.empty(self.num_classes, **factory)) if has_bias else None
+        scale = getattr(self, "scale", None)
+        if getattr(self, "learn_scale", False) and not isinstance(scale, Tensor):
+            del self.scale
+            self.scale = nn.Parameter(torch.tensor(float(scale), **factory))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s initialisation: uniform in ``+-1/sqrt(embedding_dim)``."""
+        bound = 1.0 / math.sqrt(self.embedding_dim)
+        nn.init.uniform_(self.centers, -bound, bound)
+        bias = getattr(self, "bias", None)
+        if isinstance(bias, Tensor):
+            nn.init.uniform_(bias, -bound, bound)
+
+    def forward(
+        self, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None = None,
+        mask: Tensor | None = None, shard: ClassShard | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The loss of ``embeddings`` ``(B, D)`` with ``labels`` ``(B,)``; with
+        ``sample_rate < 1`` in training mode, over the Partial FC sample of the classes."""
+        state = list(self.state_tensors())
+        if shard is not None:
+            # classes split across ranks: the sharded wrapper sampled this shard already
+            if shard.index is not None:
+                state = [t if t is None else t[shard.index] for t in state]
+        elif self.training and self.sample_rate < 1.0:
+            keep = exclusion(type(self).__name__, labels.shape, mask=mask, labels=labels,
+                             ignore_index=getattr(self, "ignore_index", None))  # fmt: skip
+            present = labels if keep is None else torch.where(keep, labels, -1)
+            index, new = partial_fc_sample(present, self.num_classes, sample_rate=self.sample_rate)
+            state = [t if t is None else t[index] for t in state]
+            labels, mask = new.clamp_min(0), new >= 0
+        return self.function(embeddings, labels, *state, **self.hyperparameters(),
+                             weight=weight, mask=mask, shard=shard)  # fmt: skip
+
+
+class SoftmaxLoss(_MarginHead, function=softmax_loss, state=("centers", "bias")):
+    """Softmax loss with its ``(C, D)`` class weights and bias: a linear layer, then CE.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        bias: own a ``(C,)`` bias (``nn.Linear``'s convention); default ``True``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode, ``(0, 1]``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the parameters; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+        Output: a scalar, or ``(B,)``.
+
+    Example:
+        >>> import torch
+        >>> head = SoftmaxLoss(10, 4)
+        >>> head(torch.randn(3, 4), torch.tensor([0, 5, 9])).shape
+        torch.Size([])
+    """
+
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+    bias: bool = field(default=True)
+
+
+class LSoftmaxLoss(_MarginHead, function=lsoftmax_loss):
+    """L-Softmax with its ``(C, D)`` class weights: the multiplicative margin ``psi(m theta)``.
+
+    Anneal by setting ``head.lambda_ = schedule(step)`` from a :class:`LambdaSchedule`.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        m: the integer multiplicative margin, ``>= 1``; default 4.
+        lambda_: annealing weight, ``>= 0``; default 0.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Liu, Wen, Yu, Yang, "Large-Margin Softmax Loss for Convolutional Neural Networks",
+        ICML 2016, arXiv:1612.02295.
+
+    Example:
+        >>> import torch
+        >>> LSoftmaxLoss(10, 4, m=2, lambda_=5.0)(torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    m: PositiveInt = DEFAULT
+    lambda_: NonNegative = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class SphereFaceLoss(_MarginHead, function=sphereface_loss):
+    """SphereFace (A-Softmax) with its ``(C, D)`` class weights (normalised in the loss).
+
+    Anneal by setting ``head.lambda_ = schedule(step)`` from a :class:`LambdaSchedule`.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        m: the integer multiplicative margin, ``>= 1``; default 4.
+        lambda_: annealing weight, ``>= 0``; default 0.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Liu, Wen, Yu, Li, Raj, Song, "SphereFace: Deep Hypersphere Embedding for Face
+        Recognition", CVPR 2017, arXiv:1704.08063.
+
+    Example:
+        >>> import torch
+        >>> SphereFaceLoss(10, 4, lambda_=5.0)(torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    m: PositiveInt = DEFAULT
+    lambda_: NonNegative = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class _ScaledHead(_MarginHead):
+    """A head whose ``scale`` is fixed (a number) or learned (``learn_scale=True``: a 0-dim
+    ``nn.Parameter`` initialised at ``scale``)."""
+
+    learn_scale: bool = field(default=False)
+
+
+class COCOLoss(_ScaledHead, function=coco_loss):
+    """COCO (congenerous cosine) loss with its ``(C, D)`` class centroids.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        scale: ``alpha``, ``> 0``; default 16.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``alpha`` (a parameter); default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the centroids; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Liu, Li, Wang, "Learning Deep Features via Congenerous Cosine Loss for Person
+        Recognition", arXiv:1702.06890, 2017.
+
+    Example:
+        >>> import torch
+        >>> COCOLoss(10, 4, learn_scale=True).scale
+        Parameter containing:
+        tensor(16., requires_grad=True)
+    """
+
+    scale: Scale = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class L2SoftmaxLoss(_ScaledHead, function=l2_softmax_loss, state=("centers", "bias")):
+    """L2-constrained softmax with its ``(C, D)`` class weights and bias.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        scale: ``alpha``, ``> 0``; default 50.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``alpha``; default ``False``.
+        bias: own a ``(C,)`` bias; default ``True``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the parameters; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Ranjan, Castillo, Chellappa, "L2-constrained Softmax Loss for Discriminative Face
+        Verification", arXiv:1703.09507, 2017.
+
+    Example:
+        >>> import torch
+        >>> L2SoftmaxLoss(10, 4, bias=False).bias is None
+        True
+    """
+
+    scale: Scale = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+    bias: bool = field(default=True)
+
+
+class NormFaceLoss(_ScaledHead, function=normface_loss):
+    """NormFace with its ``(C, D)`` class weights: softmax over ``s cos theta``.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        scale: ``s``, ``> 0``; default 16.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Wang, Xiang, Cheng, Yuille, "NormFace: L2 Hypersphere Embedding for Face
+        Verification", ACM MM 2017, arXiv:1704.06369.
+
+    Example:
+        >>> NormFaceLoss(10, 4, scale=30.0)
+        NormFaceLoss(10, 4, scale=30.0, chunk_size=None, ignore_index=-100, reduction='mean', sample_rate=1.0, learn_scale=False)
+    """
+
+    scale: Scale = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class CosFaceLoss(_ScaledHead, function=cosface_loss):
+    """CosFace / AM-Softmax with its ``(C, D)`` class weights: ``s (cos theta_y - m)``.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        cos_margin: ``>= 0``, in cosine units; default 0.35.
+        scale: ``s``, ``> 0``; default 30.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018,
+        arXiv:1801.09414.
+
+    Example:
+        >>> import torch
+        >>> CosFaceLoss(10, 4)(torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    cos_margin: NonNegative = DEFAULT
+    scale: Scale = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class ArcFaceLoss(_ScaledHead, function=arcface_loss):
+    """ArcFace with its ``(C, D)`` class weights: ``s cos(theta_y + m)``, ``m`` in radians.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        margin: ``[0, pi)`` radians; default 0.5.
+        scale: ``s``, ``> 0``; default 64.
+        easy_margin: margin only where ``cos theta_y > 0``; default ``False``.
+        grad_mode: ``"exact"`` (default) or ``"straight_through"``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+        Output: a scalar, or ``(B,)``.
+
+    Paper:
+        Deng, Guo, Xue, Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep Face
+        Recognition", CVPR 2019, arXiv:1801.07698.
+
+    Example:
+        >>> import torch
+        >>> head = ArcFaceLoss(1000, 64, margin=0.5, scale=64.0, sample_rate=0.1)
+        >>> head.centers.shape
+        torch.Size([1000, 64])
+        >>> head(torch.randn(8, 64), torch.randint(0, 1000, (8,))).ndim
+        0
+    """
+
+    margin: Angle = DEFAULT
+    scale: Scale = DEFAULT
+    easy_margin: bool = DEFAULT
+    grad_mode: GradMode = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class CombinedMarginLoss(_ScaledHead, function=combined_margin_loss):
+    """The combined margin with its ``(C, D)`` class weights: ``s (cos(m theta + margin) - cos_margin)``.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        m: multiplicative margin, ``> 0``; default 1.
+        margin: additive angle in radians, ``[0, pi)``; default 0.3.
+        cos_margin: additive cosine margin, ``>= 0``; default 0.2.
+        scale: ``s``, ``> 0``; default 64.
+        fallback: ``"auto"`` (default), ``"monotone"`` or ``"linear"``.
+        grad_mode: ``"exact"`` (default) or ``"straight_through"``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Deng, Guo, Xue, Zafeiriou, "ArcFace", CVPR 2019, arXiv:1801.07698.
+
+    Example:
+        >>> import torch
+        >>> CombinedMarginLoss(10, 4, m=1.0, margin=0.3, cos_margin=0.2)(torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    m: Positive = DEFAULT
+    margin: Angle = DEFAULT
+    cos_margin: NonNegative = DEFAULT
+    scale: Scale = DEFAULT
+    fallback: Fallback = DEFAULT
+    grad_mode: GradMode = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+    def __post_init__(self) -> None:
+        resolve_fallback(type(self).__name__, self.fallback, self.m)
+        super().__post_init__()
+
+
+class SubCenterArcFaceLoss(_ScaledHead, function=subcenter_arcface_loss):
+    """Sub-center ArcFace with its ``(C, K, D)`` sub-centres (``subcenters=K``, 3 in the paper).
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        margin: ``[0, pi)`` radians; default 0.5.
+        scale: ``s``, ``> 0``; default 64.
+        easy_margin: margin only where ``cos theta_y > 0``; default ``False``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        subcenters: ``K``, an int ``>= 1``; default 3.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the sub-centres; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Deng, Guo, Liu, Gong, Zafeiriou, "Sub-center ArcFace", ECCV 2020.
+
+    Example:
+        >>> SubCenterArcFaceLoss(10, 4, subcenters=2).centers.shape
+        torch.Size([10, 2, 4])
+    """
+
+    margin: Angle = DEFAULT
+    scale: Scale = DEFAULT
+    easy_margin: bool = DEFAULT
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+    subcenters: PositiveInt = field(default=3)
+
+    def _shape(self) -> tuple[int, ...]:
+        return (self.num_classes, self.subcenters, self.embedding_dim)

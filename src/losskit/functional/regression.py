@@ -1,9 +1,9 @@
 """Distance (regression) losses on a residual ``d = pred - target``: L1, L2 (MSE), Smooth L1
-and Huber. SPEC.md section 1.
+and Huber, each as a function and as a module.
 
 The element-wise kernels are torch's own (fused forward and backward); losskit adds the
-checks, float32 compute for half inputs, and its reduction rules. Every function takes an optional per-element ``weight`` (broadcastable to ``pred`` without
-enlarging it) and reduces with the library rule: ``"mean"`` is ``sum(w*l) / sum(w)``.
+checks, float32 compute for half inputs, ``weight``/``mask`` and its reduction rule:
+``"mean"`` is ``sum(w l) / sum(w)`` over the kept elements.
 """
 
 from __future__ import annotations
@@ -11,35 +11,60 @@ from __future__ import annotations
 import torch.nn.functional as TF
 from torch import Tensor
 
-from .._checks import check_positive
+from .._api import DEFAULT, LossModule, checked
+from .._checks import Mask, NonNegative, Positive, Weight
 from .._reduction import Reduction
 from ._common import elementwise_loss
 
-__all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss"]
+__all__ = [
+    "l1_loss",
+    "mse_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "L1Loss",
+    "MSELoss",
+    "SmoothL1Loss",
+    "HuberLoss",
+]
 
 
+@checked
 def l1_loss(
-    pred: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
-) -> Tensor:
-    r"""Mean absolute error, ``l = |pred - target|``.
+    pred: Tensor, target: Tensor, *, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Mean absolute error (L1 loss).
 
-    Its gradient is ``sign(d)``: constant magnitude 1 whatever the error, so it cannot take
-    small steps near the optimum (SPEC.md section 1).
+    Formula:
+        l = |pred - target|;  dl/dpred = sign(pred - target)
+
+    Its gradient has magnitude 1 whatever the error, so it keeps taking full-size steps near
+    the optimum.
+
+    When to use:
+        Robust to outliers (each error counts linearly), but its gradient has magnitude 1
+        everywhere, so near the optimum it keeps taking full-size steps and oscillates.
 
     Args:
-        pred: predictions, any shape, floating point.
-        target: same shape as ``pred``.
-        weight: optional per-element weights broadcastable to ``pred``.
-        reduction: ``"none"`` (shape of ``pred``), ``"mean"`` (``sum(w*l)/sum(w)``) or ``"sum"``.
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``; default
+            ``None`` (all 1).
+        mask: optional bool tensor broadcastable to ``(*)``, ``False`` = leave the element
+            out; default ``None``.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default: ``sum(w l) / sum(w)``
+            over the kept elements, 0 when none is kept) or ``"sum"``.
 
     Returns:
-        The loss; a scalar unless ``reduction="none"``.
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
 
     Raises:
-        TypeError: non-tensor or non-floating inputs.
-        ValueError: shape mismatch, bad ``weight`` or ``reduction``.
+        TypeError: non-tensor or non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes (no silent broadcasting), a ``weight`` or ``mask`` that
+            does not broadcast to ``pred``, a negative or NaN ``weight``, an unknown
+            ``reduction``.
 
-    Equals ``torch.nn.functional.l1_loss`` (same weighted-mean rule).
+    Equals ``torch.nn.functional.l1_loss``.
 
     Example:
         >>> import torch
@@ -47,20 +72,46 @@ def l1_loss(
         tensor(1.5000)
     """
     return elementwise_loss(
-        "l1_loss", pred, target, weight, reduction, lambda p, t, r: TF.l1_loss(p, t, reduction=r)
+        "l1_loss", pred, target, weight, mask, reduction, lambda p, t, r: TF.l1_loss(p, t, reduction=r)
     )
 
 
+@checked
 def mse_loss(
-    pred: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
-) -> Tensor:
-    r"""Mean squared error (L2 loss), ``l = (pred - target)^2``.
+    pred: Tensor, target: Tensor, *, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Mean squared error (L2 loss).
 
-    Its gradient ``2d`` grows with the error: large early errors give large steps, which can
-    make early training explode (SPEC.md section 1).
+    Formula:
+        l = (pred - target)^2;  dl/dpred = 2 (pred - target)
 
-    Args, Returns and Raises as :func:`l1_loss`. Equals ``torch.nn.functional.mse_loss``
-    for equal shapes (torch broadcasts mismatched shapes with a warning; losskit raises).
+    Its gradient grows with the error: large early errors give large steps, which can make
+    early training explode.
+
+    When to use:
+        The maximum-likelihood loss under Gaussian noise. Its gradient grows with the error,
+        so outliers and large early errors dominate and can make training explode.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``; default
+            ``None``.
+        mask: optional bool tensor broadcastable to ``(*)``, ``False`` = leave out; default
+            ``None``.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default, ``sum(w l) / sum(w)``)
+            or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-tensor or non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes (torch broadcasts ``(3, 1)`` against ``(3,)`` into
+            ``(3, 3)`` with a warning; losskit raises), a bad ``weight``/``mask``/``reduction``.
+
+    Equals ``torch.nn.functional.mse_loss`` for equal shapes.
 
     Example:
         >>> import torch
@@ -68,79 +119,184 @@ def mse_loss(
         tensor(2.5000)
     """
     return elementwise_loss(
-        "mse_loss", pred, target, weight, reduction, lambda p, t, r: TF.mse_loss(p, t, reduction=r)
+        "mse_loss", pred, target, weight, mask, reduction, lambda p, t, r: TF.mse_loss(p, t, reduction=r)
     )
 
 
+@checked
 def smooth_l1_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    beta: float = 1.0,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Smooth L1 loss (Girshick, "Fast R-CNN", ICCV 2015, arXiv:1504.08083).
+    pred: Tensor, target: Tensor, *, beta: NonNegative = 1.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Smooth L1 loss: quadratic near zero, linear far away (Fast R-CNN's box loss).
 
-    ``l = 0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``. Its gradient is
-    ``d / beta`` near zero (small steps at the optimum) and bounded by 1 far away (no
-    explosion): the best of L1 and L2. ``beta = 0`` is L1.
+    Formula:
+        l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta,  d = pred - target
+
+    Its gradient is ``d / beta`` near zero (small steps at the optimum) and bounded by 1 far
+    away (no explosion): the best of L1 and L2. ``beta = 0`` is L1.
+
+    When to use:
+        Box-coordinate and other regression where both outliers and fine convergence matter:
+        the gradient is d/beta near zero and bounded by 1 far away.
 
     Args:
-        beta: the switch point, ``>= 0``.
-        Others as :func:`l1_loss`.
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        beta: the switch point, ``>= 0``; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``, ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-numeric ``beta``.
+        ValueError: different shapes, a negative ``beta``, a bad ``weight``/``mask``/``reduction``.
 
     Equals ``torch.nn.functional.smooth_l1_loss``.
+
+    Paper:
+        Girshick, "Fast R-CNN", ICCV 2015, arXiv:1504.08083.
 
     Example:
         >>> import torch
         >>> smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none")
         tensor([0.1250, 2.5000])
     """
-    beta = check_positive("smooth_l1_loss", "beta", beta, allow_zero=True)
     return elementwise_loss(
-        "smooth_l1_loss",
-        pred,
-        target,
-        weight,
-        reduction,
+        "smooth_l1_loss", pred, target, weight, mask, reduction,
         lambda p, t, r: TF.smooth_l1_loss(p, t, beta=beta, reduction=r),
-    )
+    )  # fmt: skip
 
 
+@checked
 def huber_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    delta: float = 1.0,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    r"""Huber loss (Huber, "Robust Estimation of a Location Parameter", Ann. Math. Statist. 1964).
+    pred: Tensor, target: Tensor, *, delta: Positive = 1.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Huber loss: Smooth L1 scaled by ``delta``, so its gradient is bounded by ``delta``.
 
-    ``l = 0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)``, i.e.
-    ``delta * smooth_l1(d, beta=delta)``: the Smooth L1 curve scaled by ``delta``, so its
-    gradient is bounded by ``delta`` instead of 1.
+    Formula:
+        l = 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta) = delta * smooth_l1(d, beta=delta)
+
+    When to use:
+        Robust regression with a switch point in the units of the target: errors below delta
+        are treated as Gaussian noise, larger ones as outliers.
 
     Args:
-        delta: the switch point, ``> 0``.
-        Others as :func:`l1_loss`.
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        delta: the switch point, ``> 0``; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``, ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-numeric ``delta``.
+        ValueError: different shapes, ``delta <= 0``, a bad ``weight``/``mask``/``reduction``.
 
     Weighted mean: losskit divides by ``sum(w)`` here as everywhere. torch's
-    ``huber_loss(weight=)`` divides by the element count instead (``mean(w*l)``), unlike its
+    ``huber_loss(weight=)`` divides by the element count instead (``mean(w l)``), unlike its
     own ``l1_loss(weight=)``; the two agree when no weight is given.
+
+    Paper:
+        Huber, "Robust Estimation of a Location Parameter", Ann. Math. Statist. 35(1), 1964.
 
     Example:
         >>> import torch
         >>> huber_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0, reduction="none")
         tensor([0.1250, 4.0000])
     """
-    delta = check_positive("huber_loss", "delta", delta)
     return elementwise_loss(
-        "huber_loss",
-        pred,
-        target,
-        weight,
-        reduction,
+        "huber_loss", pred, target, weight, mask, reduction,
         lambda p, t, r: TF.huber_loss(p, t, delta=delta, reduction=r),
-    )
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class L1Loss(LossModule, function=l1_loss):
+    """Mean absolute error (L1 loss), ``l = |pred - target|``.
+
+    Args:
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``pred`` and ``target`` of one
+        shape ``(*)``; ``weight``/``mask`` broadcastable to it. Output: a scalar, or ``(*)``
+        with ``reduction="none"``.
+
+    Example:
+        >>> import torch
+        >>> L1Loss(reduction="sum")(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0]))
+        tensor(3.)
+    """
+
+
+class MSELoss(LossModule, function=mse_loss):
+    """Mean squared error (L2 loss), ``l = (pred - target)^2``.
+
+    Args:
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``pred`` and ``target`` of one
+        shape ``(*)``. Output: a scalar, or ``(*)`` with ``reduction="none"``.
+
+    Example:
+        >>> import torch
+        >>> MSELoss()(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0]))
+        tensor(2.5000)
+    """
+
+
+class SmoothL1Loss(LossModule, function=smooth_l1_loss):
+    """Smooth L1 loss, ``0.5 d^2 / beta`` for ``|d| < beta`` else ``|d| - 0.5 beta``.
+
+    Args:
+        beta: the switch point, ``>= 0``; default 1 (``beta = 0`` is L1).
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``pred`` and ``target`` of one
+        shape ``(*)``. Output: a scalar, or ``(*)`` with ``reduction="none"``.
+
+    Paper:
+        Girshick, "Fast R-CNN", ICCV 2015, arXiv:1504.08083.
+
+    Example:
+        >>> import torch
+        >>> SmoothL1Loss(beta=0.5)(torch.tensor([0.25, 3.0]), torch.zeros(2))
+        tensor(1.4062)
+    """
+
+    beta: NonNegative = DEFAULT
+
+
+class HuberLoss(LossModule, function=huber_loss):
+    """Huber loss, ``0.5 d^2`` for ``|d| < delta`` else ``delta (|d| - 0.5 delta)``.
+
+    Args:
+        delta: the switch point, ``> 0``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``pred`` and ``target`` of one
+        shape ``(*)``. Output: a scalar, or ``(*)`` with ``reduction="none"``.
+
+    Paper:
+        Huber, "Robust Estimation of a Location Parameter", Ann. Math. Statist. 35(1), 1964.
+
+    Example:
+        >>> import torch
+        >>> HuberLoss(delta=2.0, reduction="sum")(torch.tensor([0.5, 3.0]), torch.zeros(2))
+        tensor(4.1250)
+    """
+
+    delta: Positive = DEFAULT

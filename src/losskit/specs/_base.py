@@ -1,13 +1,21 @@
 """The data types of the registry. Kept apart from :mod:`losskit.registry` so that each
-family's spec module can import them without a cycle."""
+family's spec module can import them without a cycle.
+
+A :class:`LossSpec` keeps only what the shared tests, :func:`losskit.create`, ``losskit list``
+and ``losskit explain`` need. What the docstring says (summary, formula, when to use it, the
+paper) is read from the function's docstring (:func:`docstring_sections`), not restated;
+benchmark cases live in :mod:`losskit.bench`, the catalogue of bad inputs with the tests.
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ._explain import Panel
@@ -22,6 +30,55 @@ FAMILIES: tuple[str, ...] = (
     "overlap",
     "pytorch",
 )
+
+_SECTION = re.compile(r"^([A-Z][A-Za-z ]*):\s*$")
+
+
+def docstring_sections(doc: str | None) -> dict[str, str]:
+    """Split a Google-style docstring into ``{"summary": ..., "Formula": ..., ...}``.
+
+    The summary is the first paragraph (joined into one line); each ``Name:`` line at the
+    docstring's base indentation opens a section whose text is the indented block below it
+    (dedented; paragraphs joined into lines).
+
+    Example:
+        >>> d = docstring_sections('''Sum of squares.
+        ...
+        ...     Formula:
+        ...         l = x^2
+        ...     ''')
+        >>> d["summary"], d["Formula"]
+        ('Sum of squares.', 'l = x^2')
+    """
+    text = inspect.cleandoc(doc or "")
+    out: dict[str, str] = {}
+    paragraphs = text.split("\n\n")
+    out["summary"] = " ".join(line.strip() for line in paragraphs[0].splitlines()).strip()
+    current: str | None = None
+    body: list[str] = []
+
+    def close() -> None:
+        if current is not None:
+            out[current] = inspect.cleandoc("\n".join(body)).strip()
+
+    for line in text.splitlines()[len(paragraphs[0].splitlines()) :]:
+        m = _SECTION.match(line)
+        if m:
+            close()
+            current, body = m.group(1), []
+        elif current is not None:
+            if line and not line.startswith(" "):
+                close()
+                current, body = None, []
+            else:
+                body.append(line)
+    close()
+    return out
+
+
+def _one_line(text: str) -> str:
+    """Plain text on one line: whitespace collapsed, reST literal quotes dropped."""
+    return " ".join(text.replace("``", "").split())
 
 
 @dataclass(frozen=True)
@@ -47,51 +104,22 @@ InputMaker = Callable[..., LossInputs]
 
 
 @dataclass(frozen=True)
-class BadInput:
-    """An input the loss must reject: ``make()`` returns ``(args, kwargs)``; the call must
-    raise ``error`` with a message matching the regular expression ``match``."""
-
-    label: str
-    make: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
-    error: type[Exception]
-    match: str
-
-
-@dataclass(frozen=True)
-class BenchCase:
-    """One benchmark case. ``setup(device)`` returns ``{implementation: step}``; each step
-    runs one forward and backward pass. ``"losskit"`` must be among the keys; the others are
-    the peers (e.g. ``"torch"``, ``"torchvision"``)."""
-
-    label: str
-    setup: Callable[[torch.device], dict[str, Callable[[], Any]]]
-
-
-@dataclass(frozen=True)
 class LossSpec:
-    """A registry entry: everything the tests, ``losskit list``, the report and the
-    benchmarks need to know about one loss.
+    """A registry entry: what the tests, ``losskit list``, ``explain`` and ``create`` need
+    about one loss.
 
     Attributes:
-        name: unique registry name (the functional name for losskit's own losses, the
-            ``torch.nn`` class name for the PyTorch catalogue).
+        function: the functional form, ``function(*inputs.args, *module_state, **kwargs,
+            reduction=r, **inputs.kwargs)``. Its name is the entry's name, its module (the
+            :class:`~losskit._api.LossModule` derived from it) the entry's module, and its
+            docstring gives the summary, formula, "when to use" and paper.
         family: one of :data:`FAMILIES`.
-        function: the functional form, ``function(*inputs.args, *module_args(m), **kwargs,
-            reduction=r, **inputs.kwargs)``.
-        module: the ``nn.Module`` class, ``module(**kwargs, reduction=r)``.
         make_inputs: see :data:`InputMaker`.
-        summary: one line on what the loss computes.
-        formula: the formula in plain text.
-        when_to_use: a paragraph on when a practitioner reaches for it.
-        paper: authors, title, venue, arXiv id (empty for textbook losses).
         peers: dotted names of equivalent implementations in peer libraries.
-        delegates_to: for the PyTorch catalogue, the torch object that does the computation.
         kwargs: hyperparameters passed to both the function and the module constructor.
         module_kwargs: constructor-only arguments of the module that the tests, report and
-            benchmarks use (e.g. ``in_features`` and ``num_classes`` for a head that owns
-            its class weight); :func:`losskit.create` does not apply them.
-        module_args: extracts the module's learnable tensors that the function takes
-            positionally after the inputs (e.g. class centres).
+            benchmarks use (e.g. ``num_classes`` and ``embedding_dim`` for a head that owns its
+            class centres); :func:`losskit.create` does not apply them.
         reductions: the reductions the loss accepts; the second is the module default.
         grad_args: indexes of the positional inputs that gradcheck differentiates.
         batch_in_output: ``"none"`` returns one value per sample along dim 0, so permuting
@@ -101,36 +129,40 @@ class LossSpec:
             delegated torch loss that returns an arbitrary finite value; only run).
         half: float16/bfloat16 supported on CPU.
         half_rtol: relative tolerance of half precision against float32.
-        bad_inputs: inputs the loss must reject.
-        bench: benchmark cases.
         explain: the panels ``losskit explain`` draws (see :mod:`losskit.specs._explain`).
+        name: the registry name; only the PyTorch catalogue sets it (its torch class name).
+        module: the module class; only the PyTorch catalogue sets it (the torch class).
+        delegates_to: for the PyTorch catalogue, the torch object that does the computation.
+        text: for the PyTorch catalogue (whose docstrings are torch's), the ``summary``,
+            ``formula``, ``when_to_use`` and ``paper``.
     """
 
-    name: str
-    family: str
     function: Callable[..., Tensor]
-    module: type[nn.Module]
+    family: str
     make_inputs: InputMaker
-    summary: str
-    formula: str
-    when_to_use: str
-    paper: str = ""
     peers: tuple[str, ...] = ()
-    delegates_to: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     module_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    module_args: Callable[[nn.Module], tuple[Tensor, ...]] | None = None
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     grad_args: tuple[int, ...] = (0,)
     batch_in_output: bool = True
     empty_mean: str = "zero"
     half: bool = True
     half_rtol: float = 2e-2
-    bad_inputs: tuple[BadInput, ...] = ()
-    bench: tuple[BenchCase, ...] = ()
     explain: Callable[[], tuple[Panel, ...]] | None = None
+    name: str = ""
+    module: type[nn.Module] | None = None
+    delegates_to: str | None = None
+    text: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.function.__name__)
+        if self.module is None:
+            module = getattr(self.function, "__losskit_module__", None)
+            if module is None:
+                raise ValueError(f"LossSpec {self.name!r}: {self.name} has no module class")
+            object.__setattr__(self, "module", module)
         if self.family not in FAMILIES:
             raise ValueError(
                 f"LossSpec {self.name!r}: family must be one of {FAMILIES}; got {self.family!r}"
@@ -140,15 +172,53 @@ class LossSpec:
                 f"LossSpec {self.name!r}: empty_mean must be 'zero', 'nan' or 'undefined'"
             )
 
+    @cached_property
+    def _doc(self) -> dict[str, str]:
+        if self.text:
+            return dict(self.text)
+        d = docstring_sections(self.function.__doc__)
+        return {
+            "summary": _one_line(d.get("summary", "")),
+            "formula": _one_line(d.get("Formula", "")),
+            "when_to_use": _one_line(d.get("When to use", "")),
+            "paper": _one_line(d.get("Paper", "")),
+        }
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first paragraph."""
+        return self._doc.get("summary", "")
+
+    @property
+    def formula(self) -> str:
+        """The docstring's ``Formula:`` section."""
+        return self._doc.get("formula", "")
+
+    @property
+    def when_to_use(self) -> str:
+        """The docstring's ``When to use:`` section."""
+        return self._doc.get("when_to_use", "")
+
+    @property
+    def paper(self) -> str:
+        """The docstring's ``Paper:`` section (empty for textbook losses)."""
+        return self._doc.get("paper", "")
+
     @property
     def default_reduction(self) -> str:
         return self.reductions[1] if len(self.reductions) > 1 else self.reductions[0]
 
     def build(self, **overrides: Any) -> nn.Module:
         """The module with the spec's hyperparameters, overridden by ``overrides``."""
+        assert self.module is not None
         return self.module(**{**self.module_kwargs, **self.kwargs, **overrides})
 
+    def module_state(self, module: nn.Module | None) -> tuple[Any, ...]:
+        """The module's learnable state that the function takes after the inputs."""
+        state = getattr(module, "state_tensors", None)
+        return tuple(state()) if state is not None else ()
+
     def call(self, inputs: LossInputs, module: nn.Module | None = None, **overrides: Any) -> Tensor:
-        """The functional form on ``inputs`` (with ``module``'s learnable tensors, if any)."""
-        extra = self.module_args(module) if (self.module_args and module is not None) else ()
+        """The functional form on ``inputs`` (with ``module``'s learnable state, if any)."""
+        extra = self.module_state(module)
         return self.function(*inputs.args, *extra, **{**self.kwargs, **overrides}, **inputs.kwargs)

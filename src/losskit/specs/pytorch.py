@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as TF
 from torch import nn
 
-from ._base import BadInput, LossInputs, LossSpec
+from ._base import LossInputs, LossSpec
 from ._explain import Panel, scalar_curve
 from ._inputs import rand, randint, randn, signs
 
@@ -120,24 +120,6 @@ def _cosine_embedding(n, dtype, device, g):
         randn(g, n, 5, dtype=dtype, device=device),
         signs(g, n, dtype=dtype, device=device),
     ), (True, True, True)
-
-
-def _shape_mismatch(match: str = r"size of tensor a \(4\) must match") -> BadInput:
-    return BadInput(
-        "shape mismatch (torch's error)",
-        lambda: ((torch.zeros(3, 4), torch.zeros(3, 5)), {}),
-        RuntimeError,
-        match,
-    )
-
-
-def _label_out_of_range(error: type[Exception], match: str) -> BadInput:
-    return BadInput(
-        "label out of range (torch's error)",
-        lambda: ((torch.zeros(3, _C), torch.tensor([0, 1, 9])), {}),
-        error,
-        match,
-    )
 
 
 # --- what `losskit explain` draws for each catalogue entry -------------------------------
@@ -305,9 +287,12 @@ def _cosine_panels() -> tuple[Panel, ...]:
 
 
 def _spec(
-    name: str, function: Callable, module: type[nn.Module], maker: Callable, **kw: Any
-) -> LossSpec:
+    name: str, function: Callable, module: type[nn.Module], maker: Callable, *, summary: str,
+    formula: str, when_to_use: str, paper: str = "", **kw: Any,
+) -> LossSpec:  # fmt: skip
+    """A catalogue entry: torch's function and class; the text torch's docstrings lack."""
     kw.setdefault("empty_mean", "nan")
+    text = {"summary": summary, "formula": formula, "when_to_use": when_to_use, "paper": paper}
     return LossSpec(
         name=name,
         family="pytorch",
@@ -315,6 +300,7 @@ def _spec(
         module=module,
         make_inputs=_maker(maker),
         delegates_to=f"torch.nn.{module.__name__}",
+        text=text,
         **kw,
     )
 
@@ -330,7 +316,6 @@ SPECS = [
         when_to_use="Regression robust to outliers; see losskit.l1_loss for the weighted form.",
         grad_args=(0, 1),
         explain=_residual(TF.l1_loss),
-        bad_inputs=(_shape_mismatch(),),
     ),
     _spec(
         "MSELoss",
@@ -342,7 +327,6 @@ SPECS = [
         when_to_use="Regression under Gaussian noise; large errors dominate the gradient.",
         grad_args=(0, 1),
         explain=_residual(TF.mse_loss),
-        bad_inputs=(_shape_mismatch(),),
     ),
     _spec(
         "CrossEntropyLoss",
@@ -360,7 +344,6 @@ SPECS = [
             TF.cross_entropy,
             "Gradient softmax - 1: large while the target trails, vanishing once it leads.",
         ),
-        bad_inputs=(_label_out_of_range(IndexError, "Target 9 is out of bounds"),),
     ),
     _spec(
         "NLLLoss",
@@ -374,7 +357,6 @@ SPECS = [
             "Feeding it raw logits or probabilities is a silent bug: it only picks x[y]."
         ),
         explain=_nll_panels,
-        bad_inputs=(_label_out_of_range(IndexError, "Target 9 is out of bounds"),),
     ),
     _spec(
         "NLLLoss2d",
@@ -388,14 +370,6 @@ SPECS = [
             "NLLLoss takes (N, C, d1, d2, ...) inputs with (N, d1, d2, ...) targets directly."
         ),
         explain=_nll_panels,
-        bad_inputs=(
-            BadInput(
-                "target with the wrong spatial size (torch's error)",
-                lambda: ((torch.zeros(2, 4, 3, 5), torch.zeros(2, 3, 4, dtype=torch.long)), {}),
-                RuntimeError,
-                r"size mismatch|Expected|dimension",
-            ),
-        ),
     ),
     _spec(
         "KLDivLoss",
@@ -412,14 +386,6 @@ SPECS = [
         ),
         reductions=("none", "batchmean", "sum"),
         explain=_kl_panels,
-        bad_inputs=(
-            BadInput(
-                "shape mismatch (torch's error)",
-                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5)), {"reduction": "batchmean"}),
-                RuntimeError,
-                r"must match the size of tensor",
-            ),
-        ),
     ),
     _spec(
         "BCELoss",
@@ -435,14 +401,6 @@ SPECS = [
         explain=_binary_panels(
             TF.binary_cross_entropy, _P, "the predicted probability p", (1.0, 0.0)
         ),
-        bad_inputs=(
-            BadInput(
-                "probability above 1 (torch's error)",
-                lambda: ((torch.tensor([1.5]), torch.tensor([1.0])), {}),
-                RuntimeError,
-                r"between 0 and 1",
-            ),
-        ),
     ),
     _spec(
         "BCEWithLogitsLoss",
@@ -457,14 +415,6 @@ SPECS = [
         ),
         grad_args=(0, 1),
         explain=_binary_panels(TF.binary_cross_entropy_with_logits, _Z, "the logit z", (1.0, 0.0)),
-        bad_inputs=(
-            BadInput(
-                "shape mismatch (torch's error)",
-                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5)), {}),
-                ValueError,
-                r"Target size .* must be the same as input size",
-            ),
-        ),
     ),
     _spec(
         "MarginRankingLoss",
@@ -480,14 +430,6 @@ SPECS = [
         kwargs={"margin": 0.1},
         grad_args=(0, 1),
         explain=_ranking_panels,
-        bad_inputs=(
-            BadInput(
-                "mismatched sizes (torch's error)",
-                lambda: ((torch.zeros(3), torch.zeros(4), torch.ones(3)), {}),
-                RuntimeError,
-                r"size|match",
-            ),
-        ),
     ),
     _spec(
         "HingeEmbeddingLoss",
@@ -502,7 +444,6 @@ SPECS = [
         ),
         kwargs={"margin": 1.0},
         explain=_hinge_panels,
-        bad_inputs=(_shape_mismatch(r"size|match"),),
     ),
     _spec(
         "MultiLabelMarginLoss",
@@ -519,14 +460,6 @@ SPECS = [
         # torch 2.14 returns uninitialised memory for an empty batch (seen: 0 and 4.6e-310)
         empty_mean="undefined",
         explain=_multilabel_margin_panels,
-        bad_inputs=(
-            BadInput(
-                "float target (torch's error)",
-                lambda: ((torch.zeros(2, 4), torch.zeros(2, 4)), {}),
-                RuntimeError,
-                r"Long|long|dtype|scalar type",
-            ),
-        ),
     ),
     _spec(
         "SmoothL1Loss",
@@ -539,7 +472,6 @@ SPECS = [
         kwargs={"beta": 1.0},
         grad_args=(0, 1),
         explain=_residual(TF.smooth_l1_loss, beta=1.0),
-        bad_inputs=(_shape_mismatch(),),
     ),
     _spec(
         "SoftMarginLoss",
@@ -553,7 +485,6 @@ SPECS = [
             "hinge. Equivalent to BCEWithLogits with y01 = (y + 1) / 2."
         ),
         explain=_binary_panels(TF.soft_margin_loss, _Z, "the score x", (1.0, -1.0)),
-        bad_inputs=(_shape_mismatch(r"size|match"),),
     ),
     _spec(
         "MultiLabelSoftMarginLoss",
@@ -574,7 +505,6 @@ SPECS = [
             "the logit z of one class",
             (1.0, 0.0),
         ),
-        bad_inputs=(_shape_mismatch(r"size|match|shape"),),
     ),
     _spec(
         "CosineEmbeddingLoss",
@@ -590,14 +520,6 @@ SPECS = [
         kwargs={"margin": 0.1},
         grad_args=(0, 1),
         explain=_cosine_panels,
-        bad_inputs=(
-            BadInput(
-                "mismatched feature sizes (torch's error)",
-                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5), torch.ones(3)), {}),
-                RuntimeError,
-                r"size|match",
-            ),
-        ),
     ),
     _spec(
         "MultiMarginLoss",
@@ -617,6 +539,5 @@ SPECS = [
         explain=_target_margin(
             TF.multi_margin_loss, "Zero once the target leads every other class by the margin (1)."
         ),
-        bad_inputs=(_label_out_of_range(RuntimeError, "target out of range"),),
     ),
 ]
