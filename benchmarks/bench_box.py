@@ -18,7 +18,8 @@ Method
   delta. On CUDA it is ``torch.cuda.max_memory_allocated`` minus the memory allocated
   before the step.
 
-The cases are the registry's ``BenchCase`` entries of the ``box`` and ``overlap`` families.
+The cases are the ``BenchCase`` entries of the ``box`` and ``overlap`` families
+(``losskit.bench.box`` and ``losskit.bench.overlap``).
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ from torch.utils import benchmark
 
 
 def _cases(names: list[str] | None):
-    from losskit.registry import REGISTRY
+    """``[(loss name, BenchCase)]`` of the box and overlap families, optionally only ``names``."""
+    from losskit.bench import box, overlap
 
     out = []
-    for family in ("box", "overlap"):
-        for spec in REGISTRY.specs(family):
-            if names and spec.name not in names:
+    for family in (box, overlap):
+        for name, found in family.CASES.items():
+            if names and name not in names:
                 continue
-            for case in spec.bench:
-                out.append((spec.name, case))
+            for case in found:
+                out.append((name, case))
     return out
 
 
@@ -122,13 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="shorter timing runs")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    ap.add_argument("--cases", default="", help="comma-separated registry names")
+    ap.add_argument("--cases", default="", help="comma-separated loss names, e.g. giou_loss")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         _child(*args.child)
         return 0
     names = [n for n in args.cases.split(",") if n] or None
+    known = {name for name, _ in _cases(None)}
+    unknown = sorted(set(names or ()) - known)
+    if unknown:
+        ap.error(f"--cases: unknown {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
     dev = torch.device(args.device)
     print(
         f"torch {torch.__version__}, device {dev}, 1 thread; ratio = peer / losskit (> 1: losskit faster)"

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_classification.py [--cases focal,bce,...] [--rounds 3]
         [--min-run-time 1.0] [--no-memory] [--markdown PATH]
 
-Cases are the registry's (``losskit.specs.classification``): focal loss on (16, 80, 128, 128)
-float32 logits against torchvision's ``sigmoid_focal_loss`` and torch's
+Cases are the family's benchmark cases (``losskit.bench.classification``): focal loss on
+(16, 80, 128, 128) float32 logits against torchvision's ``sigmoid_focal_loss`` and torch's
 ``binary_cross_entropy_with_logits`` (the issue's performance target), BCE, weighted and
 balanced BCE against torch, softmax cross-entropy against torch, softmax focal loss against
 MONAI.
@@ -36,8 +36,10 @@ from statistics import median
 import torch
 from torch.utils import benchmark
 
-from losskit.specs.classification import SPECS
+from losskit.bench import BenchCase
+from losskit.bench.classification import CASES as FAMILY_CASES
 
+#: short name on the command line -> registry name of the loss
 CASES = {
     "focal": "focal_loss",
     "bce": "bce_loss",
@@ -48,8 +50,9 @@ CASES = {
 }
 
 
-def _spec(name: str):
-    return next(s for s in SPECS if s.name == name)
+def _case(name: str) -> BenchCase:
+    """The first benchmark case of the loss ``name`` (its registry name)."""
+    return FAMILY_CASES[name][0]
 
 
 def _status(field: str) -> int | None:
@@ -63,11 +66,11 @@ def _status(field: str) -> int | None:
     return None
 
 
-def peak_worker(spec_name: str, impl: str, device: str) -> float:
+def peak_worker(name: str, impl: str, device: str) -> float:
     """Run in a fresh process: bytes one step of ``impl`` adds on top of its inputs."""
     torch.set_num_threads(1)
     dev = torch.device(device)
-    step = _spec(spec_name).bench[0].setup(dev)[impl]
+    step = _case(name).setup(dev)[impl]
     if dev.type == "cuda":
         step()
         torch.cuda.synchronize()
@@ -91,12 +94,12 @@ def peak_worker(spec_name: str, impl: str, device: str) -> float:
         return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
 
 
-def peak_in_subprocess(spec_name: str, impl: str, device: str) -> float | None:
+def peak_in_subprocess(name: str, impl: str, device: str) -> float | None:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, __file__, "--peak-worker", spec_name, impl, device]
+    cmd = [sys.executable, __file__, "--peak-worker", name, impl, device]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
-        sys.stderr.write(f"memory worker failed for {spec_name}/{impl}:\n{res.stderr[-800:]}\n")
+        sys.stderr.write(f"memory worker failed for {name}/{impl}:\n{res.stderr[-800:]}\n")
         return None
     return float(res.stdout.strip().splitlines()[-1])
 
@@ -133,7 +136,7 @@ def main() -> None:
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--markdown", help="also write the table to this file")
     ap.add_argument(
-        "--peak-worker", nargs=3, metavar=("SPEC", "IMPL", "DEVICE"), help=argparse.SUPPRESS
+        "--peak-worker", nargs=3, metavar=("LOSS", "IMPL", "DEVICE"), help=argparse.SUPPRESS
     )
     a = ap.parse_args()
     if a.peak_worker:
@@ -150,20 +153,20 @@ def main() -> None:
     ]
     focal_result = None
     for key in a.cases.split(","):
-        spec = _spec(CASES[key])
-        case = spec.bench[0]
-        print(f"{spec.name}: {case.label} ...", file=sys.stderr, flush=True)
+        if key not in CASES:
+            ap.error(f"--cases: unknown {key!r}; choose from {', '.join(CASES)}")
+        name = CASES[key]
+        case = _case(name)
+        print(f"{name}: {case.label} ...", file=sys.stderr, flush=True)
         steps = case.setup(torch.device(a.device))
         times = time_case(steps, rounds=a.rounds, min_run_time=a.min_run_time, device=a.device)
         del steps
-        peaks = {
-            n: (None if a.no_memory else peak_in_subprocess(spec.name, n, a.device)) for n in times
-        }
+        peaks = {n: (None if a.no_memory else peak_in_subprocess(name, n, a.device)) for n in times}
         t0, m0 = times["losskit"], peaks["losskit"]
         for n, t in times.items():
             m = peaks[n]
             lines.append(
-                f"| {spec.name} | {case.label} | {n} | {t * 1e3:.1f} | {t / t0:.2f} | "
+                f"| {name} | {case.label} | {n} | {t * 1e3:.1f} | {t / t0:.2f} | "
                 + ("-" if m is None else f"{m / 2**20:.0f}")
                 + " | "
                 + ("-" if (m is None or not m0) else f"{m / m0:.2f}")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_distributed.py [--classes 1000000] [--worlds 1 2 4]
 
-Each rank holds its shard of the (C, 512) float32 weight and gets 256 / world of a global
+Each rank holds its shard of the (C, 512) float32 class centres and gets 256 / world of a global
 batch of 256 features; the loss is losskit.distributed.ClassShardedLoss(ArcFaceLoss, ...,
 chunk_size=65536) over the whole batch. Per rank: the step time (forward + backward, mean
 of the timed steps after one warm-up step, one torch thread per rank) and the peak resident
@@ -44,7 +44,7 @@ def _worker(
     base = _vm("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-    head = ClassShardedLoss(ArcFaceLoss, dim, classes, margin=0.5, scale=64.0, chunk_size=65536)
+    head = ClassShardedLoss(ArcFaceLoss, classes, dim, margin=0.5, scale=64.0, chunk_size=65536)
     lo, hi = shard_range(batch, rank, ws)
     g = torch.Generator().manual_seed(rank)
     x = torch.randn(hi - lo, dim, generator=g, requires_grad=True)
@@ -54,7 +54,7 @@ def _worker(
         dist.barrier()
         t = time.perf_counter()
         head(x, y).backward()
-        head.inner.weight.grad = None
+        head.centers.grad = None
         x.grad = None
         dist.barrier()
         if i > 0:

@@ -25,11 +25,11 @@ Method
   back to the ``ru_maxrss`` delta. On CUDA the peak is ``torch.cuda.max_memory_allocated``
   over two steps minus the memory allocated before them.
 
-Cases: the registry's ``BenchCase`` entries of the ``embedding`` and ``constraint`` families,
-plus the issue's scaling checks: a centre-loss step at 10,000 and 1,000,000 classes of 512
-dimensions (its time must not grow with the class count) and batch triplet losses at
-B = 4096 (pytorch-metric-learning's all-triplets mask would hold 68.7 G entries there; it is
-not run).
+Cases: the ``CASES`` of ``losskit.bench.embedding`` and ``losskit.bench.constraint`` (the
+cases ``losskit bench`` runs for these families), plus the issue's scaling checks: a
+centre-loss step at 10,000 and 1,000,000 classes of 512 dimensions (its time must not grow
+with the class count) and batch triplet losses at B = 4096 (pytorch-metric-learning's
+all-triplets mask would hold 68.7 G entries there; it is not run).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ from collections.abc import Callable
 import torch
 from torch.utils import benchmark
 
-from losskit.specs._base import BenchCase
+from losskit.bench import BenchCase
+from losskit.bench import constraint as constraint_cases
+from losskit.bench import embedding as embedding_cases
 
 QUICK_SKIP = ("C=1,000,000", "B=4096", "16 classes")
 
@@ -70,18 +72,15 @@ def _b4096(mining: str) -> BenchCase:
 
 def cases() -> list[tuple[str, BenchCase]]:
     """Every case, in a fixed order (the ``--peak`` worker finds its case by index)."""
-    from losskit.registry import REGISTRY
-    from losskit.specs.constraint import bench_center_step
-
     out = [
-        (spec.name, case)
-        for family in ("embedding", "constraint")
-        for spec in REGISTRY.specs(family)
-        for case in spec.bench
+        (name, case)
+        for family in (embedding_cases, constraint_cases)
+        for name, found in family.CASES.items()
+        for case in found
     ]
     out += [
-        ("center_loss", bench_center_step(10_000)),
-        ("center_loss", bench_center_step(1_000_000)),
+        ("center_loss", constraint_cases.bench_center_step(10_000)),
+        ("center_loss", constraint_cases.bench_center_step(1_000_000)),
     ]
     out += [("batch_triplet_loss", _b4096(m)) for m in ("all", "hard", "semihard")]
     return out

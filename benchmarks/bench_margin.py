@@ -7,13 +7,14 @@ against its dense one, side by side in one process.
 Cases, all at B = 256, D = 512, float32, CPU, one thread (the issue's setting):
 
 * ArcFace and CosFace at each ``--classes``: losskit (dense, then ``chunk_size``) against
-  pytorch-metric-learning's ``ArcFaceLoss`` / ``CosFaceLoss`` on the same weights;
+  pytorch-metric-learning's ``ArcFaceLoss`` / ``CosFaceLoss`` on the same class centres;
 * L-Softmax at 10,000 classes against ``LargeMarginSoftmaxLoss``, with PML's default
-  ``N(0, 1)`` weight initialisation, whose huge logits make most probabilities subnormal;
+  ``N(0, 1)`` initialisation of the centres, whose huge logits make most probabilities
+  subnormal;
 * ``--million``: ArcFace at C = 1,000,000, losskit dense against chunked (PML is not run:
-  it needs several copies of the 2 GB weight).
+  it needs several copies of the 2 GB centres).
 
-Time: one forward + backward step (gradients of the features and the weight), with
+Time: one forward + backward step (gradients of the features and the centres), with
 ``torch.utils.benchmark.Timer`` on one thread, median of ``blocked_autorange``; the
 implementations of a case are timed in turn, ``--rounds`` times over, and each keeps the
 median of its rounds, so a neighbour's load that comes and goes hits all of them alike.
@@ -23,8 +24,8 @@ Peak memory: each implementation runs in a fresh subprocess: after a warm-up ste
 C = 1,000 (which loads the libraries) the inputs are built, the process's peak resident set
 is reset to the current one (``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``
 is used) and one step runs; the peak is the rise of ``VmHWM`` over the resident set before
-the step. It therefore counts everything the step allocates, the weight's gradient
-(``C x D x 4`` bytes) included, and not the inputs and weight themselves. glibc's mmap
+the step. It therefore counts everything the step allocates, the centres' gradient
+(``C x D x 4`` bytes) included, and not the inputs and centres themselves. glibc's mmap
 threshold is fixed at 64 KiB (``MALLOC_MMAP_THRESHOLD_``) so that freed buffers leave the
 resident set at once and the peak follows the live tensors. "beyond W and grad" subtracts the
 gradient.
@@ -53,41 +54,41 @@ DTYPE = torch.float32
 _CACHE: dict[tuple[int, float], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
-def _inputs(c: int, *, weight_std: float = 0.05, seed: int = 0):
-    """The same features, labels and weight for every implementation of a case (built once:
-    at C = 1,000,000 a second 2 GB weight would only add memory pressure)."""
-    key = (c, weight_std)
+def _inputs(c: int, *, centers_std: float = 0.05, seed: int = 0):
+    """The same embeddings, labels and class centres for every implementation of a case (built
+    once: at C = 1,000,000 a second 2 GB copy of the centres would only add memory pressure)."""
+    key = (c, centers_std)
     if key not in _CACHE:
         _CACHE.clear()
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(B, D, generator=g, dtype=DTYPE).requires_grad_(True)
         y = torch.randint(0, c, (B,), generator=g)
-        w = torch.randn(c, D, generator=g, dtype=DTYPE).mul_(weight_std).requires_grad_(True)
-        _CACHE[key] = (x, y, w)
+        centers = torch.randn(c, D, generator=g, dtype=DTYPE).mul_(centers_std)
+        _CACHE[key] = (x, y, centers.requires_grad_(True))
     return _CACHE[key]
 
 
-def _losskit(fn: Callable, kw: dict, chunk: int | None, weight_std: float = 0.05):
+def _losskit(fn: Callable, kw: dict, chunk: int | None, centers_std: float = 0.05):
     def make(c: int) -> Callable[[], None]:
-        x, y, w = _inputs(c, weight_std=weight_std)
+        x, y, centers = _inputs(c, centers_std=centers_std)
 
         def step() -> None:
-            x.grad = w.grad = None
-            fn(x, y, w, chunk_size=chunk, **kw).backward()
+            x.grad = centers.grad = None
+            fn(x, y, centers, chunk_size=chunk, **kw).backward()
 
         return step
 
     return make
 
 
-def _pml(cls_name: str, kw: dict, weight_std: float = 0.05):
+def _pml(cls_name: str, kw: dict, centers_std: float = 0.05):
     def make(c: int) -> Callable[[], None]:
         from pytorch_metric_learning import losses
 
-        x, y, w = _inputs(c, weight_std=weight_std)
+        x, y, centers = _inputs(c, centers_std=centers_std)
         peer = getattr(losses, cls_name)(num_classes=c, embedding_size=D, **kw)
         with torch.no_grad():
-            peer.W.copy_(w.T)  # the same weights (PML stores W as (D, C))
+            peer.W.copy_(centers.T)  # the same centres (PML stores them as W, (D, C))
 
         def step() -> None:
             x.grad = peer.W.grad = None
@@ -122,9 +123,9 @@ def cases(chunk: int) -> dict[str, tuple[list[int], dict[str, Callable]]]:
         "L-Softmax": (
             [10_000],
             {
-                "losskit": _losskit(F.lsoftmax_loss, {"m": 4}, None, weight_std=1.0),
+                "losskit": _losskit(F.lsoftmax_loss, {"m": 4}, None, centers_std=1.0),
                 "PML LargeMarginSoftmaxLoss": _pml(
-                    "LargeMarginSoftmaxLoss", {"margin": 4}, weight_std=1.0
+                    "LargeMarginSoftmaxLoss", {"margin": 4}, centers_std=1.0
                 ),
             },
         ),

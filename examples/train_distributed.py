@@ -6,10 +6,10 @@ scikit-learn's bundled digits (no download) are split across the ranks. Each ran
 same small backbone on its share of every batch; the loss combines
 
 * a class-sharded ArcFace head (losskit.distributed.ClassShardedLoss): each rank holds only
-  its share of the 10 class weights, and the softmax normaliser is combined across ranks;
+  its share of the 10 class centres, and the softmax normaliser is combined across ranks;
 * a data-parallel batch-hard triplet loss on the global batch (losskit.distributed.gather_batch).
 
-Both give every rank the exact gradient of its own inputs and weight rows;
+Both give every rank the exact gradient of its own inputs and centre rows;
 ``sum_gradients_(backbone)`` then gives every rank the gradient one process would compute for
 the whole batch, so the replicas stay identical (checked at the end).
 """
@@ -49,7 +49,7 @@ def main() -> None:
     torch.manual_seed(0)
     backbone = nn.Sequential(nn.Linear(64, 128), nn.PReLU(), nn.Linear(128, 32))
     broadcast_state_(backbone)  # identical replicas (same seed anyway; this makes sure)
-    head = ClassShardedLoss(losskit.nn.ArcFaceLoss, 32, 10, margin=0.3, scale=16.0)
+    head = ClassShardedLoss(losskit.nn.ArcFaceLoss, 10, 32, margin=0.3, scale=16.0)
     triplet = losskit.nn.BatchTripletLoss(margin=0.3, mining="hard")
     opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=3e-3)
 
@@ -73,7 +73,7 @@ def main() -> None:
 
     with torch.no_grad():
         f = nn.functional.normalize(backbone(x_te), dim=1)
-        w = nn.functional.normalize(head.weight, dim=1)
+        w = nn.functional.normalize(head.centers, dim=1)
         # each rank scores its own classes; the best over ranks is the prediction
         score, cls = (f @ w.T).max(1)
         cls = cls + head.class_start

@@ -34,9 +34,12 @@ def test_add_rejects_non_spec() -> None:
         Registry([{}])  # type: ignore[list-item]
 
 
-def test_unknown_name_lists_known() -> None:
-    with pytest.raises(KeyError, match="no loss named 'nope'.*l1_loss"):
-        registry.get("nope")
+def test_unknown_name_suggests_the_nearest() -> None:
+    with pytest.raises(KeyError, match="no loss named 'focl'; did you mean 'focal_loss'") as e:
+        registry.get("focl")
+    assert "l1_loss" not in str(e.value)  # no list of every name
+    with pytest.raises(KeyError, match=r"no loss named 'zzzz' \(`losskit list` shows them all\)"):
+        registry.get("zzzz")
 
 
 def test_unknown_family() -> None:
@@ -71,13 +74,42 @@ def test_public_api_is_explicit() -> None:
 
 
 def test_create_builds_the_real_class_and_needs_sizes() -> None:
-    head = losskit.create("arcface_loss", in_features=8, num_classes=3, margin=0.3)
-    assert type(head) is losskit.nn.ArcFaceLoss and head.weight.shape == (3, 8)
-    with pytest.raises(TypeError):
+    head = losskit.create("ArcFace", num_classes=3, embedding_dim=8, margin=0.3)
+    assert type(head) is losskit.nn.ArcFaceLoss and head.centers.shape == (3, 8)
+    with pytest.raises(TypeError, match="ArcFaceLoss: missing a required argument"):
         losskit.create("arcface_loss")  # a head needs its sizes: nothing is made up
+    with pytest.raises(TypeError, match="unexpected argument 'sample_rte'; did you mean 'sample_rate'"):
+        losskit.create("arcface", num_classes=3, embedding_dim=8, sample_rte=0.1)
     spec = registry.get("center_loss")
     assert spec.module is losskit.nn.CenterLoss
     assert spec.build().centers.shape == (
         spec.module_kwargs["num_classes"],
-        spec.module_kwargs["dim"],
+        spec.module_kwargs["embedding_dim"],
     )
+
+
+def test_entries_read_their_text_from_the_docstring() -> None:
+    spec = registry.get("arcface_loss")
+    assert spec.summary.startswith("ArcFace: an additive angular margin")
+    assert spec.formula.startswith("target s cos(t_y + margin)")
+    assert spec.paper.startswith("Deng, Guo, Xue, Zafeiriou")
+    assert spec.when_to_use.startswith("The default for face recognition")
+    assert "`" not in spec.summary  # reST quotes are for the docs, not for the terminal
+    for spec in losskit.REGISTRY:
+        assert spec.summary and spec.formula and spec.when_to_use, spec.name
+
+
+def test_import_losskit_is_light() -> None:
+    """``import losskit`` imports neither the registry (its input makers), the report,
+    matplotlib nor any peer library."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, losskit; bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('matplotlib', 'monai', 'pytorch_metric_learning', 'segmentation_models_pytorch', "
+        "'torchvision', 'sklearn', 'rich') or m.startswith(('losskit.registry', "
+        "'losskit.specs', 'losskit.report', 'losskit.bench', 'losskit.cli'))]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

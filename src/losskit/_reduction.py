@@ -113,8 +113,29 @@ def exclusion(
     keep = check_broadcast(fn, "mask", mask, shape)
     if ignore_index is not None and labels is not None:
         by_label = labels != ignore_index
+        if (
+            keep is None
+            and labels.device.type == "cpu"
+            and not torch.compiler.is_compiling()
+            and bool(by_label.all())
+        ):
+            return None  # nothing to leave out: the losses take their unmasked fast paths
         keep = by_label if keep is None else keep & by_label
     return keep
+
+
+def zero_excluded(x: Tensor, keep: Tensor | None, trailing: int = 0) -> Tensor:
+    """``x`` with its excluded entries set to 0, so that a loss computed on it can neither read
+    nor differentiate through whatever an excluded entry held (NaN, inf, a void label).
+
+    ``keep`` broadcasts against ``x`` from the right after ``trailing`` dimensions of ``x``
+    that it does not cover: 0 for an element-wise mask, 1 for a per-row mask of ``(N, D)``
+    embeddings or a per-box mask of ``(*, 4)`` boxes.
+    """
+    if keep is None:
+        return x
+    k = keep.reshape(*keep.shape, *([1] * trailing))
+    return torch.where(k, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 def finish(

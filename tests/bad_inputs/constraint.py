@@ -1,7 +1,9 @@
 """Inputs every constraint loss must refuse, with the error each must raise."""
 
 from __future__ import annotations
+
 import torch
+
 from . import BadInput
 
 

@@ -1,9 +1,12 @@
 """Inputs every embedding loss must refuse, with the error each must raise."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
 from typing import Any
+
 import torch
+
 from . import BadInput
 
 

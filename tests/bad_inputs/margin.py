@@ -1,12 +1,15 @@
 """Inputs every margin loss must refuse, with the error each must raise."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
 from typing import Any
-import torch
-from losskit import functional as F
-from . import BadInput
 
+import torch
+
+from losskit import functional as F
+
+from . import BadInput
 
 _D = 6  # feature dimension of the registry's inputs
 

@@ -1,9 +1,10 @@
 """Inputs every pytorch loss must refuse, with the error each must raise."""
 
 from __future__ import annotations
-import torch
-from . import BadInput
 
+import torch
+
+from . import BadInput
 
 _C = 4  # classes / features in the catalogue's inputs
 

@@ -1,9 +1,13 @@
 """Inputs every regression loss must refuse, with the error each must raise."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
+
 import torch
+
 from losskit import functional as F
+
 from . import BadInput
 
 

@@ -80,6 +80,30 @@ def test_peak_memory_worker_measures_the_step() -> None:
     assert peak is not None and 16 * 2**20 <= peak < 64 * 2**20
 
 
-def test_bench_unknown_name() -> None:
-    with pytest.raises(SystemExit, match="unknown loss names: nope"):
-        run(names=["nope"], memory=False)
+def test_bench_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--name", "arcfase"]) == 2
+    err = capsys.readouterr().err
+    assert "no loss named 'arcfase'; did you mean 'arcface_loss'" in err
+    assert "l1_loss" not in err  # suggests, does not list the registry
+
+
+@pytest.mark.parametrize("name", ["arcface", "ArcFace", "ArcFaceLoss", "arcface_loss", "ARCFACE"])
+def test_names_a_person_types(name: str) -> None:
+    assert REGISTRY.resolve(name).name == "arcface_loss"
+
+
+def test_exact_names_and_losskit_first() -> None:
+    assert REGISTRY.resolve("L1Loss").family == "pytorch"  # torch's class name is an entry
+    assert REGISTRY.resolve("l1").name == "l1_loss"  # losskit's own before the catalogue
+    assert REGISTRY.resolve("SmoothL1").name == "smooth_l1_loss"
+
+
+def test_usage_errors_exit_2_in_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "nope_loss"]) == 2
+    assert main(["bench", "--name", "nope_loss"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("no loss named 'nope_loss'") == 2
+    for argv in (["list", "--family", "nope"], ["bench", "--device", "tpu"], ["demo", "--bad"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2

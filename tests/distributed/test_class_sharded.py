@@ -1,7 +1,8 @@
 """Class-sharded (model-parallel) margin losses against one process holding every class and
-the whole batch: loss, feature gradients and weight-shard gradients, float64, 2 and 3 gloo
+the whole batch: loss, embedding gradients and centre-shard gradients, float64, 2 and 3 gloo
 ranks, a class count not divisible by the world size, uneven batches (one rank empty), ranks
-whose batch holds none of their classes, the chunked path and Partial FC sampling."""
+whose batch holds none of their classes, per-sample weight, mask and ignore_index, the
+chunked path and Partial FC sampling."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch.multiprocessing as mp
 
 from losskit import nn as lnn
 from losskit.distributed import ClassShardedLoss, shard_range
+from losskit.functional import partial_fc_sample
 
 pytestmark = pytest.mark.distributed
 
@@ -30,7 +32,10 @@ LOSSES = {
     "normface": (lnn.NormFaceLoss, {"scale": 8.0}),
     "cosface": (lnn.CosFaceLoss, {"cos_margin": 0.35, "scale": 8.0}),
     "arcface": (lnn.ArcFaceLoss, {"margin": 0.5, "scale": 8.0}),
-    "combined": (lnn.CombinedMarginLoss, {"m1": 1.0, "m2": 0.3, "m3": 0.2, "scale": 8.0}),
+    "combined": (
+        lnn.CombinedMarginLoss,
+        {"m": 1.0, "margin": 0.3, "cos_margin": 0.2, "scale": 8.0},
+    ),
     "subcenter": (lnn.SubCenterArcFaceLoss, {"subcenters": 2, "margin": 0.5, "scale": 8.0}),
 }
 
@@ -38,7 +43,7 @@ LOSSES = {
 def _full(name: str, chunk: int | None) -> torch.nn.Module:
     cls, kw = LOSSES[name]
     torch.manual_seed(7)
-    return cls(D, C, chunk_size=chunk, dtype=torch.float64, **kw)
+    return cls(C, D, chunk_size=chunk, dtype=torch.float64, **kw)
 
 
 def _batch(sizes: list[int]):
@@ -47,6 +52,19 @@ def _batch(sizes: list[int]):
     # labels only from the first classes: with 3 ranks the last shard sees none of its classes
     y = torch.randint(0, 7, (sum(sizes),), generator=g)
     return x, y
+
+
+def _exclusions(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample weights, a mask and labels with some rows set to ignore_index (-100)."""
+    n = len(y)
+    i = torch.arange(n)
+    weight = torch.linspace(0.5, 2.0, n, dtype=torch.float64)
+    return weight, i % 4 != 1, torch.where(i % 5 == 2, torch.full_like(y, -100), y)
+
+
+def _bias_grad(head: torch.nn.Module) -> torch.Tensor | None:
+    bias = getattr(head, "bias", None)
+    return None if bias is None else bias.grad
 
 
 def _worker(
@@ -62,8 +80,8 @@ def _worker(
             gen = torch.Generator().manual_seed(11 + rank)
             head = ClassShardedLoss(
                 cls,
-                D,
                 C,
+                D,
                 sample_rate=rate,
                 generator=gen,
                 chunk_size=chunk,
@@ -71,8 +89,8 @@ def _worker(
                 **kw,
             )
             start, stop = shard_range(C, rank, ws)
-            with torch.no_grad():  # the shard of the single-process weight
-                head.inner.weight.copy_(full.weight[start:stop])
+            with torch.no_grad():  # the shard of the single-process centres
+                head.centers.copy_(full.centers[start:stop])
                 if getattr(full, "bias", None) is not None:
                     head.inner.bias.copy_(full.bias[start:stop])
             x_r = x[lo : lo + sizes[rank]].clone().requires_grad_()
@@ -81,23 +99,33 @@ def _worker(
             used = None
             if rate < 1.0:  # which global classes this rank sampled (to rebuild the reference)
                 gen = torch.Generator().manual_seed(11 + rank)
-                from losskit.distributed import _shard_sample
-
                 local = y - start
                 local = torch.where(
                     (local >= 0) & (local < stop - start), local, torch.full_like(local, -1)
                 )
-                index, _ = _shard_sample(local, stop - start, rate, gen)
+                index, _ = partial_fc_sample(local, stop - start, sample_rate=rate, generator=gen)
                 used = index + start
             res[name] = {
                 "loss": loss.detach(),
                 "x_grad": x_r.grad,
-                "w_grad": head.inner.weight.grad,
-                "b_grad": None
-                if getattr(head.inner, "bias", None) is None
-                else head.inner.bias.grad,
+                "w_grad": head.centers.grad,
+                "b_grad": _bias_grad(head.inner),
                 "used": used,
+                "weighted": None,
             }
+            if rate == 1.0:  # per-sample weight, mask and ignore_index through the gather
+                head.zero_grad(set_to_none=True)
+                u, keep, y_ign = _exclusions(y)
+                part = slice(lo, lo + sizes[rank])
+                x_w = x[part].clone().requires_grad_()
+                loss_w = head(x_w, y_ign[part], weight=u[part], mask=keep[part])
+                loss_w.backward()
+                res[name]["weighted"] = {
+                    "loss": loss_w.detach(),
+                    "x_grad": x_w.grad,
+                    "w_grad": head.centers.grad,
+                    "b_grad": _bias_grad(head.inner),
+                }
         torch.save(res, Path(out) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -137,11 +165,34 @@ def test_every_margin_loss_matches_one_process(sizes: list[int], chunk: int | No
                 got["x_grad"], xx.grad[lo : lo + sizes[r]], rtol=1e-9, atol=1e-12, msg=name
             )
             torch.testing.assert_close(
-                got["w_grad"], full.weight.grad[start:stop], rtol=1e-9, atol=1e-12, msg=name
+                got["w_grad"], full.centers.grad[start:stop], rtol=1e-9, atol=1e-12, msg=name
             )
             if got["b_grad"] is not None:
                 torch.testing.assert_close(
                     got["b_grad"], full.bias.grad[start:stop], rtol=1e-9, atol=1e-12
+                )
+        # per-sample weight, mask and ignore_index: the same as in one process
+        u, keep, y_ign = _exclusions(y)
+        full.zero_grad(set_to_none=True)
+        xw = x.clone().requires_grad_()
+        loss_w = full(xw, y_ign, weight=u, mask=keep)
+        loss_w.backward()
+        for r, res in enumerate(results):
+            got = res[name]["weighted"]
+            lo = sum(sizes[:r])
+            start, stop = shard_range(C, r, len(sizes))
+            torch.testing.assert_close(
+                got["loss"], loss_w.detach(), rtol=1e-10, atol=1e-12, msg=name
+            )
+            torch.testing.assert_close(
+                got["x_grad"], xw.grad[lo : lo + sizes[r]], rtol=1e-9, atol=1e-12, msg=name
+            )
+            torch.testing.assert_close(
+                got["w_grad"], full.centers.grad[start:stop], rtol=1e-9, atol=1e-12, msg=name
+            )
+            if got["b_grad"] is not None:
+                torch.testing.assert_close(
+                    got["b_grad"], full.bias.grad[start:stop], rtol=1e-9, atol=1e-12, msg=name
                 )
 
 
@@ -155,9 +206,9 @@ def test_partial_fc_within_shards_matches_the_sampled_classes() -> None:
         assert len(used) < C  # and some negatives are left out
         full = _full(name, None)
         cls, kw = LOSSES[name]
-        ref = cls(D, len(used), dtype=torch.float64, **kw)
+        ref = cls(len(used), D, dtype=torch.float64, **kw)
         with torch.no_grad():
-            ref.weight.copy_(full.weight[used])
+            ref.centers.copy_(full.centers[used])
         position = torch.full((C,), -1, dtype=torch.long)
         position[used] = torch.arange(len(used))
         xx = x.clone().requires_grad_()
@@ -177,18 +228,20 @@ def test_single_process_sharded_equals_plain() -> None:
     for name in ("arcface", "softmax"):
         full = _full(name, None)
         cls, kw = LOSSES[name]
-        head = ClassShardedLoss(cls, D, C, dtype=torch.float64, **kw)
+        head = ClassShardedLoss(cls, C, D, dtype=torch.float64, **kw)
         with torch.no_grad():
-            head.inner.weight.copy_(full.weight)
+            head.centers.copy_(full.centers)
             if getattr(full, "bias", None) is not None:
                 head.inner.bias.copy_(full.bias)
         torch.testing.assert_close(head(x, y), full(x, y))
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match="ClassShardedLoss: sample_rate must lie in"):
-        ClassShardedLoss(lnn.ArcFaceLoss, D, C, sample_rate=1.5)
     with pytest.raises(
-        ValueError, match=r"ClassShardedLoss: sample_rate must be finite and > 0; got 0"
+        ValueError, match=r"ClassShardedLoss: sample_rate must be a number in \(0, 1\]; got 1.5"
     ):
-        ClassShardedLoss(lnn.ArcFaceLoss, D, C, sample_rate=0.0)
+        ClassShardedLoss(lnn.ArcFaceLoss, C, D, sample_rate=1.5)
+    with pytest.raises(
+        ValueError, match=r"ClassShardedLoss: sample_rate must be a number in \(0, 1\]; got 0.0"
+    ):
+        ClassShardedLoss(lnn.ArcFaceLoss, C, D, sample_rate=0.0)

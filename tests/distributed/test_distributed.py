@@ -191,7 +191,7 @@ def _metric_worker(
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world_size)
     try:
         torch.manual_seed(100 + rank)  # different on purpose: broadcast_state_ must align them
-        center = CenterLoss(c, D, alpha=0.5, update="paper", dtype=torch.float64)
+        center = CenterLoss(c, D, update_rate=0.5, update="paper", dtype=torch.float64)
         broadcast_state_(center)
         triplet = BatchTripletLoss(margin=0.3, mining="hard")
         lo = sum(sizes[:rank])
@@ -223,7 +223,7 @@ def test_center_triplet_range_under_data_parallel(sizes: list[int], c: int) -> N
         results = [torch.load(Path(tmp) / f"rank{r}.pt") for r in range(ws)]
     # one process holding the concatenated batch, centres as rank 0 drew them
     torch.manual_seed(100)
-    center = CenterLoss(c, D, alpha=0.5, update="paper", dtype=torch.float64)
+    center = CenterLoss(c, D, update_rate=0.5, update="paper", dtype=torch.float64)
     triplet = BatchTripletLoss(margin=0.3, mining="hard")
     for step, (x, y) in enumerate(_steps_data(sizes, c)):
         x = x.clone().requires_grad_()

@@ -1,6 +1,6 @@
 """Box losses: hand-worked values on non-square boxes, parity with torchvision (values and
-gradients), the CIoU options, numerics at the edges, and the seed's claims (SPEC.md
-section 2). Every deliberate difference from torchvision is written next to its test."""
+gradients), the CIoU options, numerics at the edges, and the claims of the study notes
+about box losses. Every deliberate difference from torchvision is written next to its test."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _t(*rows: list[float], dtype=torch.float64) -> torch.Tensor:
 
 
 def test_hand_worked_values_on_non_square_boxes() -> None:
-    # pred 2x1 at the origin, target 1x2 at the origin: I = 1, U = 3, IoU = 1/3;
+    # prediction 2x1 at the origin, target 1x2 at the origin: I = 1, U = 3, IoU = 1/3;
     # centres (1, .5) and (.5, 1): rho^2 = .5; enclosing (0,0)-(2,2): c^2 = 8, C = 4
     p, t = _t([0.0, 0.0, 2.0, 1.0]), _t([0.0, 0.0, 1.0, 2.0])
     iou = 1 / 3
@@ -79,6 +79,25 @@ def test_siou_hand_worked_value() -> None:
         torch.tensor([want2], dtype=torch.float64),
         atol=1e-6,
         rtol=0,
+    )
+
+
+@pytest.mark.parametrize("shape_exponent", [1.0, 4.0])
+def test_siou_shape_exponent(shape_exponent: float) -> None:
+    # same centre, widths 2 and 1, same height: IoU = 1/2, no angle or distance cost, shape
+    # cost Omega = (1 - exp(-|w - w_gt| / max(w, w_gt)))^shape_exponent = (1 - e^-0.5)^theta
+    p, t = _t([0.0, 0.0, 2.0, 2.0]), _t([0.5, 0.0, 1.5, 2.0])
+    want = 1 - 0.5 + 0.5 * (1 - math.exp(-0.5)) ** shape_exponent
+    torch.testing.assert_close(
+        siou_loss(p, t, shape_exponent=shape_exponent, reduction="none"),
+        torch.tensor([want], dtype=torch.float64),
+        atol=1e-6,
+        rtol=0,
+    )
+    m = losskit.SIoULoss(shape_exponent=shape_exponent, reduction="none")
+    assert f"shape_exponent={shape_exponent}" in repr(m)
+    torch.testing.assert_close(
+        m(p, t), siou_loss(p, t, shape_exponent=shape_exponent, reduction="none")
     )
 
 
@@ -284,17 +303,17 @@ def test_ciou_paper_v_gradient_drops_the_denominator() -> None:
 
 @pytest.mark.parametrize("fn", LOSSES, ids=[f.__name__ for f in LOSSES])
 @pytest.mark.parametrize(
-    "pred",
+    "boxes",
     [[1.0, 1.0, 1.0, 3.0], [1.0, 1.0, 3.0, 1.0], [1.0, 1.0, 1.0, 1.0]],
     ids=["zero-width", "zero-height", "point"],
 )
-def test_degenerate_prediction_gives_finite_loss_and_gradient(fn, pred) -> None:
-    p = torch.tensor([pred], requires_grad=True)
+def test_degenerate_prediction_gives_finite_loss_and_gradient(fn, boxes) -> None:
+    p = torch.tensor([boxes], requires_grad=True)
     t = torch.tensor([[0.0, 0.0, 2.0, 4.0]])
     loss = fn(p, t)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(p.grad).all()
-    if fn in (giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss) and pred[0] != pred[2]:
+    if fn in (giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss) and boxes[0] != boxes[2]:
         assert p.grad.abs().sum() > 0
 
 
@@ -363,6 +382,27 @@ def test_weighted_mean_is_sum_w_l_over_sum_w() -> None:
         ciou_loss(p, t, weight=torch.zeros(6, dtype=torch.float64)),
         torch.tensor(0.0, dtype=torch.float64),
     )
+    # a per-box mask leaves boxes out of the mean: the same as dropping them
+    m = torch.tensor([True, False, True, True, False, True])
+    for fn in LOSSES:
+        torch.testing.assert_close(fn(p, t, mask=m), fn(p[m], t[m]))
+        torch.testing.assert_close(
+            fn(p, t, mask=m, reduction="none")[~m], torch.zeros(2, dtype=torch.float64)
+        )
+
+
+@pytest.mark.parametrize("fn", LOSSES, ids=[f.__name__ for f in LOSSES])
+def test_masked_missing_boxes_get_zero_gradient(fn) -> None:
+    # a box without a target (stored as NaN) and masked out gets a zero gradient, and its NaN
+    # never reaches the result (the exclusion rule of losskit._reduction.finish)
+    p, t = make_boxes(3, dtype=torch.float64, device="cpu", generator=gen(21))
+    t[1] = float("nan")
+    m = torch.tensor([True, False, True])
+    p.requires_grad_()
+    out = fn(p, t, mask=m)
+    torch.testing.assert_close(out, fn(p[m], t[m]))
+    (grad,) = torch.autograd.grad(out, p)
+    assert torch.isfinite(grad).all() and (grad[1] == 0).all()
 
 
 def test_compiled_path_equals_fused_eager_path() -> None:
@@ -391,7 +431,7 @@ def test_no_host_device_sync_on_cuda() -> None:
         torch.cuda.set_sync_debug_mode("default")
 
 
-# ---- the seed's claims (SPEC.md section 2) -----------------------------------------------
+# ---- the claims of the study notes ------------------------------------------------------
 
 
 def test_iou_is_scale_invariant_and_l2_is_not() -> None:

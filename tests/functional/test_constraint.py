@@ -1,4 +1,4 @@
-"""Constraint losses (SPEC.md section 5): centre (and its paper update), centre-invariant,
+"""Constraint losses (the study notes, constraint losses): centre (and its paper update), centre-invariant,
 range and ring. Hand-worked values, naive references, the O(N D) centre step, and the
 README recipe ``ce + lambda * center``."""
 
@@ -68,14 +68,14 @@ def test_sparse_gradient_holds_only_the_batch_rows() -> None:
 
 
 def naive_paper_update(
-    centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor, alpha: float
+    centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor, update_rate: float
 ) -> torch.Tensor:
     """Wen et al., Algorithm 1: delta c_j = sum_{y_i = j} (c_j - x_i) / (1 + n_j)."""
     out = centers.clone()
     for j in y.unique().tolist():
         idx = (y == j).nonzero().flatten()
         delta = (centers[j] - x[idx]).sum(0) / (1 + len(idx))
-        out[j] = centers[j] - alpha * delta
+        out[j] = centers[j] - update_rate * delta
     return out
 
 
@@ -85,7 +85,7 @@ def test_update_centers_matches_the_paper() -> None:
     x = torch.randn(20, 6, generator=g, dtype=torch.float64)
     y = torch.randint(0, 7, (20,), generator=g) * 7  # repeats, and most classes untouched
     want = naive_paper_update(centers, x, y, 0.5)
-    got = update_centers_(centers.clone(), x, y, alpha=0.5)
+    got = update_centers_(centers.clone(), x, y, update_rate=0.5)
     torch.testing.assert_close(got, want)
     untouched = torch.ones(50, dtype=torch.bool)
     untouched[y] = False
@@ -93,21 +93,21 @@ def test_update_centers_matches_the_paper() -> None:
 
 
 def test_update_centers_converges_to_the_class_mean() -> None:
-    # alpha = 1 and the same batch again and again: c -> mean geometrically
+    # update_rate = 1 and the same batch again and again: c -> mean geometrically
     centers = torch.zeros(2, 2, dtype=torch.float64)
     x = torch.tensor([[2.0, 0.0], [4.0, 3.0]], dtype=torch.float64)
     for _ in range(60):
-        update_centers_(centers, x, torch.tensor([1, 1]), alpha=1.0)
+        update_centers_(centers, x, torch.tensor([1, 1]), update_rate=1.0)
     torch.testing.assert_close(centers[1], x.mean(0))
     with pytest.raises(
-        ValueError, match=r"update_centers_: alpha must be a number in \[0, 1\]; got 1.5"
+        ValueError, match=r"update_centers_: update_rate must be a number in \[0, 1\]; got 1.5"
     ):
-        update_centers_(centers, x, torch.tensor([1, 1]), alpha=1.5)
+        update_centers_(centers, x, torch.tensor([1, 1]), update_rate=1.5)
 
 
 def test_center_module_paper_mode() -> None:
     torch.manual_seed(0)
-    m = CenterLoss(10, 3, alpha=0.5)
+    m = CenterLoss(10, 3, update_rate=0.5)
     assert not list(m.parameters()) and "centers" in m.state_dict()  # a buffer, not a parameter
     x, y = torch.randn(5, 3, requires_grad=True), torch.tensor([1, 1, 4, 4, 4])
     before = m.centers.clone()
@@ -188,11 +188,13 @@ def test_center_module_validates() -> None:
         ValueError, match="CenterLoss: update must be one of 'paper', 'optimizer'; got 'sgd'"
     ):
         CenterLoss(4, 3, update="sgd")
-    with pytest.raises(ValueError, match=r"CenterLoss: alpha must lie in \[0.0, 1.0\]; got 2.0"):
-        CenterLoss(4, 3, alpha=2.0)
-    with pytest.raises(TypeError, match="CenterLoss: num_classes must be an int; got float"):
+    with pytest.raises(
+        ValueError, match=r"CenterLoss: update_rate must be a number in \[0, 1\]; got 2.0"
+    ):
+        CenterLoss(4, 3, update_rate=2.0)
+    with pytest.raises(TypeError, match="CenterLoss: num_classes must be an int; got 4.0"):
         CenterLoss(4.0, 3)  # type: ignore[arg-type]
-    m = losskit.create("center_loss", num_classes=12, dim=7, update="optimizer")
+    m = losskit.create("center_loss", num_classes=12, embedding_dim=7, update="optimizer")
     assert isinstance(m, CenterLoss) and tuple(m.centers.shape) == (12, 7)
 
 
@@ -209,7 +211,7 @@ def test_recipe_ce_plus_lambda_center_tightens_classes() -> None:
         torch.manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
         head = torch.nn.Linear(2, c)
-        center = CenterLoss(c, 2, alpha=0.5)
+        center = CenterLoss(c, 2, update_rate=0.5)
         opt = torch.optim.SGD([*net.parameters(), *head.parameters()], lr=0.05, momentum=0.9)
         for _ in range(100):
             feats = net(inputs)
@@ -237,11 +239,12 @@ def test_center_invariant_hand_worked() -> None:
     y = torch.tensor([0, 1])
     # sample 0: 0 + (1 - 5)^2 / 4 = 4; sample 1: 1/2 * 4 + (9 - 5)^2 / 4 = 6
     torch.testing.assert_close(
-        center_invariant_loss(x, y, centers, gamma=1.0, reduction="none"), torch.tensor([4.0, 6.0])
+        center_invariant_loss(x, y, centers, invariant_weight=1.0, reduction="none"),
+        torch.tensor([4.0, 6.0]),
     )
-    # gamma scales the invariant term only; gamma = 0 is the centre loss
+    # invariant_weight scales the invariant term only; 0 gives the centre loss
     torch.testing.assert_close(
-        center_invariant_loss(x, y, centers, gamma=0.0, reduction="none"),
+        center_invariant_loss(x, y, centers, invariant_weight=0.0, reduction="none"),
         center_loss(x, y, centers, reduction="none"),
     )
     # centres on one sphere: the invariant term vanishes
@@ -249,7 +252,7 @@ def test_center_invariant_hand_worked() -> None:
     yy = torch.tensor([0, 5, 3])
     xx = torch.randn(3, 2, generator=gen(6))
     torch.testing.assert_close(
-        center_invariant_loss(xx, yy, sphere, gamma=7.0), center_loss(xx, yy, sphere)
+        center_invariant_loss(xx, yy, sphere, invariant_weight=7.0), center_loss(xx, yy, sphere)
     )
 
 
@@ -259,13 +262,13 @@ def test_center_invariant_gradcheck_on_centres() -> None:
     x = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0, 1, 1, 4, 0, 2])
     assert torch.autograd.gradcheck(
-        lambda xx, cc: center_invariant_loss(xx, y, cc, gamma=0.7), (x, centers)
+        lambda xx, cc: center_invariant_loss(xx, y, cc, invariant_weight=0.7), (x, centers)
     )
 
 
 def test_center_invariant_pulls_norms_together() -> None:
     torch.manual_seed(0)
-    m = CenterInvariantLoss(6, 4, gamma=1.0)
+    m = CenterInvariantLoss(6, 4, invariant_weight=1.0)
     with torch.no_grad():
         m.centers.mul_(torch.linspace(0.2, 3.0, 6).unsqueeze(1))  # very different norms
     spread0 = m.centers.detach().square().sum(1).std()
@@ -282,7 +285,7 @@ def test_center_invariant_pulls_norms_together() -> None:
 # --------------------------------------------------------------------------- range loss
 
 
-def naive_range(x, y, *, k, margin, alpha, beta, reduction):
+def naive_range(x, y, *, k, margin, intra_weight, inter_weight, reduction):
     classes = sorted(set(y.tolist()))
     terms = []
     for c in classes:
@@ -301,25 +304,88 @@ def naive_range(x, y, *, k, margin, alpha, beta, reduction):
             (means[a] - means[b]).square().sum() for a, b in itertools.combinations(classes, 2)
         )
         inter = torch.relu(margin - closest)
-    return alpha * intra + beta * inter
+    return intra_weight * intra + inter_weight * inter
 
 
-def test_range_loss_hand_worked() -> None:
+def _range_example() -> tuple[torch.Tensor, torch.Tensor, float, float]:
+    """Two classes of 2 and 3 samples: the class terms 4 and 72/13 and the inter term."""
     x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [10.0, 1.0], [10.0, 3.0]])
     y = torch.tensor([0, 0, 1, 1, 1])
     # class 0: D = {4}: 4; class 1: D = {9, 4, 1}, k = 2 largest {9, 4}: 2 / (1/9 + 1/4) = 72/13
     # means (1, 0), (10, 4/3): 81 + 16/9; margin 100 -> 100 - 82.777...
-    intra = (4 + 72 / 13) / 2
-    inter = 100 - (81 + 16 / 9)
-    out = range_loss(x, y, k=2, margin=100.0, alpha=1.0, beta=1.0)
-    assert out.item() == pytest.approx(intra + inter, rel=1e-6)
+    return x, y, 72 / 13, 100 - (81 + 16 / 9)
+
+
+def test_range_loss_hand_worked() -> None:
+    x, y, intra1, inter = _range_example()
+    out = range_loss(x, y, k=2, margin=100.0, intra_weight=1.0, inter_weight=1.0)
+    assert out.item() == pytest.approx((4 + intra1) / 2 + inter, rel=1e-6)  # "mean": of classes
+    total = range_loss(x, y, k=2, margin=100.0, reduction="sum")
+    assert total.item() == pytest.approx(4 + intra1 + inter, rel=1e-6)  # "sum": the paper's
+    # "none": each sample holds its class term over the class size (2 and 3 samples) plus the
+    # inter term over the 5 samples, so the shares sum to "sum"
     parts = range_loss(x, y, k=2, margin=100.0, reduction="none")
-    assert parts.shape == (6,)
-    torch.testing.assert_close(
-        parts[[0, 2]], torch.tensor([4.0, 72 / 13])
-    )  # at each class's first sample
-    assert parts[-1].item() == pytest.approx(inter, rel=1e-6)
-    torch.testing.assert_close(range_loss(x, y, k=2, margin=100.0, reduction="sum"), parts.sum())
+    assert parts.shape == (5,)
+    share = torch.tensor([4 / 2] * 2 + [intra1 / 3] * 3) + inter / 5
+    torch.testing.assert_close(parts, share)
+    torch.testing.assert_close(parts.sum(), total)
+    # the term weights scale the intra and inter parts of every share
+    weighted = range_loss(
+        x, y, k=2, margin=100.0, intra_weight=0.5, inter_weight=2.0, reduction="none"
+    )
+    want = 0.5 * torch.tensor([4 / 2] * 2 + [intra1 / 3] * 3) + 2.0 * inter / 5
+    torch.testing.assert_close(weighted, want)
+
+
+def test_range_loss_none_permutes_with_the_batch() -> None:
+    g = gen(13)
+    x = torch.randn(17, 4, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 0, 1, 5])
+    perm = torch.randperm(17, generator=g)
+    kw = dict(k=2, margin=3.0, intra_weight=0.7, inter_weight=1.3)
+    parts = range_loss(x, y, reduction="none", **kw)
+    assert parts.shape == (17,)
+    torch.testing.assert_close(range_loss(x[perm], y[perm], reduction="none", **kw), parts[perm])
+    torch.testing.assert_close(parts.sum(), range_loss(x, y, reduction="sum", **kw))
+    # singletons (classes 3 and 5) have no intra term: they hold only the inter share
+    torch.testing.assert_close(parts[10], parts[16])
+
+
+def test_range_loss_sample_weights_hand_worked() -> None:
+    x, y, intra1, inter = _range_example()
+    w = torch.tensor([1.0, 3.0, 0.0, 1.0, 2.0])  # mean weight 2 in class 0, 1 in class 1
+    parts = range_loss(x, y, k=2, margin=100.0, weight=w, reduction="none")
+    want = w * (torch.tensor([4 / 2] * 2 + [intra1 / 3] * 3) + inter / 5)
+    torch.testing.assert_close(parts, want)
+    total = range_loss(x, y, k=2, margin=100.0, weight=w, reduction="sum")
+    assert total.item() == pytest.approx(2 * 4 + 1 * intra1 + 7 / 5 * inter, rel=1e-6)
+    torch.testing.assert_close(parts.sum(), total)
+    # "mean": the class terms averaged with their mean weights, the inter term times the mean
+    # weight of the batch
+    mean = range_loss(x, y, k=2, margin=100.0, weight=w)
+    assert mean.item() == pytest.approx((2 * 4 + 1 * intra1) / 3 + 7 / 5 * inter, rel=1e-6)
+    ones = range_loss(x, y, k=2, margin=100.0, weight=torch.ones(5))
+    torch.testing.assert_close(ones, range_loss(x, y, k=2, margin=100.0))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_range_loss_mask_and_ignore_index_leave_the_batch(reduction: str) -> None:
+    g = gen(14)
+    x = torch.randn(12, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 2, 0, 3, 3, 1, 2])
+    keep = torch.tensor([1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1], dtype=torch.bool)
+    kw = dict(k=2, margin=5.0, reduction=reduction)
+    out = range_loss(x, y, mask=keep, **kw)
+    alone = range_loss(x[keep], y[keep], **kw)
+    if reduction == "none":
+        torch.testing.assert_close(out[keep], alone)
+        assert (out[~keep] == 0).all()
+    else:
+        torch.testing.assert_close(out, alone)
+    torch.testing.assert_close(range_loss(x, torch.where(keep, y, -100), **kw), out)
+    torch.testing.assert_close(range_loss(x, torch.where(keep, y, 9), ignore_index=9, **kw), out)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert (grad[~keep] == 0).all()
 
 
 @pytest.mark.parametrize(("k", "reduction"), [(1, "mean"), (2, "sum"), (3, "mean"), (10, "sum")])
@@ -327,7 +393,7 @@ def test_range_loss_matches_naive(k: int, reduction: str) -> None:
     g = gen(8)
     x = torch.randn(17, 4, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 0, 1, 5])  # 3 and 5: singletons
-    kw = dict(k=k, margin=3.0, alpha=0.7, beta=1.3, reduction=reduction)
+    kw = dict(k=k, margin=3.0, intra_weight=0.7, inter_weight=1.3, reduction=reduction)
     ref = naive_range(x, y, **kw)
     out = range_loss(x, y, **kw)
     torch.testing.assert_close(out, ref)
@@ -344,7 +410,7 @@ def test_range_loss_edges() -> None:
     assert torch.isfinite(one_class.grad).all()
     singles = torch.randn(3, 3, generator=gen(10))
     # every class a singleton: no intra term, only the margin on the closest means
-    out = range_loss(singles, torch.arange(3), margin=1e6, alpha=1.0, beta=1.0)
+    out = range_loss(singles, torch.arange(3), margin=1e6, intra_weight=1.0, inter_weight=1.0)
     assert out.item() == pytest.approx(1e6 - torch.pdist(singles).square().min().item(), rel=1e-6)
     dup = torch.ones(4, 2, requires_grad=True)  # D = 0: clamped before 1/D, no NaN
     range_loss(dup, torch.tensor([0, 0, 1, 1])).backward()
@@ -390,3 +456,79 @@ def test_ring_module_learns_the_mean_norm() -> None:
     assert m.radius.item() == pytest.approx(x.norm(dim=1).mean().item(), rel=1e-4)
     m.reset_parameters()
     assert m.radius.item() == 1.0
+
+
+# --------------------------------------------------------------------------- exclusion, weights
+
+
+def _rows(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = gen(seed)
+    centers = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 2, 2, 4, 0, 1, 2, 4])
+    keep = torch.tensor([1, 0, 1, 1, 0, 1, 1, 0], dtype=torch.bool)
+    return centers, x, y, keep
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_center_losses_mask_and_ignore_index(reduction: str) -> None:
+    centers, x, y, keep = _rows(20)
+    calls = [
+        lambda xx, yy, **kw: center_loss(xx, yy, centers, reduction=reduction, **kw),
+        lambda xx, yy, **kw: center_invariant_loss(
+            xx, yy, centers, invariant_weight=0.7, reduction=reduction, **kw
+        ),
+    ]
+    for f in calls:
+        out = f(x, y, mask=keep)
+        if reduction == "none":
+            torch.testing.assert_close(out[keep], f(x[keep], y[keep]))
+            assert (out[~keep] == 0).all()
+        else:
+            torch.testing.assert_close(out, f(x[keep], y[keep]))
+        # an ignored label may lie outside [0, C): it is never used to read a centre
+        torch.testing.assert_close(f(x, torch.where(keep, y, -100)), out)
+        torch.testing.assert_close(f(x, torch.where(keep, y, 77), ignore_index=77), out)
+
+
+def test_center_losses_sample_weights() -> None:
+    centers, x, y, _ = _rows(21)
+    w = torch.tensor([1.0, 0.0, 2.0, 0.5, 3.0, 1.0, 0.0, 4.0], dtype=torch.float64)
+    for f in (center_loss, center_invariant_loss, lambda xx, yy, c, **kw: ring_loss(xx, 1.5, **kw)):
+        per = f(x, y, centers, reduction="none")
+        torch.testing.assert_close(f(x, y, centers, weight=w, reduction="none"), w * per)
+        torch.testing.assert_close(f(x, y, centers, weight=w, reduction="sum"), (w * per).sum())
+        torch.testing.assert_close(f(x, y, centers, weight=w), (w * per).sum() / w.sum())
+
+
+def test_ring_loss_mask() -> None:
+    _, x, _, keep = _rows(22)
+    for reduction in ("mean", "sum"):
+        torch.testing.assert_close(
+            ring_loss(x, 2.0, mask=keep, reduction=reduction),
+            ring_loss(x[keep], 2.0, reduction=reduction),
+        )
+    out = ring_loss(x, 2.0, mask=keep, reduction="none")
+    torch.testing.assert_close(out[keep], ring_loss(x[keep], 2.0, reduction="none"))
+    assert (out[~keep] == 0).all()
+
+
+def test_update_centers_skips_excluded_samples() -> None:
+    centers, x, y, keep = _rows(23)
+    want = naive_paper_update(centers, x[keep], y[keep], 0.5)
+    torch.testing.assert_close(update_centers_(centers.clone(), x, y, mask=keep), want)
+    ignored = torch.where(keep, y, -100)
+    torch.testing.assert_close(update_centers_(centers.clone(), x, ignored), want)
+    # class 4's samples are all excluded: its centre is untouched, bit for bit
+    got = update_centers_(centers.clone(), x, y, mask=keep & (y != 4))
+    assert torch.equal(got[4], centers[4])
+
+
+def test_center_module_mask_moves_only_kept_samples() -> None:
+    torch.manual_seed(0)
+    m = CenterLoss(5, 3, update_rate=0.5, dtype=torch.float64)
+    _, x, y, keep = _rows(24)
+    before = m.centers.clone()
+    loss = m(x, y, mask=keep)
+    torch.testing.assert_close(loss, center_loss(x[keep], y[keep], before))
+    torch.testing.assert_close(m.centers, naive_paper_update(before, x[keep], y[keep], 0.5))

@@ -1,5 +1,5 @@
-"""Vector geometry (SPEC.md section 7): cosine, Euclidean, pairwise forms and the identity
-d = sqrt(2 - 2 cos) for unit vectors."""
+"""Vector geometry (the study notes, vector geometry): cosine, Euclidean, pairwise forms, the
+identity d = sqrt(2 - 2 cos) for unit vectors, and overflow-safe norms."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from losskit import (
     pairwise_cosine_similarity,
     pairwise_euclidean_distance,
 )
+from losskit.functional.distance import normalize, safe_norm
 
 from ..conftest import gen
 
@@ -41,6 +42,7 @@ def test_identity_for_unit_vectors_to_1e12() -> None:
     d = euclidean_distance(a, b)
     assert (euclidean_from_cosine(cos) - d).abs().max().item() < 1e-12
     assert (cosine_from_euclidean(d) - cos).abs().max().item() < 1e-12
+    torch.testing.assert_close(cosine_from_euclidean(dist=d), cosine_from_euclidean(d))
     # the edges: cos = 1 -> 0, cos = -1 -> 2
     torch.testing.assert_close(
         euclidean_from_cosine(torch.tensor([1.0, -1.0], dtype=torch.float64)),
@@ -85,6 +87,40 @@ def test_pairwise_matches_loops() -> None:
     torch.testing.assert_close(pairwise_euclidean_distance(a, b), torch.cdist(a, b))
     # b defaults to a; the diagonal is exactly 0
     assert (pairwise_euclidean_distance(a).diagonal() == 0).all()
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_norms_are_overflow_and_underflow_safe(scale: float) -> None:
+    # float32: x * x overflows above about 1.8e19 and underflows below about 1e-23; every norm
+    # is scaled by the largest magnitude first
+    a = (torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float64) * scale).float()
+    naive = a.square().sum(1).sqrt()[0].item()
+    assert naive in (math.inf, 0.0)  # what the plain formula gives
+    zero = torch.zeros_like(a)
+    want = torch.tensor([5 * scale, 0.0])
+    torch.testing.assert_close(euclidean_distance(a, zero), want)
+    torch.testing.assert_close(safe_norm(a), want)
+    torch.testing.assert_close(
+        pairwise_euclidean_distance(a), torch.tensor([[0.0, 5 * scale], [5 * scale, 0.0]])
+    )
+    torch.testing.assert_close(
+        pairwise_euclidean_distance(a, -a),
+        torch.tensor([[10 * scale, 5 * scale], [5 * scale, 0.0]]),
+    )
+    unit = torch.tensor([[0.6, 0.8], [0.0, 0.0]])
+    # the gradient of ||a - b|| is the unit direction, at any scale
+    x = a.clone().requires_grad_(True)
+    euclidean_distance(x, zero).sum().backward()
+    torch.testing.assert_close(x.grad, unit)
+    if scale > 1:  # above the eps floors of normalize and the cosine
+        torch.testing.assert_close(normalize(a), unit)
+        b = (torch.tensor([[4.0, 3.0], [1.0, 0.0]], dtype=torch.float64) * scale).float()
+        torch.testing.assert_close(cosine_similarity(a, b), torch.tensor([0.96, 0.0]))
+        torch.testing.assert_close(
+            pairwise_cosine_similarity(a), torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+        )
+        # a squared distance beyond float32's range is inf, not a wrong finite number
+        assert euclidean_distance(a, zero, squared=True)[0].item() == math.inf
 
 
 def test_gradcheck() -> None:

@@ -1,4 +1,5 @@
-"""Embedding losses (SPEC.md section 4): contrastive, triplet and batch triplet with mining.
+"""Embedding losses (the study notes, embedding losses): contrastive, triplet and batch triplet
+with mining.
 
 Hand-worked values, a naive triplet-by-triplet loop as the reference for every mining
 strategy, the O(B^2) memory guarantee, and parity with torch and pytorch-metric-learning (PML)
@@ -102,28 +103,32 @@ def test_contrastive_hand_worked() -> None:
 
 
 def test_contrastive_target_conventions_agree() -> None:
-    x1, x2 = torch.randn(6, 3, generator=gen(1)), torch.randn(6, 3, generator=gen(2))
+    anchor, paired = torch.randn(6, 3, generator=gen(1)), torch.randn(6, 3, generator=gen(2))
     ones = torch.tensor([1, 0, 1, 1, 0, 0])
-    ref = contrastive_loss(x1, x2, ones, reduction="none")
-    torch.testing.assert_close(contrastive_loss(x1, x2, ones.bool(), reduction="none"), ref)
+    ref = contrastive_loss(anchor, paired, ones, reduction="none")
+    torch.testing.assert_close(contrastive_loss(anchor, paired, ones.bool(), reduction="none"), ref)
     torch.testing.assert_close(
-        contrastive_loss(x1, x2, ones * 2 - 1, reduction="none"), ref
+        contrastive_loss(anchor, paired, ones * 2 - 1, reduction="none"), ref
     )  # {1, -1}
-    torch.testing.assert_close(contrastive_loss(x1, x2, ones.double(), reduction="none"), ref)
+    torch.testing.assert_close(
+        contrastive_loss(anchor, paired, ones.double(), reduction="none"), ref
+    )
 
 
 def test_contrastive_weight_is_a_weighted_mean() -> None:
-    x1, x2 = torch.randn(4, 3, generator=gen(3)), torch.randn(4, 3, generator=gen(4))
+    anchor, paired = torch.randn(4, 3, generator=gen(3)), torch.randn(4, 3, generator=gen(4))
     t, w = torch.tensor([1, 0, 1, 0]), torch.tensor([1.0, 2.0, 0.0, 3.0])
-    per = contrastive_loss(x1, x2, t, reduction="none")
-    torch.testing.assert_close(contrastive_loss(x1, x2, t, weight=w), (per * w).sum() / w.sum())
+    per = contrastive_loss(anchor, paired, t, reduction="none")
+    torch.testing.assert_close(
+        contrastive_loss(anchor, paired, t, weight=w), (per * w).sum() / w.sum()
+    )
 
 
 def test_contrastive_gradient_finite_for_identical_pair() -> None:
-    x1 = torch.randn(3, 4, generator=gen(5), requires_grad=True)
-    x2 = x1.detach().clone()
-    contrastive_loss(x1, x2, torch.tensor([0, 0, 1])).backward()
-    assert torch.isfinite(x1.grad).all()
+    anchor = torch.randn(3, 4, generator=gen(5), requires_grad=True)
+    paired = anchor.detach().clone()
+    contrastive_loss(anchor, paired, torch.tensor([0, 0, 1])).backward()
+    assert torch.isfinite(anchor.grad).all()
 
 
 @pytest.mark.parametrize("distance", ["euclidean", "cosine"])
@@ -362,7 +367,7 @@ def test_batch_triplet_none_permutes_with_the_batch(mining: str) -> None:
 
 
 def test_cosine_equals_half_squared_euclidean_on_unit_vectors() -> None:
-    # SPEC.md section 7: ||a - b||^2 = 2 - 2 cos = 2 (1 - cos) for unit vectors
+    # the study notes (vector geometry): ||a - b||^2 = 2 - 2 cos = 2 (1 - cos) for unit vectors
     x, y = _batch(16, 5, 4, seed=16)
     xn = TF.normalize(x, dim=1)
     for mining in E.MININGS:
@@ -570,7 +575,7 @@ def test_pml_contrastive_is_a_different_loss() -> None:
     the two select the same active pairs but weigh them differently.
     """
     x, y = _tie_free(b=20)
-    pairs = E._masks(y)
+    pairs = E._masks(y, None)  # (positive, negative) masks, every sample kept
     per = lambda dist, m_neg: pml_losses.ContrastiveLoss(  # noqa: E731
         pos_margin=0.0, neg_margin=m_neg, distance=dist, reducer=pml_reducers.DoNothingReducer()
     )(x, y)
@@ -592,6 +597,115 @@ def test_pml_contrastive_is_a_different_loss() -> None:
     assert pairs[0].sum() == len(pos_idx[0])  # PML lists ordered pairs, as E._masks does
 
 
+# --------------------------------------------------------------------------- exclusion, weights
+
+
+def test_pair_and_triplet_mask_and_weight() -> None:
+    g = gen(50)
+    a, p, n = (torch.randn(7, 3, generator=g, dtype=torch.float64) for _ in range(3))
+    t = torch.tensor([1, 0, 0, 1, 0, 1, 0])
+    keep = torch.tensor([1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)
+    w = torch.tensor([1.0, 2.0, 0.0, 0.5, 3.0, 1.0, 2.0], dtype=torch.float64)
+    calls = [
+        lambda idx, **kw: contrastive_loss(a[idx], p[idx], t[idx], margin=2.0, **kw),
+        lambda idx, **kw: triplet_loss(a[idx], p[idx], n[idx], margin=1.5, **kw),
+    ]
+    everything = torch.arange(7)
+    for f in calls:
+        for reduction in ("mean", "sum"):
+            torch.testing.assert_close(
+                f(everything, mask=keep, reduction=reduction), f(keep, reduction=reduction)
+            )
+        out = f(everything, mask=keep, reduction="none")
+        torch.testing.assert_close(out[keep], f(keep, reduction="none"))
+        assert (out[~keep] == 0).all()
+        per = f(everything, reduction="none")
+        torch.testing.assert_close(f(everything, weight=w, reduction="none"), w * per)
+        torch.testing.assert_close(f(everything, weight=w), (w * per).sum() / w.sum())
+
+
+BATCH_LOSSES = [
+    pytest.param(
+        lambda x, y, **kw: batch_contrastive_loss(x, y, margin=1.5, **kw), id="contrastive"
+    ),
+    *(
+        pytest.param(
+            lambda x, y, mining=mining, soft=soft, **kw: batch_triplet_loss(
+                x, y, margin=1.0, mining=mining, soft=soft, **kw
+            ),
+            id=f"triplet-{mining}" + ("-soft" if soft else ""),
+        )
+        for mining in E.MININGS
+        for soft in (False, True)
+    ),
+]
+
+
+@pytest.mark.parametrize("loss", BATCH_LOSSES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_batch_losses_mask_leaves_the_sample_out(loss, reduction: str) -> None:
+    # an excluded sample is neither anchor nor candidate: the loss of the kept samples alone
+    x, y = _batch(12, 4, 3, seed=51)
+    x.requires_grad_(True)
+    keep = torch.ones(12, dtype=torch.bool)
+    keep[[1, 4, 5, 10]] = False
+    out = loss(x, y, mask=keep, reduction=reduction)
+    alone = loss(x[keep], y[keep], reduction=reduction)
+    if reduction == "none":
+        torch.testing.assert_close(out[keep], alone)
+        assert (out[~keep] == 0).all()
+    else:
+        torch.testing.assert_close(out, alone)
+    # ignore_index is the same exclusion, by label
+    torch.testing.assert_close(loss(x, torch.where(keep, y, -100), reduction=reduction), out)
+    torch.testing.assert_close(
+        loss(x, torch.where(keep, y, 7), ignore_index=7, reduction=reduction), out
+    )
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert (grad[~keep] == 0).all()
+
+
+@pytest.mark.parametrize("loss", BATCH_LOSSES)
+def test_batch_losses_sample_weight_scales_each_share(loss) -> None:
+    x, y = _batch(12, 4, 3, seed=52)
+    w = torch.rand(12, generator=gen(53), dtype=torch.float64) * 2
+    per = loss(x, y, reduction="none")
+    torch.testing.assert_close(loss(x, y, weight=w, reduction="none"), w * per)
+    torch.testing.assert_close(loss(x, y, weight=w, reduction="sum"), (w * per).sum())
+    torch.testing.assert_close(loss(x, y, weight=torch.ones(12, dtype=x.dtype)), loss(x, y))
+
+
+def test_batch_weighted_means_hand_counted() -> None:
+    x, y = _batch(10, 3, 3, seed=54)
+    w = torch.rand(10, generator=gen(55), dtype=torch.float64) + 0.5
+    # batch contrastive: each sample stands for (B - 1) / 2 pairs
+    per = batch_contrastive_loss(x, y, reduction="none")
+    torch.testing.assert_close(
+        batch_contrastive_loss(x, y, weight=w), (w * per).sum() / (w * (10 - 1) / 2).sum()
+    )
+    # batch-hard: one triplet per anchor that has one (mine_triplets lists them)
+    per = batch_triplet_loss(x, y, mining="hard", reduction="none")
+    anchors = mine_triplets(x, y, mining="hard")[0]
+    torch.testing.assert_close(
+        batch_triplet_loss(x, y, mining="hard", weight=w), (w * per).sum() / w[anchors].sum()
+    )
+
+
+def test_mine_triplets_mask_and_ignore_index() -> None:
+    x, y = _batch(14, 4, 3, seed=56)
+    keep = torch.ones(14, dtype=torch.bool)
+    keep[[0, 3, 7, 8]] = False
+    kept = keep.nonzero().flatten()
+    for mining in E.MININGS:
+        got = mine_triplets(x, y, mining=mining, mask=keep)
+        want = tuple(kept[t] for t in mine_triplets(x[keep], y[keep], mining=mining))
+        for g_, w_ in zip(got, want, strict=True):
+            assert torch.equal(g_, w_)
+        by_label = mine_triplets(x, torch.where(keep, y, -100), mining=mining)
+        for g_, w_ in zip(by_label, want, strict=True):
+            assert torch.equal(g_, w_)
+
+
 # --------------------------------------------------------------------------- modules
 
 
@@ -605,7 +719,9 @@ def test_modules_validate_and_repr() -> None:
         losskit.BatchTripletLoss(mining="easy")
     with pytest.raises(TypeError, match="TripletLoss: squared must be a bool; got int"):
         losskit.TripletLoss(squared=1)
-    with pytest.raises(ValueError, match="ContrastiveLoss: margin must be finite and >= 0; got -1"):
+    with pytest.raises(
+        ValueError, match="ContrastiveLoss: margin must be a finite number >= 0; got -1"
+    ):
         losskit.ContrastiveLoss(margin=-1)
     with pytest.raises(TypeError, match="batch_triplet_loss: soft must be a bool; got str"):
         batch_triplet_loss(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), soft="yes")

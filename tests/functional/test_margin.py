@@ -1,6 +1,7 @@
-"""The angular-margin family (SPEC.md section 6): the margin core, a formula-level reference
-for every loss, the chunked path against the dense one, parity with pytorch-metric-learning
-and insightface, Partial FC, the modules, and the seed's claims.
+"""The angular-margin family of the study notes: the margin core, a formula-level reference
+for every loss, the chunked path against the dense one, per-sample weight, mask and
+ignore_index, parity with pytorch-metric-learning and insightface, Partial FC, the modules,
+and the seed's claims.
 
 The reference below is written from the papers' formulas with plain ``torch.acos`` and full
 ``(B, C)`` logits, independently of losskit's fused cross-entropy, Chebyshev polynomials and
@@ -38,7 +39,7 @@ def _one_thread():
 
 
 def _psi_ref(theta: torch.Tensor, m: float) -> torch.Tensor:
-    # SPEC.md: psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m]
+    # the study notes: psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m]
     k = torch.floor(m * theta / math.pi)
     return (-1.0) ** k * torch.cos(m * theta) - 2.0 * k
 
@@ -75,14 +76,14 @@ def _ref_logits(name: str, x, y, w, b, kw) -> torch.Tensor:
             f = torch.where(cos > 0, f, cos)
         return s * torch.where(onehot, f, cos)
     if name == "combined_margin_loss":
-        m1, m2, m3 = kw["m1"], kw["m2"], kw["m3"]
-        phi = m1 * theta + m2
-        if m1 == 1.0:  # ArcFace's linear continuation
-            f = torch.where(phi <= math.pi, torch.cos(phi), cos - m2 * math.sin(m2))
+        m, margin, cos_margin = kw["m"], kw["margin"], kw["cos_margin"]
+        phi = m * theta + margin
+        if m == 1.0:  # ArcFace's linear continuation
+            f = torch.where(phi <= math.pi, torch.cos(phi), cos - margin * math.sin(margin))
         else:  # the monotone psi continuation
             k = torch.floor(phi / math.pi)
             f = (-1.0) ** k * torch.cos(phi) - 2.0 * k
-        return s * torch.where(onehot, f - m3, cos)
+        return s * torch.where(onehot, f - cos_margin, cos)
     raise AssertionError(name)
 
 
@@ -99,9 +100,9 @@ CASES = [
     ("cosface_loss", F.cosface_loss, {"cos_margin": 0.3, "scale": 10.0}, False, None),
     ("arcface_loss", F.arcface_loss, {"margin": 0.6, "scale": 10.0}, False, None),
     ("arcface_loss", F.arcface_loss, {"margin": 0.6, "scale": 10.0, "easy_margin": True}, False, None),
-    ("combined_margin_loss", F.combined_margin_loss, {"m1": 1.0, "m2": 0.3, "m3": 0.2, "scale": 10.0}, False, None),
-    ("combined_margin_loss", F.combined_margin_loss, {"m1": 1.5, "m2": 0.2, "m3": 0.1, "scale": 6.0}, False, None),
-    ("combined_margin_loss", F.combined_margin_loss, {"m1": 2.0, "m2": 0.0, "m3": 0.1, "scale": 6.0}, False, None),
+    ("combined_margin_loss", F.combined_margin_loss, {"m": 1.0, "margin": 0.3, "cos_margin": 0.2, "scale": 10.0}, False, None),
+    ("combined_margin_loss", F.combined_margin_loss, {"m": 1.5, "margin": 0.2, "cos_margin": 0.1, "scale": 6.0}, False, None),
+    ("combined_margin_loss", F.combined_margin_loss, {"m": 2.0, "margin": 0.0, "cos_margin": 0.1, "scale": 6.0}, False, None),
     ("subcenter_arcface_loss", F.subcenter_arcface_loss, {"margin": 0.5, "scale": 10.0}, False, 3),
 ]  # fmt: skip
 IDS = [f"{c[0]}-{'-'.join(f'{k}={v}' for k, v in c[2].items())}" for c in CASES]
@@ -170,6 +171,36 @@ def test_chunked_equals_dense_float32(name, fn, kw, bias, k) -> None:
             torch.testing.assert_close(gc, gdd, rtol=1e-5, atol=1e-5 * gdd.abs().max().item())
 
 
+@pytest.mark.parametrize("chunk", [None, 2])
+@pytest.mark.parametrize(("name", "fn", "kw", "bias", "k"), CASES, ids=IDS)
+def test_weight_mask_and_ignore_index(name, fn, kw, bias, k, chunk) -> None:
+    # per-sample weight, a bool mask and ignore_index (sugar for mask=labels != ignore_index):
+    # "mean" is sum(w l) / sum(w) over the kept rows, an excluded row reads 0 under "none"
+    # and gets no gradient, whatever its label held
+    x, y, w, b = _data(11, 6, 9, bias=bias, k=k, seed=20)
+    u = torch.linspace(0.5, 2.0, 11, dtype=torch.float64)
+    keep = torch.arange(11) % 3 != 0
+    per = _call(fn, x, y, w, b, kw, chunk_size=chunk, reduction="none")
+    ref = (per * u)[keep].sum() / u[keep].sum()
+    g_ref = _grads(ref, x, w, b)
+    ignored = torch.where(keep, y, -100)
+    for out in (
+        _call(fn, x, y, w, b, kw, chunk_size=chunk, weight=u, mask=keep),
+        _call(fn, x, ignored, w, b, kw, chunk_size=chunk, weight=u),
+        _call(fn, x, torch.where(keep, y, 9), w, b, kw, chunk_size=chunk, weight=u, ignore_index=9),
+    ):
+        torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+        for go, gr in zip(_grads(out, x, w, b), g_ref, strict=True):
+            torch.testing.assert_close(go, gr, rtol=1e-10, atol=1e-12)
+    none = _call(fn, x, ignored, w, b, kw, chunk_size=chunk, reduction="none")
+    assert (none[~keep] == 0).all()
+    torch.testing.assert_close(none[keep], per[keep], rtol=1e-12, atol=1e-12)
+    (gx,) = torch.autograd.grad(none.sum(), x)
+    assert (gx[~keep] == 0).all()
+    total = _call(fn, x, y, w, b, kw, chunk_size=chunk, weight=u, mask=keep, reduction="sum")
+    torch.testing.assert_close(total, (per * u)[keep].sum(), rtol=1e-12, atol=1e-12)
+
+
 class _LargestTensors(TorchDispatchMode):
     """Records the shape of every tensor any aten op creates (forward and backward)."""
 
@@ -221,63 +252,69 @@ def test_psi_is_continuous_and_decreasing(m) -> None:
 def test_chebyshev_route_equals_psi(m) -> None:
     # integer m uses T_m(cos theta) (no acos); it must be psi(theta) itself
     c = torch.linspace(-1.0, 1.0, 4001, dtype=torch.float64)
-    torch.testing.assert_close(F.margin_target(c, m1=float(m)), F.psi(torch.acos(c), m=m))
+    torch.testing.assert_close(F.margin_target(c, m=float(m)), F.psi(torch.acos(c), m=m))
 
 
 def test_arcface_target_and_its_fallbacks() -> None:
     m = 0.5
     theta = torch.linspace(0.0, math.pi, 2001, dtype=torch.float64)
     c = torch.cos(theta)
-    lin = F.margin_target(c, m2=m)  # "auto" = "linear" for m1 = 1
+    lin = F.margin_target(c, margin=m)  # "auto" = "linear" for m = 1
     inside = theta + m <= math.pi
     torch.testing.assert_close(lin[inside], torch.cos(theta[inside] + m))
     torch.testing.assert_close(lin[~inside], c[~inside] - m * math.sin(m))
     assert (lin.diff() <= 1e-12).all()  # decreasing (with a jump down at pi - m)
-    mono = F.margin_target(c, m2=m, fallback="monotone")
+    mono = F.margin_target(c, margin=m, fallback="monotone")
     assert (mono.diff() < 0).all() and mono.diff().abs().max() < 1e-2  # continuous
     torch.testing.assert_close(mono[~inside], -torch.cos(theta[~inside] + m) - 2.0)
 
 
 def test_general_route_is_monotone() -> None:
     theta = torch.linspace(0.0, math.pi, 4001, dtype=torch.float64)
-    f = F.margin_target(torch.cos(theta), m1=1.7, m2=0.4, m3=0.1)
+    f = F.margin_target(torch.cos(theta), m=1.7, margin=0.4, cos_margin=0.1)
     assert (f.diff() < 0).all() and f.diff().abs().max() < 1e-2
     torch.testing.assert_close(f[0], torch.tensor(math.cos(0.4) - 0.1, dtype=torch.float64))
 
 
 @pytest.mark.parametrize(
     "kw",
-    [{"m2": 0.5}, {"m1": 4.0}, {"m1": 1.5, "m2": 0.3}, {"m3": 0.35}, {"m1": 4.0, "lambda_": 5.0}],
+    [
+        {"margin": 0.5},
+        {"m": 4.0},
+        {"m": 1.5, "margin": 0.3},
+        {"cos_margin": 0.35},
+        {"m": 4.0, "lambda_": 5.0},
+    ],
 )
 def test_margin_target_finite_gradient_at_plus_minus_one(kw) -> None:
-    # d/dc of cos(m1 acos c + m2) is infinite at c = +-1 for some margins; losskit's value is
+    # d/dc of cos(m acos c + margin) is infinite at c = +-1 for some margins; losskit's value is
     # exact there and its gradient finite
     c = torch.tensor([1.0, -1.0, 1.0 + 1e-7, -1.0 - 1e-7], dtype=torch.float64, requires_grad=True)
     f = F.margin_target(c, **kw)
     (g,) = torch.autograd.grad(f.sum(), c)
     assert torch.isfinite(g).all()
     theta = torch.tensor([0.0, math.pi, 0.0, math.pi], dtype=torch.float64)
-    m1, m2, m3, lam = (
-        kw.get("m1", 1.0),
-        kw.get("m2", 0.0),
-        kw.get("m3", 0.0),
+    m, margin, cos_margin, lam = (
+        kw.get("m", 1.0),
+        kw.get("margin", 0.0),
+        kw.get("cos_margin", 0.0),
         kw.get("lambda_", 0.0),
     )
-    k = torch.floor((m1 * theta + m2) / math.pi)
-    plain = (-1.0) ** k * torch.cos(m1 * theta + m2) - 2.0 * k
-    if m1 == 1.0 and m2 > 0:  # ArcFace's linear continuation at theta = pi
-        plain[1::2] = -1.0 - m2 * math.sin(m2)
-    expected = (lam * torch.cos(theta) + plain - m3) / (1.0 + lam)
+    k = torch.floor((m * theta + margin) / math.pi)
+    plain = (-1.0) ** k * torch.cos(m * theta + margin) - 2.0 * k
+    if m == 1.0 and margin > 0:  # ArcFace's linear continuation at theta = pi
+        plain[1::2] = -1.0 - margin * math.sin(margin)
+    expected = (lam * torch.cos(theta) + plain - cos_margin) / (1.0 + lam)
     torch.testing.assert_close(f.detach(), expected)
 
 
 def test_easy_margin_and_straight_through() -> None:
     c = torch.tensor([-0.5, 0.2, 0.9], dtype=torch.float64, requires_grad=True)
-    easy = F.margin_target(c, m2=0.5, easy_margin=True)
+    easy = F.margin_target(c, margin=0.5, easy_margin=True)
     torch.testing.assert_close(easy[0], c[0])  # cos <= 0: no margin
     torch.testing.assert_close(easy[1:], torch.cos(torch.acos(c[1:]) + 0.5))
-    st = F.margin_target(c, m2=0.5, grad_mode="straight_through")
-    torch.testing.assert_close(st, F.margin_target(c, m2=0.5))
+    st = F.margin_target(c, margin=0.5, grad_mode="straight_through")
+    torch.testing.assert_close(st, F.margin_target(c, margin=0.5))
     (g,) = torch.autograd.grad(st.sum(), c)
     torch.testing.assert_close(g, torch.ones(3, dtype=torch.float64))
 
@@ -292,20 +329,20 @@ def test_margin_logits_is_the_dense_form_of_the_losses() -> None:
         return TF.cross_entropy(F.margin_logits(cos, y, **kw), y)
 
     torch.testing.assert_close(
-        F.arcface_loss(x, y, w, margin=0.4, scale=12.0), ce(m2=0.4, scale=12.0)
+        F.arcface_loss(x, y, w, margin=0.4, scale=12.0), ce(margin=0.4, scale=12.0)
     )
     torch.testing.assert_close(
-        F.cosface_loss(x, y, w, cos_margin=0.2, scale=12.0), ce(m3=0.2, scale=12.0)
+        F.cosface_loss(x, y, w, cos_margin=0.2, scale=12.0), ce(cos_margin=0.2, scale=12.0)
     )
     torch.testing.assert_close(F.normface_loss(x, y, w, scale=5.0), ce(scale=5.0))
     torch.testing.assert_close(
-        F.sphereface_loss(x, y, w, m=3, lambda_=1.0), ce(m1=3.0, lambda_=1.0, scale=norms)
+        F.sphereface_loss(x, y, w, m=3, lambda_=1.0), ce(m=3.0, lambda_=1.0, scale=norms)
     )
     outer = norms * w.norm(dim=1)  # ||x|| ||W_j||
-    torch.testing.assert_close(F.lsoftmax_loss(x, y, w, m=2), ce(m1=2.0, scale=outer))
+    torch.testing.assert_close(F.lsoftmax_loss(x, y, w, m=2), ce(m=2.0, scale=outer))
     torch.testing.assert_close(
-        F.combined_margin_loss(x, y, w, m1=1.2, m2=0.2, m3=0.1, scale=8.0),
-        ce(m1=1.2, m2=0.2, m3=0.1, scale=8.0),
+        F.combined_margin_loss(x, y, w, m=1.2, margin=0.2, cos_margin=0.1, scale=8.0),
+        ce(m=1.2, margin=0.2, cos_margin=0.1, scale=8.0),
     )
 
 
@@ -322,9 +359,9 @@ def test_margin_logits_errors() -> None:
         F.margin_logits(cos, torch.tensor([0, 4, 1]))
     with pytest.raises(
         ValueError,
-        match=r"margin_target: m2 \(an angle in radians\) must lie in \[0, pi\); got 4.0",
+        match=r"margin_target: margin must be a number in \[0, pi\); got 4.0",
     ):
-        F.margin_target(cos, m2=4.0)
+        F.margin_target(cos, margin=4.0)
     with pytest.raises(
         ValueError,
         match="margin_target: fallback must be one of 'auto', 'monotone', 'linear'; got 'x'",
@@ -336,7 +373,7 @@ def test_margin_logits_errors() -> None:
 
 
 def test_one_hot_cosines_without_scale_cannot_converge() -> None:
-    # SPEC.md: one-hot cosines (1, 0, 0, 0) give softmax 47.54 / 17.49 %: with |logits| <= 1
+    # the study notes: one-hot cosines (1, 0, 0, 0) give softmax 47.54 / 17.49 %: with |logits| <= 1
     # the target can never take most of the probability
     x, w, y = torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.eye(4), torch.tensor([0])
     p = torch.exp(-F.normface_loss(x, y, w, scale=1.0))
@@ -356,7 +393,7 @@ def test_normface_lower_bound(c, s) -> None:
     simplex = e - e.mean(0)  # C unit-ish vectors with pairwise cosine -1/(C-1)
     y = torch.arange(c)
     best = F.normface_loss(simplex, y, simplex, scale=s)
-    assert best.item() == pytest.approx(F.normface_lower_bound(c, s), rel=1e-12)
+    assert best.item() == pytest.approx(F.normface_lower_bound(c, scale=s), rel=1e-12)
     # it bounds the mean over a class-balanced batch, whatever the features and weights
     for seed in range(5):
         x, _, w, _ = _data(4 * c, c + 3, c, bias=False, k=None, seed=seed)
@@ -367,7 +404,7 @@ def test_normface_lower_bound(c, s) -> None:
 def test_zero_margin_is_normface(fn) -> None:
     x, y, w, _ = _data(12, 6, 8, bias=False, k=None, seed=6)
     zero = {"arcface_loss": {"margin": 0.0}, "cosface_loss": {"cos_margin": 0.0}}.get(
-        fn.__name__, {"m1": 1.0, "m2": 0.0, "m3": 0.0}
+        fn.__name__, {"m": 1.0, "margin": 0.0, "cos_margin": 0.0}
     )
     ours = fn(x, y, w, scale=13.0, reduction="none", **zero)
     ref = F.normface_loss(x, y, w, scale=13.0, reduction="none")
@@ -381,11 +418,11 @@ def test_family_reductions() -> None:
     close = torch.testing.assert_close
     close(F.coco_loss(x, y, w, scale=9.0), F.normface_loss(x, y, w, scale=9.0))  # same function
     close(
-        F.combined_margin_loss(x, y, w, m1=1.0, m2=0.4, m3=0.0, scale=9.0),
+        F.combined_margin_loss(x, y, w, m=1.0, margin=0.4, cos_margin=0.0, scale=9.0),
         F.arcface_loss(x, y, w, margin=0.4, scale=9.0),
     )
     close(
-        F.combined_margin_loss(x, y, w, m1=1.0, m2=0.0, m3=0.3, scale=9.0),
+        F.combined_margin_loss(x, y, w, m=1.0, margin=0.0, cos_margin=0.3, scale=9.0),
         F.cosface_loss(x, y, w, cos_margin=0.3, scale=9.0),
     )
     close(
@@ -398,12 +435,12 @@ def test_family_reductions() -> None:
     xn, wn = TF.normalize(x, dim=1), TF.normalize(w, dim=1)
     cos = (xn @ wn.T).gather(1, y[:, None])
     torch.testing.assert_close(
-        F.margin_target(cos, m1=4.0, lambda_=1.0), 0.5 * (cos + F.psi(torch.acos(cos), m=4))
+        F.margin_target(cos, m=4.0, lambda_=1.0), 0.5 * (cos + F.psi(torch.acos(cos), m=4))
     )  # fmt: skip
 
 
 def test_margin_pulls_features_toward_their_class_weight() -> None:
-    # SPEC.md: the margin is an intra-class angle constraint. Optimise free unit features
+    # the study notes: the margin is an intra-class angle constraint. Optimise free unit features
     # against fixed class weights: once NormFace classifies a feature its gradient fades,
     # ArcFace keeps pulling it until theta is about m smaller.
     g = gen(8)
@@ -424,7 +461,7 @@ def test_margin_pulls_features_toward_their_class_weight() -> None:
 
 
 def test_annealed_sphereface_effective_margin() -> None:
-    # SPEC.md: lambda decays during training; with m = 4 the effective margin ends near 1.5
+    # the study notes: lambda decays during training; with m = 4 the effective margin ends near 1.5
     assert F.sphereface_effective_margin(0.0, m=4) == pytest.approx(4.0, abs=1e-9)
     at_min = F.sphereface_effective_margin(5.0, m=4)  # SphereFace's lambda_min
     assert 1.4 < at_min < 1.7
@@ -433,16 +470,18 @@ def test_annealed_sphereface_effective_margin() -> None:
 
 
 def test_lambda_schedule() -> None:
-    sched = F.LambdaSchedule(base=1000.0, gamma=0.12, power=1.0, lambda_min=5.0)
+    sched = F.LambdaSchedule(base=1000.0, decay=0.12, power=1.0, lambda_min=5.0)
     assert sched(0) == 1000.0
-    assert sched(10) == pytest.approx(1000.0 / 2.2)  # base (1 + gamma t)^-power
+    assert sched(10) == pytest.approx(1000.0 / 2.2)  # base (1 + decay t)^-power
     assert sched(100_000) == 5.0  # floored at lambda_min
     vals = [sched(t) for t in range(0, 5000, 50)]
     assert all(a >= b for a, b in zip(vals, vals[1:], strict=False))
     with pytest.raises(ValueError, match="LambdaSchedule: iteration must be an int >= 0; got -1"):
         sched(-1)
-    with pytest.raises(ValueError, match="LambdaSchedule: gamma must be finite and >= 0; got -0.1"):
-        F.LambdaSchedule(gamma=-0.1)
+    with pytest.raises(
+        ValueError, match="LambdaSchedule: decay must be a finite number >= 0; got -0.1"
+    ):
+        F.LambdaSchedule(decay=-0.1)
 
 
 # --------------------------------------------------------------------------- peers
@@ -515,8 +554,9 @@ def test_parity_pml_normalized_softmax() -> None:
 def _insightface_arcface(
     cos: torch.Tensor, labels: torch.Tensor, s: float, m: float
 ) -> torch.Tensor:
-    """insightface arcface_torch's CombinedMarginLoss for (m1, m2, m3) = (1, m, 0), re-derived
-    from its formula: cos(theta + m) on the target, applied under no_grad, then times s."""
+    """insightface arcface_torch's CombinedMarginLoss for (m1, m2, m3) = (1, m, 0) (losskit's
+    ``m``, ``margin``, ``cos_margin``), re-derived from its formula: cos(theta + m) on the
+    target, applied under no_grad, then times s."""
     logits = cos.clone()
     with torch.no_grad():
         theta = torch.acos(logits.gather(1, labels[:, None]).clamp(-1, 1))
@@ -550,7 +590,7 @@ def test_straight_through_gradient_difference() -> None:
     rel = ((grads["straight_through"] - grads["exact"]).norm() / grads["exact"].norm()).item()
     assert 0.11 < rel < 0.16, rel
     c = torch.tensor([0.0, 0.5, -0.3], dtype=torch.float64, requires_grad=True)
-    (ge,) = torch.autograd.grad(F.margin_target(c, m2=0.5).sum(), c)
+    (ge,) = torch.autograd.grad(F.margin_target(c, margin=0.5).sum(), c)
     theta = torch.acos(c.detach())
     torch.testing.assert_close(1.0 / ge, torch.sin(theta) / torch.sin(theta + 0.5))
 
@@ -573,7 +613,7 @@ def test_partial_fc_sample() -> None:
     full, new = F.partial_fc_sample(labels, 100, sample_rate=1.0)
     assert torch.equal(full, torch.arange(100)) and torch.equal(new, labels)
     with pytest.raises(
-        ValueError, match=r"partial_fc_sample: sample_rate must lie in \(0, 1\]; got 1.5"
+        ValueError, match=r"partial_fc_sample: sample_rate must be a number in \(0, 1\]; got 1.5"
     ):
         F.partial_fc_sample(labels, 100, sample_rate=1.5)
     with pytest.raises(ValueError, match=r"partial_fc_sample: labels must lie in \[0, 9\]"):
@@ -596,13 +636,40 @@ def test_partial_fc_loss_is_the_loss_over_the_sampled_classes(chunk) -> None:
 
 def test_module_partial_fc_only_in_training() -> None:
     torch.manual_seed(0)
-    head = lnn.ArcFaceLoss(6, 50, sample_rate=0.2, scale=16.0)
+    head = lnn.ArcFaceLoss(50, 6, sample_rate=0.2, scale=16.0)
     x, y = torch.randn(8, 6), torch.randint(0, 50, (8,))
     head(x, y).backward()
-    touched = (head.weight.grad.abs().sum(1) > 0).sum().item()
+    touched = (head.centers.grad.abs().sum(1) > 0).sum().item()
     assert touched == 10  # ceil(0.2 * 50) sampled classes
     head.eval()
-    torch.testing.assert_close(head(x, y), F.arcface_loss(x, y, head.weight, scale=16.0))
+    torch.testing.assert_close(head(x, y), F.arcface_loss(x, y, head.centers, scale=16.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8])
+def test_module_partial_fc_leaves_excluded_rows_out(dtype) -> None:
+    # an excluded row (mask False, or its label == ignore_index) does not put its class into
+    # the sample: the module's loss is the loss over partial_fc_sample of the kept labels
+    torch.manual_seed(0)
+    head = lnn.ArcFaceLoss(50, 6, sample_rate=0.2, scale=16.0, chunk_size=4)
+    x = torch.randn(8, 6, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([3, 7, 7, 12, 40, 3, 9, 21])
+    keep = torch.tensor([True, True, True, False, False, True, True, False])
+    u = torch.linspace(0.5, 2.0, 8, dtype=torch.float64)
+    torch.manual_seed(1)  # the sampler draws its negatives from the global generator
+    out = head(x, y.to(dtype), weight=u, mask=keep)
+    torch.manual_seed(1)
+    index, new = F.partial_fc_sample(torch.where(keep, y, -1), 50, sample_rate=0.2)
+    assert index.numel() == 10 and (new >= 0).equal(keep)
+    ref = F.arcface_loss(
+        x, new.clamp_min(0), head.centers[index], scale=16.0, weight=u, mask=new >= 0
+    )
+    torch.testing.assert_close(out, ref)
+    (gx,) = torch.autograd.grad(out, x)
+    assert (gx[~keep] == 0).all()
+    if dtype != torch.uint8:  # ignore_index: the same rows left out
+        torch.manual_seed(1)
+        again = head(x, torch.where(keep, y, -100).to(dtype), weight=u)
+        torch.testing.assert_close(again, ref)
 
 
 # --------------------------------------------------------------------------- modules
@@ -617,7 +684,7 @@ MODULES = [
     (lnn.NormFaceLoss, {"learn_scale": True}),
     (lnn.CosFaceLoss, {}),
     (lnn.ArcFaceLoss, {"grad_mode": "straight_through"}),
-    (lnn.CombinedMarginLoss, {"m1": 1.2}),
+    (lnn.CombinedMarginLoss, {"m": 1.2}),
     (lnn.SubCenterArcFaceLoss, {"subcenters": 3}),
 ]
 
@@ -625,7 +692,7 @@ MODULES = [
 @pytest.mark.parametrize(("cls", "kw"), MODULES, ids=[c.__name__ for c, _ in MODULES])
 def test_module_owns_parameters_and_never_writes_to_self(cls, kw) -> None:
     torch.manual_seed(0)
-    head = cls(8, 11, chunk_size=4, **kw)
+    head = cls(11, 8, chunk_size=4, **kw)
     before = {k: v.clone() for k, v in head.state_dict().items()}
     x = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)  # float64 into a float32 head
     loss = head(x, torch.randint(0, 11, (5,)))
@@ -641,10 +708,10 @@ def test_module_owns_parameters_and_never_writes_to_self(cls, kw) -> None:
         assert p.grad is not None and p.grad.dtype == p.dtype and torch.isfinite(p.grad).all(), name
     if kw.get("learn_scale"):
         assert head.scale.grad.abs().item() > 0
-    assert repr(head).startswith(f"{cls.__name__}(in_features=8, num_classes=11")
+    assert repr(head).startswith(f"{cls.__name__}(11, 8, ")
     head.reset_parameters()
     bound = 1 / math.sqrt(8)
-    assert head.weight.abs().max() <= bound
+    assert head.centers.abs().max() <= bound
 
 
 def test_learnable_scale_as_a_tensor() -> None:
@@ -660,22 +727,24 @@ def test_learnable_scale_as_a_tensor() -> None:
 
 
 def test_create_from_registry_builds_a_real_head() -> None:
-    head = losskit.create("arcface_loss", in_features=32, num_classes=100, margin=0.3)
+    head = losskit.create("arcface_loss", num_classes=100, embedding_dim=32, margin=0.3)
     assert (
-        isinstance(head, lnn.ArcFaceLoss) and head.weight.shape == (100, 32) and head.margin == 0.3
+        isinstance(head, lnn.ArcFaceLoss) and head.centers.shape == (100, 32) and head.margin == 0.3
     )
 
 
 def test_module_constructor_errors() -> None:
-    with pytest.raises(ValueError, match=r"ArcFaceLoss: sample_rate must lie in \(0, 1\]; got 2.0"):
-        lnn.ArcFaceLoss(4, 3, sample_rate=2.0)
+    with pytest.raises(
+        ValueError, match=r"ArcFaceLoss: sample_rate must be a number in \(0, 1\]; got 2.0"
+    ):
+        lnn.ArcFaceLoss(3, 4, sample_rate=2.0)
     with pytest.raises(ValueError, match="SphereFaceLoss: num_classes must be an int >= 1; got 0"):
-        lnn.SphereFaceLoss(4, 0)
+        lnn.SphereFaceLoss(0, 4)
     with pytest.raises(
         ValueError,
-        match=r"ArcFaceLoss: margin \(an angle in radians\) must lie in \[0, pi\); got 28.6",
+        match=r"ArcFaceLoss: margin must be a number in \[0, pi\); got 28.6",
     ):
-        lnn.ArcFaceLoss(4, 3, margin=28.6)  # someone passing degrees
+        lnn.ArcFaceLoss(3, 4, margin=28.6)  # someone passing degrees
 
 
 # --------------------------------------------------------------------------- numerics
@@ -750,7 +819,7 @@ def test_any_integer_label_dtype(dtype) -> None:
         )
     cos = torch.rand(6, 5, dtype=torch.float64)
     torch.testing.assert_close(
-        F.margin_logits(cos, y.to(dtype), m2=0.3), F.margin_logits(cos, y, m2=0.3)
+        F.margin_logits(cos, y.to(dtype), margin=0.3), F.margin_logits(cos, y, margin=0.3)
     )
     index, new = F.partial_fc_sample(y.to(dtype), 5, sample_rate=0.5)
     assert torch.equal(index[new], y)

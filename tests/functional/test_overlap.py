@@ -1,6 +1,7 @@
 """Mask overlap losses: hand-worked values, parity with MONAI and segmentation_models_pytorch
 (every deliberate difference written next to its test), empty-target semantics,
-ignore_index, weights, and the seed's Dice/IoU identity (SPEC.md section 2)."""
+ignore_index, mask, class and sample weights, and the Dice/IoU identity of the study
+notes."""
 
 from __future__ import annotations
 
@@ -47,32 +48,42 @@ def test_hand_worked_values() -> None:
     torch.testing.assert_close(
         jaccard_loss(p, g, **kw), torch.tensor([[1 - 1 / 3]])
     )  # TP/(TP+FP+FN)
-    # Tversky alpha=.2, beta=.8: 1 / (1 + .2 + .8) = .5
-    torch.testing.assert_close(tversky_loss(p, g, alpha=0.2, beta=0.8, **kw), torch.tensor([[0.5]]))
+    # Tversky fp_weight=.2, fn_weight=.8: 1 / (1 + .2 + .8) = .5
     torch.testing.assert_close(
-        focal_tversky_loss(p, g, alpha=0.2, beta=0.8, gamma=2.0, **kw), torch.tensor([[0.25]])
+        tversky_loss(p, g, fp_weight=0.2, fn_weight=0.8, **kw), torch.tensor([[0.5]])
+    )
+    torch.testing.assert_close(
+        focal_tversky_loss(p, g, fp_weight=0.2, fn_weight=0.8, gamma=2.0, **kw),
+        torch.tensor([[0.25]]),
+    )
+    # the weights are not symmetric: fp_weight weighs FP, fn_weight FN. Pred {1,1,0,0} and
+    # target {1,0,0,0}: TP = 1, FP = 1, FN = 0, so only fp_weight counts: 1 - 1 / (1 + .2)
+    g1 = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(
+        tversky_loss(p, g1, fp_weight=0.2, fn_weight=0.8, **kw), torch.tensor([[1 - 1 / 1.2]])
     )
     # squared denominator: sum p^2 + sum g^2 = 2 + 2, same as plain for hard masks
-    torch.testing.assert_close(dice_loss(p, g, squared=True, **kw), torch.tensor([[0.5]]))
+    torch.testing.assert_close(dice_loss(p, g, squared_pred=True, **kw), torch.tensor([[0.5]]))
     soft = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
     # plain: 1 - 2(.5)/(1 + 2) = 2/3; squared: 1 - 1/(.5 + 2) = .6
     torch.testing.assert_close(dice_loss(soft, g, **kw), torch.tensor([[2 / 3]]))
-    torch.testing.assert_close(dice_loss(soft, g, squared=True, **kw), torch.tensor([[0.6]]))
+    torch.testing.assert_close(dice_loss(soft, g, squared_pred=True, **kw), torch.tensor([[0.6]]))
 
 
 def test_tversky_special_cases_are_dice_and_jaccard() -> None:
     x, t = _multilabel(seed=1)
     kw = {"mode": "multilabel", "reduction": "none"}
     torch.testing.assert_close(
-        tversky_loss(x, t, alpha=0.5, beta=0.5, smooth=0.0, **kw), dice_loss(x, t, smooth=0.0, **kw)
+        tversky_loss(x, t, fp_weight=0.5, fn_weight=0.5, smooth=0.0, **kw),
+        dice_loss(x, t, smooth=0.0, **kw),
     )
     torch.testing.assert_close(
-        tversky_loss(x, t, alpha=1.0, beta=1.0, smooth=0.0, **kw),
+        tversky_loss(x, t, fp_weight=1.0, fn_weight=1.0, smooth=0.0, **kw),
         jaccard_loss(x, t, smooth=0.0, **kw),
     )
     torch.testing.assert_close(
-        focal_tversky_loss(x, t, alpha=0.3, beta=0.7, gamma=1.0, **kw),
-        tversky_loss(x, t, alpha=0.3, beta=0.7, **kw),
+        focal_tversky_loss(x, t, fp_weight=0.3, fn_weight=0.7, gamma=1.0, **kw),
+        tversky_loss(x, t, fp_weight=0.3, fn_weight=0.7, **kw),
     )
 
 
@@ -80,8 +91,8 @@ def test_tversky_special_cases_are_dice_and_jaccard() -> None:
 
 
 @pytest.mark.parametrize("per_sample", [True, False], ids=["per-sample", "batch"])
-@pytest.mark.parametrize("squared", [False, True])
-def test_parity_with_monai_multiclass(per_sample: bool, squared: bool) -> None:
+@pytest.mark.parametrize("squared_pred", [False, True])
+def test_parity_with_monai_multiclass(per_sample: bool, squared_pred: bool) -> None:
     x, y = _multiclass(seed=2)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ours = dice_loss(
@@ -89,7 +100,7 @@ def test_parity_with_monai_multiclass(per_sample: bool, squared: bool) -> None:
         y,
         mode="multiclass",
         per_sample=per_sample,
-        squared=squared,
+        squared_pred=squared_pred,
         smooth=1e-5,
         reduction="none",
     )
@@ -97,7 +108,7 @@ def test_parity_with_monai_multiclass(per_sample: bool, squared: bool) -> None:
         softmax=True,
         to_onehot_y=True,
         batch=not per_sample,
-        squared_pred=squared,
+        squared_pred=squared_pred,
         smooth_nr=1e-5,
         smooth_dr=1e-5,
         reduction="none",
@@ -128,16 +139,47 @@ def test_parity_with_monai_multilabel_and_jaccard(per_sample: bool) -> None:
 
 def test_class_weight_mean_differs_from_monai() -> None:
     # deliberate: losskit's weighted mean divides by sum(w) (the library rule); MONAI
-    # multiplies by the weights and divides by the count N * C
+    # multiplies by the weights and divides by the count N * C. (The class weights were
+    # called weight before 0.2.0; weight is now the per-sample weight, tested below.)
     x, y = _multiclass(seed=4)
     w = torch.tensor([0.5, 1.0, 2.0, 0.0], dtype=torch.float64)
-    ours = dice_loss(x, y, mode="multiclass", smooth=1e-5, weight=w)
+    ours = dice_loss(x, y, mode="multiclass", smooth=1e-5, class_weight=w)
     per = dice_loss(x, y, mode="multiclass", smooth=1e-5, reduction="none")
     torch.testing.assert_close(ours, (per * w).sum() / (w.sum() * per.shape[0]))
     theirs = MonaiDice(softmax=True, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5, weight=w)(
         x, y.unsqueeze(1)
     )
     torch.testing.assert_close(theirs, (per * w).mean())
+
+
+def test_weight_is_per_sample_and_combines_with_class_weight() -> None:
+    # since 0.2.0 weight is the (N,) sample weight of the library's reduction; the loss is
+    # (N, C), so "mean" is sum_nc w_n cw_c l_nc / sum_nc w_n cw_c
+    x, y = _multiclass(n=3, c=4, seed=12)
+    per = dice_loss(x, y, mode="multiclass", reduction="none")
+    w = torch.tensor([1.0, 0.0, 3.0], dtype=torch.float64)
+    cw = torch.tensor([0.5, 1.0, 2.0, 0.0], dtype=torch.float64)
+    kw = {"mode": "multiclass"}
+    torch.testing.assert_close(dice_loss(x, y, weight=w, reduction="none", **kw), per * w[:, None])
+    torch.testing.assert_close(
+        dice_loss(x, y, weight=w, **kw), (per * w[:, None]).sum() / (4 * w.sum())
+    )
+    both = w[:, None] * cw
+    torch.testing.assert_close(
+        tversky_loss(x, y, weight=w, class_weight=cw, **kw),
+        (tversky_loss(x, y, reduction="none", **kw) * both).sum() / both.sum(),
+    )
+    # a sample of weight 0 is left out: the same as dropping it from the batch
+    torch.testing.assert_close(
+        dice_loss(x, y, weight=torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), **kw),
+        dice_loss(x[[0, 2]], y[[0, 2]], **kw),
+    )
+    with pytest.raises(
+        ValueError, match=r"dice_loss: weight must have shape \(3,\), one value per row; got \(4,\)"
+    ):
+        dice_loss(x, y, weight=cw, **kw)
+    with pytest.raises(ValueError, match=r"jaccard_loss: weight is per sample"):
+        jaccard_loss(x, y, per_sample=False, weight=w, **kw)
 
 
 # ---- segmentation_models_pytorch ---------------------------------------------------------
@@ -159,7 +201,8 @@ def test_parity_with_smp_dice_jaccard_tversky(mode: str) -> None:
         (dice_loss(x, t, **kw), smp.DiceLoss(mode)(x, t)),
         (jaccard_loss(x, t, **kw), smp.JaccardLoss(mode)(x, t)),
         (
-            tversky_loss(x, t, alpha=0.3, beta=0.7, **kw),
+            # SMP calls the weights of FP and FN alpha and beta
+            tversky_loss(x, t, fp_weight=0.3, fn_weight=0.7, **kw),
             smp.TverskyLoss(mode, alpha=0.3, beta=0.7)(x, t),
         ),
     ]
@@ -221,9 +264,12 @@ def test_ignore_index_is_excluded_from_every_sum(mode: str) -> None:
             x, t = x[:, 0], t[:, 0]
         t = t.clone()
     ignore = torch.rand(t.shape, generator=g) < 0.3
+    clean = t.clone()
     t[ignore] = 255
     kw = {"mode": mode, "reduction": "none"}
     got = dice_loss(x, t, ignore_index=255, **kw)
+    # ignore_index is sugar for a mask: mask=False leaves the same positions out
+    torch.testing.assert_close(dice_loss(x, clean, mask=~ignore, **kw), got)
     # reference: drop the ignored positions by hand, pixel by pixel
     if mode == "multiclass":
         p = torch.softmax(x, 1)
@@ -298,15 +344,15 @@ def test_focal_tversky_perfect_match_has_finite_zero_gradient() -> None:
 
 
 def test_module_repr_and_forward() -> None:
-    m = DiceLoss(mode="multiclass", squared=True, smooth=0.5)
+    m = DiceLoss(mode="multiclass", squared_pred=True, smooth=0.5)
     x, y = _multiclass(seed=10)
     torch.testing.assert_close(
-        m(x, y), dice_loss(x, y, mode="multiclass", squared=True, smooth=0.5)
+        m(x, y), dice_loss(x, y, mode="multiclass", squared_pred=True, smooth=0.5)
     )
-    assert "squared=True" in repr(m) and "mode='multiclass'" in repr(m)
+    assert "squared_pred=True" in repr(m) and "mode='multiclass'" in repr(m)
 
 
-# ---- the seed's identity -----------------------------------------------------------------
+# ---- the identity of the study notes -----------------------------------------------------
 
 
 def test_dice_and_iou_identity() -> None:

@@ -1,5 +1,5 @@
 """Regression losses: hand-worked values, parity with torch.nn.functional, the weighted-mean
-rule, and the seed's claims about their gradients (SPEC.md section 1)."""
+rule, and the claims of the study notes about their gradients."""
 
 from __future__ import annotations
 
@@ -85,6 +85,41 @@ def test_per_sample_weight_broadcasts() -> None:
     assert l1_loss(p * torch.tensor([[1.0], [5.0]]), t, weight=w).item() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("fn", [l1_loss, mse_loss, smooth_l1_loss, huber_loss])
+def test_mask_leaves_elements_out_of_numerator_and_denominator(fn) -> None:
+    g = gen(5)
+    p = torch.randn(4, 6, generator=g, dtype=torch.float64).requires_grad_()
+    t = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    m = torch.rand(4, 6, generator=g) < 0.6
+    t_void = torch.where(m, t, torch.full_like(t, 1e6))  # a "void" value where masked
+    none = fn(p, t_void, mask=m, reduction="none")
+    assert torch.isfinite(none).all() and (none[~m] == 0).all()
+    torch.testing.assert_close(none[m], fn(p, t, reduction="none")[m])
+    mean = fn(p, t_void, mask=m)
+    torch.testing.assert_close(mean, fn(p[m], t[m]))
+    torch.testing.assert_close(fn(p, t_void, mask=m, reduction="sum"), none.sum())
+    (grad,) = torch.autograd.grad(mean, p)
+    assert torch.isfinite(grad).all() and (grad[~m] == 0).all()
+    # mask and weight combine: sum(w l) / sum(w) over the kept elements
+    w = torch.rand(4, 6, generator=g, dtype=torch.float64)
+    per = fn(p, t, reduction="none")
+    torch.testing.assert_close(fn(p, t, weight=w, mask=m), (w * per)[m].sum() / w[m].sum())
+
+
+@pytest.mark.parametrize("fn", [l1_loss, mse_loss, smooth_l1_loss, huber_loss])
+def test_masked_missing_targets_get_zero_gradient(fn) -> None:
+    # missing targets stored as NaN and masked out (depth maps, sparse labels): the masked
+    # elements get a zero gradient and their NaN never reaches the result (the exclusion rule
+    # of losskit._reduction.finish)
+    p = torch.tensor([1.0, 2.0, -0.5], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.0, float("nan"), 0.5], dtype=torch.float64)
+    m = ~torch.isnan(t)
+    out = fn(p, t, mask=m)
+    torch.testing.assert_close(out, fn(p[m], t[m]))
+    (grad,) = torch.autograd.grad(out, p)
+    assert torch.isfinite(grad).all() and grad[1] == 0
+
+
 def test_identities() -> None:
     g = gen(3)
     p, t = (
@@ -130,9 +165,11 @@ def test_half_precision_returns_input_dtype() -> None:
 
 
 def test_bad_hyperparameters() -> None:
-    with pytest.raises(ValueError, match=r"huber_loss: delta must be finite and > 0; got 0"):
+    with pytest.raises(ValueError, match=r"huber_loss: delta must be a finite number > 0; got 0"):
         huber_loss(D, Z, delta=0)
-    with pytest.raises(ValueError, match=r"smooth_l1_loss: beta must be finite and >= 0; got -1"):
+    with pytest.raises(
+        ValueError, match=r"smooth_l1_loss: beta must be a finite number >= 0; got -1"
+    ):
         smooth_l1_loss(D, Z, beta=-1)
     with pytest.raises(TypeError, match=r"smooth_l1_loss: beta must be a number; got str"):
         smooth_l1_loss(D, Z, beta="1")  # type: ignore[arg-type]

@@ -1,12 +1,14 @@
 """Benchmark cases of the box family (losskit against its peers)."""
 
 from __future__ import annotations
-from collections.abc import Callable
-import torch
-from .. import functional as F
-from ._base import BenchCase
-from ..specs._inputs import grad_inputs
 
+from collections.abc import Callable
+
+import torch
+
+from .. import functional as F
+from ..specs._inputs import grad_inputs
+from ._base import BenchCase
 
 BENCH_N = 1_000_000
 
@@ -44,7 +46,7 @@ def _bench(fn: Callable, peer_name: str) -> tuple[BenchCase, ...]:
 
 
 CASES = {
-    'giou_loss': _bench(F.giou_loss, "generalized_box_iou_loss"),
-    'diou_loss': _bench(F.diou_loss, "distance_box_iou_loss"),
-    'ciou_loss': _bench(F.ciou_loss, "complete_box_iou_loss"),
+    "giou_loss": _bench(F.giou_loss, "generalized_box_iou_loss"),
+    "diou_loss": _bench(F.diou_loss, "distance_box_iou_loss"),
+    "ciou_loss": _bench(F.ciou_loss, "complete_box_iou_loss"),
 }

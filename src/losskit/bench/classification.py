@@ -1,12 +1,15 @@
 """Benchmark cases of the classification family (losskit against its peers)."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
+
 import torch
 import torch.nn.functional as TF
+
 from .. import functional as F
-from ._base import BenchCase
 from ..specs._inputs import grad_inputs
+from ._base import BenchCase
 
 
 def _steps(
@@ -130,10 +133,10 @@ def _softmax_focal_setup(device: torch.device) -> dict[str, Callable[[], None]]:
 
 
 CASES = {
-    'bce_loss': (BenchCase("(4096, 1024) float32", _bce_setup),),
-    'weighted_bce_loss': (BenchCase("(4096, 1024) float32, 5 % positives", _weighted_setup),),
-    'balanced_bce_loss': (BenchCase("(16, 1, 256, 256) float32, 5 % positives", _balanced_setup),),
-    'focal_loss': (BenchCase("(16, 80, 128, 128) float32, 1 % positives", focal_bench_setup),),
-    'softmax_focal_loss': (BenchCase("(8, 21, 128, 128) float32", _softmax_focal_setup),),
-    'softmax_cross_entropy': (BenchCase("(4096, 1000) float32, label smoothing 0.1", _ce_setup),),
+    "bce_loss": (BenchCase("(4096, 1024) float32", _bce_setup),),
+    "weighted_bce_loss": (BenchCase("(4096, 1024) float32, 5 % positives", _weighted_setup),),
+    "balanced_bce_loss": (BenchCase("(16, 1, 256, 256) float32, 5 % positives", _balanced_setup),),
+    "focal_loss": (BenchCase("(16, 80, 128, 128) float32, 1 % positives", focal_bench_setup),),
+    "softmax_focal_loss": (BenchCase("(8, 21, 128, 128) float32", _softmax_focal_setup),),
+    "softmax_cross_entropy": (BenchCase("(4096, 1000) float32, label smoothing 0.1", _ce_setup),),
 }

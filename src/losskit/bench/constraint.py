@@ -1,12 +1,16 @@
 """Benchmark cases of the constraint family (losskit against its peers)."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
+
 import torch
 from torch import nn
+
 from .. import functional as F
-from ._base import BenchCase
+from ..functional.constraint import CenterLoss
 from ..specs._inputs import grad_inputs, randint, randn
+from ._base import BenchCase
 
 
 def _step(loss: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
@@ -31,9 +35,9 @@ def bench_center_step(classes: int, dim: int = 512, batch: int = 256) -> BenchCa
         y = randint(g, classes, batch, device=device)
         table = torch.randn(classes, dim, generator=g).to(device)
         (x,) = grad_inputs(x0)
-        paper = F.CenterLoss(classes, dim, update="paper", device="meta")
+        paper = CenterLoss(classes, dim, update="paper", device="meta")
         paper.centers = table
-        sparse = F.CenterLoss(classes, dim, update="optimizer", sparse=True, device="meta")
+        sparse = CenterLoss(classes, dim, update="optimizer", sparse=True, device="meta")
         sparse.centers = nn.Parameter(table)
         sgd = torch.optim.SGD(sparse.parameters(), lr=0.1)
         dense = nn.Parameter(table)
@@ -70,19 +74,21 @@ def _bench_center_invariant() -> BenchCase:
     def setup(device: torch.device) -> dict[str, Callable[[], None]]:
         g = torch.Generator().manual_seed(0)
         x0 = randn(g, batch, dim, dtype=torch.float32, device=device)
-        w0 = randn(g, c, dim, dtype=torch.float32, device=device)
+        c0 = randn(g, c, dim, dtype=torch.float32, device=device)
         y = randint(g, c, batch, device=device)
-        x, w = grad_inputs(x0, w0)
-        xt, wt = grad_inputs(x0, w0)
+        x, centers = grad_inputs(x0, c0)
+        xt, ct = grad_inputs(x0, c0)
 
         def plain_torch() -> torch.Tensor:
-            norms = wt.square().sum(1)
-            pull = 0.5 * (xt - wt[y]).square().sum(1)
+            norms = ct.square().sum(1)
+            pull = 0.5 * (xt - ct[y]).square().sum(1)
             return (pull + 0.25 * (norms[y] - norms.mean()).square()).mean()
 
         return {
-            "losskit": _step(lambda: F.center_invariant_loss(x, y, w, gamma=1.0), x, w),
-            "torch": _step(plain_torch, xt, wt),
+            "losskit": _step(
+                lambda: F.center_invariant_loss(x, y, centers, invariant_weight=1.0), x, centers
+            ),
+            "torch": _step(plain_torch, xt, ct),
         }
 
     return BenchCase(f"C={c}, D={dim}, N={batch} float32", setup)
@@ -122,8 +128,8 @@ def _bench_ring() -> BenchCase:
 
 
 CASES = {
-    'center_loss': (bench_center_step(100_000),),
-    'center_invariant_loss': (_bench_center_invariant(),),
-    'range_loss': (_bench_range(),),
-    'ring_loss': (_bench_ring(),),
+    "center_loss": (bench_center_step(100_000),),
+    "center_invariant_loss": (_bench_center_invariant(),),
+    "range_loss": (_bench_range(),),
+    "ring_loss": (_bench_ring(),),
 }

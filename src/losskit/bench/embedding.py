@@ -1,15 +1,17 @@
 """Benchmark cases of the embedding family (losskit against its peers)."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
 from typing import Any
+
 import torch
+
 from .. import functional as F
-from ._base import BenchCase
 from ..specs._inputs import grad_inputs, randint, randn
+from ._base import BenchCase
 
 _BB, _BDIM = 512, 128  # the issue's batch-triplet case
-
 
 
 def _step(loss: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
@@ -131,13 +133,13 @@ def _bench_contrastive() -> BenchCase:
 
 
 CASES = {
-    'contrastive_loss': (_bench_contrastive(),),
-    'batch_contrastive_loss': (_bench_batch_contrastive(),),
-    'triplet_loss': (_bench_triplet(),),
-    'batch_triplet_loss': (
-            _bench_batch_triplet("all", 128),
-            _bench_batch_triplet("hard", 128),
-            _bench_batch_triplet("semihard", 128),
-            _bench_batch_triplet("all", 16),
-        ),
+    "contrastive_loss": (_bench_contrastive(),),
+    "batch_contrastive_loss": (_bench_batch_contrastive(),),
+    "triplet_loss": (_bench_triplet(),),
+    "batch_triplet_loss": (
+        _bench_batch_triplet("all", 128),
+        _bench_batch_triplet("hard", 128),
+        _bench_batch_triplet("semihard", 128),
+        _bench_batch_triplet("all", 16),
+    ),
 }

@@ -1,13 +1,15 @@
 """Benchmark cases of the overlap family (losskit against its peers)."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
 from typing import Any
-import torch
-from .. import functional as F
-from ._base import BenchCase
-from ..specs._inputs import grad_inputs
 
+import torch
+
+from .. import functional as F
+from ..specs._inputs import grad_inputs
+from ._base import BenchCase
 
 BENCH_SHAPE = (8, 4, 256, 256)
 
@@ -66,22 +68,22 @@ def _smp(cls: str, mode: str, **kw: Any) -> Callable[[], Any]:
 
 
 CASES = {
-    'dice_loss': _bench(
-            F.dice_loss,
-            {
-                "monai": _monai_dice(softmax=True, to_onehot_y=True, smooth_nr=1.0, smooth_dr=1.0),
-                "smp": _smp("DiceLoss", "multiclass", smooth=1.0),
-            },
-            "multiclass",
-        ),
-    'jaccard_loss': _bench(
-            F.jaccard_loss, {"smp": _smp("JaccardLoss", "multilabel", smooth=1.0)}, "multilabel"
-        ),
-    'tversky_loss': _bench(
-            F.tversky_loss,
-            {"smp": _smp("TverskyLoss", "multilabel", alpha=0.3, beta=0.7, smooth=1.0)},
-            "multilabel",
-            alpha=0.3,
-            beta=0.7,
-        ),
+    "dice_loss": _bench(
+        F.dice_loss,
+        {
+            "monai": _monai_dice(softmax=True, to_onehot_y=True, smooth_nr=1.0, smooth_dr=1.0),
+            "smp": _smp("DiceLoss", "multiclass", smooth=1.0),
+        },
+        "multiclass",
+    ),
+    "jaccard_loss": _bench(
+        F.jaccard_loss, {"smp": _smp("JaccardLoss", "multilabel", smooth=1.0)}, "multilabel"
+    ),
+    "tversky_loss": _bench(
+        F.tversky_loss,
+        {"smp": _smp("TverskyLoss", "multilabel", alpha=0.3, beta=0.7, smooth=1.0)},
+        "multilabel",
+        fp_weight=0.3,
+        fn_weight=0.7,
+    ),
 }

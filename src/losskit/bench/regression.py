@@ -1,12 +1,15 @@
 """Benchmark cases of the regression family (losskit against its peers)."""
 
 from __future__ import annotations
+
 from collections.abc import Callable
+
 import torch
 import torch.nn.functional as TF
+
 from .. import functional as F
-from ._base import BenchCase
 from ..specs._inputs import grad_inputs, randn
+from ._base import BenchCase
 
 
 def _bench(fn: Callable, peer: Callable, peer_name: str, **kw: float) -> tuple[BenchCase, ...]:
@@ -31,8 +34,8 @@ def _bench(fn: Callable, peer: Callable, peer_name: str, **kw: float) -> tuple[B
 
 
 CASES = {
-    'l1_loss': _bench(F.l1_loss, TF.l1_loss, "torch"),
-    'mse_loss': _bench(F.mse_loss, TF.mse_loss, "torch"),
-    'smooth_l1_loss': _bench(F.smooth_l1_loss, TF.smooth_l1_loss, "torch", beta=1.0),
-    'huber_loss': _bench(F.huber_loss, TF.huber_loss, "torch", delta=1.5),
+    "l1_loss": _bench(F.l1_loss, TF.l1_loss, "torch"),
+    "mse_loss": _bench(F.mse_loss, TF.mse_loss, "torch"),
+    "smooth_l1_loss": _bench(F.smooth_l1_loss, TF.smooth_l1_loss, "torch", beta=1.0),
+    "huber_loss": _bench(F.huber_loss, TF.huber_loss, "torch", delta=1.5),
 }

@@ -193,7 +193,7 @@ def run(
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("losskit bench: --device cuda requested but CUDA is not available")
     table_of_cases = cases()
-    wanted = {REGISTRY.resolve(n).name for n in names} if names else None
+    wanted = {REGISTRY.resolve(n).name for n in names} if names else None  # KeyError: unknown
     specs = [
         s
         for s in REGISTRY.specs(family)
@@ -222,4 +222,4 @@ if __name__ == "__main__":  # the peak-memory worker
         _, _, name, idx, impl, dev, thr = sys.argv
         print(measure_peak(name, int(idx), impl, dev, int(thr)))
     else:
-        raise SystemExit("usage: python -m losskit.cli.bench --peak SPEC CASE IMPL DEVICE THREADS")
+        raise SystemExit("usage: python -m losskit.cli.bench --peak NAME CASE IMPL DEVICE THREADS")

@@ -1,4 +1,8 @@
-"""The ``losskit`` command: ``list``, ``demo`` and ``bench``."""
+"""The ``losskit`` command: ``list``, ``explain``, ``demo``, ``bench`` and ``simulate``.
+
+Exit codes, the same in every command: 0 success, 2 a usage error (an unknown loss name, an
+unknown choice, a folder that cannot be written), with a one-line message on stderr.
+"""
 
 from __future__ import annotations
 
@@ -103,7 +107,7 @@ def _print_summary(sections) -> None:
         for title, n, h in rows:
             print(f"  {title}: {n} claims, {h} held, {n - h} not held")
     else:
-        table = Table(title="The seed's claims, checked")
+        table = Table(title="The study notes' claims, checked")
         for col in ("section", "claims", "held", "not held"):
             table.add_column(col, justify="left" if col == "section" else "right")
         for title, n, h in rows:
@@ -117,14 +121,21 @@ def _print_summary(sections) -> None:
     print(f"\nClaims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}")
 
 
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit code 2."""
+
+
+def _resolve(name: str):
+    try:
+        return REGISTRY.resolve(name)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from ..report.explain import draw_explanation, explanation_text
 
-    try:
-        spec = REGISTRY.get(args.name)
-    except KeyError as e:
-        print(e.args[0], file=sys.stderr)
-        return 2
+    spec = _resolve(args.name)
     print(explanation_text(spec))
     if spec.explain is None:
         print(f"\nlosskit explain: {spec.name} has no figure yet", file=sys.stderr)
@@ -137,6 +148,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run
 
+    for name in args.name or ():
+        _resolve(name)
     run(
         family=args.family,
         names=args.name,
@@ -162,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=_cmd_list)
 
     pe = sub.add_parser("explain", help="draw one loss and its gradient, with when to use it")
-    pe.add_argument("name", help="registry name (see `losskit list`)")
+    pe.add_argument(
+        "name", help="a loss: arcface, ArcFace, ArcFaceLoss or arcface_loss (see `losskit list`)"
+    )
     pe.add_argument("--out", metavar="FILE", help="PNG to write (default: NAME.png)")
     pe.set_defaults(func=_cmd_explain)
 
     pd = sub.add_parser(
-        "demo", help="write the report (HTML + PNG) that checks every claim of the seed"
+        "demo", help="write the report (HTML + PNG) that checks every claim of the study notes"
     )
     pd.add_argument(
         "--out", default="losskit-report", help="report folder (default: ./losskit-report)"
@@ -195,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"losskit {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 scikit-learn's bundled digits (8 x 8 images, 1,797 samples, 10 classes; shipped with the
 package, nothing is downloaded) are split 70/30, stratified, with a fixed seed. A small MLP
 (64 -> 128 -> 128 -> D, PReLU) ends in a D = 2 or D = 3 feature layer, as in the center-loss
-and SphereFace papers' MNIST figures, and is trained with each loss of SPEC.md sections 4-6.
-For every loss the test features are scored by:
+and SphereFace papers' MNIST figures, and is trained with each embedding, constraint and
+angular-margin loss of the study notes. For every loss the test features are scored by:
 
 * **accuracy**: the loss's own classifier (argmax of its logits or cosines); for the pure
   embedding losses (contrastive, triplet) the nearest class mean of the training features;
@@ -51,8 +51,10 @@ class LossSetup:
 #: features leave little angular room for ten classes.
 LOSSES: tuple[LossSetup, ...] = (
     LossSetup("softmax", "classifier", "linear layer with bias + CE"),
-    LossSetup("center", "classifier", "softmax + 0.1 * center (paper update, alpha 0.5)"),
-    LossSetup("center invariant", "classifier", "softmax + 0.1 * center invariant (gamma 1)"),
+    LossSetup("center", "classifier", "softmax + 0.1 * center (paper update, update_rate 0.5)"),
+    LossSetup(
+        "center invariant", "classifier", "softmax + 0.1 * center invariant (invariant_weight 1)"
+    ),
     LossSetup("range", "classifier", "softmax + 0.05 * range (k 2, margin 2)"),
     LossSetup("ring", "classifier", "softmax + 0.01 * ring (learned R)"),
     LossSetup("contrastive", "embedding", "all pairs, Euclidean, margin 2"),
@@ -117,29 +119,31 @@ class _Trainer:
         c = NUM_CLASSES
         self.schedule = F.LambdaSchedule() if name in ("L-Softmax", "SphereFace") else None
         if name in ("softmax", "center", "center invariant", "range", "ring"):
-            self.heads["cls"] = lnn.SoftmaxLoss(dim, c)
+            self.heads["cls"] = lnn.SoftmaxLoss(c, dim)
         if name == "center":
-            self.heads["aux"] = lnn.CenterLoss(c, dim, alpha=0.5, update="paper", sparse=False)
+            self.heads["aux"] = lnn.CenterLoss(
+                c, dim, update_rate=0.5, update="paper", sparse=False
+            )
         elif name == "center invariant":
-            self.heads["aux"] = lnn.CenterInvariantLoss(c, dim, gamma=1.0)
+            self.heads["aux"] = lnn.CenterInvariantLoss(c, dim, invariant_weight=1.0)
         elif name == "range":
             self.heads["aux"] = lnn.RangeLoss(k=2, margin=2.0)
         elif name == "ring":
             self.heads["aux"] = lnn.RingLoss(radius=1.0)
         elif name == "L-Softmax":
-            self.heads["cls"] = lnn.LSoftmaxLoss(dim, c, m=2)
+            self.heads["cls"] = lnn.LSoftmaxLoss(c, dim, m=2)
         elif name == "SphereFace":
-            self.heads["cls"] = lnn.SphereFaceLoss(dim, c, m=4)
+            self.heads["cls"] = lnn.SphereFaceLoss(c, dim, m=4)
         elif name == "COCO":
-            self.heads["cls"] = lnn.COCOLoss(dim, c, scale=16.0)
+            self.heads["cls"] = lnn.COCOLoss(c, dim, scale=16.0)
         elif name == "L2-Softmax":
-            self.heads["cls"] = lnn.L2SoftmaxLoss(dim, c, scale=10.0)
+            self.heads["cls"] = lnn.L2SoftmaxLoss(c, dim, scale=10.0)
         elif name == "NormFace":
-            self.heads["cls"] = lnn.NormFaceLoss(dim, c, scale=16.0)
+            self.heads["cls"] = lnn.NormFaceLoss(c, dim, scale=16.0)
         elif name == "CosFace":
-            self.heads["cls"] = lnn.CosFaceLoss(dim, c, cos_margin=0.25, scale=16.0)
+            self.heads["cls"] = lnn.CosFaceLoss(c, dim, cos_margin=0.25, scale=16.0)
         elif name == "ArcFace":
-            self.heads["cls"] = lnn.ArcFaceLoss(dim, c, margin=0.25, scale=16.0)
+            self.heads["cls"] = lnn.ArcFaceLoss(c, dim, margin=0.25, scale=16.0)
         self.weights = {"center": 0.1, "center invariant": 0.1, "range": 0.05, "ring": 0.01}
 
     def loss(self, f: Tensor, y: Tensor, step: int) -> Tensor:
@@ -161,7 +165,7 @@ class _Trainer:
     @torch.no_grad()
     def predict(self, f: Tensor) -> Tensor:
         head = self.heads["cls"]
-        w = head.weight
+        w = head.centers
         if self.name in ("softmax", "center", "center invariant", "range", "ring", "L-Softmax"):
             logits = f @ w.T
             if getattr(head, "bias", None) is not None:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .._checks import check_broadcast, check_floating, check_same_device, check_same_shape
 from .._checks import compute_dtype as compute_dtype
-from .._reduction import Reduction, exclusion, finish
+from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 #: ``kernel(pred, target, reduction)`` with torch's reduction semantics.
 Kernel = Callable[[Tensor, Tensor, str], Tensor]
@@ -37,7 +37,7 @@ def elementwise_loss(
     check_broadcast(fn, "weight", weight, pred.shape)
     out_dtype = pred.dtype
     work = compute_dtype(pred)
-    p, t = pred.to(work), target.to(work)
+    p, t = zero_excluded(pred.to(work), keep), zero_excluded(target.to(work), keep)
     if weight is None and keep is None and reduction != "none" and pred.numel() > 0:
         return kernel(p, t, reduction).to(out_dtype)
     loss = kernel(p, t, "none")

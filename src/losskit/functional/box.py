@@ -39,7 +39,7 @@ from .._checks import (
     compute_dtype,
 )
 from .._geometry import FusedIoU, box_convert, iou_similarity, to_xyxy
-from .._reduction import Reduction, exclusion, finish
+from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 __all__ = [
     "box_convert",
@@ -85,8 +85,8 @@ def _box_loss(
     check_broadcast(fn, "weight", weight, per_box)
     keep = exclusion(fn, per_box, mask=mask)
     out_dtype, work = boxes.dtype, compute_dtype(boxes)
-    p = to_xyxy(boxes.to(work), box_format)
-    t = to_xyxy(target.to(work), box_format)
+    p = to_xyxy(zero_excluded(boxes.to(work), keep, 1), box_format)
+    t = to_xyxy(zero_excluded(target.to(work), keep, 1), box_format)
     if kind in _FUSED and not torch.compiler.is_compiling():
         loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad)
     else:

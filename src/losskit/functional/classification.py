@@ -34,8 +34,8 @@ from .._checks import (
     ClassWeight,
     FocalAlpha,
     Mask,
-    PosWeight,
     NonNegative,
+    PosWeight,
     ProbabilityEps,
     Range,
     UnitInterval,
@@ -48,11 +48,10 @@ from .._checks import (
     check_same_device,
     check_same_shape,
     check_tensor,
-    check_tensor_values,
     check_unit_values,
     compute_dtype,
 )
-from .._reduction import Reduction, exclusion, finish
+from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 __all__ = [
     "bce_loss",
@@ -130,9 +129,10 @@ def _neg_log_probs(x: Tensor, from_logits: bool, eps: float) -> tuple[Tensor, Te
     return -torch.log(p), -torch.log1p(-p)
 
 
-def _masked_target(y: Tensor, keep: Tensor | None) -> Tensor:
-    """Excluded targets read 0, so that a "void" label (255) never enters the arithmetic."""
-    return y if keep is None else torch.where(keep, y, 0.0)
+def _masked(x: Tensor, keep: Tensor | None) -> Tensor:
+    """Excluded entries read 0, so that a "void" label (255) or a NaN never enters the
+    arithmetic (nor its gradient)."""
+    return zero_excluded(x, keep)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def bce_loss(
     fn = "bce_loss"
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = logits.to(work), _masked_target(target.to(work), keep)
+    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
     if from_logits:
         if weight is None and keep is None and reduction != "none" and x.numel() > 0:
             # torch's own fused kernels for the common case
@@ -269,7 +269,7 @@ def weighted_bce_loss(
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     pw = _pos_weight(fn, pos_weight, logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = logits.to(work), _masked_target(target.to(work), keep)
+    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
     if isinstance(pw, Tensor):
         pw = pw.to(work)
     if from_logits:
@@ -343,7 +343,7 @@ def balanced_bce_loss(
         check_min_ndim(fn, "logits", logits, 2, "(N, *) with at least 2 dimensions when "
                        "per_sample=True (per_sample=False: one beta over all elements)")  # fmt: skip
     out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = logits.to(work), _masked_target(target.to(work), keep)
+    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
 
     # w_neg = 1 - beta = |Y+| / |Y| (kept elements only), from the detached target
     yd = y.detach()
@@ -529,14 +529,11 @@ class _SigmoidFocal(torch.autograd.Function):
         alpha = alpha_t if alpha_t is not None else ctx.alpha
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the plain formula, so the gradient has a graph
-            with torch.enable_grad():
-                xs = x.detach().requires_grad_(need_x)
-                ys = y.detach().requires_grad_(need_y)
-                loss = _focal_plain(xs, ys, alpha, ctx.gamma)
-                wanted = [t for t, n in ((xs, need_x), (ys, need_y)) if n]
-                grads = torch.autograd.grad(loss, wanted, grad_out.expand_as(loss),
-                                            create_graph=True)  # fmt: skip
+            # create_graph=True: differentiate the plain formula on the saved inputs
+            # themselves, so the gradient's graph reaches them (second derivatives exact)
+            loss = _focal_plain(x, y, alpha, ctx.gamma)
+            wanted = [t for t, n in ((x, need_x), (y, need_y)) if n]
+            grads = torch.autograd.grad(loss, wanted, grad_out.expand_as(loss), create_graph=True)
             it = iter(grads)
             return (next(it) if need_x else None), (next(it) if need_y else None), None, None, None
         blocks = _blocks(x.numel(), x.device)
@@ -638,7 +635,7 @@ def focal_loss(
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     a = _focal_alpha(fn, alpha, logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = logits.to(work), _masked_target(target.to(work), keep)
+    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
 
     if not from_logits:
         # probabilities: the formula as written, on the clamped probability (autograd)
@@ -766,11 +763,13 @@ def softmax_cross_entropy(
     if target.is_floating_point():
         check_same_shape(fn, logits, target, names=("logits", "probability target"))
         keep = exclusion(fn, shape, mask=mask)
-        loss = TF.cross_entropy(z, target.to(work), weight=cw, label_smoothing=label_smoothing,
+        k1 = None if keep is None else keep.unsqueeze(1)
+        z, y = zero_excluded(z, k1), zero_excluded(target.to(work), k1)
+        loss = TF.cross_entropy(z, y, weight=cw, label_smoothing=label_smoothing,
                                 reduction="none")  # fmt: skip
         counted = None
         if cw is not None:
-            counted = (target.detach().to(work) * cw.view(1, -1, *([1] * (z.dim() - 2)))).sum(1)
+            counted = (y.detach() * cw.view(1, -1, *([1] * (z.dim() - 2)))).sum(1)
         return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype,
                       mean_weight=counted)  # fmt: skip
     if target.is_complex() or target.dtype == torch.bool:
@@ -781,6 +780,7 @@ def softmax_cross_entropy(
     labels = _index_labels(fn, logits, target, "target", ignore_index)
     keep = exclusion(fn, shape, mask=mask, labels=labels, ignore_index=ignore_index)
     safe = labels if keep is None else torch.where(keep, labels, 0)
+    z = z if keep is None else zero_excluded(z, keep.unsqueeze(1))
     loss = TF.cross_entropy(z, safe, weight=cw, label_smoothing=label_smoothing, reduction="none")
     counted = None if cw is None else cw[safe]
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype,
@@ -851,7 +851,8 @@ def softmax_focal_loss(
     keep = exclusion(fn, shape, mask=mask, labels=y, ignore_index=ignore_index)
     out_dtype, work = logits.dtype, compute_dtype(logits)
     safe = y if keep is None else torch.where(keep, y, 0)
-    logp = torch.log_softmax(logits.to(work), 1).gather(1, safe.unsqueeze(1)).squeeze(1)
+    z = zero_excluded(logits.to(work), None if keep is None else keep.unsqueeze(1))
+    logp = torch.log_softmax(z, 1).gather(1, safe.unsqueeze(1)).squeeze(1)
     loss = -logp
     if gamma != 0.0:
         tiny = torch.finfo(work).tiny

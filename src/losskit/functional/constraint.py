@@ -36,7 +36,7 @@ from .._checks import (
     check_tensor,
     compute_dtype,
 )
-from .._reduction import Reduction, exclusion, finish, reduce_loss
+from .._reduction import Reduction, exclusion, finish, reduce_loss, zero_excluded
 from .distance import pairwise_euclidean_distance, safe_norm
 
 __all__ = [
@@ -150,7 +150,7 @@ def center_loss(
     y, keep = _check_centers(fn, embeddings, labels, centers, weight, mask, ignore_index)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     c = TF.embedding(y, centers, sparse=sparse).to(work)
-    loss = 0.5 * (embeddings.to(work) - c).square().sum(1)
+    loss = 0.5 * (zero_excluded(embeddings.to(work), keep, 1) - c).square().sum(1)
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
@@ -200,7 +200,7 @@ def update_centers_(
     y, keep = _check_centers(fn, embeddings, labels, centers, None, mask, ignore_index)
     if y.numel() == 0:
         return centers
-    x = embeddings.detach().to(centers.dtype)
+    x = zero_excluded(embeddings.detach().to(centers.dtype), keep, 1)
     if keep is not None:
         # an excluded sample is moved to its class's centre: it then adds 0 and does not count
         x = torch.where(keep.unsqueeze(1), x, centers.index_select(0, y))
@@ -270,7 +270,7 @@ def center_invariant_loss(
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     cw = centers.to(work)
     norms = cw.square().sum(1)  # (C,)
-    pull = 0.5 * (embeddings.to(work) - cw.index_select(0, y)).square().sum(1)
+    pull = 0.5 * (zero_excluded(embeddings.to(work), keep, 1) - cw.index_select(0, y)).square().sum(1)
     spread = norms.index_select(0, y) - norms.mean()
     loss = pull + 0.25 * invariant_weight * spread.square()
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
@@ -351,7 +351,7 @@ def range_loss(
     fn = "range_loss"
     keep = _check_rows(fn, embeddings, labels, weight, mask, ignore_index)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
-    x = embeddings.to(work)
+    x = zero_excluded(embeddings.to(work), keep, 1)
     n = x.shape[0]
     if n == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
@@ -454,7 +454,7 @@ def ring_loss(
             raise ValueError(f"{fn}: radius must have one element; got shape {tuple(radius.shape)}")
         check_same_device(fn, ("embeddings", embeddings), ("radius", radius))
         r = radius.reshape(()).to(work)
-    loss = 0.5 * (safe_norm(embeddings.to(work), 1) - r).square()
+    loss = 0.5 * (safe_norm(zero_excluded(embeddings.to(work), keep, 1), 1) - r).square()
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
@@ -647,8 +647,9 @@ class RingLoss(LossModule, function=ring_loss, state=("radius",)):
 
     Example:
         >>> import torch
-        >>> RingLoss(radius=2.0)(torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
-        tensor(2.5000, grad_fn=<ToCopyBackward0>)
+        >>> ring = RingLoss(radius=2.0)  # the radius is a parameter, learned with the model
+        >>> ring(torch.tensor([[3.0, 4.0], [0.0, 1.0]])).item()
+        2.5
     """
 
     radius: NonNegative = field(default=1.0)

@@ -10,6 +10,8 @@ vector, not to 0 (``x * x`` alone overflows float32 above about 1.8e19).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -58,19 +60,29 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     """``||x||_2`` along ``dim`` without overflow or underflow, with a finite gradient.
 
     ``x`` is divided by its largest magnitude ``s`` (detached) and the norm multiplied back:
-    ``s ||x / s||``, exact in value and gradient (``x / ||x||``; 0 at ``x = 0``).
+    ``s ||x / s||``, exact in value and gradient (``x / ||x||``; 0 at ``x = 0``). On CPU in
+    eager mode the plain norm (one fused pass) is taken first and kept when every result lies
+    safely inside the dtype's range (reading the ``(N,)`` result costs no device sync there);
+    otherwise, on accelerators and under ``torch.compile``, the scaled form runs.
 
     Example:
         >>> import torch
         >>> safe_norm(torch.tensor([3e30, 4e30]))  # float32: x * x alone overflows
         tensor(5.0000e+30)
     """
+    if x.device.type == "cpu" and x.numel() and not torch.compiler.is_compiling():
+        n = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
+        # above sqrt(tiny) * 1e4 no square that matters has underflowed; below inf nothing
+        # has overflowed; a zero row (whose plain gradient is NaN) takes the scaled form
+        low = math.sqrt(torch.finfo(x.dtype).tiny) * 1e4
+        if bool(((n > low) & (n < math.inf)).all()):
+            return n if keepdim else n.squeeze(dim)
     s = _scale(x, dim)
     n = safe_sqrt((x / s).square().sum(dim, keepdim=True)) * s
     return n if keepdim else n.squeeze(dim)
 
 
-def normalize(x: Tensor, dim: int = -1, eps: float = 1e-12) -> Tensor:
+def normalize(x: Tensor, dim: int = -1, *, eps: Positive = 1e-12) -> Tensor:
     """``x / max(||x||, eps)`` along ``dim`` with an overflow-safe norm (a zero vector maps to
     zero, with finite gradients).
 
@@ -117,7 +129,7 @@ def cosine_similarity(a: Tensor, b: Tensor, *, dim: int = -1, eps: Positive = 1e
     check_floating(fn, "a", a)
     check_floating(fn, "b", b)
     check_same_shape(fn, a, b, ("a", "b"))
-    return (normalize(a, dim, eps) * normalize(b, dim, eps)).sum(dim)
+    return (normalize(a, dim, eps=eps) * normalize(b, dim, eps=eps)).sum(dim)
 
 
 @checked
@@ -225,7 +237,7 @@ def pairwise_cosine_similarity(
     fn = "pairwise_cosine_similarity"
     b = a if b is None else b
     _pairwise_checks(fn, a, b)
-    return normalize(a, 1, eps) @ normalize(b, 1, eps).T
+    return normalize(a, 1, eps=eps) @ normalize(b, 1, eps=eps).T
 
 
 @checked

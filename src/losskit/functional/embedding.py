@@ -46,7 +46,7 @@ from .._checks import (
     check_tensor,
     compute_dtype,
 )
-from .._reduction import Reduction, exclusion, finish, reduce_loss
+from .._reduction import Reduction, exclusion, finish, reduce_loss, zero_excluded
 from .distance import (
     cosine_distance,
     euclidean_distance,
@@ -213,7 +213,7 @@ def contrastive_loss(
     keep = exclusion(fn, (n,), mask=mask)
     out_dtype, work = anchor.dtype, compute_dtype(anchor)
     same = target > 0
-    a, b = anchor.to(work), paired.to(work)
+    a, b = zero_excluded(anchor.to(work), keep, 1), zero_excluded(paired.to(work), keep, 1)
     if distance == "euclidean":
         # a same pair needs d^2 only: square-root just once, for the hinge
         sq = _row_distance(a, b, distance, True)
@@ -278,7 +278,7 @@ def batch_contrastive_loss(
     keep = _check_batch(fn, embeddings, labels, weight, mask, ignore_index)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     b = embeddings.shape[0]
-    x = embeddings.to(work)
+    x = zero_excluded(embeddings.to(work), keep, 1)
     if b == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
@@ -388,7 +388,7 @@ def triplet_loss(
     check_same_device(fn, ("anchor", anchor), ("weight", weight), ("mask", mask))
     keep = exclusion(fn, (n,), mask=mask)
     out_dtype, work = anchor.dtype, compute_dtype(anchor)
-    a, p, ng = anchor.to(work), positive.to(work), negative.to(work)
+    a, p, ng = (zero_excluded(t.to(work), keep, 1) for t in (anchor, positive, negative))
     d_ap = _row_distance(a, p, distance, squared)
     d_an = _row_distance(a, ng, distance, squared)
     if swap:
@@ -669,7 +669,7 @@ def batch_triplet_loss(
     keep = _check_batch(fn, embeddings, labels, weight, mask, ignore_index)
     _check_squared(fn, distance, squared)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
-    x = embeddings.to(work)
+    x = zero_excluded(embeddings.to(work), keep, 1)
     if x.shape[0] == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     pos, neg = _masks(labels, keep)
@@ -736,7 +736,7 @@ def mine_triplets(
     fn = "mine_triplets"
     kept = _check_batch(fn, embeddings, labels, None, mask, ignore_index)
     _check_squared(fn, distance, squared)
-    x = embeddings.to(compute_dtype(embeddings))
+    x = zero_excluded(embeddings.to(compute_dtype(embeddings)), kept, 1)
     b = x.shape[0]
     empty = torch.zeros(0, dtype=torch.long, device=x.device)
     if b == 0:

@@ -55,7 +55,7 @@ from .._checks import (
     compute_dtype,
     make_check,
 )
-from .._reduction import Reduction, exclusion, finish
+from .._reduction import Reduction, exclusion, finish, zero_excluded
 from ._margin_ce import ClassShard, margin_ce_parts, softplus
 from ._margin_core import (
     Fallback,
@@ -147,6 +147,11 @@ def _check_inputs(
     return (y if keep is None else torch.where(keep, y, 0)), keep
 
 
+def _rows(embeddings: Tensor, keep: Tensor | None, dtype: torch.dtype) -> Tensor:
+    """The embeddings in the compute dtype, excluded rows zeroed (never read, zero gradient)."""
+    return zero_excluded(embeddings.to(dtype), keep, 1)
+
+
 def _check_scale(fn: str, scale: float | Tensor) -> None:
     if isinstance(scale, Tensor) and scale.numel() != 1:
         raise ValueError(
@@ -190,7 +195,7 @@ def _angular(
     mode = resolve_fallback(fn, fallback, m)
     dt = _work_dtype(embeddings, centers)
     s = _as_scale(scale, dt)
-    xt = normalize(embeddings.to(dt), 1, _EPS) * s
+    xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * s
     lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
                                  shard=shard)  # fmt: skip
     target = s * _target(zt / s, m, margin, cos_margin, 0.0, easy_margin, mode, grad_mode)
@@ -251,7 +256,7 @@ def softmax_loss(
     y, keep = _check_inputs(fn, embeddings, labels, centers, bias, ignore_index, weight, mask,
                             shard)  # fmt: skip
     dt = _work_dtype(embeddings, centers)
-    lse, zt, _ = margin_ce_parts(embeddings.to(dt), centers, bias, y, normalize=False,
+    lse, zt, _ = margin_ce_parts(_rows(embeddings, keep, dt), centers, bias, y, normalize=False,
                                  chunk_size=chunk_size, shard=shard)  # fmt: skip
     return _finish(fn, lse, zt, keep, weight, reduction, embeddings.dtype)
 
@@ -266,7 +271,7 @@ def _multiplicative(
                             shard)  # fmt: skip
     m = _check_integer_m(fn, m)
     dt = _work_dtype(embeddings, centers)
-    x = embeddings.to(dt)
+    x = _rows(embeddings, keep, dt)
     lse, zt, wn = margin_ce_parts(x, centers, None, y, normalize=normalize_centers,
                                   chunk_size=chunk_size, target_norm=not normalize_centers,
                                   shard=shard)  # fmt: skip
@@ -499,7 +504,7 @@ def l2_softmax_loss(
                             shard)  # fmt: skip
     _check_scale(fn, scale)
     dt = _work_dtype(embeddings, centers)
-    xt = normalize(embeddings.to(dt), 1, _EPS) * _as_scale(scale, dt)
+    xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * _as_scale(scale, dt)
     lse, zt, _ = margin_ce_parts(xt, centers, bias, y, normalize=False, chunk_size=chunk_size,
                                  shard=shard)  # fmt: skip
     return _finish(fn, lse, zt, keep, weight, reduction, embeddings.dtype)
@@ -1011,7 +1016,7 @@ class _MarginHead(LossModule, state=("centers",)):
         elif self.training and self.sample_rate < 1.0:
             keep = exclusion(type(self).__name__, labels.shape, mask=mask, labels=labels,
                              ignore_index=getattr(self, "ignore_index", None))  # fmt: skip
-            present = labels if keep is None else torch.where(keep, labels, -1)
+            present = labels.long() if keep is None else torch.where(keep, labels.long(), -1)
             index, new = partial_fc_sample(present, self.num_classes, sample_rate=self.sample_rate)
             state = [t if t is None else t[index] for t in state]
             labels, mask = new.clamp_min(0), new >= 0

@@ -59,7 +59,7 @@ from .._checks import (
     check_unit_values,
     compute_dtype,
 )
-from .._reduction import Reduction, exclusion, finish
+from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 __all__ = [
     "dice_loss",
@@ -100,6 +100,7 @@ def _counts(
         num_classes = pred.shape[1]
         check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index)
         keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
+        x = x if keep is None else zero_excluded(x, keep.unsqueeze(1))
         p = torch.softmax(x, dim=1) if from_logits else x
         if not from_logits:
             check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
@@ -112,7 +113,7 @@ def _counts(
             k = keep.expand(expected).reshape(n, 1, size)
             t = torch.where(k, t, torch.zeros_like(t))
             ones = k.to(work)
-            p = p * ones
+            p = zero_excluded(p, k)
         else:
             ones = torch.ones(n, 1, size, dtype=work, device=p.device)
         zeros = torch.zeros(n, num_classes, dtype=work, device=p.device)
@@ -133,6 +134,7 @@ def _counts(
                       "ignore_index or mask)", keep)  # fmt: skip
     if not from_logits:
         check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
+    x = zero_excluded(x, keep)
     p = torch.sigmoid(x) if from_logits else x
     n = pred.shape[0]
     c = 1 if mode == "binary" else pred.shape[1]
@@ -142,7 +144,7 @@ def _counts(
     if keep is not None:
         k = keep.expand(pred.shape).reshape(shape)
         g = torch.where(k, t.to(work), torch.zeros((), dtype=work, device=t.device))
-        p = p * k.to(work)
+        p = zero_excluded(p, k)
     else:
         g = t.to(work)
     dims = (2,) if per_sample else (0, 2)

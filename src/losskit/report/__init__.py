@@ -90,7 +90,7 @@ def _section_html(sec: Section) -> str:
             f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>"
         )
     if sec.claims:
-        parts.append("<h3>The seed's claims, checked</h3><ul>")
+        parts.append("<h3>The study notes' claims, checked</h3><ul>")
         for c in sec.claims:
             cls, mark = (
                 ("held", "&#10003; holds") if c.held else ("not-held", "&#10007; does not hold")
@@ -116,7 +116,7 @@ def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
 <html lang="en"><head><meta charset="utf-8"><title>losskit report</title>
 <style>{_CSS}</style></head><body>
 <h1>losskit report</h1>
-<p>Every loss of the seed, drawn, and every claim the seed makes about it, measured.</p>
+<p>Every loss of the study notes, drawn, and every claim the notes make about it, measured (the claims and their sources: docs/claims.md in the repository).</p>
 <div class="summary" id="summary"><strong>Claims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}.</strong>
 <br>Generated in {elapsed:.1f} s.<ul>{toc}</ul></div>
 {body}

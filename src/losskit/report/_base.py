@@ -2,7 +2,7 @@
 
 A report section is one function ``section(ctx: ReportContext) -> Section``; sections are
 listed in :data:`losskit.report.SECTIONS`. A section draws figures with matplotlib (saved via
-``ctx.save_figure``), measures the numbers behind each seed claim, and records each claim
+``ctx.save_figure``), measures the numbers behind each claim of the study notes, and records each claim
 with whether it held. A claim that does not hold is reported as not holding, never hidden.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of the seed (SPEC.md) and what was measured for it."""
+    """A claim of the study notes (listed in docs/claims.md) and what was measured for it."""
 
     text: str
     held: bool

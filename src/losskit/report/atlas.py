@@ -1,7 +1,7 @@
 """Report section: the atlas, every registry entry drawn (its loss and gradient over the slice
 of input that matters for it, as ``losskit explain`` draws it), one figure per family, with a
-table of formulas and when to use each. It finishes the seed's PyTorch chapter (SPEC.md
-section 8), half of which the seed left "to be written"."""
+table of formulas and when to use each. It finishes the study notes' PyTorch chapter
+(docs/claims.md, section 8), half of which the notes left "to be written"."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def section(ctx: ReportContext) -> Section:
         caption=f"The {len(rows)} registry entries",
     )
 
-    # SPEC.md section 8's formulas, checked against torch itself
+    # the study notes' section 8 formulas, checked against torch itself
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 5, generator=g, dtype=torch.float64).log_softmax(1)
     y = torch.randn(6, 5, generator=g, dtype=torch.float64).softmax(1)

@@ -1,6 +1,6 @@
-"""Report section: box and mask overlap losses (SPEC.md section 2).
+"""Report section: box and mask overlap losses (the study notes' claims about them).
 
-Each seed claim is measured on small, fixed examples and recorded as a :class:`Claim`
+Each claim of the study notes is measured on small, fixed examples and recorded as a :class:`Claim`
 (held or not, with the numbers). Two figures: the losses and their gradients as a predicted
 box slides past its target, and CIoU's alpha against IoU next to Dice against IoU.
 
@@ -191,8 +191,8 @@ def section(ctx: ReportContext) -> Section:
         title="Box and mask overlap losses",
         intro=(
             "IoU, GIoU, DIoU, CIoU, EIoU and SIoU share one geometry core; Dice, Jaccard and "
-            "Tversky one soft-count core. Each seed claim of SPEC.md section 2 is measured "
-            "below on fixed examples."
+            "Tversky one soft-count core. Each claim of the study notes about them is "
+            "measured below on fixed examples."
         ),
         claims=claims,
     )
@@ -239,7 +239,7 @@ def section(ctx: ReportContext) -> Section:
         html_table(
             ["claim", "held", "measured"],
             [[c.text, "yes" if c.held else "NO", c.measured] for c in claims],
-            "Seed claims, SPEC.md section 2",
+            "Claims of the study notes",
         )
     )
     sec.tables.extend(simulation_tables)

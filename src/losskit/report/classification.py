@@ -1,7 +1,8 @@
-"""Report section for the probability losses (SPEC.md sections 3, 4's softmax table, 8, 9).
+"""Report section for the probability losses (the study notes on class imbalance, the
+softmax table, the BCE example and the gradient through a sigmoid).
 
-Every number the section shows is measured here, on losskit's own functions: the seed's BCE
-worked example, its softmax table, the focal factor, the gradient of L2 and of cross-entropy
+Every number the section shows is measured here, on losskit's own functions: the study notes'
+BCE worked example, their softmax table, the focal factor, the gradient of L2 and of cross-entropy
 through a sigmoid, sigmoid against softmax on a multi-label and an exclusive example, and a
 small segmentation experiment with about 1 % foreground trained with each loss.
 
@@ -22,7 +23,7 @@ from torch import Tensor
 from ..functional import classification as F
 from ._base import Claim, ReportContext, Section, html_table
 
-# The seed's softmax table (SPEC.md section 4), in percent, as printed there.
+# The study notes' softmax table, in percent, as printed there.
 SEED_SOFTMAX_TABLE: dict[tuple[float, ...], tuple[tuple[float, ...], tuple[float, ...]]] = {
     (1.0, 1.0, 1.0, 1.0): ((25.0, 25.0, 25.0, 25.0), (25.0, 25.0, 25.0, 25.0)),
     (2.0, 1.0, 1.0, 1.0): ((40.0, 20.0, 20.0, 20.0), (47.54, 17.49, 17.49, 17.49)),
@@ -37,9 +38,9 @@ def _decimals(v: float) -> int:
 
 
 def softmax_table() -> list[tuple[tuple[float, ...], list[float], list[float], bool]]:
-    """For each row of the seed's table: features, ``x / sum x`` and ``softmax(x)`` in percent
-    (float64), and whether both agree with the seed to the decimals the seed prints (two, or
-    three for its 0.012 %)."""
+    """For each row of the study notes' table: features, ``x / sum x`` and ``softmax(x)`` in
+    percent (float64), and whether both agree with the notes to the decimals they print (two,
+    or three for their 0.012 %)."""
     rows = []
     for feats, (lin_seed, soft_seed) in SEED_SOFTMAX_TABLE.items():
         x = torch.tensor(feats, dtype=torch.float64)
@@ -54,8 +55,8 @@ def softmax_table() -> list[tuple[tuple[float, ...], list[float], list[float], b
 
 
 def bce_worked_example() -> float:
-    """The seed's BCE example (SPEC.md section 8, corrected): probabilities [0.39, 0.22, 0.64],
-    labels [0, 1, 1]."""
+    """The study notes' BCE example (corrected): probabilities [0.39, 0.22, 0.64], labels
+    [0, 1, 1]."""
     p = torch.tensor([0.39, 0.22, 0.64], dtype=torch.float64)
     y = torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)
     return float(F.bce_loss(p, y, from_logits=False))
@@ -280,11 +281,11 @@ def section(ctx: ReportContext) -> Section:
         ),
     )
 
-    # 1. the seed's BCE worked example
+    # 1. the study notes' BCE worked example
     v = bce_worked_example()
     sec.claims.append(
         Claim(
-            "BCE worked example (SPEC.md section 8, corrected): sigmoid outputs [0.39, 0.22, 0.64] "
+            "BCE worked example of the study notes (corrected): sigmoid outputs [0.39, 0.22, 0.64] "
             "with labels [0, 1, 1] give 0.8182",
             round(v, 4) == 0.8182,
             f"bce_loss(from_logits=False) = {v:.6f}",
@@ -295,7 +296,7 @@ def section(ctx: ReportContext) -> Section:
     rows = softmax_table()
     sec.tables.append(
         html_table(
-            ["features", "x / sum x (%)", "softmax (%)", "matches the seed"],
+            ["features", "x / sum x (%)", "softmax (%)", "matches the study notes"],
             [
                 [
                     ", ".join(f"{f:g}" for f in feats),
@@ -305,12 +306,13 @@ def section(ctx: ReportContext) -> Section:
                 ]
                 for feats, lin, soft, ok in rows
             ],
-            caption="Linear normalisation against softmax (SPEC.md section 4)",
+            caption="Linear normalisation against softmax (the study notes' table)",
         )
     )
     sec.claims.append(
         Claim(
-            "The seed's softmax table: (2,1,1,1) -> 47.54/17.49 %, (5,1,1,1) -> 94.79/1.74 %, "
+            "The study notes' softmax table: (2,1,1,1) -> 47.54/17.49 %, "
+            "(5,1,1,1) -> 94.79/1.74 %, "
             "(10,1,1,1) -> 99.96/0.012 %; x / sum x -> 40/20, 62.5/12.5, 76.92/7.69 %",
             all(r[3] for r in rows),
             "; ".join(

@@ -1,5 +1,6 @@
-"""Report section: the digits experiment (SPEC.md sections 4-6 together). See
-:mod:`losskit.experiments.digits` for the setup and the metrics."""
+"""Report section: the digits experiment (the study notes' embedding, constraint and
+angular-margin losses together). See :mod:`losskit.experiments.digits` for the setup and the
+metrics."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def _extra_claims(ctx: ReportContext, progress) -> list[Claim]:
     for _ in range(300):
         # one feature per class sitting on its own centre: only the invariant term acts
         loss = F.center_invariant_loss(
-            centers.detach(), labels, centers, gamma=1.0, reduction="sum"
+            centers.detach(), labels, centers, invariant_weight=1.0, reduction="sum"
         )
         opt.zero_grad()
         loss.backward()

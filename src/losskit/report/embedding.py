@@ -1,4 +1,5 @@
-"""Report section for the embedding and constraint losses (SPEC.md sections 4, 5 and 7).
+"""Report section for the embedding and constraint losses (the study notes: embedding losses,
+constraint losses and vector geometry).
 
 Everything is measured on real features: small networks trained here on scikit-learn's
 handwritten digits (``load_digits``, 1797 8x8 images, shipped with scikit-learn).
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from ..functional import distance as D
 from ..functional import embedding as E
-from ..nn.constraint import CenterLoss
+from ..functional.constraint import CenterLoss
 from ._base import Claim, ReportContext, Section, html_table
 
 __all__ = [
@@ -123,7 +124,7 @@ def softmax_feature_study(
     xtr, ytr, xte, yte = load_digits_tensors(seed)
     torch.manual_seed(seed)
     net, head = _feature_net(dim), nn.Linear(dim, 10)
-    center = CenterLoss(10, dim, alpha=0.5)
+    center = CenterLoss(10, dim, update_rate=0.5)
     opt = torch.optim.Adam([*net.parameters(), *head.parameters()], lr=3e-3)
     for _ in range(steps):
         feats = net(xtr)
@@ -141,7 +142,7 @@ def softmax_feature_study(
 
 def unit_identity_error(feats: Tensor) -> float:
     """``max |‖a - b‖ - sqrt(2 - 2 cos(a, b))|`` over all pairs of the L2-normalised
-    features (float64), SPEC.md section 7."""
+    features (float64): the study notes' identity for unit vectors."""
     u = TF.normalize(feats.double(), dim=1)
     direct = torch.cdist(u, u, compute_mode="donot_use_mm_for_euclid_dist")
     via_cos = D.euclidean_from_cosine(D.pairwise_cosine_similarity(u))
@@ -313,7 +314,7 @@ def _section(ctx: ReportContext) -> Section:
     sec.claims.append(
         Claim(
             "Softmax separates classes but leaves them loose: a sample's intra-class L2 distance "
-            "can exceed its inter-class distance (SPEC.md section 4)",
+            "can exceed its inter-class distance (the study notes, embedding losses)",
             soft.violating_l2 > 0,
             f"in {soft.violating_l2:.1%} of the (anchor, same-class, other-class) triplets of "
             f"held-out digits the same-class sample is the farther one; largest intra-class "
@@ -322,7 +323,7 @@ def _section(ctx: ReportContext) -> Section:
     )
     sec.claims.append(
         Claim(
-            "The same holds in cosine distance (SPEC.md section 4)",
+            "The same holds in cosine distance (the study notes, embedding losses)",
             soft.violating_cos > 0,
             f"in {soft.violating_cos:.1%} of the triplets in 1 - cos; largest intra-class "
             f"cosine distance {soft.max_intra_cos:.3f} vs smallest inter-class {soft.min_inter_cos:.4f}",
@@ -330,7 +331,8 @@ def _section(ctx: ReportContext) -> Section:
     )
     sec.claims.append(
         Claim(
-            "Centre loss tightens the classes (SPEC.md section 5): ce + lambda * center",
+            "Centre loss tightens the classes (the study notes, constraint losses): "
+            "ce + lambda * center",
             cent.tightness < soft.tightness,
             f"mean distance to the class mean / smallest distance between class means: "
             f"{soft.tightness:.3f} (softmax) -> {cent.tightness:.3f} (softmax + {lam:g} x centre); "
@@ -385,7 +387,7 @@ def _section(ctx: ReportContext) -> Section:
     )
     sec.claims.append(
         Claim(
-            "For normalised features d = sqrt(2 - 2 cos) (SPEC.md section 7)",
+            "For normalised features d = sqrt(2 - 2 cos) (the study notes, vector geometry)",
             err < tol,
             f"max |‖a - b‖ - sqrt(2 - 2 cos)| = {err:.2e} over all pairs of held-out features "
             f"(float64; rounding bound near cos = 1: 4 sqrt(2 eps) = {tol:.1e})",
@@ -418,7 +420,8 @@ def _section(ctx: ReportContext) -> Section:
     sec.claims.append(
         Claim(
             "Triplet selection decides whether training has anything to learn from: with random "
-            "triplets most are inactive, mining keeps finding active ones (SPEC.md section 4)",
+            "triplets most are inactive, mining keeps finding active ones (the study notes, "
+            "embedding losses)",
             trace.random[last] < 0.5 and trace.hard[last] > trace.random[last],
             f"after {trace.epochs[last]} epochs: active random triplets {trace.random[last]:.1%}, "
             f"all triplets {trace.all[last]:.1%}, batch-hard {trace.hard[last]:.1%}; semi-hard "

@@ -1,4 +1,4 @@
-"""Report section: the angular-margin softmax family (SPEC.md section 6)."""
+"""Report section: the angular-margin softmax family (the study notes' angular-margin losses)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def _target_curves(theta: torch.Tensor) -> dict[str, torch.Tensor]:
     c = torch.cos(theta)
     return {
         "softmax / NormFace: cos theta": c,
-        "SphereFace m=4: psi(theta)": F.margin_target(c, m1=4.0),
-        "SphereFace m=4, lambda=5 (annealed)": F.margin_target(c, m1=4.0, lambda_=5.0),
-        "CosFace m=0.35: cos theta - m": F.margin_target(c, m3=0.35),
-        "ArcFace m=0.5: cos(theta + m)": F.margin_target(c, m2=0.5),
+        "SphereFace m=4: psi(theta)": F.margin_target(c, m=4.0),
+        "SphereFace m=4, lambda=5 (annealed)": F.margin_target(c, m=4.0, lambda_=5.0),
+        "CosFace m=0.35: cos theta - m": F.margin_target(c, cos_margin=0.35),
+        "ArcFace m=0.5: cos(theta + m)": F.margin_target(c, margin=0.5),
     }
 
 
@@ -216,7 +216,7 @@ def _section(ctx: ReportContext) -> Section:
     a1.set_title("One-hot cosines (1, 0, 0, 0)")
     a1.grid(alpha=0.3)
     for n_cls in (10, 1000, 100_000):
-        bound = [F.normface_lower_bound(n_cls, v) for v in s.tolist()]
+        bound = [F.normface_lower_bound(n_cls, scale=v) for v in s.tolist()]
         a2.semilogy(s.numpy(), bound, lw=2, label=f"C = {n_cls:,}")
     a2.set_xlabel("scale s")
     a2.set_ylabel("lowest reachable loss")
@@ -246,7 +246,7 @@ def _section(ctx: ReportContext) -> Section:
     e = torch.eye(10, dtype=torch.float64)
     simplex = e - e.mean(0)
     at_simplex = F.normface_loss(simplex, torch.arange(10), simplex, scale=1.0).item()
-    bound10 = F.normface_lower_bound(10, 1.0)
+    bound10 = F.normface_lower_bound(10, scale=1.0)
 
     th = torch.linspace(0.0, math.pi, 20001, dtype=torch.float64)
     psi_steps = [F.psi(th, m=m).diff() for m in (1, 2, 3, 4, 5)]
@@ -381,7 +381,7 @@ def _section(ctx: ReportContext) -> Section:
             ["normface_loss", "s cos theta", "s cos theta_j", "x, W", "scale = 16"],
             ["cosface_loss", "s (cos theta - m)", "s cos theta_j", "x, W", "cos_margin = 0.35, scale = 30"],
             ["arcface_loss", "s cos(theta + m)", "s cos theta_j", "x, W", "margin = 0.5 rad, scale = 64"],
-            ["combined_margin_loss", "s (cos(m1 theta + m2) - m3)", "s cos theta_j", "x, W", "(1, 0.3, 0.2), scale = 64"],
+            ["combined_margin_loss", "s (cos(m theta + margin) - cos_margin)", "s cos theta_j", "x, W", "m = 1, margin = 0.3, cos_margin = 0.2, scale = 64"],
             ["subcenter_arcface_loss", "s cos(theta + m), theta to the closest of K", "s cos theta_j", "x, W", "margin = 0.5, scale = 64"],
         ],
         caption="The family at a glance (theta: angle to the target class weight)",

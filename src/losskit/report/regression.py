@@ -1,4 +1,5 @@
-"""Report section: the regression losses over the residual (SPEC.md section 1)."""
+"""Report section: the regression losses over the residual (the study notes' claims about
+their gradients)."""
 
 from __future__ import annotations
 

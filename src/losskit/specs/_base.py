@@ -77,8 +77,9 @@ def docstring_sections(doc: str | None) -> dict[str, str]:
 
 
 def _one_line(text: str) -> str:
-    """Plain text on one line: whitespace collapsed, reST literal quotes dropped."""
-    return " ".join(text.replace("``", "").split())
+    """Plain text on one line: whitespace collapsed, reST literal quotes and emphasis dropped."""
+    text = re.sub(r"(?<![\w*])\*(\S[^*]*?)\*(?![\w*])", r"\1", text.replace("``", ""))
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)

@@ -296,7 +296,9 @@ def _center_invariant() -> tuple[Panel, ...]:
         x = (
             centers[:1].detach().clone()
         )  # the feature sits on its centre: only the invariant term is left
-        return F.center_invariant_loss(x, torch.tensor([0]), centers, invariant_weight=1.0, reduction="sum")
+        return F.center_invariant_loss(
+            x, torch.tensor([0]), centers, invariant_weight=1.0, reduction="sum"
+        )
 
     c = _looped("centre-invariant term", r, one)
     return (

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-
 import torch
 
 from .. import functional as F
 from ._base import LossInputs, LossSpec
 from ._inputs import rand, randn
-
-_PAPER_DIOU = (
-    "Zheng, Wang, Liu, Li, Ye, Ren, 'Distance-IoU Loss: Faster and Better Learning for Bounding "
-    "Box Regression', AAAI 2020, arXiv:1911.08287"
-)
-
 
 def make_boxes(
     n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
@@ -42,13 +35,13 @@ SPECS = [
         family="box",
         function=F.iou_loss,
         make_inputs=_inputs,
-peers=("mmdet.models.losses.IoULoss(mode='linear')",),
+        peers=("mmdet.models.losses.IoULoss(mode='linear')",),
     ),
     LossSpec(
         family="box",
         function=F.giou_loss,
         make_inputs=_inputs,
-peers=("torchvision.ops.generalized_box_iou_loss",),
+        peers=("torchvision.ops.generalized_box_iou_loss",),
     ),
     LossSpec(
         family="box",

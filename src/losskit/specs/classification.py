@@ -1,8 +1,5 @@
 """Registry entries for the probability (classification) losses: BCE, weighted and balanced
-BCE, sigmoid and softmax focal loss, softmax cross-entropy. SPEC.md sections 3, 8, 9.
-
-Benchmark peers are imported inside the cases' ``setup``: a peer that is not installed is
-left out of the comparison rather than breaking the registry.
+BCE, sigmoid and softmax focal loss, softmax cross-entropy.
 """
 
 from __future__ import annotations
@@ -72,12 +69,6 @@ def _classes(
 ) -> LossInputs:
     x = randn(generator, n, _C, dtype=dtype, device=device) * 2.0
     return LossInputs(args=(x, _labels(generator, n, device=device)), batched=(True, True))
-
-
-# ---- bad inputs ----------------------------------------------------------------------------
-
-
-# ---- benchmark cases -----------------------------------------------------------------------
 
 
 # ---- explain panels ------------------------------------------------------------------------

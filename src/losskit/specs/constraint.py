@@ -7,7 +7,6 @@ builds a real one. The module's centres (or radius) reach the function through i
 
 from __future__ import annotations
 
-
 import torch
 
 from .. import functional as F

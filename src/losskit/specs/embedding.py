@@ -1,16 +1,12 @@
-"""Registry entries for the feature-vector (embedding) losses (SPEC.md section 4).
+"""Registry entries for the embedding losses: contrastive and triplet, on explicit pairs and
+triplets and over labelled batches.
 
 The batch losses' ``"none"`` is per sample (a pair split between its two ends; a triplet
 booked to its anchor), so the shared permutation test applies to them as it does to the
 explicit-pair and explicit-triplet forms.
-
-Benchmark peers: torch's ``TripletMarginLoss`` and pytorch-metric-learning (imported inside
-the cases; it is a test extra). Every peer uses ``LpDistance(normalize_embeddings=False)``,
-the distance losskit computes.
 """
 
 from __future__ import annotations
-
 
 import torch
 
@@ -63,13 +59,6 @@ def _batch(
 ) -> LossInputs:
     x = randn(generator, n, _D, dtype=dtype, device=device)
     return LossInputs(args=(x, _labels(n, generator, device)), batched=(True, True))
-
-
-# --------------------------------------------------------------------------- bad inputs
-
-
-# --------------------------------------------------------------------------- benchmarks
-
 
 
 # --------------------------------------------------------------------------- entries

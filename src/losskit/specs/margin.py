@@ -1,10 +1,9 @@
-"""Registry entries for the angular-margin softmax family (SPEC.md section 6).
+"""Registry entries for the angular-margin softmax family.
 
-Each module owns its class weight, so ``module_args`` hands the module's parameters to the
-function and the shared tester can check function == module. A module needs its sizes at
-construction; the registry's module classes are the public ones with the test sizes
-(``num_classes=5, embedding_dim=6``) in ``module_kwargs``, and ``losskit.create("arcface",
-num_classes=10_000, embedding_dim=512)`` builds a real head.
+Each module owns its class centres (its ``state``), which the shared tester hands to the
+function to check function == module. A head needs its sizes at construction: the entries
+give the test sizes (``num_classes=5, embedding_dim=6``) in ``module_kwargs``, and
+``losskit.create("arcface", num_classes=10_000, embedding_dim=512)`` builds a real head.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from ._base import LossInputs, LossSpec
 from ._explain import Panel, scalar_curve
 from ._inputs import randint, randn
 
-_D = 6  # feature dimension of the registry's inputs
+_D = 6  # embedding dimension of the registry's inputs
 _C = 5  # classes
 _K = 2  # sub-centres
 
@@ -28,13 +27,9 @@ _K = 2  # sub-centres
 def _inputs(
     n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
 ) -> LossInputs:
-    features = randn(generator, n, _D, dtype=dtype, device=device) * 1.5
+    embeddings = randn(generator, n, _D, dtype=dtype, device=device) * 1.5
     labels = randint(generator, _C, n, device=device)
-    return LossInputs(args=(features, labels), batched=(True, True))
-
-
-# --------------------------------------------------------------------------- benchmarks
-
+    return LossInputs(args=(embeddings, labels), batched=(True, True))
 
 
 # --------------------------------------------------------------------------- explain
@@ -78,9 +73,6 @@ def _explain(
 
 
 # --------------------------------------------------------------------------- entries
-
-_WB = lambda m: (m.weight, m.bias)  # noqa: E731
-_W = lambda m: (m.weight,)  # noqa: E731
 
 SPECS = [
     LossSpec(
@@ -216,8 +208,18 @@ SPECS = [
             F.combined_margin_loss,
             {
                 "(1, 0.3, 0.2)": {"m": 1.0, "margin": 0.3, "cos_margin": 0.2, "scale": 16.0},
-                "(1, 0.5, 0) = ArcFace": {"m": 1.0, "margin": 0.5, "cos_margin": 0.0, "scale": 16.0},
-                "(1, 0, 0.35) = CosFace": {"m": 1.0, "margin": 0.0, "cos_margin": 0.35, "scale": 16.0},
+                "(1, 0.5, 0) = ArcFace": {
+                    "m": 1.0,
+                    "margin": 0.5,
+                    "cos_margin": 0.0,
+                    "scale": 16.0,
+                },
+                "(1, 0, 0.35) = CosFace": {
+                    "m": 1.0,
+                    "margin": 0.0,
+                    "cos_margin": 0.35,
+                    "scale": 16.0,
+                },
             },
             "Three margins in one formula. s = 16.",
         ),

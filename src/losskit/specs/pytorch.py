@@ -1,6 +1,5 @@
-"""The PyTorch catalogue: registry entries for every built-in loss the seed lists (SPEC.md
-section 8). The computation is PyTorch's own (``function`` and ``module`` *are* the torch
-objects); each entry adds what the seed left "to be written": the formula, when to use it,
+"""The PyTorch catalogue: registry entries for torch's built-in losses. The computation is PyTorch's own (``function`` and ``module`` *are* the torch
+objects); each entry adds what the study notes left "to be written": the formula, when to use it,
 and an input maker so the shared tests, ``losskit list`` and the report cover it.
 
 Deliberate difference from losskit's own losses, recorded here and tested: a delegated torch
