@@ -8,6 +8,7 @@ from .. import functional as F
 from ._base import LossInputs, LossSpec
 from ._inputs import rand, randn
 
+
 def make_boxes(
     n: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
