@@ -1,5 +1,5 @@
 """The one box-geometry core of losskit: formats, sizes, areas, intersection, union,
-enclosing box, centres, and the IoU family built on them (SPEC.md section 2).
+enclosing box, centres, and the IoU family built on them.
 
 Every box loss (:mod:`losskit.functional.box`) and every pairwise similarity comes from
 here. Two forms of the same formulas live in this file:

@@ -43,7 +43,7 @@ from torch import Tensor
 from ._api import checked
 from ._checks import Fraction, check_floating, check_integer, check_ndim, make_check
 from ._reduction import Reduction, exclusion, reduce_loss
-from .functional._margin_ce import ClassShard, local_margin_ce_parts
+from .functional._margin_ce import ClassShard, margin_ce_parts
 from .functional.margin import partial_fc_sample
 
 __all__ = [
@@ -359,7 +359,7 @@ def _sharded_parts(group):
     ) -> tuple[Tensor, Tensor, Tensor]:
         here = local_labels >= 0
         xs = _SumGradAcrossRanks.apply(xt, group)
-        lse_r, zt_r, _ = local_margin_ce_parts(
+        lse_r, zt_r, _ = margin_ce_parts(
             xs, weight, bias, local_labels, normalize=normalize, chunk_size=chunk_size, eps=eps
         )
         lse = _LogSumExpAcrossRanks.apply(lse_r, group)

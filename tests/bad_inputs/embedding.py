@@ -41,7 +41,7 @@ def _batch_bad(name: str) -> tuple[BadInput, ...]:
             "labels of the wrong length",
             lambda: ((torch.zeros(6, 3), torch.zeros(5, dtype=torch.long)), {}),
             ValueError,
-            rf"{name}: labels must have shape \(B,\) = \(6,\) to match embeddings \(6, 3\); got \(5,\)",
+            rf"{name}: labels must have shape \(N,\) = \(6,\) to match embeddings \(6, 3\); got \(5,\)",
         ),
         BadInput(
             "float labels",

@@ -32,7 +32,7 @@ def _bad(
             "batch mismatch",
             lambda: ((x(4), y(3), w()), {}),
             ValueError,
-            rf"{name}: embeddings and labels must have the same batch size; got \(4, {_D}\) and \(3,\)",
+            rf"{name}: labels must have shape \(N,\) = \(4,\) to match embeddings \(4, {_D}\); got \(3,\)",
         ),
         BadInput(
             "feature dimension mismatch",

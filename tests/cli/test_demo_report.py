@@ -47,3 +47,17 @@ def test_a_claim_that_does_not_hold_is_shown(tmp_path: Path) -> None:
     html = write_html(tmp_path, [sec], 0.1).read_text()
     assert "Claims checked: 2, held: 1, not held: 1." in html
     assert '<span class="not-held">&#10007; does not hold</span>: B fails' in html
+
+
+@pytest.mark.slow
+def test_docs_list_every_claim_the_report_checks(quick_report) -> None:
+    """docs/claims.md lists each claim of the report, so a reader can see what is checked
+    and where it comes from without running it."""
+    import html as htmllib
+
+    _, page = quick_report
+    texts = re.findall(r'<li class="claim"><span class="[^"]+">[^<]+</span>: (.*?)<br>', page)
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "claims.md").read_text("utf-8")
+    assert len(texts) >= 50
+    missing = [t for t in map(htmllib.unescape, texts) if f"- {t}\n" not in docs]
+    assert missing == []

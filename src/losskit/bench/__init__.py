@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 
-from ._base import BenchCase
+from ._base import BenchCase, step
 
-__all__ = ["BenchCase", "cases", "FAMILY_MODULES"]
+__all__ = ["BenchCase", "cases", "step", "FAMILY_MODULES"]
 
 #: the families that have benchmark cases, in report order
 FAMILY_MODULES = ("regression", "classification", "box", "overlap", "embedding", "constraint",

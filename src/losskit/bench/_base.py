@@ -18,3 +18,14 @@ class BenchCase:
 
     label: str
     setup: Callable[[torch.device], dict[str, Callable[[], Any]]]
+
+
+def step(loss: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
+    """One benchmark step: clear the leaves' gradients, compute ``loss()``, backward."""
+
+    def run() -> None:
+        for t in leaves:
+            t.grad = None
+        loss().backward()
+
+    return run

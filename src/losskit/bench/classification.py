@@ -9,20 +9,13 @@ import torch.nn.functional as TF
 
 from .. import functional as F
 from ..specs._inputs import grad_inputs
-from ._base import BenchCase
+from ._base import BenchCase, step
 
 
 def _steps(
     x: torch.Tensor, impls: dict[str, Callable[[], torch.Tensor]]
 ) -> dict[str, Callable[[], None]]:
-    def wrap(f: Callable[[], torch.Tensor]) -> Callable[[], None]:
-        def step() -> None:
-            x.grad = None
-            f().backward()
-
-        return step
-
-    return {k: wrap(f) for k, f in impls.items()}
+    return {k: step(f, x) for k, f in impls.items()}
 
 
 def _binary_data(

@@ -11,15 +11,7 @@ from .. import functional as F
 from ..functional.constraint import CenterLoss
 from ..specs._inputs import grad_inputs, randint, randn
 from ._base import BenchCase
-
-
-def _step(loss: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
-    def step() -> None:
-        for t in leaves:
-            t.grad = None
-        loss().backward()
-
-    return step
+from ._base import step as _step
 
 
 def bench_center_step(classes: int, dim: int = 512, batch: int = 256) -> BenchCase:

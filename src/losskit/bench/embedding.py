@@ -10,17 +10,9 @@ import torch
 from .. import functional as F
 from ..specs._inputs import grad_inputs, randint, randn
 from ._base import BenchCase
+from ._base import step as _step
 
 _BB, _BDIM = 512, 128  # the batch-triplet case
-
-
-def _step(loss: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
-    def step() -> None:
-        for t in leaves:
-            t.grad = None
-        loss().backward()
-
-    return step
 
 
 def _batch_data(device: torch.device, b: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:

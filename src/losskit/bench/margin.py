@@ -12,6 +12,7 @@ import torch.nn.functional as TF
 from .. import functional as F
 from ..specs._inputs import grad_inputs, randint, randn
 from ._base import BenchCase
+from ._base import step as _step
 
 _B, _BD, _BC = 256, 512, 10_000  # benchmark batch, embedding dimension, classes
 
@@ -23,15 +24,6 @@ def _bench_data(device: torch.device, subcenters: int | None = None):
     shape = (_BC, _BD) if subcenters is None else (_BC, subcenters, _BD)
     centers = randn(g, *shape, dtype=torch.float32, device=device) * 0.05
     return x, y, centers
-
-
-def _step(loss_of: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
-    def step() -> None:
-        for t in leaves:
-            t.grad = None
-        loss_of().backward()
-
-    return step
 
 
 def _bench_vs_pml(

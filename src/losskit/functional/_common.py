@@ -7,7 +7,15 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from .._checks import check_broadcast, check_floating, check_same_device, check_same_shape
+from .._checks import (
+    check_broadcast,
+    check_floating,
+    check_integer,
+    check_ndim,
+    check_per_row,
+    check_same_device,
+    check_same_shape,
+)
 from .._checks import compute_dtype as compute_dtype
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 
@@ -42,3 +50,24 @@ def elementwise_loss(
         return kernel(p, t, reduction).to(out_dtype)
     loss = kernel(p, t, "none")
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+
+
+def labelled_rows(
+    fn: str, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None, mask: Tensor | None,
+    ignore_index: int | None, extra: tuple[tuple[str, Tensor | None], ...] = (),
+) -> Tensor | None:  # fmt: skip
+    """Check a labelled batch, ``embeddings (N, D)`` floating and ``labels (N,)`` integer, a
+    per-row ``weight``, the ``mask``, and ``extra`` named tensors on the same device; return
+    the kept rows (``None``: all), from ``mask`` and ``ignore_index``."""
+    check_floating(fn, "embeddings", embeddings)
+    check_ndim(fn, "embeddings", embeddings, 2)
+    check_integer(fn, "labels", labels)
+    if labels.shape != embeddings.shape[:1]:
+        raise ValueError(
+            f"{fn}: labels must have shape (N,) = ({embeddings.shape[0]},) to match embeddings "
+            f"{tuple(embeddings.shape)}; got {tuple(labels.shape)}"
+        )
+    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("weight", weight),
+                      ("mask", mask), *extra)  # fmt: skip
+    check_per_row(fn, "weight", weight, embeddings.shape[0])
+    return exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)

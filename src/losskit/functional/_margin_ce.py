@@ -260,7 +260,8 @@ def margin_ce_parts(
     ``target_norm``) ``||W_y||``. See the module docstring.
 
     With a ``shard`` (classes split across ranks), the shard's ``parts`` answer instead: the
-    same three values for the global class set."""
+    same three values for the global class set (they call this function without a shard for
+    the rank's own classes; a label outside them, ``-1``, has target logit 0 there)."""
     if shard is not None:
         return shard.parts(
             xt,
@@ -272,44 +273,12 @@ def margin_ce_parts(
             target_norm=target_norm,
             eps=eps,
         )
-    return local_margin_ce_parts(
-        xt,
-        weight,
-        bias,
-        labels,
-        normalize=normalize,
-        chunk_size=chunk_size,
-        target_norm=target_norm,
-        eps=eps,
-    )
-
-
-def local_margin_ce_parts(
-    xt: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    labels: Tensor,
-    *,
-    normalize: bool,
-    chunk_size: int | None,
-    target_norm: bool = False,
-    eps: float = 1e-12,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`margin_ce_parts` over the classes of ``weight`` only (labels outside
-    ``[0, C)`` have no target column here: their target logit is 0)."""
     store = chunk_size is None
     chunk = DENSE_BLOCK if chunk_size is None else chunk_size
     return _MarginCE.apply(
-        xt,
-        weight.contiguous(),
-        bias,
-        labels.long(),
-        normalize,
-        max(chunk, 1),
-        store,
-        target_norm,
-        eps,
-    )
+        xt, weight.contiguous(), bias, labels.long(), normalize, max(chunk, 1), store,
+        target_norm, eps,
+    )  # fmt: skip
 
 
 def softplus(d: Tensor) -> Tensor:

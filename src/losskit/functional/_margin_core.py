@@ -1,4 +1,4 @@
-"""The one margin core of the angular-margin family (SPEC.md section 6).
+"""The one margin core of the angular-margin family.
 
 Every loss of :mod:`losskit.functional.margin` replaces the target class's cosine ``c = cos
 theta`` by a *margined* cosine and leaves the other classes alone. One function,

@@ -555,7 +555,14 @@ def complete_box_iou(
 # modules
 
 
-class IoULoss(LossModule, function=iou_loss):
+class _BoxModule(LossModule):
+    """The options every box-loss module shares (fields only; no function of its own)."""
+
+    box_format: BoxFormat = DEFAULT
+    eps: Positive = DEFAULT
+
+
+class IoULoss(_BoxModule, function=iou_loss):
     """IoU loss, ``1 - |A ∩ B| / (|A ∪ B| + eps)``.
 
     Args:
@@ -577,11 +584,9 @@ class IoULoss(LossModule, function=iou_loss):
         tensor(0.6667)
     """
 
-    box_format: BoxFormat = DEFAULT
-    eps: Positive = DEFAULT
 
 
-class GIoULoss(LossModule, function=giou_loss):
+class GIoULoss(_BoxModule, function=giou_loss):
     """GIoU loss, ``1 - IoU + (|C| - |A ∪ B|) / (|C| + eps)``.
 
     Args:
@@ -603,11 +608,9 @@ class GIoULoss(LossModule, function=giou_loss):
         tensor(1.3333)
     """
 
-    box_format: BoxFormat = DEFAULT
-    eps: Positive = DEFAULT
 
 
-class DIoULoss(LossModule, function=diou_loss):
+class DIoULoss(_BoxModule, function=diou_loss):
     """DIoU loss, ``1 - IoU + rho^2 / (c^2 + eps)``.
 
     Args:
@@ -628,11 +631,9 @@ class DIoULoss(LossModule, function=diou_loss):
         tensor(1.4000)
     """
 
-    box_format: BoxFormat = DEFAULT
-    eps: Positive = DEFAULT
 
 
-class CIoULoss(LossModule, function=ciou_loss):
+class CIoULoss(_BoxModule, function=ciou_loss):
     """CIoU loss, ``1 - IoU + rho^2 / c^2 + alpha v``.
 
     Args:
@@ -655,13 +656,11 @@ class CIoULoss(LossModule, function=ciou_loss):
         tensor(0.7629)
     """
 
-    box_format: BoxFormat = DEFAULT
-    eps: Positive = DEFAULT
     alpha_mode: AlphaMode = DEFAULT
     v_grad: VGrad = DEFAULT
 
 
-class EIoULoss(LossModule, function=eiou_loss):
+class EIoULoss(_BoxModule, function=eiou_loss):
     """EIoU loss, the DIoU loss plus ``(w - w_gt)^2 / c_w^2 + (h - h_gt)^2 / c_h^2``.
 
     Args:
@@ -683,11 +682,9 @@ class EIoULoss(LossModule, function=eiou_loss):
         tensor(1.2292)
     """
 
-    box_format: BoxFormat = DEFAULT
-    eps: Positive = DEFAULT
 
 
-class SIoULoss(LossModule, function=siou_loss):
+class SIoULoss(_BoxModule, function=siou_loss):
     """SIoU loss, ``1 - IoU + (Delta + Omega) / 2`` (angle-aware distance and shape costs).
 
     Args:
@@ -709,6 +706,4 @@ class SIoULoss(LossModule, function=siou_loss):
         tensor(0.7663)
     """
 
-    box_format: BoxFormat = DEFAULT
     shape_exponent: Positive = DEFAULT
-    eps: Positive = DEFAULT

@@ -867,7 +867,14 @@ def softmax_focal_loss(
 # --------------------------------------------------------------------------------------------
 
 
-class BinaryCrossEntropyLoss(LossModule, function=bce_loss):
+class _BinaryModule(LossModule):
+    """The options every sigmoid-loss module shares (fields only; no function of its own)."""
+
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class BinaryCrossEntropyLoss(_BinaryModule, function=bce_loss):
     """Binary cross-entropy, ``-[y log p + (1 - y) log(1 - p)]`` with ``p = sigmoid(x)``.
 
     Takes logits by default (``torch.nn.BCELoss`` takes probabilities, hence the other name).
@@ -887,11 +894,9 @@ class BinaryCrossEntropyLoss(LossModule, function=bce_loss):
         tensor(0.6931)
     """
 
-    from_logits: bool = DEFAULT
-    eps: ProbabilityEps = DEFAULT
 
 
-class WeightedBCELoss(LossModule, function=weighted_bce_loss):
+class WeightedBCELoss(_BinaryModule, function=weighted_bce_loss):
     """Weighted BCE, ``-[beta y log p + (1 - y) log(1 - p)]`` with ``beta = pos_weight``.
 
     Args:
@@ -912,11 +917,9 @@ class WeightedBCELoss(LossModule, function=weighted_bce_loss):
     """
 
     pos_weight: PosWeight = DEFAULT
-    from_logits: bool = DEFAULT
-    eps: ProbabilityEps = DEFAULT
 
 
-class BalancedBCELoss(LossModule, function=balanced_bce_loss):
+class BalancedBCELoss(_BinaryModule, function=balanced_bce_loss):
     """HED's class-balanced BCE, ``beta = 1 - |Y+| / |Y|`` read off each target.
 
     Args:
@@ -939,11 +942,9 @@ class BalancedBCELoss(LossModule, function=balanced_bce_loss):
     """
 
     per_sample: bool = DEFAULT
-    from_logits: bool = DEFAULT
-    eps: ProbabilityEps = DEFAULT
 
 
-class FocalLoss(LossModule, function=focal_loss):
+class FocalLoss(_BinaryModule, function=focal_loss):
     """Sigmoid focal loss, ``-[alpha (1-p)^gamma y log p + (1 - alpha) p^gamma (1 - y) log(1 - p)]``.
 
     Args:
@@ -970,8 +971,6 @@ class FocalLoss(LossModule, function=focal_loss):
 
     alpha: FocalAlpha = DEFAULT
     gamma: NonNegative = DEFAULT
-    from_logits: bool = DEFAULT
-    eps: ProbabilityEps = DEFAULT
 
 
 class SoftmaxFocalLoss(LossModule, function=softmax_focal_loss):

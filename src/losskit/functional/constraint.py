@@ -28,7 +28,6 @@ from .._checks import (
     UnitInterval,
     Weight,
     check_floating,
-    check_integer,
     check_labels,
     check_ndim,
     check_per_row,
@@ -37,6 +36,7 @@ from .._checks import (
     compute_dtype,
 )
 from .._reduction import Reduction, exclusion, finish, reduce_loss, zero_excluded
+from ._common import labelled_rows
 from .distance import pairwise_euclidean_distance, safe_norm
 
 __all__ = [
@@ -55,32 +55,13 @@ __all__ = [
 _RANGE_EPS = 1e-12
 
 
-def _check_rows(
-    fn: str, embeddings: Tensor, labels: Tensor, weight: Tensor | None, mask: Tensor | None,
-    ignore_index: int | None,
-) -> Tensor | None:  # fmt: skip
-    """``(N, D)`` floating embeddings and ``(N,)`` integer labels; returns the kept rows."""
-    check_floating(fn, "embeddings", embeddings)
-    check_ndim(fn, "embeddings", embeddings, 2)
-    check_integer(fn, "labels", labels)
-    if labels.shape != embeddings.shape[:1]:
-        raise ValueError(
-            f"{fn}: labels must have shape (N,) = ({embeddings.shape[0]},) to match embeddings "
-            f"{tuple(embeddings.shape)}; got {tuple(labels.shape)}"
-        )
-    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("weight", weight),
-                      ("mask", mask))  # fmt: skip
-    check_per_row(fn, "weight", weight, embeddings.shape[0])
-    return exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)
-
-
 def _check_centers(
     fn: str, embeddings: Tensor, labels: Tensor, centers: Tensor, weight: Tensor | None,
     mask: Tensor | None, ignore_index: int | None,
 ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
     """Also ``(C, D)`` centres; returns the labels to read centres with (0 at excluded rows)
     and the kept rows."""
-    keep = _check_rows(fn, embeddings, labels, weight, mask, ignore_index)
+    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
     check_floating(fn, "centers", centers)
     check_ndim(fn, "centers", centers, 2)
     if centers.shape[1] != embeddings.shape[1]:
@@ -349,7 +330,7 @@ def range_loss(
         tensor(21.2500)
     """
     fn = "range_loss"
-    keep = _check_rows(fn, embeddings, labels, weight, mask, ignore_index)
+    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     x = zero_excluded(embeddings.to(work), keep, 1)
     n = x.shape[0]

@@ -65,6 +65,14 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     safely inside the dtype's range (reading the ``(N,)`` result costs no device sync there);
     otherwise, on accelerators and under ``torch.compile``, the scaled form runs.
 
+    Args:
+        x: a floating tensor.
+        dim: the dimension to take the norm along; default -1.
+        keepdim: keep ``dim`` as size 1; default ``False``.
+
+    Returns:
+        The norms, ``x``'s shape without ``dim`` (or with size 1 there).
+
     Example:
         >>> import torch
         >>> safe_norm(torch.tensor([3e30, 4e30]))  # float32: x * x alone overflows
@@ -85,6 +93,14 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
 def normalize(x: Tensor, dim: int = -1, *, eps: Positive = 1e-12) -> Tensor:
     """``x / max(||x||, eps)`` along ``dim`` with an overflow-safe norm (a zero vector maps to
     zero, with finite gradients).
+
+    Args:
+        x: a floating tensor of vectors along ``dim``.
+        dim: the vector dimension; default -1.
+        eps: ``> 0``, the floor of the norm; default ``1e-12``.
+
+    Returns:
+        The unit vectors, the shape of ``x``.
 
     Example:
         >>> import torch

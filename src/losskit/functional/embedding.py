@@ -38,7 +38,6 @@ from .._checks import (
     NonNegative,
     Weight,
     check_floating,
-    check_integer,
     check_ndim,
     check_per_row,
     check_same_device,
@@ -47,6 +46,7 @@ from .._checks import (
     compute_dtype,
 )
 from .._reduction import Reduction, exclusion, finish, reduce_loss, zero_excluded
+from ._common import labelled_rows
 from .distance import (
     cosine_distance,
     euclidean_distance,
@@ -94,26 +94,6 @@ def _check_rows(fn: str, names: tuple[str, ...], *xs: Tensor) -> None:
     for name, x in zip(names[1:], xs[1:], strict=True):
         check_same_shape(fn, xs[0], x, (names[0], name))
     check_same_device(fn, *zip(names, xs, strict=True))
-
-
-def _check_batch(
-    fn: str, embeddings: Tensor, labels: Tensor, weight: Tensor | None, mask: Tensor | None,
-    ignore_index: int | None,
-) -> Tensor | None:  # fmt: skip
-    """``embeddings (B, D)`` floating and ``labels (B,)`` integer, on one device; returns the
-    kept samples (``None``: all)."""
-    check_floating(fn, "embeddings", embeddings)
-    check_ndim(fn, "embeddings", embeddings, 2)
-    check_integer(fn, "labels", labels)
-    if labels.shape != embeddings.shape[:1]:
-        raise ValueError(
-            f"{fn}: labels must have shape (B,) = ({embeddings.shape[0]},) to match embeddings "
-            f"{tuple(embeddings.shape)}; got {tuple(labels.shape)}"
-        )
-    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("weight", weight),
-                      ("mask", mask))  # fmt: skip
-    check_per_row(fn, "weight", weight, embeddings.shape[0])
-    return exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)
 
 
 def _row_distance(a: Tensor, b: Tensor, distance: str, squared: bool) -> Tensor:
@@ -275,7 +255,7 @@ def batch_contrastive_loss(
         tensor(0.7083)
     """
     fn = "batch_contrastive_loss"
-    keep = _check_batch(fn, embeddings, labels, weight, mask, ignore_index)
+    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     b = embeddings.shape[0]
     x = zero_excluded(embeddings.to(work), keep, 1)
@@ -329,7 +309,7 @@ def triplet_loss(
 
     Hermans et al.'s soft margin is ``soft=True, margin=0``.
 
-    * ``squared=True``: ``d = ||.||^2``, the seed's and FaceNet's form
+    * ``squared=True``: ``d = ||.||^2``, the study notes' and FaceNet's form
       ``[||a - p||^2 - ||a - n||^2 + alpha]_+`` (FaceNet: unit embeddings, ``alpha = 0.2``).
     * ``squared=False`` (default): ``d = ||.||``, torch's ``TripletMarginLoss`` (p = 2), which
       Hermans et al. found to train more stably.
@@ -666,7 +646,7 @@ def batch_triplet_loss(
         tensor([0.5000, 1.5000, 3.0000, 0.5000])
     """
     fn = "batch_triplet_loss"
-    keep = _check_batch(fn, embeddings, labels, weight, mask, ignore_index)
+    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
     _check_squared(fn, distance, squared)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     x = zero_excluded(embeddings.to(work), keep, 1)
@@ -734,7 +714,7 @@ def mine_triplets(
         ([0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1])
     """
     fn = "mine_triplets"
-    kept = _check_batch(fn, embeddings, labels, None, mask, ignore_index)
+    kept = labelled_rows(fn, embeddings, labels, weight=None, mask=mask, ignore_index=ignore_index)
     _check_squared(fn, distance, squared)
     x = zero_excluded(embeddings.to(compute_dtype(embeddings)), kept, 1)
     b = x.shape[0]

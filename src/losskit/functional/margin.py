@@ -50,12 +50,11 @@ from .._checks import (
     check_integer,
     check_labels,
     check_ndim,
-    check_per_row,
-    check_same_device,
     compute_dtype,
     make_check,
 )
 from .._reduction import Reduction, exclusion, finish, zero_excluded
+from ._common import labelled_rows
 from ._margin_ce import ClassShard, margin_ce_parts, softplus
 from ._margin_core import (
     Fallback,
@@ -111,19 +110,13 @@ def _check_inputs(
 ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
     """Check the inputs of a margin loss; return the labels to compute with (``int64``, 0 at
     excluded rows) and the kept rows (``None``: all)."""
-    check_floating(fn, "embeddings", embeddings)
-    check_integer(fn, "labels", labels)
     check_floating(fn, "centers", centers)
-    check_ndim(fn, "embeddings", embeddings, 2)
     check_ndim(fn, "labels", labels, 1)
     if centers.dim() != centers_ndim:
         want = "(C, D)" if centers_ndim == 2 else "(C, K, D)"
         raise ValueError(f"{fn}: centers must have shape {want}; got {tuple(centers.shape)}")
-    if labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(
-            f"{fn}: embeddings and labels must have the same batch size; "
-            f"got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
-        )
+    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=None,
+                         extra=(("centers", centers), ("bias", bias)))  # fmt: skip
     if centers.shape[-1] != embeddings.shape[1]:
         raise ValueError(
             f"{fn}: centers' last dimension must equal the embedding dimension "
@@ -137,12 +130,9 @@ def _check_inputs(
             raise ValueError(
                 f"{fn}: bias must have shape ({centers.shape[0]},); got {tuple(bias.shape)}"
             )
-    check_same_device(fn, ("embeddings", embeddings), ("labels", labels), ("centers", centers),
-                      ("bias", bias), ("weight", weight), ("mask", mask))  # fmt: skip
-    check_per_row(fn, "weight", weight, embeddings.shape[0])
     num_classes = centers.shape[0] if shard is None else shard.num_classes
     check_labels(fn, labels, num_classes, ignore_index=ignore_index)
-    keep = exclusion(fn, labels.shape, mask=mask, labels=labels, ignore_index=ignore_index)
+    keep = exclusion(fn, labels.shape, mask=keep, labels=labels, ignore_index=ignore_index)
     y = labels.long()
     return (y if keep is None else torch.where(keep, y, 0)), keep
 
@@ -861,6 +851,14 @@ def sphereface_effective_margin(
     ``theta_1`` in ``(0, pi / 2]`` (where ``f >= -1``): ``m`` at ``lambda = 0``, about 1.5 for
     ``m = 4, lambda = 5`` (SphereFace's ``lambda_min``), tending to 1 as ``lambda`` grows.
 
+    Args:
+        lambda_: the annealing weight, ``>= 0``.
+        m: the integer multiplicative margin, ``>= 1``; default 4.
+        points: how many angles in ``(0, pi / 2]`` to average over; default 2001.
+
+    Returns:
+        The effective multiplicative margin, a float.
+
     Example:
         >>> round(sphereface_effective_margin(0.0, m=4), 3)
         4.0
@@ -883,6 +881,16 @@ def normface_lower_bound(num_classes: int, *, scale: Positive) -> float:
     class weight (cosine 1 to its own class, ``-1 / (C - 1)`` to the others). With ``s = 1``
     and 10 classes it is 1.38: no feature can make the loss small, so training without a
     scale cannot converge.
+
+    Args:
+        num_classes: ``C``, an int ``>= 2``.
+        scale: ``s``, ``> 0``.
+
+    Returns:
+        The bound, a float.
+
+    Raises:
+        ValueError: ``num_classes < 2`` or ``scale <= 0``.
 
     Example:
         >>> round(normface_lower_bound(10, scale=1.0), 4)
@@ -975,6 +983,8 @@ class _MarginHead(LossModule, state=("centers",)):
 
     num_classes: PositiveInt = field(kw_only=False)
     embedding_dim: PositiveInt = field(kw_only=False)
+    chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
     sample_rate: Fraction = field(default=1.0)
     device: torch.device | str | None = field(default=None)
     dtype: torch.dtype | None = field(default=None)
@@ -1049,8 +1059,6 @@ class SoftmaxLoss(_MarginHead, function=softmax_loss, state=("centers", "bias"))
         torch.Size([])
     """
 
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
     bias: bool = field(default=True)
 
 
@@ -1086,8 +1094,6 @@ class LSoftmaxLoss(_MarginHead, function=lsoftmax_loss):
 
     m: PositiveInt = DEFAULT
     lambda_: NonNegative = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
 
 class SphereFaceLoss(_MarginHead, function=sphereface_loss):
@@ -1122,14 +1128,13 @@ class SphereFaceLoss(_MarginHead, function=sphereface_loss):
 
     m: PositiveInt = DEFAULT
     lambda_: NonNegative = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
 
 class _ScaledHead(_MarginHead):
     """A head whose ``scale`` is fixed (a number) or learned (``learn_scale=True``: a 0-dim
     ``nn.Parameter`` initialised at ``scale``)."""
 
+    scale: Scale = DEFAULT
     learn_scale: bool = field(default=False)
 
 
@@ -1162,9 +1167,6 @@ class COCOLoss(_ScaledHead, function=coco_loss):
         tensor(16., requires_grad=True)
     """
 
-    scale: Scale = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
 
 class L2SoftmaxLoss(_ScaledHead, function=l2_softmax_loss, state=("centers", "bias")):
@@ -1196,9 +1198,6 @@ class L2SoftmaxLoss(_ScaledHead, function=l2_softmax_loss, state=("centers", "bi
         True
     """
 
-    scale: Scale = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
     bias: bool = field(default=True)
 
 
@@ -1229,9 +1228,6 @@ class NormFaceLoss(_ScaledHead, function=normface_loss):
         NormFaceLoss(10, 4, scale=30.0, chunk_size=None, ignore_index=-100, reduction='mean', sample_rate=1.0, learn_scale=False)
     """
 
-    scale: Scale = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
 
 class CosFaceLoss(_ScaledHead, function=cosface_loss):
@@ -1264,9 +1260,6 @@ class CosFaceLoss(_ScaledHead, function=cosface_loss):
     """
 
     cos_margin: NonNegative = DEFAULT
-    scale: Scale = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
 
 class ArcFaceLoss(_ScaledHead, function=arcface_loss):
@@ -1305,11 +1298,8 @@ class ArcFaceLoss(_ScaledHead, function=arcface_loss):
     """
 
     margin: Angle = DEFAULT
-    scale: Scale = DEFAULT
     easy_margin: bool = DEFAULT
     grad_mode: GradMode = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
 
 class CombinedMarginLoss(_ScaledHead, function=combined_margin_loss):
@@ -1347,11 +1337,8 @@ class CombinedMarginLoss(_ScaledHead, function=combined_margin_loss):
     m: Positive = DEFAULT
     margin: Angle = DEFAULT
     cos_margin: NonNegative = DEFAULT
-    scale: Scale = DEFAULT
     fallback: Fallback = DEFAULT
     grad_mode: GradMode = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
 
     def __post_init__(self) -> None:
         resolve_fallback(type(self).__name__, self.fallback, self.m)
@@ -1388,10 +1375,7 @@ class SubCenterArcFaceLoss(_ScaledHead, function=subcenter_arcface_loss):
     """
 
     margin: Angle = DEFAULT
-    scale: Scale = DEFAULT
     easy_margin: bool = DEFAULT
-    chunk_size: PositiveInt | None = DEFAULT
-    ignore_index: int | None = DEFAULT
     subcenters: PositiveInt = field(default=3)
 
     def _shape(self) -> tuple[int, ...]:

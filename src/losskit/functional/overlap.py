@@ -274,7 +274,9 @@ def jaccard_loss(
     Formula:
         l = 1 - (sum p g + smooth) / (sum p + sum g - sum p g + smooth)
 
-    The mask form of the IoU loss. Empty targets are scored as in :func:`dice_loss`.
+    The mask form of the IoU loss. A class with an empty target scores 0 for an empty
+    prediction and ``|P| / (|P| + smooth)`` for false positives (they are penalised, not
+    dropped).
 
     When to use:
         When the metric is mean IoU: the loss is its soft version. Tied to Dice by

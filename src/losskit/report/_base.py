@@ -48,6 +48,11 @@ class ReportContext:
     #: its inner steps with fraction_done=None (description only)
     progress: Any = None
 
+    def step(self, what: str) -> None:
+        """Report a step inside a section (a description, no fraction) to the progress bar."""
+        if self.progress is not None:
+            self.progress(what, None)
+
     def save_figure(self, fig: Any, name: str, caption: str) -> Figure:
         """Save a matplotlib figure as ``<out_dir>/<name>.png`` and close it."""
         import matplotlib.pyplot as plt
@@ -56,6 +61,16 @@ class ReportContext:
         fig.savefig(self.out_dir / filename, dpi=110, bbox_inches="tight")
         plt.close(fig)
         return Figure(filename, caption)
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (the report never opens a window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def html_table(header: list[str], rows: list[list[Any]], caption: str = "") -> str:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as TF
 
 from ..registry import FAMILIES, REGISTRY
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 _TITLES = {
     "regression": "regression losses",
@@ -26,10 +26,7 @@ _TITLES = {
 
 
 def _family_figure(ctx: ReportContext, family: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     specs = REGISTRY.specs(family)
     cols = 4

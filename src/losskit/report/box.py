@@ -18,7 +18,7 @@ import torch
 from ..functional import box as B
 from ..functional import overlap as O
 from ..functional.regression import mse_loss
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 _T = torch.tensor([[0.0, 0.0, 2.0, 1.0]], dtype=torch.float64)  # a 2 x 1 target
 
@@ -180,10 +180,7 @@ def _claims() -> tuple[list[Claim], dict[str, list[float]]]:
 
 def section(ctx: ReportContext) -> Section:
     """The box and mask overlap section of the demo report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     claims, series = _claims()
     sec = Section(

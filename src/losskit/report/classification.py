@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..functional import classification as F
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 # The study notes' softmax table, in percent, as printed there.
 SEED_SOFTMAX_TABLE: dict[tuple[float, ...], tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -259,14 +259,7 @@ def beta_sweep(*, steps: int = 150, seed: int = 0) -> dict[float, dict[str, floa
 
 
 def section(ctx: ReportContext) -> Section:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def progress(what: str, frac: float) -> None:
-        if ctx.progress is not None:
-            ctx.progress(what, frac)
+    plt = pyplot()
 
     sec = Section(
         key="classification",
@@ -321,7 +314,7 @@ def section(ctx: ReportContext) -> Section:
             ),
         )
     )
-    progress("classification: tables", 0.1)
+    ctx.step("classification: tables")
 
     # 3. focal loss against cross-entropy
     d0 = focal_gamma0_max_diff()
@@ -359,7 +352,7 @@ def section(ctx: ReportContext) -> Section:
             "Focal loss against p_t for several gamma (Lin et al., Fig. 1).",
         )
     )
-    progress("classification: focal", 0.2)
+    ctx.step("classification: focal")
 
     # 4. why CE and not L2 through a sigmoid
     z = torch.linspace(-10, 10, 401, dtype=torch.float64)
@@ -413,7 +406,7 @@ def section(ctx: ReportContext) -> Section:
             f"sigmoids to {ss.exclusive_sigmoid_sum:.3f}",
         )
     )
-    progress("classification: sigmoid/softmax", 0.3)
+    ctx.step("classification: sigmoid/softmax")
 
     # 6. class imbalance
     seeds = (0,) if ctx.quick else (0, 1, 2)
@@ -482,7 +475,7 @@ def section(ctx: ReportContext) -> Section:
             "; ".join(f"{n}: recall {r['recall']:.3f}" for n, r in recovered.items()),
         )
     )
-    progress("classification: imbalance", 0.7)
+    ctx.step("classification: imbalance")
 
     sweep = beta_sweep(steps=steps)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -510,5 +503,5 @@ def section(ctx: ReportContext) -> Section:
             ),
         )
     )
-    progress("classification: imbalance", 1.0)
+    ctx.step("classification: imbalance")
     return sec

@@ -7,14 +7,11 @@ from __future__ import annotations
 import torch
 
 from ..experiments import digits
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 
 def _scatter_grid(results: list[digits.Result], dim: int, ctx: ReportContext):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rs = [r for r in results if r.dim == dim]
     cols = 5
@@ -44,7 +41,7 @@ def _scatter_grid(results: list[digits.Result], dim: int, ctx: ReportContext):
     fig.suptitle(f"Digits: {what}, one panel per loss", fontsize=12)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     caption = (
-        "Raw 2-D test features (as the seed's MNIST figure): softmax spreads each class along "
+        "Raw 2-D test features (as the study notes' MNIST figure): softmax spreads each class along "
         "a ray from the origin; the normalised margin losses pack classes into narrower angles."
         if dim == 2
         else "3-D test features projected on the unit sphere: tighter caps mean smaller "
@@ -58,7 +55,7 @@ def _by(results: list[digits.Result], loss: str, dim: int) -> digits.Result:
 
 
 def _extra_claims(ctx: ReportContext, progress) -> list[Claim]:
-    """The seed's claims about softmax's satisfaction and the constraint losses."""
+    """The study notes' claims about softmax's satisfaction and the constraint losses."""
     from .. import functional as F
     from .. import nn as lnn
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from ..functional import distance as D
 from ..functional import embedding as E
 from ..functional.constraint import CenterLoss
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 __all__ = [
     "FeatureStats",
@@ -264,14 +264,7 @@ def section(ctx: ReportContext) -> Section:
 
 
 def _section(ctx: ReportContext) -> Section:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def progress(what: str, frac: float) -> None:
-        if ctx.progress is not None:
-            ctx.progress(what, frac)
+    plt = pyplot()
 
     sec = Section(
         key="embedding",
@@ -288,9 +281,9 @@ def _section(ctx: ReportContext) -> Section:
     lam = 0.1
 
     # 1. softmax features: loose classes, and what the centre loss does to them
-    progress("embedding: softmax features", 0.0)
+    ctx.step("embedding: softmax features")
     soft, f_soft, y_soft, acc_soft = softmax_feature_study(center_weight=0.0, steps=steps)
-    progress("embedding: softmax + centre features", 0.25)
+    ctx.step("embedding: softmax + centre features")
     cent, f_cent, y_cent, acc_cent = softmax_feature_study(center_weight=lam, steps=steps)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     for ax, f, y, title in (
@@ -393,7 +386,7 @@ def _section(ctx: ReportContext) -> Section:
             f"(float64; rounding bound near cos = 1: 4 sqrt(2 eps) = {tol:.1e})",
         )
     )
-    progress("embedding: mining", 0.5)
+    ctx.step("embedding: mining")
 
     # 3. mining
     trace = mining_study(epochs=10 if ctx.quick else 20)
@@ -447,5 +440,5 @@ def _section(ctx: ReportContext) -> Section:
             caption="Active triplets per mining strategy during batch-hard training",
         )
     )
-    progress("embedding: done", 1.0)
+    ctx.step("embedding: done")
     return sec

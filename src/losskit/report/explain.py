@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from ..specs._base import LossSpec
+from ._base import pyplot
 
 
 def explanation_text(spec: LossSpec) -> str:
@@ -31,10 +32,7 @@ def draw_explanation(spec: LossSpec, out: Path) -> Path:
     """Write the entry's loss and gradient figure to ``out`` (PNG)."""
     if spec.explain is None:
         raise ValueError(f"losskit explain: {spec.name} has no explanation to draw yet")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = spec.explain()
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.8 * len(panels)), squeeze=False)

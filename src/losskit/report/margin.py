@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as TF
 
 from .. import functional as F
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 
 def _step(ctx: ReportContext, what: str, frac: float) -> None:
@@ -170,10 +170,7 @@ def section(ctx: ReportContext) -> Section:
 
 
 def _section(ctx: ReportContext) -> Section:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figs = []
     # ---- the target logit against theta

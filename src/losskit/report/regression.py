@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import functional as F
-from ._base import Claim, ReportContext, Section, html_table
+from ._base import Claim, ReportContext, Section, html_table, pyplot
 
 
 def _loss_and_grad(fn, d: torch.Tensor, **kw) -> tuple[torch.Tensor, torch.Tensor]:
@@ -17,10 +17,7 @@ def _loss_and_grad(fn, d: torch.Tensor, **kw) -> tuple[torch.Tensor, torch.Tenso
 
 
 def section(ctx: ReportContext) -> Section:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     d = torch.linspace(-3, 3, 601, dtype=torch.float64)
     curves = {

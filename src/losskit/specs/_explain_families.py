@@ -216,7 +216,7 @@ def _triplet() -> tuple[Panel, ...]:
             lambda t: F.triplet_loss(*_triplet_points(t), margin=0.5, reduction="none"),
         ),
         scalar_curve(
-            "squared distances (seed)",
+            "squared distances (the study notes)",
             _D,
             lambda t: F.triplet_loss(
                 *_triplet_points(t), margin=0.5, squared=True, reduction="none"

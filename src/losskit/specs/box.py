@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .. import functional as F
@@ -31,43 +33,34 @@ def _inputs(
     return LossInputs(args=(pred, target), batched=(True, True))
 
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(LossSpec, family="box", make_inputs=_inputs)
+
 SPECS = [
-    LossSpec(
-        family="box",
+    _entry(
         function=F.iou_loss,
-        make_inputs=_inputs,
         peers=("mmdet.models.losses.IoULoss(mode='linear')",),
     ),
-    LossSpec(
-        family="box",
+    _entry(
         function=F.giou_loss,
-        make_inputs=_inputs,
         peers=("torchvision.ops.generalized_box_iou_loss",),
     ),
-    LossSpec(
-        family="box",
+    _entry(
         function=F.diou_loss,
-        make_inputs=_inputs,
         peers=("torchvision.ops.distance_box_iou_loss",),
     ),
-    LossSpec(
-        family="box",
+    _entry(
         function=F.ciou_loss,
-        make_inputs=_inputs,
         peers=("torchvision.ops.complete_box_iou_loss", "mmdet.models.losses.CIoULoss"),
         # the harness's float64 gradcheck needs the true gradient; the default "detach" (alpha
         # constant in the backward pass) is tested against autograd in tests/functional/test_box.py
         kwargs={"alpha_mode": "grad"},
     ),
-    LossSpec(
-        family="box",
+    _entry(
         function=F.eiou_loss,
-        make_inputs=_inputs,
     ),
-    LossSpec(
-        family="box",
+    _entry(
         function=F.siou_loss,
-        make_inputs=_inputs,
         kwargs={"shape_exponent": 4.0},
     ),
 ]

@@ -5,6 +5,7 @@ BCE, sigmoid and softmax focal loss, softmax cross-entropy.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -207,9 +208,11 @@ def _explain_ce() -> tuple[Panel, ...]:
     )
 
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(LossSpec, family="classification")
+
 SPECS = [
-    LossSpec(
-        family="classification",
+    _entry(
         function=F.bce_loss,
         make_inputs=_dense,
         peers=(
@@ -219,8 +222,7 @@ SPECS = [
         grad_args=(0, 1),
         explain=_explain_bce,
     ),
-    LossSpec(
-        family="classification",
+    _entry(
         function=F.weighted_bce_loss,
         make_inputs=_dense,
         peers=("torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=)",),
@@ -228,8 +230,7 @@ SPECS = [
         grad_args=(0, 1),
         explain=_explain_weighted,
     ),
-    LossSpec(
-        family="classification",
+    _entry(
         function=F.balanced_bce_loss,
         make_inputs=_binary_masks,
         peers=("(1 - beta) * torch BCEWithLogits(pos_weight=beta / (1 - beta))",),
@@ -238,8 +239,7 @@ SPECS = [
         grad_args=(0,),
         explain=_explain_balanced,
     ),
-    LossSpec(
-        family="classification",
+    _entry(
         function=F.focal_loss,
         make_inputs=_dense,
         peers=(
@@ -251,8 +251,7 @@ SPECS = [
         grad_args=(0, 1),
         explain=_explain_focal,
     ),
-    LossSpec(
-        family="classification",
+    _entry(
         function=F.softmax_focal_loss,
         make_inputs=_dense_classes,
         peers=(
@@ -262,8 +261,7 @@ SPECS = [
         kwargs={"alpha": torch.tensor(_ALPHA), "gamma": 2.0},
         explain=_explain_softmax_focal,
     ),
-    LossSpec(
-        family="classification",
+    _entry(
         function=F.softmax_cross_entropy,
         make_inputs=_classes,
         peers=("torch.nn.functional.cross_entropy",),

@@ -7,6 +7,8 @@ builds a real one. The module's centres (or radius) reach the function through i
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .. import functional as F
@@ -46,28 +48,27 @@ def _features(
 
 # --------------------------------------------------------------------------- entries
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(LossSpec, family="constraint")
+
 SPECS = [
-    LossSpec(
-        family="constraint",
+    _entry(
         function=F.center_loss,
         module_kwargs={"num_classes": _C, "embedding_dim": _D},
         make_inputs=_features_labels,
     ),
-    LossSpec(
-        family="constraint",
+    _entry(
         function=F.center_invariant_loss,
         module_kwargs={"num_classes": _C, "embedding_dim": _D},
         make_inputs=_features_labels,
         kwargs={"invariant_weight": 0.5},
     ),
-    LossSpec(
-        family="constraint",
+    _entry(
         function=F.range_loss,
         make_inputs=_grouped,
         kwargs={"k": 2, "margin": 20.0},
     ),
-    LossSpec(
-        family="constraint",
+    _entry(
         function=F.ring_loss,
         make_inputs=_features,
     ),

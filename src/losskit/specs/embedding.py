@@ -8,6 +8,8 @@ explicit-pair and explicit-triplet forms.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .. import functional as F
@@ -63,9 +65,11 @@ def _batch(
 
 # --------------------------------------------------------------------------- entries
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(LossSpec, family="embedding")
+
 SPECS = [
-    LossSpec(
-        family="embedding",
+    _entry(
         function=F.contrastive_loss,
         make_inputs=_pairs,
         peers=(
@@ -74,8 +78,7 @@ SPECS = [
         kwargs={"margin": 1.0},
         grad_args=(0, 1),
     ),
-    LossSpec(
-        family="embedding",
+    _entry(
         function=F.batch_contrastive_loss,
         make_inputs=_batch,
         peers=(
@@ -83,8 +86,7 @@ SPECS = [
         ),
         kwargs={"margin": 1.0},
     ),
-    LossSpec(
-        family="embedding",
+    _entry(
         function=F.triplet_loss,
         make_inputs=_triplets,
         peers=(
@@ -94,8 +96,7 @@ SPECS = [
         kwargs={"margin": 1.0},
         grad_args=(0, 1, 2),
     ),
-    LossSpec(
-        family="embedding",
+    _entry(
         function=F.batch_triplet_loss,
         make_inputs=_batch,
         peers=(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -74,12 +75,17 @@ def _explain(
 
 # --------------------------------------------------------------------------- entries
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(
+    LossSpec,
+    family="margin",
+    make_inputs=_inputs,
+    module_kwargs={"num_classes": _C, "embedding_dim": _D},
+)
+
 SPECS = [
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.softmax_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, W, b), y)",),
         explain=_explain(
             F.softmax_loss,
@@ -90,11 +96,8 @@ SPECS = [
             bias=True,
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.lsoftmax_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("pytorch_metric_learning.losses.LargeMarginSoftmaxLoss",),
         kwargs={"m": 2, "lambda_": 0.5},
         explain=_explain(
@@ -105,11 +108,8 @@ SPECS = [
             norm=4.0,
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.sphereface_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("pytorch_metric_learning.losses.SphereFaceLoss",),
         kwargs={"m": 4, "lambda_": 1.0},
         explain=_explain(
@@ -120,11 +120,8 @@ SPECS = [
             norm=8.0,
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.coco_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("pytorch_metric_learning.losses.NormalizedSoftmaxLoss",),
         kwargs={"scale": 8.0},
         explain=_explain(
@@ -133,11 +130,8 @@ SPECS = [
             "With a small alpha the loss cannot approach 0 even at theta = 0.",
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.l2_softmax_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         kwargs={"scale": 4.0},
         explain=_explain(
             F.l2_softmax_loss,
@@ -146,11 +140,8 @@ SPECS = [
             bias=True,
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.normface_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("pytorch_metric_learning.losses.NormalizedSoftmaxLoss",),
         kwargs={"scale": 8.0},
         explain=_explain(
@@ -159,11 +150,8 @@ SPECS = [
             "Without a scale (s = 1) the loss stays high at theta = 0: the NormFace lower bound.",
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.cosface_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("pytorch_metric_learning.losses.CosFaceLoss",),
         kwargs={"cos_margin": 0.35, "scale": 8.0},
         explain=_explain(
@@ -176,11 +164,8 @@ SPECS = [
             "well below NormFace's. s = 16.",
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.arcface_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=(
             "pytorch_metric_learning.losses.ArcFaceLoss",
             "insightface arcface_torch CombinedMarginLoss",
@@ -197,11 +182,8 @@ SPECS = [
             "to cos theta - m sin m (a jump in the loss). s = 16.",
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.combined_margin_loss,
-        module_kwargs={"num_classes": _C, "embedding_dim": _D},
-        make_inputs=_inputs,
         peers=("insightface arcface_torch CombinedMarginLoss",),
         kwargs={"m": 1.0, "margin": 0.3, "cos_margin": 0.2, "scale": 8.0},
         explain=_explain(
@@ -224,11 +206,9 @@ SPECS = [
             "Three margins in one formula. s = 16.",
         ),
     ),
-    LossSpec(
-        family="margin",
+    _entry(
         function=F.subcenter_arcface_loss,
         module_kwargs={"num_classes": _C, "embedding_dim": _D, "subcenters": _K},
-        make_inputs=_inputs,
         kwargs={"margin": 0.5, "scale": 8.0},
         explain=_explain(
             F.subcenter_arcface_loss,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -39,16 +40,17 @@ _EMPTY = (
     "positives on it are penalised (SMP zeroes such classes)."
 )
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(LossSpec, family="overlap", make_inputs=_maker)
+
 SPECS = [
-    LossSpec(
-        family="overlap",
+    _entry(
         function=F.dice_loss,
         make_inputs=_maker("multiclass"),
         peers=("monai.losses.DiceLoss", "segmentation_models_pytorch.losses.DiceLoss"),
         kwargs={"mode": "multiclass"},
     ),
-    LossSpec(
-        family="overlap",
+    _entry(
         function=F.jaccard_loss,
         make_inputs=_maker("multilabel"),
         peers=(
@@ -57,15 +59,13 @@ SPECS = [
         ),
         kwargs={"mode": "multilabel"},
     ),
-    LossSpec(
-        family="overlap",
+    _entry(
         function=F.tversky_loss,
         make_inputs=_maker("binary"),
         peers=("segmentation_models_pytorch.losses.TverskyLoss",),
         kwargs={"fp_weight": 0.3, "fn_weight": 0.7, "mode": "binary"},
     ),
-    LossSpec(
-        family="overlap",
+    _entry(
         function=F.focal_tversky_loss,
         make_inputs=_maker("multiclass"),
         kwargs={"fp_weight": 0.3, "fn_weight": 0.7, "gamma": 0.75, "mode": "multiclass"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -41,11 +42,12 @@ def _explain(
     return panels
 
 
+#: the keyword arguments every entry of the family shares
+_entry = partial(LossSpec, family="regression", make_inputs=_pair)
+
 SPECS = [
-    LossSpec(
-        family="regression",
+    _entry(
         function=F.l1_loss,
-        make_inputs=_pair,
         peers=("torch.nn.functional.l1_loss",),
         grad_args=_GRAD,
         explain=_explain(
@@ -54,10 +56,8 @@ SPECS = [
             "The gradient is +-1 everywhere: the same step size at d = 0.01 as at d = 3.",
         ),
     ),
-    LossSpec(
-        family="regression",
+    _entry(
         function=F.mse_loss,
-        make_inputs=_pair,
         peers=("torch.nn.functional.mse_loss",),
         grad_args=_GRAD,
         explain=_explain(
@@ -66,10 +66,8 @@ SPECS = [
             "The gradient 2d grows without bound: large errors take large steps.",
         ),
     ),
-    LossSpec(
-        family="regression",
+    _entry(
         function=F.smooth_l1_loss,
-        make_inputs=_pair,
         peers=("torch.nn.functional.smooth_l1_loss",),
         kwargs={"beta": 1.0},
         grad_args=_GRAD,
@@ -79,10 +77,8 @@ SPECS = [
             "Quadratic inside |d| < beta (gradient d/beta), linear outside (gradient +-1).",
         ),
     ),
-    LossSpec(
-        family="regression",
+    _entry(
         function=F.huber_loss,
-        make_inputs=_pair,
         peers=("torch.nn.functional.huber_loss",),
         kwargs={"delta": 1.5},
         grad_args=_GRAD,
