@@ -52,4 +52,5 @@ BAD_INPUTS = {
     'mse_loss': _bad(F.mse_loss),
     'smooth_l1_loss': _bad(F.smooth_l1_loss),
     'huber_loss': _bad(F.huber_loss),
+    'log_cosh_loss': _bad(F.log_cosh_loss),
 }

@@ -3,6 +3,8 @@ rule, and the claims of the study notes about their gradients."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as TF
@@ -177,3 +179,25 @@ def test_bad_hyperparameters() -> None:
         losskit.SmoothL1Loss(reduction="avg")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"l1_loss: target must be a torch.Tensor; got list"):
         l1_loss(D, [0.0] * 5)  # type: ignore[arg-type]
+
+
+def test_log_cosh_hand_worked_and_stable() -> None:
+    """log cosh(1) = log((e + 1/e) / 2) = 0.43378; log cosh(100) = 100 - log 2 + log1p(e^-200)
+    (cosh(100) itself is inf in float32); the gradient is tanh(d)."""
+    d = torch.tensor([0.0, 1.0, -1.0, 100.0, -100.0], requires_grad=True)
+    loss = losskit.log_cosh_loss(d, torch.zeros(5), reduction="none")
+    expected = torch.tensor([0.0, 0.433781, 0.433781, 100 - math.log(2), 100 - math.log(2)])
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-6)
+    loss.sum().backward()
+    torch.testing.assert_close(d.grad, torch.tanh(d.detach()))
+    assert torch.isinf(torch.cosh(torch.tensor(100.0)))  # the naive formula would overflow
+
+
+def test_log_cosh_equals_the_naive_formula_in_float64() -> None:
+    g = torch.Generator().manual_seed(0)
+    p, t = torch.randn(64, generator=g, dtype=torch.float64) * 3, torch.randn(64, generator=g, dtype=torch.float64)
+    naive = torch.log(torch.cosh(p - t))
+    torch.testing.assert_close(losskit.log_cosh_loss(p, t, reduction="none"), naive)
+    # between L2 / 2 and L1: d^2/2 >= log cosh d >= |d| - log 2
+    d = (p - t).abs()
+    assert (naive <= d.square() / 2 + 1e-12).all() and (naive >= d - math.log(2) - 1e-12).all()

@@ -215,6 +215,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"losskit {args.command}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`losskit list | head`): not an error of ours; silence the
+        # interpreter's own flush of the closed pipe at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -88,4 +88,14 @@ SPECS = [
             "Quadratic inside |d| < delta (gradient d), linear outside (gradient +-delta).",
         ),
     ),
+    _entry(
+        function=F.log_cosh_loss,
+        peers=("tensorflow.keras.losses.LogCosh",),
+        grad_args=_GRAD,
+        explain=_explain(
+            F.log_cosh_loss,
+            {"log-cosh": {}},
+            "Smooth everywhere: gradient tanh(d), about d near zero and bounded by 1 far away.",
+        ),
+    ),
 ]
