@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from losskit.cli.bench import _peak_in_subprocess, run
 from losskit.cli.main import main
@@ -53,8 +55,11 @@ def test_demo_regression_section(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert f'src="{png}"' in html
     assert "Claims checked: 4, held: 4, not held: 0" in html
     assert "Claims checked: 4, held: 4" in capsys.readouterr().out
-    # a second run into its own report folder is allowed
+    # a second run into its own report folder is allowed, and keeps what a person put there
+    (out / "notes.png").write_bytes(b"mine")
     assert main(["demo", "--out", str(out), "--quick", "--section", "regression"]) == 0
+    assert (out / "notes.png").read_bytes() == b"mine"
+    assert (out / "regression_loss.png").stat().st_size > 10_000
 
 
 def test_demo_refuses_foreign_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,7 +109,281 @@ def test_usage_errors_exit_2_in_every_command(capsys: pytest.CaptureFixture[str]
     assert main(["bench", "--name", "nope_loss"]) == 2
     err = capsys.readouterr().err
     assert err.count("no loss named 'nope_loss'") == 2
-    for argv in (["list", "--family", "nope"], ["bench", "--device", "tpu"], ["demo", "--bad"]):
+    for argv in (
+        ["list", "--family", "nope"],
+        ["bench", "--device", "tpu"],
+        ["demo", "--bad"],
+        ["demo", "--section", "nope"],
+    ):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
+
+
+# --- usage errors: exit 2, one line `losskit <command>: ...`, checked before any work -----
+
+
+def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str], command: str) -> str:
+    """Run ``losskit argv``; assert exit 2 with one line ``losskit <command>: ...`` on stderr."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"losskit {command}: "), err
+    assert "Traceback" not in err and "losskit: " not in err, err
+    return err
+
+
+@pytest.fixture
+def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any command gets as far as its work (a benchmark, a simulation, the
+    report, a figure)."""
+    import losskit.cli.bench
+    import losskit.cli.simulate
+    import losskit.report
+    import losskit.report.explain
+
+    def ran(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the command ran its work before refusing its arguments")
+
+    monkeypatch.setattr(losskit.cli.bench, "run", ran)
+    monkeypatch.setattr(losskit.cli.simulate, "simulate_boxes", ran)
+    monkeypatch.setattr(losskit.report, "build_report", ran)
+    monkeypatch.setattr(losskit.report.explain, "draw_explanation", ran)
+
+
+#: (command in the message, argv before the path, suffix of the path) for each output path
+OUTPUTS = {
+    "explain --out": ("explain", ["explain", "l1_loss", "--out"], "out.png"),
+    "demo --out": ("demo", ["demo", "--quick", "--out"], "report"),
+    "bench --markdown": ("bench", ["bench", "--name", "l1_loss", "--markdown"], "b.md"),
+    "bench --json": ("bench", ["bench", "--name", "l1_loss", "--json"], "b.json"),
+    "simulate --out": (
+        "simulate boxes",
+        ["simulate", "boxes", "--points", "1", "--iterations", "1", "--out"],
+        "sim.png",
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_output_below_a_file_is_refused_before_the_work(
+    output: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, argv, name = OUTPUTS[output]
+    afile = tmp_path / "somefile.txt"
+    afile.write_text("mine")
+    err = _usage_error(capsys, [*argv, str(afile / name)], command)
+    option = argv[-1]
+    assert f"{option} needs a path inside a folder; got {afile / name}" in err
+    assert f"but {afile} is a file" in err
+    assert afile.read_text() == "mine" and capsys.readouterr().out == ""
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_unwritable_output_is_refused_before_the_work(
+    output: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, argv, name = OUTPUTS[output]
+    path = f"/proc/losskit-test/{name}"
+    err = _usage_error(capsys, [*argv, path], command)
+    assert f"{argv[-1]} needs a path losskit can write; got {path}, but /proc cannot be " in err
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_read_only_folder_is_refused_before_the_work(
+    output: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, argv, name = OUTPUTS[output]
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        err = _usage_error(capsys, [*argv, str(folder / name)], command)
+    finally:
+        folder.chmod(0o700)
+    assert f"but {folder} cannot be written (Permission denied)" in err
+    assert list(folder.iterdir()) == []  # the check leaves nothing behind
+
+
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    [
+        (["explain", "l1_loss", "--out", "{tmp}"], "explain", "--out must end in .png"),
+        (["explain", "l1_loss", "--out", "{tmp}/f.png"], "explain", "--out must be a file, not"),
+        (["bench", "--markdown", "{tmp}"], "bench", "--markdown must be a file, not a folder"),
+        (["bench", "--json", "{tmp}"], "bench", "--json must be a file, not a folder"),
+        (["simulate", "boxes", "--out", "{tmp}/f.png"], "simulate boxes", "--out must be a file"),
+        (["demo", "--out", "{tmp}/somefile.txt"], "demo", "--out must be a folder; got"),
+    ],
+)
+def test_output_of_the_wrong_kind_is_refused(
+    argv: list[str], command: str, message: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    (tmp_path / "f.png").mkdir()  # a folder where a file is wanted
+    (tmp_path / "somefile.txt").write_text("mine")  # a file where a folder is wanted
+    err = _usage_error(capsys, [a.format(tmp=tmp_path) for a in argv], command)
+    assert message in err
+
+
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize("name", ["fig.txt", "fig", "fig.png.bak"])
+def test_explain_refuses_a_format_it_does_not_write(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / name
+    err = _usage_error(capsys, ["explain", "l1_loss", "--out", str(out)], "explain")
+    assert f"--out must end in .png, .pdf or .svg; got {out}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "head"), [(".svg", b"<?xml"), (".pdf", b"%PDF"), (".PNG", b"\x89PNG")]
+)
+def test_explain_writes_svg_and_pdf(suffix: str, head: bytes, tmp_path: Path) -> None:
+    out = tmp_path / "new folder" / f"l1{suffix}"
+    assert main(["explain", "l1_loss", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(head)
+
+
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--threads", "0", "--threads must be >= 1; got 0"),
+        ("--threads", "-2", "--threads must be >= 1; got -2"),
+        ("--min-run-time", "0", "--min-run-time must be a number of seconds > 0; got 0.0"),
+        ("--min-run-time", "nan", "--min-run-time must be a number of seconds > 0; got nan"),
+    ],
+)
+def test_bench_refuses_bad_numbers_before_running(
+    option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _usage_error(capsys, ["bench", "--name", "l1_loss", option, value], "bench")
+    assert message in err
+
+
+@pytest.mark.usefixtures("no_work")
+def test_bench_refuses_cuda_without_cuda(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    err = _usage_error(capsys, ["bench", "--device", "cuda"], "bench")
+    assert "--device cuda needs CUDA" in err
+
+
+@pytest.mark.usefixtures("no_work")
+def test_bench_refuses_names_it_would_silently_skip(capsys: pytest.CaptureFixture[str]) -> None:
+    from losskit.bench import cases
+
+    err = _usage_error(capsys, ["bench", "--family", "regression", "--name", "arcface"], "bench")
+    assert "--name arcface_loss is in family 'margin'; got --family regression" in err
+    without = next(n for n in REGISTRY.names() if n not in cases())
+    err = _usage_error(capsys, ["bench", "--name", without], "bench")
+    assert f"--name {without}: this loss has no benchmark case" in err
+
+
+def test_unknown_name_is_one_line_with_suggestions(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("bench", "explain"):
+        argv = ["bench", "--name", "arcfase"] if command == "bench" else ["explain", "arcfase"]
+        err = _usage_error(capsys, argv, command)
+        assert err.startswith(f"losskit {command}: no loss named 'arcfase'; did you mean ")
+
+
+def test_bench_writes_outputs_into_a_new_folder(tmp_path: Path) -> None:
+    md, js = tmp_path / "new" / "b.md", tmp_path / "new" / "b.json"
+    argv = ["bench", "--name", "l1_loss", "--no-memory", "--min-run-time", "0.01"]
+    assert main([*argv, "--markdown", str(md), "--json", str(js)]) == 0
+    assert "| l1_loss |" in md.read_text()
+    assert {r["impl"] for r in json.loads(js.read_text())} == {"losskit", "torch"}
+
+
+# --- a rerun of `losskit demo` removes what the last run wrote, and only that ----------------
+
+
+def _fake_report(monkeypatch: pytest.MonkeyPatch, figures: list[str], fail: bool = False) -> None:
+    """Make the report one section that saves ``figures`` (then fails if ``fail``)."""
+    import losskit.report
+    from losskit.report._base import Section, pyplot
+
+    def section(ctx):
+        plt = pyplot()
+        sec = Section("fake", "Fake", "intro")
+        for name in figures:
+            fig, _ = plt.subplots(figsize=(1, 1))
+            sec.figures.append(ctx.save_figure(fig, name, name))
+        if fail:
+            raise RuntimeError("the section failed")
+        return sec
+
+    monkeypatch.setattr(losskit.report, "SECTIONS", [("fake", "fake.module")])
+    monkeypatch.setattr(losskit.report, "_load", lambda module: section)
+
+
+def test_demo_rerun_keeps_user_files_and_removes_stale_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from losskit.report import MARKER
+
+    out = tmp_path / "report"
+    _fake_report(monkeypatch, ["old_figure", "kept_figure"])
+    assert main(["demo", "--out", str(out)]) == 0
+    assert (out / "old_figure.png").exists()
+    mine = ["notes.png", "notes.html", "style.css", "data.json", "notes.txt"]
+    for name in mine:
+        (out / name).write_text("mine")
+    (out / "figures").mkdir()
+    _fake_report(monkeypatch, ["kept_figure", "new_figure"])
+    assert main(["demo", "--out", str(out)]) == 0
+    assert not (out / "old_figure.png").exists()  # the last run's figure, not drawn now
+    for name in ("kept_figure.png", "new_figure.png", "index.html"):
+        assert (out / name).stat().st_size > 0
+    for name in mine:
+        assert (out / name).read_text() == "mine", name
+    assert (out / "figures").is_dir()
+    listed = (out / MARKER).read_text().splitlines()[1:]
+    assert sorted(listed) == ["index.html", "kept_figure.png", "new_figure.png"]
+
+
+def test_demo_rerun_after_a_failed_run_removes_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report"
+    _fake_report(monkeypatch, ["half_done"], fail=True)
+    with pytest.raises(RuntimeError, match="the section failed"):
+        main(["demo", "--out", str(out)])
+    assert (out / "half_done.png").exists()
+    _fake_report(monkeypatch, ["whole"])
+    assert main(["demo", "--out", str(out)]) == 0
+    assert not (out / "half_done.png").exists() and (out / "whole.png").exists()
+
+
+def test_demo_rerun_removes_only_names_inside_its_folder(tmp_path: Path) -> None:
+    from losskit.report import prepare_folder, write_marker
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (tmp_path / "outside.png").write_text("mine")
+    (out / "sub").mkdir()
+    (out / "sub" / "inner.png").write_text("mine")
+    write_marker(out, ["../outside.png", str(tmp_path / "outside.png"), "sub", "sub/inner.png"])
+    prepare_folder(out)
+    assert (tmp_path / "outside.png").read_text() == "mine"
+    assert (out / "sub" / "inner.png").read_text() == "mine"
+
+
+def test_demo_rerun_over_a_report_of_an_older_losskit(tmp_path: Path) -> None:
+    """Its marker lists no files: it wrote index.html and the figures that page shows."""
+    from losskit.report import MARKER, prepare_folder
+
+    (tmp_path / MARKER).write_text("This folder was written by `losskit demo`.\n")
+    (tmp_path / "index.html").write_text('<img src="old_loss.png" alt="a"><img src="a&amp;b.png">')
+    for name in ("old_loss.png", "a&b.png", "notes.png"):
+        (tmp_path / name).write_text(name)
+    prepare_folder(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER, "notes.png"]

@@ -204,16 +204,23 @@ def run(
         print(f"benchmarking {spec.name} ...", file=sys.stderr, flush=True)
         rows.extend(
             bench_spec(
-                spec, table_of_cases[spec.name], device=device, threads=threads, memory=memory,
+                spec,
+                table_of_cases[spec.name],
+                device=device,
+                threads=threads,
+                memory=memory,
                 min_run_time=min_run_time,
             )  # fmt: skip
         )
     table = markdown_table(rows, device, threads)
     print(table)
-    if markdown:
-        Path(markdown).write_text(table)
-    if json_out:
-        Path(json_out).write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    for path, text in (
+        (markdown, table),
+        (json_out, json.dumps([asdict(r) for r in rows], indent=1)),
+    ):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
     return rows
 
 

@@ -1,19 +1,82 @@
 """The ``losskit`` command: ``list``, ``explain``, ``demo``, ``bench`` and ``simulate``.
 
 Exit codes, the same in every command: 0 success, 2 a usage error (an unknown loss name, an
-unknown choice, a folder that cannot be written), with a one-line message on stderr.
+unknown choice, a path that cannot be written), with a one-line message on stderr,
+``losskit <command>: <message>``. Every output path is checked before any work runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..registry import FAMILIES, REGISTRY
-from . import simulate
+
+#: the formats ``losskit explain`` writes (matplotlib's own writers, no extra package)
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+class UsageError(ValueError):
+    """A mistake in the command line: reported in one line, exit code 2."""
+
+
+def _check_folder(folder: Path, option: str, given: Path) -> None:
+    """Raise UsageError unless files can be created in ``folder`` (or in the folders
+    ``mkdir -p`` would make there): its nearest existing ancestor must be a folder, and a
+    temporary file (removed at once) must be creatable in it."""
+    near = folder
+    while not near.exists() and near.parent != near:
+        near = near.parent
+    if not near.is_dir():
+        raise UsageError(
+            f"{option} needs a path inside a folder; got {given}, but {near} is a file"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=near, prefix=".losskit-probe-"):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"{option} needs a path losskit can write; got {given}, but {near} cannot be "
+            f"written ({e.strerror or e})"
+        ) from None
+
+
+def writable_file(path: str | Path, option: str, *, suffixes: Sequence[str] = ()) -> Path:
+    """``path`` once a file can be written there (checked before any work, nothing left
+    behind); UsageError naming ``option`` for a wrong suffix, a folder, a path below a file or
+    a folder that cannot be written."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        choices = (
+            f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+        )
+        raise UsageError(f"{option} must end in {choices}; got {path}")
+    if path.is_dir():
+        raise UsageError(f"{option} must be a file, not a folder; got {path}")
+    if path.exists():
+        try:
+            open(path, "ab").close()  # opened for writing, content untouched
+        except OSError as e:
+            raise UsageError(
+                f"{option} needs a file losskit can write; got {path} ({e.strerror or e})"
+            ) from None
+    else:
+        _check_folder(path.parent, option, path)
+    return path
+
+
+def writable_folder(path: str | Path, option: str) -> Path:
+    """``path`` once it is, or can be made, a folder files can be written into."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} must be a folder; got {path}, which is a file")
+    _check_folder(path, option, path)
+    return path
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -79,7 +142,7 @@ def _progress_printer():
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ..report import ReportFolderError, build_report
 
-    out = Path(args.out)
+    out = writable_folder(args.out, "--out")
     update, progress = _progress_printer()
     try:
         if progress is not None:
@@ -88,8 +151,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         else:
             sections = build_report(out, quick=args.quick, only=args.section, progress=update)
     except ReportFolderError as e:
-        print(str(e), file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
     _print_summary(sections)
     print(f"Report: {(out / 'index.html').resolve()}")
     return 0
@@ -121,10 +183,6 @@ def _print_summary(sections) -> None:
     print(f"\nClaims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}")
 
 
-class UsageError(Exception):
-    """A mistake in the command line: reported in one line, exit code 2."""
-
-
 def _resolve(name: str):
     try:
         return REGISTRY.resolve(name)
@@ -136,20 +194,41 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from ..report.explain import draw_explanation, explanation_text
 
     spec = _resolve(args.name)
+    out = writable_file(args.out or f"{spec.name}.png", "--out", suffixes=FIGURE_SUFFIXES)
     print(explanation_text(spec))
     if spec.explain is None:
-        print(f"\nlosskit explain: {spec.name} has no figure yet", file=sys.stderr)
-        return 2
-    out = draw_explanation(spec, Path(args.out or f"{spec.name}.png"))
+        raise UsageError(f"{spec.name} has no figure yet")
+    out = draw_explanation(spec, out)
     print(f"\nFigure: {out.resolve()}")
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench import cases
     from .bench import run
 
-    for name in args.name or ():
-        _resolve(name)
+    # every check before the first benchmark: a mistake must not wait for the whole run
+    specs = [_resolve(name) for name in args.name or ()]
+    if args.threads < 1:
+        raise UsageError(f"--threads must be >= 1; got {args.threads}")
+    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
+        raise UsageError(f"--min-run-time must be a number of seconds > 0; got {args.min_run_time}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda needs CUDA; got a torch without a CUDA device")
+    with_cases = cases() if specs else {}
+    for spec in specs:
+        if spec.name not in with_cases:
+            raise UsageError(f"--name {spec.name}: this loss has no benchmark case")
+        if args.family and spec.family != args.family:
+            raise UsageError(
+                f"--name {spec.name} is in family {spec.family!r}; got --family {args.family}"
+            )
+    for option, path in (("--markdown", args.markdown), ("--json", args.json)):
+        if path is not None:
+            writable_file(path, option)
     run(
         family=args.family,
         names=args.name,
@@ -164,6 +243,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..report import SECTIONS
+    from . import simulate  # imports this module: not at the top
+
     p = argparse.ArgumentParser(
         prog="losskit", description="Loss functions: list, explain, benchmark."
     )
@@ -178,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument(
         "name", help="a loss: arcface, ArcFace, ArcFaceLoss or arcface_loss (see `losskit list`)"
     )
-    pe.add_argument("--out", metavar="FILE", help="PNG to write (default: NAME.png)")
+    pe.add_argument(
+        "--out", metavar="FILE", help="figure to write: .png, .pdf or .svg (default: NAME.png)"
+    )
     pe.set_defaults(func=_cmd_explain)
 
     pd = sub.add_parser(
@@ -188,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="losskit-report", help="report folder (default: ./losskit-report)"
     )
     pd.add_argument("--quick", action="store_true", help="smaller experiments, for a fast look")
-    pd.add_argument("--section", action="append", help="only this section (repeatable)")
+    pd.add_argument(
+        "--section",
+        action="append",
+        choices=[key for key, _ in SECTIONS],
+        help="only this section (repeatable)",
+    )
     pd.set_defaults(func=_cmd_demo)
 
     pb = sub.add_parser("bench", help="losskit against its peers, time and peak memory ratios")
@@ -208,12 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(message: str, command: str) -> str:
+    """``message`` as one line, without a ``losskit:`` or ``losskit <command>:`` of its own."""
+    for prefix in (f"losskit {command}: ", "losskit: "):
+        message = message.removeprefix(prefix)
+    return " ".join(message.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UsageError as e:
-        print(f"losskit {args.command}: {e}", file=sys.stderr)
+        print(f"losskit {args.command}: {_one_line(str(e), args.command)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # the reader went away (`losskit list | head`): not an error of ours; silence the

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..simulate import GRADIENTS, LOSSES, BoxSimulation, plot_box_simulation, simulate_boxes
+from .main import writable_file
 
 __all__ = ["add_simulate_parser", "run_simulate"]
 
@@ -167,6 +168,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         losses = _parse_losses(args.losses)
         figure = _figure_path(args.out)
+        for path in (figure, figure.with_suffix(".json")):  # both, before the run
+            writable_file(path, "--out")
         modes = list(GRADIENTS) if args.gradients == "both" else [args.gradients]
         for name in ("points", "iterations", "threads"):
             if getattr(args, name) < 1:

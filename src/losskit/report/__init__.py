@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import html
 import importlib
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._base import Claim, Figure, ReportContext, Section, html_table
 
@@ -48,8 +51,41 @@ class ReportFolderError(ValueError):
     pass
 
 
+#: the marker's first line; the lines after it name the files the report wrote
+_MARKER_HEAD = (
+    "This folder was written by `losskit demo`. It wrote the files listed below; "
+    "a rerun removes these and no others."
+)
+#: the marker of reports written before the marker listed its files
+_LEGACY_MARKER = "This folder was written by `losskit demo`."
+
+
+def _written_before(out: Path) -> list[str]:
+    """The files the report in ``out`` wrote, as its marker lists them (plain names only).
+
+    A marker from before the list names none; that report wrote ``index.html`` and the
+    figures it shows, so those are the ones returned.
+    """
+    lines = (out / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
+    names = [line.strip() for line in lines[1:]]
+    if [line.strip() for line in lines] == [_LEGACY_MARKER] and (out / "index.html").is_file():
+        page = (out / "index.html").read_text(encoding="utf-8", errors="replace")
+        names = ["index.html", *(html.unescape(s) for s in re.findall(r'<img src="([^"]+)"', page))]
+    return [n for n in names if n and n == Path(n).name and n not in {".", "..", MARKER}]
+
+
+def write_marker(out: Path, written: list[str]) -> None:
+    """Mark ``out`` as a losskit report that wrote the files ``written``."""
+    text = "\n".join([_MARKER_HEAD, *dict.fromkeys(written)]) + "\n"
+    (out / MARKER).write_text(text, encoding="utf-8")
+
+
 def prepare_folder(out: Path) -> None:
-    """Create ``out``; refuse a non-empty folder that is not a losskit report."""
+    """Create ``out``; refuse a non-empty folder that is not a losskit report.
+
+    In an earlier report's folder, remove the files that report wrote (its marker lists
+    them) and nothing else: files a person put there stay.
+    """
     if out.exists():
         if not out.is_dir():
             raise ReportFolderError(f"losskit demo: {out} exists and is not a folder")
@@ -58,13 +94,30 @@ def prepare_folder(out: Path) -> None:
                 f"losskit demo: {out} is not empty and is not a losskit report; "
                 "choose another folder with --out"
             )
-        for old in out.iterdir():  # clear an earlier report's files
-            if old.is_file() and (
-                old.suffix in {".png", ".html", ".css", ".json"} or old.name == MARKER
-            ):
-                old.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("This folder was written by `losskit demo`.\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if (out / MARKER).exists():
+            for name in _written_before(out):
+                old = out / name
+                if old.is_symlink() or old.is_file():
+                    old.unlink()
+        write_marker(out, [])
+    except OSError as e:
+        raise ReportFolderError(
+            f"losskit demo: cannot write the report folder {out} ({e.strerror or e})"
+        ) from None
+
+
+@dataclass
+class _RecordingContext(ReportContext):
+    """A ReportContext that notes the name of every figure it saves."""
+
+    written: list[str] = field(default_factory=list)
+
+    def save_figure(self, fig: Any, name: str, caption: str) -> Figure:
+        figure = super().save_figure(fig, name, caption)
+        self.written.append(figure.filename)
+        return figure
 
 
 _CSS = """
@@ -133,15 +186,18 @@ def build_report(
     """Run every section into ``out`` and write ``index.html``; returns the sections."""
     out = Path(out)
     prepare_folder(out)
-    ctx = ReportContext(out_dir=out, quick=quick, progress=progress)
+    ctx = _RecordingContext(out_dir=out, quick=quick, progress=progress)
     start = time.perf_counter()
     chosen = [(k, m) for k, m in SECTIONS if not only or k in only]
     sections = []
-    for i, (key, module) in enumerate(chosen):
+    try:
+        for i, (key, module) in enumerate(chosen):
+            if progress:
+                progress(f"section {key}", i / max(len(chosen), 1))
+            sections.append(_load(module)(ctx))
         if progress:
-            progress(f"section {key}", i / max(len(chosen), 1))
-        sections.append(_load(module)(ctx))
-    if progress:
-        progress("done", 1.0)
-    write_html(out, sections, time.perf_counter() - start)
+            progress("done", 1.0)
+        ctx.written.append(write_html(out, sections, time.perf_counter() - start).name)
+    finally:  # also after a failed section: the next run removes what this one wrote
+        write_marker(out, ctx.written)
     return sections
