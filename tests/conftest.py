@@ -25,3 +25,31 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("demo") / "report"
     assert main(["demo", "--quick", "--out", str(out)]) == 0
     return out, (out / "index.html").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ hypothesis
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+#: the suite's profile: reproducible (derandomised, no example database), no deadline
+#: (gradcheck is slow); "thorough" runs ten times the examples (HYPOTHESIS_PROFILE=thorough)
+_COMMON = dict(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+)
+settings.register_profile("losskit", derandomize=True, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "losskit"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many cases the property tests generated in this run."""
+    import sys
+
+    module = sys.modules.get("tests.test_properties")
+    cases = getattr(module, "CASES", None)
+    if cases:
+        terminalreporter.write_sep("-", f"property tests: {sum(cases.values())} generated cases")
+        for name, count in sorted(cases.items()):
+            terminalreporter.write_line(f"  {name}: {count}")

@@ -157,3 +157,44 @@ def test_fused_empty_batch() -> None:
     assert out.shape == (0,)
     out.sum().backward()
     assert p.grad.shape == (0, 4)
+
+
+def test_fused_backward_at_tied_edges_equals_torchvision() -> None:
+    # the example: x1 ties with the target's x1 (the enclosing box's left edge is
+    # shared). A tie splits the gradient 1/2-1/2 between min/max branches, like autograd
+    p = torch.tensor([[0.0, 5, 12, 20]], requires_grad=True)
+    t = torch.tensor([[0.0, 4, 10, 21]])
+    import losskit
+
+    losskit.diou_loss(p, t, reduction="sum").backward()
+    q = p.detach().clone().requires_grad_()
+    tvo.distance_box_iou_loss(q, t, reduction="sum").backward()
+    torch.testing.assert_close(p.grad, q.grad)
+    assert abs(p.grad[0, 0].item() - 0.0117) < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou"])
+def test_fused_perfect_prediction_has_no_gradient(kind: str) -> None:
+    t = torch.tensor([[0.0, 0.0, 20.0, 40.0], [3.0, 3.0, 3.0, 9.0]], dtype=torch.float64)
+    p = t.clone().requires_grad_()
+    G.FusedIoU.apply(p, t, kind, 1e-12, "detach", "exact").sum().backward()
+    assert p.grad[0].abs().max() < 1e-12  # one SGD step leaves it where it is
+
+
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou"])
+def test_fused_backward_for_huge_and_tiny_boxes(kind: str) -> None:
+    # sides above 4e9 keep their gradient (no squared union in float32), a tiny eps on
+    # zero-area boxes gives finite gradients
+    for scale in (1e10, 1e15):
+        t, b = make_boxes(6, dtype=torch.float64, device="cpu", generator=gen(4))
+        t, b = t * scale, b * scale
+        out = []
+        for dt in (torch.float32, torch.float64):
+            p = b.to(dt).requires_grad_()
+            G.FusedIoU.apply(p, t.to(dt), kind, 1e-7, "detach", "exact").sum().backward()
+            out.append(p.grad.double() * scale)
+        torch.testing.assert_close(out[0], out[1], rtol=1e-3, atol=1e-6)
+    z = torch.tensor([[1.0, 1.0, 1.0, 1.0]], requires_grad=True)
+    for eps in (1e-20, 1e-25):
+        g = torch.autograd.grad(G.FusedIoU.apply(z, z.detach(), kind, eps, "detach", "exact"), z)
+        assert torch.isfinite(g[0]).all()

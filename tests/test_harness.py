@@ -97,6 +97,25 @@ def test_compile_fullgraph_equals_eager(spec: LossSpec) -> None:
     assert counters["stats"]["unique_graphs"] >= 1  # dynamo really captured a graph
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_compile_dynamic_fullgraph_equals_eager(spec: LossSpec) -> None:
+    """torch.compile(dynamic=True, fullgraph=True) with the hyperparameters passed as call
+    arguments (numbers become symbolic) runs two batch sizes through one graph."""
+    torch._dynamo.reset()
+    module = _module(spec, spec.default_reduction, dtype=torch.float32)
+    extra = spec.module_state(module)
+    kwargs = {**spec.kwargs, "reduction": spec.default_reduction}
+
+    def f(args: tuple[torch.Tensor, ...], data: dict, hyper: dict) -> torch.Tensor:
+        return spec.function(*args, *extra, **hyper, **data)
+
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True, dynamic=True)
+    for n in (5, 7):
+        inputs = _make(spec, n, dtype=torch.float32, seed=n)
+        got = compiled(inputs.args, dict(inputs.kwargs), kwargs)
+        torch.testing.assert_close(got, f(inputs.args, dict(inputs.kwargs), kwargs))
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_output_shapes_and_sum(spec: LossSpec, device: str) -> None:

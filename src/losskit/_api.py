@@ -167,8 +167,10 @@ class LossModule(nn.Module):
             if _is_classvar(annotation):
                 continue
             raw = cls.__dict__.get(name, _MISSING)
-            spec = raw if isinstance(raw, _FieldSpec) else _FieldSpec(
-                DEFAULT if raw is _MISSING else raw, True
+            spec = (
+                raw
+                if isinstance(raw, _FieldSpec)
+                else _FieldSpec(DEFAULT if raw is _MISSING else raw, True)
             )
             own[name] = _Field(name, spec.default, spec.kw_only, cls)
             if name in cls.__dict__:
@@ -253,13 +255,16 @@ def _build(cls: type[LossModule], function: Callable[..., Any], fields: dict[str
             default = _MISSING
         if default is not _MISSING:
             defaults[f.name] = default
-        kind = inspect.Parameter.KEYWORD_ONLY if f.kw_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        kind = (
+            inspect.Parameter.KEYWORD_ONLY if f.kw_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
         param = inspect.Parameter(f.name, kind, default=default)
         (params_kw if f.kw_only else params_pos).append(param)
     order = {p.name: i for i, p in enumerate(fn_kw)}
     params_kw.sort(key=lambda p: order.get(p.name, len(order)))
-    signature = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
-                                  + params_pos + params_kw)
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)] + params_pos + params_kw
+    )
     cls._fields = tuple(fields[p.name] for p in params_pos + params_kw)
     cls._hyper = tuple(p.name for p in fn_kw)
     names = [p.name for p in params_pos + params_kw]
@@ -288,7 +293,9 @@ def _build(cls: type[LossModule], function: Callable[..., Any], fields: dict[str
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.__doc__ = f"Build a {cls.__name__}; the arguments are described in the class docstring."
+    __init__.__doc__ = (
+        f"Build a {cls.__name__}; the arguments are described in the class docstring."
+    )
     cls.__init__ = __init__  # type: ignore[method-assign]
 
     inputs = [
@@ -322,7 +329,9 @@ def _field_checks(cls: type) -> dict[str, Check]:
     hints: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         if isinstance(klass, type) and issubclass(klass, LossModule):
-            hints.update(typing.get_type_hints(klass, include_extras=True, localns=dict(vars(klass))))
+            hints.update(
+                typing.get_type_hints(klass, include_extras=True, localns=dict(vars(klass)))
+            )
     checks = {}
     for f in cls._fields:  # type: ignore[attr-defined]
         if f.name in hints and not _is_classvar(hints[f.name]):
@@ -338,8 +347,5 @@ def _bind_message(owner: str, error: TypeError, kwargs: dict[str, Any], names: l
     if unknown:
         near = difflib.get_close_matches(unknown[0], names, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        return (
-            f"{owner}: unexpected argument {unknown[0]!r}{hint} "
-            f"(arguments: {', '.join(names)})"
-        )
+        return f"{owner}: unexpected argument {unknown[0]!r}{hint} (arguments: {', '.join(names)})"
     return f"{owner}: {error}"

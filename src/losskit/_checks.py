@@ -238,9 +238,7 @@ def make_check(tp: Any) -> Callable[[str, str, object], None] | None:
             return
         if choices and isinstance(v, str):
             raise ValueError(f"{fn}: {name} must be {' or '.join(expected)}; got {v!r}")
-        raise TypeError(
-            f"{fn}: {name} must be {' or '.join(expected)}; got {_type_name(v)}{hint}"
-        )
+        raise TypeError(f"{fn}: {name} must be {' or '.join(expected)}; got {_type_name(v)}{hint}")
 
     return check
 
@@ -341,9 +339,7 @@ def check_broadcast(
 def check_per_row(fn: str, name: str, x: Tensor | None, n: int) -> Tensor | None:
     """``x`` of shape ``(n,)``, one value per row (``None`` passes)."""
     if x is not None and x.shape != (n,):
-        raise ValueError(
-            f"{fn}: {name} must have shape ({n},), one value per row; got {_shape(x)}"
-        )
+        raise ValueError(f"{fn}: {name} must have shape ({n},), one value per row; got {_shape(x)}")
     return x
 
 
@@ -359,6 +355,16 @@ def check_class_vector(fn: str, name: str, x: Tensor | None, num_classes: int) -
     return x
 
 
+def not_ignored(labels: Tensor, ignore_index: int) -> Tensor | None:
+    """``labels != ignore_index`` without wrap-around: a value the dtype cannot hold (-100 in
+    ``uint8``, where the comparison would read it as 156) matches nothing (``None``)."""
+    if not labels.is_floating_point() and labels.dtype != torch.bool:
+        info = torch.iinfo(labels.dtype)
+        if not info.min <= ignore_index <= info.max:
+            return None
+    return labels != ignore_index
+
+
 def check_labels(
     fn: str,
     labels: Tensor,
@@ -366,8 +372,11 @@ def check_labels(
     *,
     name: str = "labels",
     ignore_index: int | None = None,
+    keep: Tensor | None = None,
 ) -> None:
-    """Integer labels in ``[0, num_classes)`` (or equal to ``ignore_index``).
+    """Integer labels in ``[0, num_classes)`` (or equal to ``ignore_index``) wherever ``keep``
+    (bool, broadcastable to ``labels``; ``None``: everywhere) keeps them: a left-out label is
+    never read, so its value is free (a 255 "void" label under a mask).
 
     The range is checked on CPU tensors only (on an accelerator it would force a sync) and
     never while ``torch.compile`` traces.
@@ -375,7 +384,11 @@ def check_labels(
     check_integer(fn, name, labels)
     if labels.device.type != "cpu" or labels.numel() == 0 or _compiling():
         return
-    valid = labels if ignore_index is None else labels[labels != ignore_index]
+    sel = None if ignore_index is None else not_ignored(labels, ignore_index)
+    if keep is not None:
+        k = keep.expand(labels.shape)
+        sel = k if sel is None else sel & k
+    valid = labels if sel is None else labels[sel]
     if valid.numel() == 0:
         return
     lo, hi = int(valid.min()), int(valid.max())

@@ -41,7 +41,6 @@ import math
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ._checks import check_floating, check_last_dim
 
@@ -329,7 +328,7 @@ def _fused_backward(
     """Gradients ``(4, c)`` of one block for the upstream gradient ``g`` ``(c,)``."""
     q = _fused(p, t, kind, eps, alpha_mode)
     p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
-    whp, wht, iwh, inter, ue = q["whp"], q["wht"], q["iwh"], q["inter"], q["ue"]
+    whp, wht, iwh, ue = q["whp"], q["wht"], q["iwh"], q["ue"]
 
     # dL/dIoU
     if kind == "ciou" and alpha_mode == "grad":
@@ -338,10 +337,12 @@ def _fused_backward(
         g_iou = q["alpha"].pow(2).sub_(1.0).mul_(g)
     else:
         g_iou = torch.neg(g)
-    # IoU = I / (U + eps), U = Ap + At - I: dIoU/dI = (ue + I) / ue^2, dIoU/dA = -I / ue^2
-    r = g_iou / ue.pow(2)
-    g_inter = torch.add(ue, inter).mul_(r)
-    g_area = r.mul_(inter).neg_()
+    # IoU = I / (U + eps), U = Ap + At - I: dIoU/dI = (ue + I) / ue^2 = (1 + IoU) / ue and
+    # dIoU/dA = -I / ue^2 = -IoU / ue; written without ue^2, which overflows for sides above
+    # about 4e9 in float32 and underflows for a tiny eps
+    r = g_iou / ue
+    g_inter = q["iou"].add(1.0).mul_(r)
+    g_area = r.mul_(q["iou"]).neg_()
     if kind == "giou":
         # pen = 1 - (U + eps) / ce: dpen/dU = -1/ce, dpen/dC = (U + eps) / ce^2
         ce = q["ce"]
@@ -357,7 +358,6 @@ def _fused_backward(
         gc2 = torch.div(g, c2)
         g_d = q["d"].mul_(gc2)
         g_cwh = q["cwh"].mul_(gc2.mul_(q["rho2"]).div_(c2).mul_(-2.0))
-
     # area and v gradients on the sizes (w, h): dA/d(w, h) = (h, w)
     g_whp = whp.flip(0).mul_(g_area)
     g_wht = wht.flip(0).mul_(g_area) if want_t else None
@@ -376,23 +376,26 @@ def _fused_backward(
     if want_t:
         g_wht.mul_(t2 >= t1)
         gt = torch.cat([torch.neg(g_wht), g_wht])
-    # intersection I = iw ih, (iw, ih) = max(min(p2, t2) - max(p1, t1), 0); ties -> prediction
+    # intersection I = iw ih, (iw, ih) = max(min(p2, t2) - max(p1, t1), 0). Where the two
+    # boxes' edges tie, min and max share the gradient equally between them, as autograd's
+    # torch.minimum/maximum do: the fused backward equals autograd of the plain formulas
+    # everywhere, and a perfect prediction gets no gradient
     g_iwh = iwh.flip(0).mul_(g_inter).mul_(torch.minimum(p2, t2).sub_(torch.maximum(p1, t1)) >= 0)
-    lo_p, hi_p = p1 >= t1, p2 <= t2
+    lo_p, hi_p = _share(p1, t1), _share(t2, p2)  # p's part of max(p1, t1) and of min(p2, t2)
     gp[:2].sub_(g_iwh * lo_p)
     gp[2:].add_(g_iwh * hi_p)
     if want_t:
-        gt[:2].sub_(g_iwh * ~lo_p)
-        gt[2:].add_(g_iwh * ~hi_p)
+        gt[:2].sub_(g_iwh * (1.0 - lo_p))
+        gt[2:].add_(g_iwh * (1.0 - hi_p))
     if kind != "iou":
-        # enclosing box (cw, ch) = max(max(p2, t2) - min(p1, t1), 0); ties -> prediction
+        # enclosing box (cw, ch) = max(max(p2, t2) - min(p1, t1), 0), ties shared likewise
         g_cwh.mul_(torch.maximum(p2, t2).sub_(torch.minimum(p1, t1)) >= 0)
-        clo_p, chi_p = p1 <= t1, p2 >= t2
+        clo_p, chi_p = _share(t1, p1), _share(p2, t2)  # p's part of min(p1, t1), max(p2, t2)
         gp[:2].sub_(g_cwh * clo_p)
         gp[2:].add_(g_cwh * chi_p)
         if want_t:
-            gt[:2].sub_(g_cwh * ~clo_p)
-            gt[2:].add_(g_cwh * ~chi_p)
+            gt[:2].sub_(g_cwh * (1.0 - clo_p))
+            gt[2:].add_(g_cwh * (1.0 - chi_p))
         if kind != "giou":
             gp[:2].add_(g_d)
             gp[2:].add_(g_d)
@@ -402,17 +405,28 @@ def _fused_backward(
     return gp, (gt if want_t else None)
 
 
+def _share(a: Tensor, b: Tensor) -> Tensor:
+    """``a``'s part of the gradient of ``max(a, b)``: 1 where ``a > b``, 1/2 at a tie, else 0
+    (so ``_share(b, a)`` is ``a``'s part of ``min(a, b)``)."""
+    return (a > b).to(a.dtype).add_((a == b).to(a.dtype), alpha=0.5)
+
+
 def _add_angle_grad(g_wh: Tensor, wh: Tensor, coef: Tensor, v_grad: str) -> None:
     """``g_wh += coef * d atan2(w, h) / d(w, h) = coef * (h, -w) / (w^2 + h^2)``.
 
-    ``v_grad="paper"`` drops the ``1 / (w^2 + h^2)`` factor. A point box (``w = h = 0``)
-    gets 0 (``0 / tiny``) rather than ``0 / 0``.
+    ``v_grad="paper"`` drops the ``1 / (w^2 + h^2)`` factor. The exact factor is computed
+    relative to ``m = max(w, h)`` (``(h/m) / (m ((w/m)^2 + (h/m)^2))``), so it neither overflows
+    for huge boxes nor underflows for tiny ones; a point box (``w = h = 0``) gets 0.
     """
     hw = wh.flip(0).mul_(coef)
     hw[1].neg_()
     if v_grad == "exact":
-        den = torch.mul(wh[0], wh[0]).addcmul_(wh[1], wh[1]).clamp_min_(torch.finfo(wh.dtype).tiny)
-        hw.div_(den)
+        m = torch.maximum(wh[0], wh[1])
+        tiny = torch.finfo(wh.dtype).tiny
+        safe = m.clamp_min(tiny)
+        rel = wh / safe
+        den = torch.mul(rel[0], rel[0]).addcmul_(rel[1], rel[1]).mul_(safe)
+        hw.div_(safe).div_(den.clamp_min_(tiny))
     g_wh.add_(hw)
 
 
@@ -426,8 +440,9 @@ class FusedIoU(torch.autograd.Function):
 
     ``apply(pred, target, kind, eps, alpha_mode, v_grad)`` with ``pred`` and ``target``
     ``(..., 4)`` returns the unreduced loss ``(...)``. Only the inputs are saved for the
-    backward pass, which recomputes the forward quantities block by block. First-order
-    gradients only (the composable :func:`iou_similarity` supports more). Eager only: under
+    backward pass, which recomputes the forward quantities block by block; under
+    ``create_graph=True`` it differentiates :func:`iou_similarity` instead, so second
+    derivatives are exact. Eager only: under
     ``torch.compile`` the box losses use :func:`iou_similarity`, which the compiler fuses.
     """
 
@@ -445,11 +460,24 @@ class FusedIoU(torch.autograd.Function):
         return loss.view(p.shape[:-1])
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g: Tensor):  # type: ignore[override]
         p, t = ctx.saved_tensors
         kind, eps, alpha_mode, v_grad = ctx.cfg
         want_p, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the composable formulas on the saved boxes
+            # themselves, so the gradient has a graph (second derivatives are exact)
+            sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad)
+            wanted = [x for x, w in ((p, want_p), (t, want_t)) if w]
+            grads = iter(torch.autograd.grad(1.0 - sim, wanted, g, create_graph=True))
+            return (
+                next(grads) if want_p else None,
+                next(grads) if want_t else None,
+                None,
+                None,
+                None,
+                None,
+            )
         pf, tf, gf = p.reshape(-1, 4), t.reshape(-1, 4), g.reshape(-1)
         gp = torch.empty_like(pf) if want_p else None
         gt = torch.empty_like(tf) if want_t else None

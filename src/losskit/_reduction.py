@@ -20,7 +20,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-from ._checks import check_broadcast, check_same_device
+from ._checks import check_broadcast, check_same_device, not_ignored
 
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
@@ -111,8 +111,10 @@ def exclusion(
     excluded.
     """
     keep = check_broadcast(fn, "mask", mask, shape)
+    by_label = None
     if ignore_index is not None and labels is not None:
-        by_label = labels != ignore_index
+        by_label = not_ignored(labels, ignore_index)
+    if by_label is not None:
         if (
             keep is None
             and labels.device.type == "cpu"
@@ -164,7 +166,11 @@ def finish(
     if keep is not None:
         loss = torch.where(keep, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
         k = keep.to(loss.dtype)
-        w = k if w is None else torch.where(keep, w, torch.zeros((), dtype=w.dtype, device=w.device))
+        w = (
+            k
+            if w is None
+            else torch.where(keep, w, torch.zeros((), dtype=w.dtype, device=w.device))
+        )
     if mean_weight is not None:
         mw = mean_weight.to(loss.dtype)
         if weight is not None:

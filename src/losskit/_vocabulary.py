@@ -64,7 +64,7 @@ VOCABULARY: dict[str, Term] = {
     "shard": T("the class shard when `ClassShardedLoss` splits the classes across ranks", "`ClassShard`", "`None`", ("data",), ("ClassShard | None",)),
     # ---- reduction and exclusion
     "reduction": T("`\"none\"`, `\"mean\"` or `\"sum\"`", "", "`\"mean\"`", ("option",), ("Reduction",)),
-    "ignore_index": T("labels equal to it are left out (sugar for `mask=labels != ignore_index`); `None` for none", "int", "`-100`", ("option",), ("int", "int | None")),
+    "ignore_index": T("labels equal to it are left out (sugar for `mask=labels != ignore_index`); `None` for none", "int", "`-100`", ("option",), ("int | None",)),
     "class_weight": T("one weight per class, `>= 0`", "`(C,)`", "`None`", ("option",), ("ClassWeight",)),
     "pos_weight": T("weight of the positive term of binary cross-entropy, `>= 0`", "number or broadcastable", "required", ("option",), ("PosWeight",)),
     # ---- probabilities

@@ -16,6 +16,11 @@ own inputs, equal those of one process holding the whole batch (tested in float6
     to the loss (a class-sharded classifier: rank r only sees the logits of its classes).
     The backward all-reduces (sums) the gradient, then keeps the local slice.
 
+  Every gather first exchanges a few int64s of metadata (batch size, ``requires_grad``,
+  dtype, shape): ranks that pass different dtypes or trailing shapes get the same
+  ``ValueError`` on every rank, and when any rank's tensor requires grad, every rank takes
+  the autograd path, so every rank's backward runs the same collectives.
+
 * :func:`sharded_cross_entropy` is softmax cross-entropy over classes split across ranks
   (model parallel, as in Megatron's vocabulary-parallel CE and insightface's Partial FC):
   the logits stay local; the row maxima are all-reduced with MAX, the sums of exponentials
@@ -34,6 +39,9 @@ alone and multiply the backbone's learning rate by the world size, or use
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -41,7 +49,15 @@ import torch.distributed as dist
 from torch import Tensor
 
 from ._api import checked
-from ._checks import Fraction, check_floating, check_integer, check_ndim, make_check
+from ._checks import (
+    Fraction,
+    PositiveInt,
+    check_floating,
+    check_integer,
+    check_ndim,
+    check_tensor,
+    make_check,
+)
 from ._reduction import Reduction, exclusion, reduce_loss
 from .functional._margin_ce import ClassShard, margin_ce_parts
 from .functional.margin import partial_fc_sample
@@ -124,12 +140,191 @@ def shard_range(num_classes: int, rank: int, world_size: int) -> tuple[int, int]
     return start, start + base + (1 if rank < extra else 0)
 
 
-def _gather_sizes(n: int, device: torch.device, group) -> list[int]:
+# --------------------------------------------------------- what every rank passes to a gather
+
+#: trailing dimensions the metadata spells out (for the message); a hash of the whole trailing
+#: shape is compared as well, so tensors of any number of dimensions are checked
+_SPELLED = 6
+#: int64 fields per tensor: present, batch, requires_grad, dtype, ndim, shape hash, dims
+_FIELDS = 6 + _SPELLED
+_PRIME = 2**61 - 1
+#: ranks listed in a message before the list is cut to rank 0 and the ranks that differ
+_LISTED = 8
+
+
+def _dtype_code(dtype: torch.dtype) -> int:
+    return zlib.crc32(str(dtype).encode())  # the same number in every process
+
+
+def _dtype_name(code: int) -> str:
+    for v in vars(torch).values():
+        if isinstance(v, torch.dtype) and _dtype_code(v) == code:
+            return str(v).removeprefix("torch.")
+    return f"dtype #{code}"
+
+
+def _shape_hash(dims: Sequence[int]) -> int:
+    h = len(dims)
+    for d in dims:
+        h = (h * 1_000_003 + d) % _PRIME
+    return h
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What one rank passed for one tensor argument of a gather (``present=False``: None)."""
+
+    present: bool
+    batch: int
+    requires_grad: bool
+    dtype: int
+    ndim: int
+    shape_hash: int
+    dims: tuple[int, ...]  # the first _SPELLED trailing dimensions, padded with 0
+
+    @classmethod
+    def of(cls, x: Tensor | None) -> _Meta:
+        if x is None:
+            return cls(False, 0, False, 0, 0, 0, (0,) * _SPELLED)
+        trailing = tuple(x.shape[1:])
+        dims = trailing[:_SPELLED] + (0,) * (_SPELLED - len(trailing[:_SPELLED]))
+        batch = x.shape[0] if x.dim() else 0
+        return cls(True, batch, x.requires_grad, _dtype_code(x.dtype), x.dim(),
+                   _shape_hash(trailing), dims)  # fmt: skip
+
+    def encode(self) -> list[int]:
+        head = [self.present, self.batch, self.requires_grad, self.dtype, self.ndim]
+        return [int(v) for v in head] + [self.shape_hash, *self.dims]
+
+    @classmethod
+    def decode(cls, row: Sequence[int]) -> _Meta:
+        present, batch, grad, dtype, ndim, shape_hash, *dims = row
+        return cls(bool(present), batch, bool(grad), dtype, ndim, shape_hash, tuple(dims))
+
+    @property
+    def kind(self) -> tuple[object, ...]:
+        """What every rank must agree on: all but the batch size and ``requires_grad``."""
+        return self.present, self.dtype, self.ndim, self.shape_hash, self.dims
+
+    def __str__(self) -> str:
+        if not self.present:
+            return "None"
+        trailing = [str(d) for d in self.dims[: max(self.ndim - 1, 0)]]
+        if self.ndim - 1 > _SPELLED:
+            trailing.append("...")
+        shape = "()" if self.ndim == 0 else f"({', '.join([str(self.batch), *trailing])}"
+        if self.ndim:
+            shape += ",)" if self.ndim == 1 else ")"
+        return f"{shape} {_dtype_name(self.dtype)}"
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _ranks(ranks: Sequence[int]) -> str:
+    """``"rank 3"``, ``"ranks 0, 1 and 2"`` (the first ``_LISTED``, then a count)."""
+    if len(ranks) == 1:
+        return f"rank {ranks[0]}"
+    names = [str(r) for r in ranks[:_LISTED]]
+    if len(ranks) > _LISTED:
+        names.append(f"{len(ranks) - _LISTED} more")
+    return f"ranks {_join(names)}"
+
+
+def _per_rank(texts: Sequence[str], keys: Sequence[object]) -> str:
+    """``"<texts[0]> on rank 0, ... and <texts[n-1]> on rank n-1"``; past ``_LISTED`` ranks,
+    rank 0 and the first ranks whose key differs from rank 0's."""
+    shown = list(range(len(texts)))
+    tail = ""
+    if len(shown) > _LISTED:
+        odd = [r for r in shown if keys[r] != keys[0]]
+        shown = [0, *odd[: _LISTED - 1]]
+        rest = len(texts) - len(shown)
+        tail = (f"; {rest} more ranks not listed" if len(odd) > _LISTED - 1
+                else f"; the other {rest} ranks as rank 0")  # fmt: skip
+    return _join([f"{texts[r]} on rank {r}" for r in shown]) + tail
+
+
+def _exchange(tensors: Sequence[Tensor | None], group) -> list[list[_Meta]]:
+    """Every rank's :class:`_Meta` of ``tensors``, as ``[rank][i]``: one all_gather of a few
+    int64s (``_FIELDS`` per tensor), the only collective a gather adds to its data."""
+    mine = [_Meta.of(x) for x in tensors]
     _, ws = world(group)
-    local = torch.tensor([n], dtype=torch.long, device=device)
-    sizes = [torch.zeros_like(local) for _ in range(ws)]
-    dist.all_gather(sizes, local, group=group)
-    return [int(s) for s in sizes]
+    if ws == 1:
+        return [mine]
+    device = next(x.device for x in tensors if x is not None)
+    local = torch.tensor([v for m in mine for v in m.encode()], dtype=torch.long, device=device)
+    every = [torch.empty_like(local) for _ in range(ws)]
+    dist.all_gather(every, local, group=group)
+    rows = torch.stack(every).tolist()
+    return [
+        [_Meta.decode(row[i * _FIELDS : (i + 1) * _FIELDS]) for i in range(len(tensors))]
+        for row in rows
+    ]
+
+
+def _check_ranks_agree(fn: str, names: Sequence[str], metas: list[list[_Meta]]) -> None:
+    """Refuse what cannot be gathered. Every rank holds the same ``metas`` (from
+    :func:`_exchange`), so every rank raises the same error, before any data collective:
+    a tensor passed on some ranks only, ranks that differ in dtype, number of dimensions or
+    trailing shape (gloo would abort or read garbage), a tensor without a batch dimension, or
+    tensors of one rank that differ in batch size."""
+    for i, name in enumerate(names):
+        col = [row[i] for row in metas]
+        if any(m.present != col[0].present for m in col):
+            has = _ranks([r for r, m in enumerate(col) if m.present])
+            lacks = _ranks([r for r, m in enumerate(col) if not m.present])
+            raise ValueError(
+                f"{fn}: every rank must pass {name}, or none; got it on {has} but not on {lacks}"
+            )
+        if any(m.kind != col[0].kind for m in col):
+            raise ValueError(
+                f"{fn}: every rank must pass {name} of the same trailing shape and dtype; "
+                f"got {_per_rank([str(m) for m in col], [m.kind for m in col])}"
+            )
+        if col[0].present and col[0].ndim == 0:
+            raise ValueError(f"{fn}: {name} must have a batch dimension (dim 0); got shape ()")
+    given = [name for name, m in zip(names, metas[0], strict=True) if m.present]
+    bad = [r for r, row in enumerate(metas) if len({m.batch for m in row if m.present}) > 1]
+    if bad:
+        sizes = [_join([str(m.batch) for m in metas[r] if m.present]) for r in bad]
+        where = [f"{s} on rank {r}" for s, r in zip(sizes, bad, strict=True)][:_LISTED]
+        if len(bad) > _LISTED:
+            where.append(f"{len(bad) - _LISTED} more ranks")
+        got = sizes[0] if len(metas) == 1 else _join(where)
+        raise ValueError(f"{fn}: {_join(given)} must have the same batch size; got {got}")
+
+
+def _gather_checked(
+    fn: str, names: Sequence[str], tensors: Sequence[Tensor | None], mode: str, group
+) -> list[Any]:
+    """Check what every rank passes (one small collective), then gather each tensor given.
+
+    When a tensor requires grad on any rank, every rank gathers it through the autograd
+    path, so that every rank's backward pass joins the same collectives (downstream ones
+    too: a gathered tensor requires grad on every rank or on none). A rank whose tensor does
+    not require grad passes a throwaway 0-element leaf along (``_AllGather``'s ``anchor``):
+    no gradient reaches the caller's tensor."""
+    metas = _exchange(tensors, group)
+    _check_ranks_agree(fn, names, metas)
+    if len(metas) == 1:
+        return list(tensors)
+    rank, _ = world(group)
+    out: list[Any] = []
+    for i, x in enumerate(tensors):
+        col = [row[i] for row in metas]
+        sizes = [m.batch for m in col]
+        if x is None:
+            out.append(None)
+        elif any(m.requires_grad for m in col):
+            anchor = None
+            if not x.requires_grad:
+                anchor = torch.empty(0, dtype=x.dtype, device=x.device, requires_grad=True)
+            out.append(_AllGather.apply(x, anchor, sizes, rank, mode, group))
+        else:
+            out.append(_all_gather_padded(x, sizes, group))
+    return out
 
 
 def _all_gather_padded(x: Tensor, sizes: list[int], group) -> Tensor:
@@ -143,8 +338,15 @@ def _all_gather_padded(x: Tensor, sizes: list[int], group) -> Tensor:
 
 
 class _AllGather(torch.autograd.Function):
+    """The gather with its gradient. ``anchor`` is ``None``, or a 0-element leaf that
+    requires grad, passed by a rank whose ``x`` does not: the output then requires grad all
+    the same, so this rank's backward joins the collectives of the others, and no gradient
+    reaches ``x``."""
+
     @staticmethod
-    def forward(ctx, x: Tensor, sizes: list[int], rank: int, mode: str, group) -> Tensor:
+    def forward(
+        ctx, x: Tensor, anchor: Tensor | None, sizes: list[int], rank: int, mode: str, group
+    ) -> Tensor:
         ctx.sizes, ctx.rank, ctx.mode, ctx.group = sizes, rank, mode, group
         return _all_gather_padded(x, sizes, group)
 
@@ -155,7 +357,8 @@ class _AllGather(torch.autograd.Function):
             grad = grad.clone()
             dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
         start = sum(ctx.sizes[: ctx.rank])
-        return grad[start : start + ctx.sizes[ctx.rank]], None, None, None, None
+        mine = grad[start : start + ctx.sizes[ctx.rank]] if ctx.needs_input_grad[0] else None
+        return mine, None, None, None, None, None
 
 
 @checked
@@ -167,22 +370,34 @@ def all_gather_with_grad(
 ) -> Tensor:
     """Concatenate ``x`` from every rank along dim 0, in rank order, keeping the gradient.
 
-    Ranks may hold batches of different sizes (including 0); other dimensions must agree.
+    Ranks may hold batches of different sizes (including 0); the dtype, the number of
+    dimensions and the trailing shape must agree. One small collective (a few int64s per
+    rank: batch size, ``requires_grad``, dtype, shape) checks this before the data moves: a
+    mismatch raises the same ``ValueError`` on every rank, instead of gloo aborting or
+    reading garbage.
+
+    When ``x`` requires grad on *any* rank, the result requires grad on every rank, so that
+    every rank's backward pass runs the same collectives (``grad="sum"`` all-reduces there):
+    a rank whose ``x`` does not require grad (an empty batch ``torch.zeros(0, D)``, say)
+    takes that path through a throwaway leaf, and ``x.grad`` stays ``None``.
     Without an initialised process group this returns ``x`` itself.
 
     Args:
-        x: this rank's tensor.
+        x: this rank's tensor, ``(B_r, *trailing)``.
         grad: ``"local"`` if every rank computes the same loss from the gathered tensor,
             ``"sum"`` if each rank computes its own part of it (see the module doc).
         group: the process group (default: the world).
+    Returns:
+        ``(sum_r B_r, *trailing)``, every rank's ``x`` in rank order.
+    Raises:
+        ValueError: (on every rank) when ranks pass different dtypes, numbers of dimensions
+            or trailing shapes, or a tensor without a batch dimension.
     """
-    rank, ws = world(group)
-    if ws == 1:
+    check_tensor("all_gather_with_grad", "x", x)
+    if world(group)[1] == 1:
         return x
-    sizes = _gather_sizes(x.shape[0], x.device, group)
-    if x.requires_grad:
-        return _AllGather.apply(x, sizes, rank, grad, group)
-    return _all_gather_padded(x, sizes, group)
+    (out,) = _gather_checked("all_gather_with_grad", ("x",), (x,), grad, group)
+    return out
 
 
 def gather_batch(
@@ -190,15 +405,18 @@ def gather_batch(
 ) -> tuple[Tensor, Tensor]:
     """The global batch for a data-parallel loss: every rank's embeddings (with gradient,
     ``grad="local"``) and labels, in rank order. Feed them to any losskit loss; each rank
-    then computes the same global loss and gets the exact gradient of its own embeddings."""
-    if embeddings.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"gather_batch: embeddings and labels must have the same batch size; "
-            f"got {embeddings.shape[0]} and {labels.shape[0]}"
-        )
-    return all_gather_with_grad(embeddings, grad="local", group=group), all_gather_with_grad(
-        labels, grad="local", group=group
-    )
+    then computes the same global loss and gets the exact gradient of its own embeddings.
+
+    Batch sizes may differ between ranks (0 included); the dtypes and trailing shapes must
+    agree, which one small collective checks first: a mismatch, or embeddings and labels of
+    different batch sizes on any rank, raises the same ``ValueError`` on every rank. When
+    the embeddings of any rank require grad, the gathered embeddings require grad on every
+    rank (see :func:`all_gather_with_grad`)."""
+    fn = "gather_batch"
+    check_tensor(fn, "embeddings", embeddings)
+    check_tensor(fn, "labels", labels)
+    xg, yg = _gather_checked(fn, ("embeddings", "labels"), (embeddings, labels), "local", group)
+    return xg, yg
 
 
 class _ShardedCE(torch.autograd.Function):
@@ -375,6 +593,24 @@ def _sharded_parts(group):
     return parts
 
 
+def _check_construction(name: str, every: list[Any]) -> None:
+    """Raise the same error on every rank from every rank's ``(error type, message,
+    num_classes, embedding_dim)``: the first rank's argument error, else sizes that differ."""
+    failed = [(r, e) for r, e in enumerate(every) if e[0] is not None]
+    if failed:
+        r, (kind, message, _, _) = failed[0]
+        if len(failed) < len(every) or any(e[:2] != (kind, message) for _, e in failed):
+            message += f" (on rank {r})"
+        raise (TypeError if kind == "TypeError" else ValueError)(message)
+    sizes = [tuple(e[2:]) for e in every]
+    if any(s != sizes[0] for s in sizes):
+        texts = [f"num_classes={c}, embedding_dim={d}" for c, d in sizes]
+        raise ValueError(
+            f"{name}: every rank must pass the same num_classes and embedding_dim; "
+            f"got {_per_rank(texts, sizes)}"
+        )
+
+
 class ClassShardedLoss(torch.nn.Module):
     """Any loss of the angular-margin family with its ``C`` classes split across ranks.
 
@@ -398,14 +634,25 @@ class ClassShardedLoss(torch.nn.Module):
 
     Args:
         loss_cls: a margin-family module class, e.g. :class:`losskit.nn.ArcFaceLoss`.
-        num_classes: the global ``C``; every rank must hold at least one class.
-        embedding_dim: ``D``.
+        num_classes: the global ``C``, the same on every rank; every rank must hold at least
+            one class (``C >= world size``).
+        embedding_dim: ``D``, the same on every rank.
         group: the process group (default: the world).
         sample_rate: Partial FC's fraction of each shard's classes, in ``(0, 1]``; default 1.
         generator: optional CPU generator for the Partial FC sampling.
         **kwargs: the inner loss's constructor arguments (``margin``, ``scale``,
             ``chunk_size``, ``reduction``, ...; an unknown name raises the inner class's
             ``TypeError``).
+
+    Raises:
+        ValueError, TypeError: the same on every rank (one small collective at construction,
+            ``all_gather_object``: under NCCL, set each rank's device with
+            ``torch.cuda.set_device`` first, compares the ranks' arguments) for a bad argument
+            on any rank, ranks that pass different ``num_classes`` or ``embedding_dim``, or
+            fewer classes than ranks.
+            ``forward`` raises the same ``ValueError`` on every rank when ranks pass
+            embeddings, labels, ``weight`` or ``mask`` of different dtypes or trailing
+            shapes, or ``weight``/``mask`` on some ranks only.
 
     Example (with ``torchrun --nproc_per_node=2``)::
 
@@ -428,20 +675,31 @@ class ClassShardedLoss(torch.nn.Module):
     ) -> None:
         super().__init__()
         name = "ClassShardedLoss"
-        if "sample_rate" in kwargs:
-            raise ValueError(
-                f"{name}: pass sample_rate to ClassShardedLoss itself, not to the inner loss"
-            )
-        make_check(Fraction)(name, "sample_rate", sample_rate)
         rank, ws = world(group)
+        try:  # this rank's own argument errors travel with the sizes: every rank raises them
+            if "sample_rate" in kwargs:
+                raise ValueError(
+                    f"{name}: pass sample_rate to ClassShardedLoss itself, not to the inner loss"
+                )
+            make_check(Fraction)(name, "sample_rate", sample_rate)
+            make_check(PositiveInt)(name, "num_classes", num_classes)
+            make_check(PositiveInt)(name, "embedding_dim", embedding_dim)
+            mine: tuple[Any, ...] = (None, None, num_classes, embedding_dim)
+        except (TypeError, ValueError) as e:
+            mine = (type(e).__name__, str(e), None, None)
+        every = [mine]
+        if ws > 1:  # one small collective, at construction only
+            every = [None] * ws
+            dist.all_gather_object(every, mine, group=group)
+        _check_construction(name, every)
+        if num_classes < ws:  # the same on every rank: the sizes agree
+            raise ValueError(
+                f"{name}: every rank must hold at least one class; got num_classes="
+                f"{num_classes} for {ws} ranks (num_classes must be at least the world size)"
+            )
         self.group = group
         self.num_classes = num_classes
         self.class_start, self.class_stop = shard_range(num_classes, rank, ws)
-        if self.class_stop == self.class_start:
-            raise ValueError(
-                f"{name}: rank {rank} would hold no class ({num_classes} classes over {ws} ranks); "
-                "use fewer ranks than classes"
-            )
         self.sample_rate = float(sample_rate)
         self.generator = generator
         self.inner = loss_cls(self.class_stop - self.class_start, embedding_dim, **kwargs)
@@ -457,9 +715,15 @@ class ClassShardedLoss(torch.nn.Module):
     ) -> Tensor:  # fmt: skip
         """The loss of the global batch (every rank's ``embeddings`` ``(B_r, D)`` and ``labels``
         ``(B_r,)``, optional per-sample ``weight`` and ``mask``), the same on every rank."""
-        xg, yg = gather_batch(embeddings, labels, group=self.group)
-        wg = None if weight is None else all_gather_with_grad(weight, group=self.group)
-        mg = None if mask is None else all_gather_with_grad(mask, group=self.group)
+        fn = "ClassShardedLoss"
+        check_tensor(fn, "embeddings", embeddings)
+        check_tensor(fn, "labels", labels)
+        for arg, value in (("weight", weight), ("mask", mask)):
+            if value is not None:
+                check_tensor(fn, arg, value)
+        # one metadata exchange for the four: a mismatch raises on every rank
+        xg, yg, wg, mg = _gather_checked(fn, ("embeddings", "labels", "weight", "mask"),
+                                         (embeddings, labels, weight, mask), "local", self.group)  # fmt: skip
         num_local = self.class_stop - self.class_start
         keep = exclusion("ClassShardedLoss", yg.shape, mask=mg, labels=yg,
                          ignore_index=getattr(self.inner, "ignore_index", None))  # fmt: skip

@@ -736,3 +736,56 @@ def test_module_passes_mask() -> None:
         losskit.WeightedBCELoss(pos_weight=2.0)(x, y, mask=m),
         weighted_bce_loss(x, y, pos_weight=2.0, mask=m),
     )
+
+
+@pytest.mark.parametrize("fn", [losskit.bce_loss, losskit.focal_loss])
+def test_float16_probabilities_of_exactly_0_and_1_have_finite_gradients(fn) -> None:
+    # float16 cannot hold 1 - 1e-7: the clamp of probabilities is raised to 2/65504 there
+    p = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float16, requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float16)
+    out = fn(p, y, from_logits=False)
+    (g,) = torch.autograd.grad(out, p)
+    assert torch.isfinite(out) and torch.isfinite(g).all()
+    assert g[0] < 0 and g[1] > 0  # wrong answers are pushed toward the target
+
+
+def test_learnable_pos_weight_and_class_weight_get_their_gradients() -> None:
+    # torch's fused kernels cannot differentiate pos_weight or weight: the formulas are written
+    # out when these require grad, with the same values
+    x = torch.randn(5, 3, dtype=torch.float64, generator=gen(1))
+    y = torch.rand(5, 3, dtype=torch.float64, generator=gen(2))
+    pw = torch.rand(3, dtype=torch.float64, generator=gen(3)).requires_grad_()
+    out = losskit.weighted_bce_loss(x, y, pos_weight=pw)
+    torch.testing.assert_close(out, TF.binary_cross_entropy_with_logits(x, y, pos_weight=pw.detach()))
+    assert torch.autograd.gradcheck(lambda w: losskit.weighted_bce_loss(x, y, pos_weight=w), (pw,))
+    z = torch.randn(6, 4, dtype=torch.float64, generator=gen(4))
+    labels = torch.tensor([0, 1, 2, 3, 1, -100])
+    cw = torch.rand(4, dtype=torch.float64, generator=gen(5)).add(0.5).requires_grad_()
+    for smoothing in (0.0, 0.2):
+        out = losskit.softmax_cross_entropy(z, labels, class_weight=cw, label_smoothing=smoothing)
+        ref = TF.cross_entropy(z, labels, weight=cw.detach(), label_smoothing=smoothing)
+        torch.testing.assert_close(out, ref)
+        assert torch.autograd.gradcheck(
+            lambda w, s=smoothing: losskit.softmax_cross_entropy(
+                z, labels, class_weight=w, label_smoothing=s
+            ),
+            (cw,),
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_a_left_out_label_is_never_read(dtype) -> None:
+    # a "void" label (255, or anything out of range) under mask=False is not checked, and a
+    # -100 ignore_index does not wrap around in uint8 (where 156 would read as -100)
+    z = torch.randn(3, 200, generator=gen(6))
+    big = 156 if dtype != torch.int8 else 100
+    labels = torch.tensor([big, 1, 2]).to(dtype)
+    torch.testing.assert_close(
+        losskit.softmax_cross_entropy(z, labels), losskit.softmax_cross_entropy(z, labels.long())
+    )
+    few = z[:, :4]
+    void = torch.tensor([0, 1, 127]).to(dtype)  # 127: out of range for 4 classes
+    with pytest.raises(ValueError, match="softmax_cross_entropy: target must lie in"):
+        losskit.softmax_cross_entropy(few, void)
+    out = losskit.softmax_cross_entropy(few, void, mask=torch.tensor([False, True, False]))
+    torch.testing.assert_close(out, losskit.softmax_cross_entropy(few[1:2], void[1:2].long()))

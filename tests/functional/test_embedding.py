@@ -791,3 +791,23 @@ def test_report_section_quick(tmp_path) -> None:
         assert (tmp_path / fig.filename).stat().st_size > 0
     # the identity is exact up to rounding whatever the training did
     assert next(c for c in sec.claims if "sqrt(2 - 2 cos)" in c.text).held
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-20, 1.0, 1e15])
+def test_contrastive_losses_keep_their_gradient_at_any_scale(scale) -> None:
+    # d is an overflow- and underflow-safe norm, squared afterwards: in float32 at 1e-30 the
+    # sum of squares would underflow to 0 and the hinge's pull would vanish
+    a = torch.randn(6, 4, dtype=torch.float64, generator=gen(1)) * scale
+    b = torch.randn(6, 4, dtype=torch.float64, generator=gen(2)) * scale
+    y = torch.tensor([1, 0, 1, 0, 0, 1])
+    for fn, args in (
+        (losskit.contrastive_loss, (a, b, y)),
+        (losskit.batch_contrastive_loss, (torch.cat([a, b]), torch.cat([y, y]))),
+    ):
+        out = []
+        for dt in (torch.float32, torch.float64):
+            x = args[0].to(dt).requires_grad_()
+            loss = fn(x, *[t.to(dt) if t.is_floating_point() else t for t in args[1:]], reduction="sum")
+            (g,) = torch.autograd.grad(loss, x)
+            out.append(g.double())
+        torch.testing.assert_close(out[0], out[1], rtol=1e-3, atol=1e-3 * out[1].abs().max().item())

@@ -834,3 +834,39 @@ def test_zero_feature_and_zero_weight_are_finite() -> None:
         assert torch.isfinite(out) and torch.isfinite(gx).all() and torch.isfinite(gw).all(), (
             fn.__name__
         )
+
+
+@pytest.mark.parametrize("chunk", [None, 4])
+def test_module_partial_fc_compiles_with_dynamic_shapes(chunk) -> None:
+    # the sample size is known before the labels are read (max(ceil(rC), B)): training-mode
+    # Partial FC compiles to one graph with dynamic shapes, and equals eager on the same draw
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    head = lnn.ArcFaceLoss(50, 6, sample_rate=0.2, scale=16.0, chunk_size=chunk)
+    compiled = torch.compile(head, backend="aot_eager", fullgraph=True, dynamic=True)
+    for n in (8, 12):
+        x, y = torch.randn(n, 6, generator=gen(n)), torch.randint(0, 50, (n,), generator=gen(n))
+        torch.manual_seed(3)
+        got = compiled(x, y)
+        torch.manual_seed(3)
+        torch.testing.assert_close(got, head(x, y))
+
+
+def test_double_backward_through_the_fused_softmax() -> None:
+    # create_graph=True differentiates the plain formulas: a gradient penalty on the embeddings
+    # and the class centres is exact (dense and chunked, flat and sub-centre weights)
+    x = torch.randn(4, 6, dtype=torch.float64, generator=gen(1), requires_grad=True)
+    y = torch.tensor([0, 2, 4, 1])
+    w = torch.randn(5, 6, dtype=torch.float64, generator=gen(2), requires_grad=True)
+    w3 = torch.randn(5, 2, 6, dtype=torch.float64, generator=gen(3), requires_grad=True)
+    for chunk in (None, 2):
+        assert torch.autograd.gradgradcheck(
+            lambda a, b, c=chunk: F.arcface_loss(a, y, b, scale=8.0, chunk_size=c),
+            (x, w),
+            atol=1e-4,
+        )
+    assert torch.autograd.gradgradcheck(
+        lambda a, b: F.subcenter_arcface_loss(a, y, b, scale=8.0), (x, w3), atol=1e-4
+    )
+    (gx,) = torch.autograd.grad(F.softmax_loss(x, y, w), x, create_graph=True)
+    assert gx.requires_grad

@@ -201,3 +201,24 @@ def test_log_cosh_equals_the_naive_formula_in_float64() -> None:
     # between L2 / 2 and L1: d^2/2 >= log cosh d >= |d| - log 2
     d = (p - t).abs()
     assert (naive <= d.square() / 2 + 1e-12).all() and (naive >= d - math.log(2) - 1e-12).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_cosh_is_relatively_exact_for_tiny_residuals(dtype) -> None:
+    # value d^2/2 and gradient tanh(d) ~ d down to the smallest residuals: no cancellation
+    # of |d| + softplus(-2|d|) - log 2 below |d| = 1
+    d = torch.tensor([1e-30, 1e-10, 1e-3, 0.5, 0.999, 1.0, 1.001, 5.0, 1e30], dtype=dtype)
+    p = d.clone().requires_grad_()
+    out = losskit.log_cosh_loss(p, torch.zeros_like(d), reduction="none")
+    (g,) = torch.autograd.grad(out.sum(), p)
+    d64 = d.double()
+    # reference: the Taylor series below 0.1 (terms past d^8 under 1e-20 relative), log cosh
+    # itself above (no cancellation there)
+    d2 = d64 * d64
+    series = d2 / 2 - d2**2 / 12 + d2**3 / 45 - 17 * d2**4 / 2520
+    ref = torch.where(d64 < 0.1, series, torch.log(torch.cosh(d64.clamp_max(700))))
+    ref = torch.where(d64 > 700, d64 - math.log(2.0), ref)
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    ok = ref > torch.finfo(dtype).tiny * 100  # representable in the dtype
+    torch.testing.assert_close(out.double()[ok], ref[ok], rtol=tol, atol=0)
+    torch.testing.assert_close(g.double(), torch.tanh(d64), rtol=tol, atol=0)

@@ -585,7 +585,6 @@ class IoULoss(_BoxModule, function=iou_loss):
     """
 
 
-
 class GIoULoss(_BoxModule, function=giou_loss):
     """GIoU loss, ``1 - IoU + (|C| - |A ∪ B|) / (|C| + eps)``.
 
@@ -609,7 +608,6 @@ class GIoULoss(_BoxModule, function=giou_loss):
     """
 
 
-
 class DIoULoss(_BoxModule, function=diou_loss):
     """DIoU loss, ``1 - IoU + rho^2 / (c^2 + eps)``.
 
@@ -630,7 +628,6 @@ class DIoULoss(_BoxModule, function=diou_loss):
         >>> DIoULoss()(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[2.0, 0.0, 3.0, 1.0]]))
         tensor(1.4000)
     """
-
 
 
 class CIoULoss(_BoxModule, function=ciou_loss):
@@ -681,7 +678,6 @@ class EIoULoss(_BoxModule, function=eiou_loss):
         >>> EIoULoss()(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 2.0]]))
         tensor(1.2292)
     """
-
 
 
 class SIoULoss(_BoxModule, function=siou_loss):

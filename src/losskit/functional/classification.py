@@ -110,7 +110,9 @@ def _binary_inputs(
     return keep
 
 
-def _neg_log_probs(x: Tensor, from_logits: bool, eps: float) -> tuple[Tensor, Tensor]:
+def _neg_log_probs(
+    x: Tensor, from_logits: bool, eps: float, input_dtype: torch.dtype | None = None
+) -> tuple[Tensor, Tensor]:
     """``(-log p, -log(1 - p))``, both >= 0.
 
     Logits: ``softplus(-x)`` and ``softplus(x)``, each computed directly (``softplus(x) - x``
@@ -120,10 +122,14 @@ def _neg_log_probs(x: Tensor, from_logits: bool, eps: float) -> tuple[Tensor, Te
     the clamp passes the gradient straight through (the value is clamped, the derivative is
     that of the formula at the clamped point), so a saturated probability still gets a finite
     gradient that points the right way, e.g. ``-1/eps`` for ``p = 0`` with ``y = 1``. torch's
-    ``binary_cross_entropy`` does the same with its own bounds.
+    ``binary_cross_entropy`` does the same with its own bounds. For float16 inputs the clamp
+    is at least ``2 / 65504`` (3.1e-5), so that the gradient, at most ``1 / eps``, is finite in
+    float16 too.
     """
     if from_logits:
         return TF.softplus(-x), TF.softplus(x)
+    if input_dtype == torch.float16:
+        eps = max(eps, 2.0 / torch.finfo(torch.float16).max)
     clamped = x.clamp(eps, 1.0 - eps)
     p = x + (clamped - x).detach()
     return -torch.log(p), -torch.log1p(-p)
@@ -203,7 +209,7 @@ def bce_loss(
             return TF.binary_cross_entropy_with_logits(x, y, reduction=reduction).to(out_dtype)
         loss = TF.binary_cross_entropy_with_logits(x, y, reduction="none")
     else:
-        nlp, nl1mp = _neg_log_probs(x, False, eps)
+        nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
         loss = torch.lerp(nl1mp, nlp, y)  # y (-log p) + (1 - y) (-log(1 - p))
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
@@ -272,7 +278,11 @@ def weighted_bce_loss(
     x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
     if isinstance(pw, Tensor):
         pw = pw.to(work)
-    if from_logits:
+    if from_logits and isinstance(pw, Tensor) and pw.requires_grad:
+        # torch's fused kernel is not differentiable in pos_weight: the same formula written
+        # out, -[beta y log s(x) + (1 - y) log(1 - s(x))], through softplus (stable in x).
+        loss = torch.lerp(TF.softplus(x), pw * TF.softplus(-x), y)
+    elif from_logits:
         pwt = pw if isinstance(pw, Tensor) else x.new_full((), float(pw))
         if weight is None and keep is None and reduction != "none" and x.numel() > 0:
             return TF.binary_cross_entropy_with_logits(
@@ -280,7 +290,7 @@ def weighted_bce_loss(
             ).to(out_dtype)
         loss = TF.binary_cross_entropy_with_logits(x, y, pos_weight=pwt, reduction="none")
     else:
-        nlp, nl1mp = _neg_log_probs(x, False, eps)
+        nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
         loss = torch.lerp(nl1mp, pw * nlp, y)
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
@@ -373,7 +383,7 @@ def balanced_bce_loss(
             x, y, weight=w_neg, pos_weight=pw, reduction="none"
         )
     else:
-        nlp, nl1mp = _neg_log_probs(x, from_logits, eps)
+        nlp, nl1mp = _neg_log_probs(x, from_logits, eps, logits.dtype)
         loss = torch.lerp(w_neg * nl1mp, beta * nlp, y)
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
@@ -639,7 +649,7 @@ def focal_loss(
 
     if not from_logits:
         # probabilities: the formula as written, on the clamped probability (autograd)
-        nlp, nl1mp = _neg_log_probs(x, False, eps)
+        nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
         p = torch.exp(-nlp)
         q = 1.0 - p  # p <= 1 - eps: q >= eps, so q^gamma has a finite gradient
         fpos, fneg = nlp, nl1mp
@@ -675,23 +685,48 @@ def _check_logits(fn: str, logits: Tensor) -> None:
     check_min_ndim(fn, "logits", logits, 2, "(N, C) or (N, C, d1, ...)")
 
 
-def _index_labels(fn: str, logits: Tensor, labels: Tensor, name: str, ignore_index: int) -> Tensor:
-    """Check class indices against ``logits`` and return them as ``int64`` (every integer dtype
-    means class indices; ``uint8`` is never read as a mask)."""
+def _index_labels(
+    fn: str, logits: Tensor, labels: Tensor, name: str, ignore_index: int | None,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    """Check class indices against ``logits``; return them as ``int64`` (every integer dtype
+    means class indices; ``uint8`` is never read as a mask) and the kept entries (from
+    ``mask`` and ``ignore_index``; a left-out label's value is not checked)."""
     want = (logits.shape[0], *logits.shape[2:])
     if tuple(labels.shape) != want:
         raise ValueError(
             f"{fn}: class-index {name} must have shape {want} for logits of shape "
             f"{tuple(logits.shape)}; got {tuple(labels.shape)}"
         )
-    check_labels(fn, labels, logits.shape[1], name=name, ignore_index=ignore_index)
-    return labels.long()
+    keep = exclusion(fn, want, mask=mask, labels=labels, ignore_index=ignore_index)
+    check_labels(fn, labels, logits.shape[1], name=name, ignore_index=ignore_index, keep=keep)
+    return labels.long(), keep
+
+
+def _weighted_ce(
+    z: Tensor, labels: Tensor | None, probs: Tensor | None, cw: Tensor, smoothing: float
+) -> Tensor:
+    """torch's weighted cross-entropy written out, for a ``class_weight`` that requires grad
+    (torch's kernel cannot differentiate its ``weight``): ``(1 - eps) w_y (-log p_y) +
+    eps / C sum_c w_c (-log p_c)`` for index targets, ``-sum_c w_c y'_c log p_c`` with
+    ``y' = (1 - eps) y + eps / C`` for probabilities."""
+    logp = torch.log_softmax(z, 1)
+    w = cw.view(1, -1, *([1] * (z.dim() - 2)))
+    num_classes = z.shape[1]
+    if labels is None:
+        y = probs if smoothing == 0.0 else probs * (1.0 - smoothing) + smoothing / num_classes
+        return -(y * w * logp).sum(1)
+    idx = labels.unsqueeze(1)
+    loss = -logp.gather(1, idx).squeeze(1) * cw[labels]
+    if smoothing:
+        loss = (1.0 - smoothing) * loss - smoothing / num_classes * (w * logp).sum(1)
+    return loss
 
 
 @checked
 def softmax_cross_entropy(
     logits: Tensor, target: Tensor, *, class_weight: ClassWeight = None,
-    ignore_index: int = -100, label_smoothing: UnitInterval = 0.0, weight: Weight = None,
+    ignore_index: int | None = -100, label_smoothing: UnitInterval = 0.0, weight: Weight = None,
     mask: Mask = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Softmax cross-entropy for mutually exclusive classes, with class weights, ``ignore_index``,
@@ -718,7 +753,8 @@ def softmax_cross_entropy(
         target: integer class indices ``(N,)`` / ``(N, d1, ...)`` (any integer dtype), or class
             probabilities of the shape of ``logits`` (floating point).
         class_weight: optional non-negative ``(C,)`` weight of each class; default ``None``.
-        ignore_index: index targets equal to it are excluded (as ``mask=False``); default -100.
+        ignore_index: index targets equal to it are excluded (as ``mask=False``); default -100,
+            ``None`` for none.
         label_smoothing: ``eps`` in ``[0, 1]``: the target becomes ``(1 - eps) y + eps / C``;
             default 0.
         weight: optional non-negative per-sample (per-position) weights broadcastable to
@@ -765,8 +801,11 @@ def softmax_cross_entropy(
         keep = exclusion(fn, shape, mask=mask)
         k1 = None if keep is None else keep.unsqueeze(1)
         z, y = zero_excluded(z, k1), zero_excluded(target.to(work), k1)
-        loss = TF.cross_entropy(z, y, weight=cw, label_smoothing=label_smoothing,
-                                reduction="none")  # fmt: skip
+        if cw is not None and cw.requires_grad:
+            loss = _weighted_ce(z, None, y, cw, label_smoothing)
+        else:
+            loss = TF.cross_entropy(z, y, weight=cw, label_smoothing=label_smoothing,
+                                    reduction="none")  # fmt: skip
         counted = None
         if cw is not None:
             counted = (y.detach() * cw.view(1, -1, *([1] * (z.dim() - 2)))).sum(1)
@@ -777,11 +816,14 @@ def softmax_cross_entropy(
             f"{fn}: target must be integer class indices or floating class probabilities; "
             f"got dtype {target.dtype}"
         )
-    labels = _index_labels(fn, logits, target, "target", ignore_index)
-    keep = exclusion(fn, shape, mask=mask, labels=labels, ignore_index=ignore_index)
+    labels, keep = _index_labels(fn, logits, target, "target", ignore_index, mask)
     safe = labels if keep is None else torch.where(keep, labels, 0)
     z = z if keep is None else zero_excluded(z, keep.unsqueeze(1))
-    loss = TF.cross_entropy(z, safe, weight=cw, label_smoothing=label_smoothing, reduction="none")
+    if cw is not None and cw.requires_grad:
+        loss = _weighted_ce(z, safe, None, cw, label_smoothing)
+    else:
+        loss = TF.cross_entropy(z, safe, weight=cw, label_smoothing=label_smoothing,
+                                reduction="none")  # fmt: skip
     counted = None if cw is None else cw[safe]
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype,
                   mean_weight=counted)  # fmt: skip
@@ -790,7 +832,7 @@ def softmax_cross_entropy(
 @checked
 def softmax_focal_loss(
     logits: Tensor, labels: Tensor, *, alpha: ClassAlpha = None, gamma: NonNegative = 2.0,
-    ignore_index: int = -100, weight: Weight = None, mask: Mask = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Softmax focal loss for mutually exclusive classes, with per-class ``alpha``.
@@ -815,7 +857,7 @@ def softmax_focal_loss(
             number is refused: it would only scale the loss (MONAI reads a scalar as
             ``[1 - alpha, alpha, ..., alpha]``: pass that tensor for its behaviour).
         gamma: focusing exponent, ``>= 0``; default 2.
-        ignore_index: labels equal to it are excluded; default -100.
+        ignore_index: labels equal to it are excluded; default -100, ``None`` for none.
         weight: optional non-negative per-position weights broadcastable to ``(N, d1, ...)``.
         mask: optional bool tensor broadcastable to ``(N, d1, ...)``; ``False`` = leave out.
         reduction: ``"none"`` (shape ``(N, d1, ...)``), ``"mean"`` (default) or ``"sum"``.
@@ -846,9 +888,7 @@ def softmax_focal_loss(
     check_class_vector(fn, "alpha", alpha, num_classes)
     check_same_device(fn, ("logits", logits), ("labels", labels), ("alpha", alpha),
                       ("weight", weight), ("mask", mask))  # fmt: skip
-    y = _index_labels(fn, logits, labels, "labels", ignore_index)
-    shape = (logits.shape[0], *logits.shape[2:])
-    keep = exclusion(fn, shape, mask=mask, labels=y, ignore_index=ignore_index)
+    y, keep = _index_labels(fn, logits, labels, "labels", ignore_index, mask)
     out_dtype, work = logits.dtype, compute_dtype(logits)
     safe = y if keep is None else torch.where(keep, y, 0)
     z = zero_excluded(logits.to(work), None if keep is None else keep.unsqueeze(1))
@@ -893,7 +933,6 @@ class BinaryCrossEntropyLoss(_BinaryModule, function=bce_loss):
         >>> BinaryCrossEntropyLoss()(torch.zeros(2), torch.tensor([1.0, 0.0]))  # ln 2
         tensor(0.6931)
     """
-
 
 
 class WeightedBCELoss(_BinaryModule, function=weighted_bce_loss):
@@ -979,7 +1018,7 @@ class SoftmaxFocalLoss(LossModule, function=softmax_focal_loss):
     Args:
         alpha: optional non-negative ``(C,)`` focal balance factor per class (a buffer).
         gamma: focusing exponent ``>= 0``; default 2.
-        ignore_index: labels equal to it are excluded; default -100.
+        ignore_index: labels equal to it are excluded; default -100, ``None`` for none.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
     Shape:
@@ -998,7 +1037,7 @@ class SoftmaxFocalLoss(LossModule, function=softmax_focal_loss):
 
     alpha: ClassAlpha = DEFAULT
     gamma: NonNegative = DEFAULT
-    ignore_index: int = DEFAULT
+    ignore_index: int | None = DEFAULT
 
 
 class SoftmaxCrossEntropyLoss(LossModule, function=softmax_cross_entropy):
@@ -1006,7 +1045,7 @@ class SoftmaxCrossEntropyLoss(LossModule, function=softmax_cross_entropy):
 
     Args:
         class_weight: optional non-negative ``(C,)`` class weights (a buffer).
-        ignore_index: index targets equal to it are excluded; default -100.
+        ignore_index: index targets equal to it are excluded; default -100, ``None`` for none.
         label_smoothing: in ``[0, 1]``; default 0.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -1026,5 +1065,5 @@ class SoftmaxCrossEntropyLoss(LossModule, function=softmax_cross_entropy):
     """
 
     class_weight: ClassWeight = DEFAULT
-    ignore_index: int = DEFAULT
+    ignore_index: int | None = DEFAULT
     label_smoothing: UnitInterval = DEFAULT

@@ -61,7 +61,9 @@ def _check_centers(
 ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
     """Also ``(C, D)`` centres; returns the labels to read centres with (0 at excluded rows)
     and the kept rows."""
-    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
+    keep = labelled_rows(
+        fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index
+    )
     check_floating(fn, "centers", centers)
     check_ndim(fn, "centers", centers, 2)
     if centers.shape[1] != embeddings.shape[1]:
@@ -70,7 +72,7 @@ def _check_centers(
             f"embedding dimension); got {tuple(centers.shape)}"
         )
     check_same_device(fn, ("embeddings", embeddings), ("centers", centers))
-    check_labels(fn, labels, centers.shape[0], ignore_index=ignore_index)
+    check_labels(fn, labels, centers.shape[0], ignore_index=ignore_index, keep=keep)
     y = labels.long()
     return (y if keep is None else torch.where(keep, y, 0)), keep
 
@@ -251,7 +253,9 @@ def center_invariant_loss(
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     cw = centers.to(work)
     norms = cw.square().sum(1)  # (C,)
-    pull = 0.5 * (zero_excluded(embeddings.to(work), keep, 1) - cw.index_select(0, y)).square().sum(1)
+    pull = 0.5 * (zero_excluded(embeddings.to(work), keep, 1) - cw.index_select(0, y)).square().sum(
+        1
+    )
     spread = norms.index_select(0, y) - norms.mean()
     loss = pull + 0.25 * invariant_weight * spread.square()
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
@@ -330,7 +334,9 @@ def range_loss(
         tensor(21.2500)
     """
     fn = "range_loss"
-    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
+    keep = labelled_rows(
+        fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index
+    )
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     x = zero_excluded(embeddings.to(work), keep, 1)
     n = x.shape[0]
@@ -364,7 +370,9 @@ def range_loss(
     centre_dist = torch.where(apart, pairwise_euclidean_distance(means, squared=True), torch.inf)
     closest = centre_dist.amin()
     has_pair = apart.any()
-    inter = inter_weight * torch.where(has_pair, TF.relu(margin - torch.where(has_pair, closest, 0.0)), 0.0)
+    inter = inter_weight * torch.where(
+        has_pair, TF.relu(margin - torch.where(has_pair, closest, 0.0)), 0.0
+    )
     w = kept.to(work) if weight is None else weight.to(work) * kept.to(work)
     class_share = torch.where(has_term, w / size, 0.0)  # each sample's part of its class term
     n_kept = kept.sum().clamp_min(1).to(work)

@@ -52,7 +52,6 @@ from .distance import (
     euclidean_distance,
     pairwise_cosine_similarity,
     pairwise_euclidean_distance,
-    safe_sqrt,
 )
 
 __all__ = [
@@ -194,12 +193,9 @@ def contrastive_loss(
     out_dtype, work = anchor.dtype, compute_dtype(anchor)
     same = target > 0
     a, b = zero_excluded(anchor.to(work), keep, 1), zero_excluded(paired.to(work), keep, 1)
-    if distance == "euclidean":
-        # a same pair needs d^2 only: square-root just once, for the hinge
-        sq = _row_distance(a, b, distance, True)
-        loss = 0.5 * torch.where(same, sq, TF.relu(margin - safe_sqrt(sq)).square())
-    else:
-        loss = _contrastive_terms(_row_distance(a, b, distance, False), same, margin)
+    # d itself (an overflow- and underflow-safe norm), squared after: the sum of squares
+    # would underflow to 0 for tiny differences and lose the hinge's gradient
+    loss = _contrastive_terms(_row_distance(a, b, distance, False), same, margin)
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
@@ -255,7 +251,9 @@ def batch_contrastive_loss(
         tensor(0.7083)
     """
     fn = "batch_contrastive_loss"
-    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
+    keep = labelled_rows(
+        fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index
+    )
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     b = embeddings.shape[0]
     x = zero_excluded(embeddings.to(work), keep, 1)
@@ -267,16 +265,12 @@ def batch_contrastive_loss(
         pair_ok = pair_ok & keep.unsqueeze(1) & keep.unsqueeze(0)
     same_pair = same & pair_ok
     diff_pair = ~same & pair_ok
-    if distance == "euclidean":
-        # a same pair needs d^2 only: square-root just once, for the hinge
-        sq = _distance_matrix(x, distance, True)
-        far = TF.relu(margin - safe_sqrt(sq)).square()
-        pair = torch.where(same_pair, sq, torch.where(diff_pair, far, 0.0))
-    else:
-        dmat = _distance_matrix(x, distance, False)
-        pair = torch.where(
-            same_pair, dmat.square(), torch.where(diff_pair, TF.relu(margin - dmat).square(), 0.0)
-        )
+    # d itself, squared after: d^2 through the scaled matrix would underflow to 0 (and lose
+    # the hinge's gradient) for tiny embeddings and overflow for huge ones
+    dmat = _distance_matrix(x, distance, False)
+    pair = torch.where(
+        same_pair, dmat.square(), torch.where(diff_pair, TF.relu(margin - dmat).square(), 0.0)
+    )
     share = 0.25 * pair.sum(1)  # sample i's half of each of its pairs' 1/2 d^2 terms
     # count (B' - 1) / 2 per kept sample: "mean" then divides the total by B' (B' - 1) / 2 pairs
     kept = b if keep is None else keep.sum().to(work)
@@ -646,7 +640,9 @@ def batch_triplet_loss(
         tensor([0.5000, 1.5000, 3.0000, 0.5000])
     """
     fn = "batch_triplet_loss"
-    keep = labelled_rows(fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index)
+    keep = labelled_rows(
+        fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index
+    )
     _check_squared(fn, distance, squared)
     out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
     x = zero_excluded(embeddings.to(work), keep, 1)

@@ -50,6 +50,7 @@ from .._checks import (
     check_integer,
     check_labels,
     check_ndim,
+    check_same_device,
     compute_dtype,
     make_check,
 )
@@ -111,7 +112,6 @@ def _check_inputs(
     """Check the inputs of a margin loss; return the labels to compute with (``int64``, 0 at
     excluded rows) and the kept rows (``None``: all)."""
     check_floating(fn, "centers", centers)
-    check_ndim(fn, "labels", labels, 1)
     if centers.dim() != centers_ndim:
         want = "(C, D)" if centers_ndim == 2 else "(C, K, D)"
         raise ValueError(f"{fn}: centers must have shape {want}; got {tuple(centers.shape)}")
@@ -131,7 +131,7 @@ def _check_inputs(
                 f"{fn}: bias must have shape ({centers.shape[0]},); got {tuple(bias.shape)}"
             )
     num_classes = centers.shape[0] if shard is None else shard.num_classes
-    check_labels(fn, labels, num_classes, ignore_index=ignore_index)
+    check_labels(fn, labels, num_classes, ignore_index=ignore_index, keep=keep)
     keep = exclusion(fn, labels.shape, mask=keep, labels=labels, ignore_index=ignore_index)
     y = labels.long()
     return (y if keep is None else torch.where(keep, y, 0)), keep
@@ -142,11 +142,13 @@ def _rows(embeddings: Tensor, keep: Tensor | None, dtype: torch.dtype) -> Tensor
     return zero_excluded(embeddings.to(dtype), keep, 1)
 
 
-def _check_scale(fn: str, scale: float | Tensor) -> None:
-    if isinstance(scale, Tensor) and scale.numel() != 1:
-        raise ValueError(
-            f"{fn}: scale must be a number or a one-element tensor; got {tuple(scale.shape)}"
-        )
+def _check_scale(fn: str, scale: float | Tensor, embeddings: Tensor) -> None:
+    if isinstance(scale, Tensor):
+        if scale.numel() != 1:
+            raise ValueError(
+                f"{fn}: scale must be a number or a one-element tensor; got {tuple(scale.shape)}"
+            )
+        check_same_device(fn, ("embeddings", embeddings), ("scale", scale))
 
 
 def _check_integer_m(fn: str, m: float) -> int:
@@ -181,7 +183,7 @@ def _angular(
     """Normalised embeddings and class centres, ``s cos theta`` logits, margined target."""
     y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
                             shard, centers_ndim=centers_ndim)  # fmt: skip
-    _check_scale(fn, scale)
+    _check_scale(fn, scale, embeddings)
     mode = resolve_fallback(fn, fallback, m)
     dt = _work_dtype(embeddings, centers)
     s = _as_scale(scale, dt)
@@ -492,7 +494,7 @@ def l2_softmax_loss(
     fn = "l2_softmax_loss"
     y, keep = _check_inputs(fn, embeddings, labels, centers, bias, ignore_index, weight, mask,
                             shard)  # fmt: skip
-    _check_scale(fn, scale)
+    _check_scale(fn, scale, embeddings)
     dt = _work_dtype(embeddings, centers)
     xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * _as_scale(scale, dt)
     lse, zt, _ = margin_ce_parts(xt, centers, bias, y, normalize=False, chunk_size=chunk_size,
@@ -912,13 +914,16 @@ def partial_fc_sample(
     random subset of the others.
 
     Formula:
-        S = max(ceil(sample_rate * C), #classes present) classes: the present ones, then random
+        S = min(C, max(ceil(sample_rate * C), B)) classes: the present ones, then random others
 
     Use the returned ``index`` to take the sampled rows of the centres and the remapped labels
     in place of ``labels``: ``arcface_loss(x, new_labels, centers[index])``. Only the sampled
     rows receive a gradient; with ``sample_rate=0.1`` the softmax costs a tenth of the full
     one and, the paper reports, loses no accuracy. This is the one Partial FC sampler of
     losskit: the modules and :class:`losskit.distributed.ClassShardedLoss` (per shard) use it.
+    The sample size depends on the batch size ``B``, not on the labels (insightface's is
+    ``max(ceil(sample_rate C), #classes present)``; the two agree whenever ``sample_rate C >=
+    B``, the usual case), so the sampling compiles with ``torch.compile(fullgraph=True)``.
 
     Args:
         labels: ``(B,)`` integer labels in ``[0, num_classes)``; a negative label marks a row
@@ -954,24 +959,35 @@ def partial_fc_sample(
     check_ndim(fn, "labels", labels, 1)
     make_check(PositiveInt)(fn, "num_classes", num_classes)
     y = labels.long()
-    here = y >= 0
-    if labels.device.type == "cpu" and y.numel() and int(y.max()) >= num_classes:
+    compiling = torch.compiler.is_compiling()
+    if labels.device.type == "cpu" and y.numel() and not compiling and int(y.max()) >= num_classes:
         raise ValueError(
             f"{fn}: labels must lie in [0, {num_classes - 1}] (or be negative: no class here); "
             f"got a maximum of {int(y.max())}"
         )
-    present = torch.zeros(num_classes, dtype=torch.bool, device=y.device)
-    present[y[here]] = True
-    num_sample = max(math.ceil(sample_rate * num_classes), int(present.sum()))
+    return _sample_classes(y, num_classes, math.ceil(sample_rate * num_classes), generator)
+
+
+def _sample_classes(
+    y: Tensor, num_classes: int, at_least: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """:func:`partial_fc_sample` after its checks, with ``at_least = ceil(sample_rate C)``."""
+    here = y >= 0
+    # the classes present, without data-dependent shapes (compiles without a graph break)
+    present = torch.zeros(num_classes, dtype=torch.long, device=y.device)
+    present = present.index_add_(0, y.clamp_min(0), here.long()) > 0
+    # a size known before reading the labels: at least the batch, which bounds the classes
+    # present, so every one of them is kept
+    num_sample = min(num_classes, max(at_least, y.numel()))
     if num_sample >= num_classes:
         index = torch.arange(num_classes, device=y.device)
     else:
         where = generator.device if generator is not None else y.device
         score = torch.rand(num_classes, generator=generator, device=where).to(y.device)
-        score[present] = 2.0  # present classes first, then random negatives
+        score = torch.where(present, 2.0, score)  # present classes first, then random ones
         index = score.topk(num_sample).indices.sort().values
     position = torch.full((num_classes,), -1, dtype=torch.long, device=y.device)
-    position[index] = torch.arange(index.numel(), device=y.device)
+    position = position.scatter(0, index, torch.arange(index.numel(), device=y.device))
     return index, torch.where(here, position[y.clamp_min(0)], torch.full_like(y, -1))
 
 
@@ -994,6 +1010,7 @@ class _MarginHead(LossModule, state=("centers",)):
 
     def __post_init__(self) -> None:
         factory = {"device": self.__dict__.pop("device"), "dtype": self.__dict__.pop("dtype")}
+        self._at_least = math.ceil(self.sample_rate * self.num_classes)
         self.centers = nn.Parameter(torch.empty(self._shape(), **factory))
         if "bias" in self.state:
             has_bias = self.__dict__.pop("bias")
@@ -1027,7 +1044,9 @@ class _MarginHead(LossModule, state=("centers",)):
             keep = exclusion(type(self).__name__, labels.shape, mask=mask, labels=labels,
                              ignore_index=getattr(self, "ignore_index", None))  # fmt: skip
             present = labels.long() if keep is None else torch.where(keep, labels.long(), -1)
-            index, new = partial_fc_sample(present, self.num_classes, sample_rate=self.sample_rate)
+            # the sample size from an int fixed at construction: a float attribute would be a
+            # symbolic value under torch.compile(dynamic=True)
+            index, new = _sample_classes(present, self.num_classes, self._at_least, None)
             state = [t if t is None else t[index] for t in state]
             labels, mask = new.clamp_min(0), new >= 0
         return self.function(embeddings, labels, *state, **self.hyperparameters(),
@@ -1168,7 +1187,6 @@ class COCOLoss(_ScaledHead, function=coco_loss):
     """
 
 
-
 class L2SoftmaxLoss(_ScaledHead, function=l2_softmax_loss, state=("centers", "bias")):
     """L2-constrained softmax with its ``(C, D)`` class weights and bias.
 
@@ -1227,7 +1245,6 @@ class NormFaceLoss(_ScaledHead, function=normface_loss):
         >>> NormFaceLoss(10, 4, scale=30.0)
         NormFaceLoss(10, 4, scale=30.0, chunk_size=None, ignore_index=-100, reduction='mean', sample_rate=1.0, learn_scale=False)
     """
-
 
 
 class CosFaceLoss(_ScaledHead, function=cosface_loss):

@@ -81,9 +81,11 @@ MODES = get_args(Mode)
 def _counts(
     fn: str, pred: Tensor, target: Tensor, *, mode: str, from_logits: bool, per_sample: bool,
     ignore_index: int | None, mask: Tensor | None, squared: bool = False,
-) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:  # fmt: skip
     """Validate, activate, exclude and count: ``(TP, |P|, |G|)`` each ``(N, C)`` or ``(C,)``
-    (``|P|, |G|`` are sums of squares when ``squared``), in the compute dtype."""
+    (``|P|, |G|`` are sums of squares when ``squared``), in the compute dtype, and with
+    ``per_sample`` the ``(N, 1)`` samples that keep a position (``None``: all do): a sample
+    whose every position is left out leaves the mean, as a left-out entry does."""
     check_floating(fn, "logits", pred)
     check_tensor(fn, "target", target)
     check_same_device(fn, ("logits", pred), ("target", target), ("mask", mask))
@@ -98,8 +100,9 @@ def _counts(
                 f"logits {tuple(pred.shape)}; got {tuple(target.shape)}"
             )
         num_classes = pred.shape[1]
-        check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index)
         keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
+        check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
+                     keep=keep)  # fmt: skip
         x = x if keep is None else zero_excluded(x, keep.unsqueeze(1))
         p = torch.softmax(x, dim=1) if from_logits else x
         if not from_logits:
@@ -123,7 +126,7 @@ def _counts(
         sp = (p * p).sum(2) if squared else p.sum(2)
         if not per_sample:
             tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
-        return tp, sp, sg
+        return tp, sp, sg, _kept_samples(keep, expected, per_sample)
     check_same_shape(fn, pred, target, ("logits", "target"))
     check_min_ndim(fn, "logits", pred, 2 if mode == "multilabel" else 1,
                    "(N, C, ...) in multilabel mode" if mode == "multilabel" else "(N, ...)")  # fmt: skip
@@ -153,7 +156,13 @@ def _counts(
         sp, sg = (p * p).sum(dims), (g * g).sum(dims)
     else:
         sp, sg = p.sum(dims), g.sum(dims)
-    return tp, sp, sg
+    return tp, sp, sg, _kept_samples(keep, pred.shape, per_sample)
+
+
+def _kept_samples(keep: Tensor | None, shape: torch.Size, per_sample: bool) -> Tensor | None:
+    if keep is None or not per_sample:
+        return None
+    return keep.expand(shape).reshape(shape[0], -1).any(1, keepdim=True)
 
 
 def _ratio(num: Tensor, den: Tensor, smooth: float, eps: float, empty: Tensor) -> Tensor:
@@ -164,9 +173,10 @@ def _ratio(num: Tensor, den: Tensor, smooth: float, eps: float, empty: Tensor) -
 
 def _finish(
     fn: str, loss: Tensor, pred: Tensor, per_sample: bool, class_weight: Tensor | None,
-    weight: Tensor | None, reduction: Reduction,
+    weight: Tensor | None, reduction: Reduction, kept: Tensor | None = None,
 ) -> Tensor:  # fmt: skip
-    """Class and sample weights on the ``(N, C)`` (or ``(C,)``) loss, then :func:`finish`."""
+    """Class and sample weights on the ``(N, C)`` (or ``(C,)``) loss, then :func:`finish`
+    (``kept``: the ``(N, 1)`` samples that keep a position)."""
     check_same_device(fn, ("logits", pred), ("class_weight", class_weight), ("weight", weight))
     w = None
     if class_weight is not None:
@@ -180,7 +190,7 @@ def _finish(
             )
         check_per_row(fn, "weight", weight, loss.shape[0])
         w = weight[:, None] if w is None else weight[:, None] * w
-    return finish(fn, loss, reduction, weight=w, out_dtype=pred.dtype)
+    return finish(fn, loss, reduction, weight=w, keep=kept, out_dtype=pred.dtype)
 
 
 @checked
@@ -253,13 +263,13 @@ def dice_loss(
         tensor(0.3333)
     """
     fn = "dice_loss"
-    tp, sp, sg = _counts(
+    tp, sp, sg, kept = _counts(
         fn, logits, target, mode=mode, from_logits=from_logits, per_sample=per_sample,
         ignore_index=ignore_index, mask=mask, squared=squared_pred,
     )  # fmt: skip
     den = sp + sg
     loss = _ratio(2.0 * tp, den, smooth, eps, den == 0)
-    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction)
+    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 
 @checked
@@ -319,26 +329,26 @@ def jaccard_loss(
         tensor(0.5000)
     """
     fn = "jaccard_loss"
-    tp, sp, sg = _counts(
+    tp, sp, sg, kept = _counts(
         fn, logits, target, mode=mode, from_logits=from_logits, per_sample=per_sample,
         ignore_index=ignore_index, mask=mask,
     )  # fmt: skip
     den = sp + sg
     loss = _ratio(tp, den - tp, smooth, eps, den == 0)
-    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction)
+    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 
 def _tversky(
     fn: str, pred: Tensor, target: Tensor, fp_weight: float, fn_weight: float, mode: str,
     from_logits: bool, per_sample: bool, smooth: float, eps: float, ignore_index: int | None,
     mask: Tensor | None,
-) -> Tensor:  # fmt: skip
-    tp, sp, sg = _counts(
+) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    tp, sp, sg, kept = _counts(
         fn, pred, target, mode=mode, from_logits=from_logits, per_sample=per_sample,
         ignore_index=ignore_index, mask=mask,
     )  # fmt: skip
     den = tp + fp_weight * (sp - tp) + fn_weight * (sg - tp)
-    return _ratio(tp, den, smooth, eps, sp + sg == 0)
+    return _ratio(tp, den, smooth, eps, sp + sg == 0), kept
 
 
 @checked
@@ -401,9 +411,9 @@ def tversky_loss(
         tensor(0.5000)
     """
     fn = "tversky_loss"
-    loss = _tversky(fn, logits, target, fp_weight, fn_weight, mode, from_logits, per_sample,
-                    smooth, eps, ignore_index, mask)  # fmt: skip
-    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction)
+    loss, kept = _tversky(fn, logits, target, fp_weight, fn_weight, mode, from_logits,
+                          per_sample, smooth, eps, ignore_index, mask)  # fmt: skip
+    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 
 @checked
@@ -466,13 +476,13 @@ def focal_tversky_loss(
         tensor(0.7071)
     """
     fn = "focal_tversky_loss"
-    base = _tversky(fn, logits, target, fp_weight, fn_weight, mode, from_logits, per_sample,
-                    smooth, eps, ignore_index, mask)  # fmt: skip
+    base, kept = _tversky(fn, logits, target, fp_weight, fn_weight, mode, from_logits,
+                          per_sample, smooth, eps, ignore_index, mask)  # fmt: skip
     tiny = torch.finfo(base.dtype).tiny
     # (1 - TI)^gamma has an infinite slope at TI = 1 for gamma < 1: the clamp keeps pow's
     # backward finite there and the where returns exactly 0 (no gradient) at a perfect match
     loss = torch.where(base > 0, base.clamp_min(tiny).pow(gamma), torch.zeros_like(base))
-    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction)
+    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 
 def dice_to_iou(dice: Tensor | float) -> Tensor | float:

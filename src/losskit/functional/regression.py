@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
@@ -76,7 +77,13 @@ def l1_loss(
         tensor(1.5000)
     """
     return elementwise_loss(
-        "l1_loss", pred, target, weight, mask, reduction, lambda p, t, r: TF.l1_loss(p, t, reduction=r)
+        "l1_loss",
+        pred,
+        target,
+        weight,
+        mask,
+        reduction,
+        lambda p, t, r: TF.l1_loss(p, t, reduction=r),
     )
 
 
@@ -123,7 +130,13 @@ def mse_loss(
         tensor(2.5000)
     """
     return elementwise_loss(
-        "mse_loss", pred, target, weight, mask, reduction, lambda p, t, r: TF.mse_loss(p, t, reduction=r)
+        "mse_loss",
+        pred,
+        target,
+        weight,
+        mask,
+        reduction,
+        lambda p, t, r: TF.mse_loss(p, t, reduction=r),
     )
 
 
@@ -223,10 +236,16 @@ def huber_loss(
 
 
 def _log_cosh(p: Tensor, t: Tensor, reduction: str) -> Tensor:
-    # log cosh d = |d| + log1p(exp(-2|d|)) - log 2: no cosh to overflow (cosh(90) is inf in
-    # float32), and exact near 0; its derivative is tanh(d)
+    # |d| < 1: log cosh d = log1p(2 sinh(|d|/2)^2), relatively exact down to the smallest
+    # residual (value and gradient tanh d). |d| >= 1: |d| + softplus(-2|d|) - log 2, no cosh
+    # to overflow (cosh(90) is inf in float32) and no cancellation there.
     a = (p - t).abs()
-    loss = a + TF.softplus(-2.0 * a) - math.log(2.0)
+    near = a < 1.0
+    s = torch.sinh(torch.where(near, a, 0.0) * 0.5)
+    far = torch.where(near, 1.0, a)
+    loss = torch.where(
+        near, torch.log1p(2.0 * s * s), far + TF.softplus(-2.0 * far) - math.log(2.0)
+    )
     return loss if reduction == "none" else (loss.sum() if reduction == "sum" else loss.mean())
 
 
@@ -242,8 +261,9 @@ def log_cosh_loss(
 
     About ``d^2 / 2`` for small residuals and ``|d| - log 2`` for large ones, like Huber's,
     but smooth everywhere (every derivative exists) and with no switch point to tune. It is
-    computed as ``|d| + softplus(-2 |d|) - log 2``, finite for any finite residual (``cosh``
-    itself overflows float32 past ``|d| = 89``).
+    computed as ``log1p(2 sinh(|d|/2)^2)`` below ``|d| = 1`` (relatively exact for the
+    smallest residuals, value and gradient) and as ``|d| + softplus(-2 |d|) - log 2`` above,
+    finite for any finite residual (``cosh`` itself overflows float32 past ``|d| = 89``).
 
     When to use:
         Regression that wants Huber's robustness without choosing delta, or a twice
