@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Pinned pair that installs from this machine's disk (no multi-GB download).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,11 +27,15 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples
 
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples docs
 	$(BIN)/python -m pytest -q
+
+# the documentation site, offline, into site/ (the test suite runs the same strict build)
+docs: $(VENV)/.test-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(VENV)/.test-installed
 	$(BIN)/losskit bench
 
 clean:
-	rm -rf $(VENV) losskit-report .pytest_cache
+	rm -rf $(VENV) losskit-report .pytest_cache site dist build

@@ -43,7 +43,7 @@ from ._reduction import Reduction
 __all__ = ["DEFAULT", "LossModule", "checked", "field", "DATA_ARGUMENTS"]
 
 #: keyword arguments of a loss that are per-call data, not hyperparameters
-DATA_ARGUMENTS = frozenset({"weight", "mask", "shard"})
+DATA_ARGUMENTS = frozenset({"weight", "mask", "shard", "avg_factor"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,6 +121,15 @@ class _Field:
     default: Any
     kw_only: bool
     owner: type
+
+
+def _annotation(f: _Field) -> Any:
+    """The field's type for the generated signature (``help()``, IDEs, the docs), resolved
+    where possible (``Positive`` shows as ``float``), else as written."""
+    try:
+        return typing.get_type_hints(f.owner).get(f.name, _MISSING)
+    except Exception:  # a name the defining module has not bound yet: keep the text
+        return f.owner.__dict__.get("__annotations__", {}).get(f.name, _MISSING)
 
 
 def _is_classvar(annotation: object) -> bool:
@@ -258,7 +267,7 @@ def _build(cls: type[LossModule], function: Callable[..., Any], fields: dict[str
         kind = (
             inspect.Parameter.KEYWORD_ONLY if f.kw_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
         )
-        param = inspect.Parameter(f.name, kind, default=default)
+        param = inspect.Parameter(f.name, kind, default=default, annotation=_annotation(f))
         (params_kw if f.kw_only else params_pos).append(param)
     order = {p.name: i for i, p in enumerate(fn_kw)}
     params_kw.sort(key=lambda p: order.get(p.name, len(order)))
@@ -293,6 +302,7 @@ def _build(cls: type[LossModule], function: Callable[..., Any], fields: dict[str
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
     __init__.__doc__ = (
         f"Build a {cls.__name__}; the arguments are described in the class docstring."
     )

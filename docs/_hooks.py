@@ -1,0 +1,38 @@
+"""mkdocs hooks: pages whose content is generated from the repository at build time, so the
+site never restates what the code or another file already says.
+
+* ``<!-- losskit:vocabulary -->`` becomes the vocabulary table (:mod:`losskit._vocabulary`);
+* ``<!-- losskit:include PATH -->`` becomes the text of ``PATH`` (relative to the repository
+  root; a Markdown file's first ``# `` title is dropped, the page has its own);
+* ``<!-- losskit:benchmarks -->`` becomes every ``benchmarks/results-*.md``, each under a
+  heading named after its family.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_INCLUDE = re.compile(r"<!-- losskit:include (\S+) -->")
+
+
+def _include(match: re.Match[str]) -> str:
+    text = (ROOT / match.group(1)).read_text(encoding="utf-8")
+    if text.startswith("# "):
+        text = text.split("\n", 1)[1]
+    return text
+
+
+def on_page_markdown(markdown: str, **kwargs: object) -> str:
+    if "<!-- losskit:vocabulary -->" in markdown:
+        from losskit._vocabulary import markdown as vocabulary_table
+
+        markdown = markdown.replace("<!-- losskit:vocabulary -->", vocabulary_table())
+    if "<!-- losskit:benchmarks -->" in markdown:
+        parts = []
+        for path in sorted((ROOT / "benchmarks").glob("results-*.md")):
+            family = path.stem.removeprefix("results-")
+            parts.append(f"## {family}\n\n`{path.relative_to(ROOT)}`\n\n{path.read_text('utf-8')}")
+        markdown = markdown.replace("<!-- losskit:benchmarks -->", "\n\n".join(parts))
+    return _INCLUDE.sub(_include, markdown)
