@@ -387,3 +387,62 @@ def test_demo_rerun_over_a_report_of_an_older_losskit(tmp_path: Path) -> None:
         (tmp_path / name).write_text(name)
     prepare_folder(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER, "notes.png"]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import losskit
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"losskit {losskit.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "near"),
+    [
+        (["demo", "--section", "regresion"], "regression"),
+        (["bench", "--family", "overlapp"], "overlap"),
+        (["list", "--family", "margins"], "margin"),
+        (["bench", "--device", "cudaa"], "cuda"),
+    ],
+)
+def test_unknown_choice_lists_the_choices_and_the_nearest(
+    argv: list[str], near: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2  # the same code as every other usage error
+    err = capsys.readouterr().err
+    assert "choose from" in err and f"did you mean {near!r}?" in err
+
+
+def test_list_fits_100_columns_and_json_keeps_the_full_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["list"]) == 0
+    table = capsys.readouterr().out
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    longest = max((", ".join(r["peers"]) for r in rows), key=len)
+    assert longest not in table  # clipped in the table ...
+    assert longest[:15] in table  # ... after its start
+
+
+def test_bench_skips_a_missing_peer_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from losskit import bench as bench_cases
+    from losskit.bench import BenchCase
+
+    def setup(device):
+        import losskit_no_such_peer  # noqa: F401
+
+    fake = {"l1_loss": (BenchCase("a case whose peer is missing", setup),)}
+    monkeypatch.setattr(bench_cases, "cases", lambda: fake)
+    monkeypatch.setattr("losskit.cli.bench.cases", lambda: fake)
+    rows = run(names=["l1_loss"], memory=False, min_run_time=0.01)
+    assert rows == []
+    err = capsys.readouterr().err
+    assert "skipping l1_loss" in err and "'losskit_no_such_peer' is not installed" in err

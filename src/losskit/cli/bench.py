@@ -14,6 +14,7 @@ resident set at once. Both measure what the step adds on top of its inputs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -128,7 +129,16 @@ def bench_spec(
     torch.set_num_threads(threads)
     rows: list[BenchRow] = []
     for ci, case in enumerate(found):
-        steps = case.setup(torch.device(device))
+        try:
+            steps = case.setup(torch.device(device))
+        except ModuleNotFoundError as e:  # a peer that is not installed: say so, go on
+            print(
+                f"losskit bench: skipping {spec.name} ({case.label}): its peer {e.name!r} is "
+                "not installed (pip install 'losskit[bench]')",
+                file=sys.stderr,
+                flush=True,
+            )
+            continue
         if "losskit" not in steps:
             raise ValueError(
                 f"losskit bench: case {case.label!r} of {spec.name} has no 'losskit' step"
@@ -179,6 +189,28 @@ def markdown_table(rows: list[BenchRow], device: str, threads: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _progress(total: int):
+    """``(update(description, done), context)``: a rich progress bar on stderr when rich is
+    installed, else one line per step."""
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    except ImportError:  # pragma: no cover - rich is in the demo and bench extras
+
+        def plain(desc: str, done: int) -> None:
+            print(f"[{done}/{total}] {desc}", file=sys.stderr, flush=True)
+
+        return plain, None
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   console=Console(stderr=True), transient=False)  # fmt: skip
+    task = bar.add_task("bench", total=max(total, 1))
+
+    def update(desc: str, done: int) -> None:
+        bar.update(task, description=desc, completed=done)
+
+    return update, bar
+
+
 def run(
     *,
     family: str | None = None,
@@ -200,18 +232,21 @@ def run(
         if s.name in table_of_cases and (wanted is None or s.name in wanted)
     ]
     rows: list[BenchRow] = []
-    for spec in specs:
-        print(f"benchmarking {spec.name} ...", file=sys.stderr, flush=True)
-        rows.extend(
-            bench_spec(
-                spec,
-                table_of_cases[spec.name],
-                device=device,
-                threads=threads,
-                memory=memory,
-                min_run_time=min_run_time,
-            )  # fmt: skip
-        )
+    update, bar = _progress(len(specs))
+    with bar if bar is not None else contextlib.nullcontext():
+        for i, spec in enumerate(specs):
+            update(f"benchmarking {spec.name}", i)
+            rows.extend(
+                bench_spec(
+                    spec,
+                    table_of_cases[spec.name],
+                    device=device,
+                    threads=threads,
+                    memory=memory,
+                    min_run_time=min_run_time,
+                )  # fmt: skip
+            )
+        update("done", len(specs))
     table = markdown_table(rows, device, threads)
     print(table)
     for path, text in (

@@ -8,12 +8,16 @@ unknown choice, a path that cannot be written), with a one-line message on stder
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
+import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ..registry import FAMILIES, REGISTRY
 
@@ -23,6 +27,21 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 class UsageError(ValueError):
     """A mistake in the command line: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the nearest valid choice added to an "invalid choice" error (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2)) or [
+                c.strip() for c in m.group(2).split(",")
+            ]
+            near = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
+            if near:
+                message += f"; did you mean {near[0]!r}?"
+        super().error(message)
 
 
 def _check_folder(folder: Path, option: str, given: Path) -> None:
@@ -103,14 +122,34 @@ def _cmd_list(args: argparse.Namespace) -> int:
         (s.name, s.family, s.paper or "-", ", ".join(s.peers) or (s.delegates_to or "-"))
         for s in specs
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    print(fmt.format(*header))
-    print(fmt.format(*("-" * w for w in widths), "-" * 16))
-    for r in rows:
-        print(fmt.format(*r))
+    for line in _table_lines(header, rows, _width()):
+        print(line)
     print(f"\n{len(rows)} losses" + (f" in family {args.family!r}" if args.family else ""))
     return 0
+
+
+def _width() -> int:
+    """The terminal's width; 100 columns when the output is not a terminal."""
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "\u2026"
+
+
+def _table_lines(header: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[str]:
+    """Columns fitted to ``width``: the first two whole, the last two sharing what is left
+    (clipped with an ellipsis; ``--json`` has the full text)."""
+    fixed = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]
+    left = max(width - sum(fixed) - 6, 20)
+    paper = min(max(len(r[2]) for r in [header, *rows]), max(left * 3 // 5, 10))
+    peers = max(left - paper, 10)
+    widths = [*fixed, paper, peers]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header).rstrip(), fmt.format(*("-" * w for w in widths))]
+    for r in rows:
+        lines.append(fmt.format(*(_clip(c, w) for c, w in zip(r, widths, strict=True))).rstrip())
+    return lines
 
 
 def _progress_printer():
@@ -243,12 +282,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
     from ..report import SECTIONS
     from . import simulate  # imports this module: not at the top
 
-    p = argparse.ArgumentParser(
-        prog="losskit", description="Loss functions: list, explain, benchmark."
-    )
+    p = _Parser(prog="losskit", description="Loss functions: list, explain, benchmark.")
+    p.add_argument("--version", action="version", version=f"losskit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     pl = sub.add_parser("list", help="the registry as a table")
