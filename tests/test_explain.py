@@ -54,3 +54,24 @@ def test_explain_cli_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_explain_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "nope"]) == 2
     assert "no loss named 'nope'" in capsys.readouterr().err
+
+
+def test_a_curve_that_hides_another_says_so() -> None:
+    # two settings that draw the same loss and gradient would hide one another: the drawn
+    # label of the later one names the earlier (and it is drawn dashed on top)
+    from losskit.report.explain import drawn_labels, overlaps
+
+    found = 0
+    for spec in REGISTRY:
+        if spec.explain is None:
+            continue
+        for panel in spec.explain():
+            labels = drawn_labels(panel)
+            same = overlaps(panel)
+            for i, label in enumerate(labels):
+                if i in same:
+                    found += 1
+                    assert f"(same as {panel.curves[same[i]].label})" in label
+                else:
+                    assert "(same as" not in label
+    assert found >= 1  # e.g. GIoU on IoU where one box contains the other

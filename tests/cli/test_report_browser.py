@@ -48,9 +48,41 @@ def test_report_opens_in_headless_chromium(report: Path) -> None:
             "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth, e.naturalHeight])",
         )
         summary = page.inner_text("#summary")
+        # every figure opens at full size: the image is a link to its own file
+        linked = page.eval_on_selector_all(
+            "figure img", "els => els.map(e => [e.getAttribute('src'), e.closest('a') && e.closest('a').getAttribute('href')])"
+        )
+        # every claim has an anchor; the summary links to every claim that does not hold
+        claim_ids = page.eval_on_selector_all("li.claim", "els => els.map(e => e.id)")
+        not_held = page.eval_on_selector_all(
+            "li.claim", "els => els.filter(e => e.querySelector('.not-held')).map(e => e.id)"
+        )
+        summary_links = page.eval_on_selector_all(
+            "#summary a", "els => els.map(e => e.getAttribute('href'))"
+        )
+        assert page.locator("meta[name=viewport]").count() == 1
+        layout = {}
+        for width in (1400, 800, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            layout[width] = page.evaluate(
+                "[document.documentElement.scrollWidth,"
+                " Array.from(document.images).map(i => [i.naturalWidth, i.getBoundingClientRect().width])]"
+            )
         browser.close()
     assert len(images) >= 10, f"the report has only {len(images)} images"
     for src, complete, w, h in images:
         assert complete and w > 0 and h > 0, f"image {src} did not load"
     assert errors == []
     assert "Claims checked:" in summary
+    for src, href in linked:
+        assert href == src, f"figure {src} does not open at full size"
+    assert all(claim_ids) and len(set(claim_ids)) == len(claim_ids)
+    for anchor in not_held:
+        assert f"#{anchor}" in summary_links, f"the summary does not link to {anchor}"
+    for width, (scroll_width, sizes) in layout.items():
+        assert scroll_width <= width, f"the page scrolls sideways at {width} px"
+        for natural, shown in sizes:
+            assert 0 < shown <= natural + 2  # never blown up past its pixels (+ the 1 px border)
+    # at 1400 px a wide figure (the DIoU simulation, the atlas) uses the page's width
+    wide = [(n, s) for n, s in layout[1400][1] if n > 1000]
+    assert wide and all(s >= min(n, 1100) for n, s in wide)

@@ -26,33 +26,51 @@ _TITLES = {
 
 
 def _family_figure(ctx: ReportContext, family: str):
+    from .explain import _quantity, _scale, drawn_labels, overlaps
+
     plt = pyplot()
 
     specs = REGISTRY.specs(family)
     cols = 4
     rows = math.ceil(len(specs) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.1 * rows), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, spec in zip(axes.flat, specs, strict=False):
         panel = spec.explain()[0]
-        curve = panel.curves[0]
         x = panel.x.numpy()
-        ax.plot(x, curve.loss.numpy(), lw=2, label="loss")
-        ax.plot(x, curve.grad.numpy(), lw=1.5, ls="--", label="gradient")
+        right = ax.twinx()  # the gradient on its own axis: its scale never flattens the loss
+        same = overlaps(panel)
+        for i, (curve, label) in enumerate(zip(panel.curves, drawn_labels(panel), strict=True)):
+            colour = colours[i % len(colours)]
+            dash = (0, (4, 3)) if i in same else "-"
+            ax.plot(x, curve.loss.numpy(), lw=2, color=colour, ls=dash, label=label)
+            right.plot(x, curve.grad.numpy(), lw=1.2, color=colour, ls=":")
+        _scale(right, [c.grad.numpy() for c in panel.curves])
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(spec.name, fontsize=10)
+        ax.set_title(f"{spec.name}\n{panel.title}", fontsize=9)
         ax.set_xlabel(panel.xlabel, fontsize=7)
-        ax.tick_params(labelsize=7)
+        ax.set_ylabel("loss (solid)", fontsize=7)
+        right.set_ylabel(f"d loss / d {_quantity(panel.xlabel)} (dotted)", fontsize=7)
+        for a in (ax, right):
+            a.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
+        if len(panel.curves) > 1:
+            ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
+                      frameon=False)  # fmt: skip
     for ax in list(axes.flat)[len(specs) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"Atlas: {_TITLES[family]} (solid: loss, dashed: its gradient)", fontsize=12)
-    fig.tight_layout()
+    fig.suptitle(
+        f"Atlas: {_TITLES[family]}. Solid: the loss (left axis); dotted: its gradient with "
+        "respect to the x-axis variable (right axis); one colour per setting",
+        fontsize=12,
+    )
     return ctx.save_figure(
         fig,
         f"atlas_{family}",
-        f"Every {_TITLES[family].split(' (')[0]} entry over its first `losskit explain` slice; "
-        "run `losskit explain NAME` for all of its panels.",
+        f"Every {_TITLES[family].split(' (')[0]} entry over its first `losskit explain` slice, "
+        "each setting it compares in its own colour; run `losskit explain NAME` for all of "
+        "its panels.",
     )
 
 
