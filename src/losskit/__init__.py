@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from . import functional, nn
 from ._reduction import REDUCTIONS, Reduction, reduce_loss
 from .functional import *  # noqa: F403
@@ -24,7 +26,7 @@ if TYPE_CHECKING:  # imported lazily at run time (module __getattr__ below)
 __version__ = "0.2.0"
 
 
-def create(name: str, **kwargs: Any) -> nn.LossModule:
+def create(name: str, **kwargs: Any) -> torch.nn.Module:
     """Build the module of a registry entry from its name, for config files.
 
     ``name`` may be the registry name (``"arcface_loss"``), the module class name

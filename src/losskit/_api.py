@@ -227,8 +227,9 @@ class LossModule(nn.Module):
             v = getattr(self, f.name, _MISSING)
             if v is _MISSING:  # consumed by __post_init__ (device, dtype)
                 continue
-            if f.name in self._flags and not isinstance(v, bool):
-                v = self._flags[f.name]  # a flag that __post_init__ turned into state (bias)
+            flags: dict[str, bool] = self.__dict__["_flags"]
+            if f.name in flags and not isinstance(v, bool):
+                v = flags[f.name]  # a flag that __post_init__ turned into state (bias)
             parts.append(_repr_value(v) if not f.kw_only else f"{f.name}={_repr_value(v)}")
         return ", ".join(parts)
 
@@ -288,7 +289,7 @@ def _build(cls: type[LossModule], function: Callable[..., Any], fields: dict[str
         fn_checks = _checks_of(function)
         own_checks = _field_checks(type(self))
         values = {**defaults, **{k: v for k, v in bound.arguments.items() if k != "self"}}
-        self._flags = {k: v for k, v in values.items() if isinstance(v, bool)}
+        self.__dict__["_flags"] = {k: v for k, v in values.items() if isinstance(v, bool)}
         for name, value in values.items():
             check = fn_checks.get(name) or own_checks.get(name)
             if check is not None:
@@ -306,7 +307,7 @@ def _build(cls: type[LossModule], function: Callable[..., Any], fields: dict[str
     __init__.__doc__ = (
         f"Build a {cls.__name__}; the arguments are described in the class docstring."
     )
-    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.__init__ = __init__  # type: ignore[method-assign, assignment]
 
     inputs = [
         p.replace(kind=p.POSITIONAL_OR_KEYWORD, default=p.default)

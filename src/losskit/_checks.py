@@ -118,6 +118,15 @@ PosWeight = Annotated[float | Tensor, Range(0.0)]
 FocalAlpha = Annotated[float | Tensor | None, Range(0.0, 1.0)]
 #: a scale ``> 0``: a number or a one-element tensor (learnable).
 Scale = Annotated[float | Tensor, Range(0.0, low_open=True)]
+#: dense detection's normaliser: what ``"mean"`` divides the summed loss by (a count of
+#: positives), a number or a one-element tensor ``>= 0``, or ``None``.
+AvgFactor = Annotated[float | Tensor | None, Range(0.0)]
+#: an ``int >= 0``: iteration counts that may be 0.
+NonNegativeInt = Annotated[int, Range(0.0)]
+#: PolyLoss's coefficient of ``(1 - p_t)``: a number ``>= -1`` (the loss stays non-negative).
+PolyCoef = Annotated[float, Range(-1.0)]
+#: per-class sample counts ``(C,)``, ``>= 0`` (long-tail losses; never differentiated).
+ClassCounts = Annotated[Tensor, Range(0.0)]
 
 _NONE = type(None)
 
@@ -218,10 +227,11 @@ def make_check(tp: Any) -> Callable[[str, str, object], None] | None:
         elif numeric and _is_number(v):
             if integer_only and not isinstance(v, int):
                 raise TypeError(f"{fn}: {name} must be an int; got {v!r}")
-            if allowed is not None and float(v) not in allowed:
+            number = float(typing.cast(float, v))
+            if allowed is not None and number not in allowed:
                 rule = f"an int {allowed.describe()}" if integer_only else allowed.number_rule()
                 raise ValueError(f"{fn}: {name} must be {rule}; got {v!r}")
-            if allowed is None and not math.isfinite(float(v)):
+            if allowed is None and not math.isfinite(number):
                 raise ValueError(f"{fn}: {name} must be finite; got {v!r}")
             return
         elif tensors and isinstance(v, Tensor):

@@ -91,7 +91,7 @@ class Registry:
 
     def unknown(self, name: str) -> str:
         """The message for a name that is not in the registry, with the nearest names."""
-        spellings = {}
+        spellings: dict[str, str] = {}
         for s in self._specs.values():
             spellings.setdefault(_key(s.name), s.name)
         near = difflib.get_close_matches(_key(name), list(spellings), n=3, cutoff=0.5)

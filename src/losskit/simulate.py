@@ -435,12 +435,13 @@ class BoxSimulation:
         curve = self.curves[loss]
         return float(curve[self.iterations if t is None else t] / curve[0])
 
-    def summary(self) -> list[dict[str, float | str]]:
+    def summary(self) -> list[dict[str, Any]]:
         """One row per loss: initial and final total error, the fraction left at
         ``t = T/4``, ``T/2`` and ``T``, and the fraction of initially disjoint cases whose
         error did not change at all."""
         rows = []
         quarter, half = max(self.iterations // 4, 1), max(self.iterations // 2, 1)
+        assert self.initially_disjoint is not None, "summary() needs a finished run"
         for name in self.losses:
             still = self.case_final_error[name] == self.case_initial_error
             disj = self.initially_disjoint

@@ -111,20 +111,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 "peers": list(s.peers),
                 "delegates_to": s.delegates_to,
                 "function": f"{s.function.__module__}.{s.function.__qualname__}",
-                "module": f"{s.module.__module__}.{s.module.__qualname__}",
+                "module": f"{s.module.__module__}.{s.module.__qualname__}" if s.module else None,
             }
             for s in specs
         ]
         print(json.dumps(rows, indent=2))
         return 0
     header = ("name", "family", "paper", "peer equivalents")
-    rows = [
+    table = [
         (s.name, s.family, s.paper or "-", ", ".join(s.peers) or (s.delegates_to or "-"))
         for s in specs
     ]
-    for line in _table_lines(header, rows, _width()):
+    for line in _table_lines(header, table, _width()):
         print(line)
-    print(f"\n{len(rows)} losses" + (f" in family {args.family!r}" if args.family else ""))
+    print(f"\n{len(table)} losses" + (f" in family {args.family!r}" if args.family else ""))
     return 0
 
 
@@ -137,7 +137,7 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "\u2026"
 
 
-def _table_lines(header: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[str]:
+def _table_lines(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int) -> list[str]:
     """Columns fitted to ``width``: the first two whole, the last two sharing what is left
     (clipped with an ellipsis; ``--json`` has the full text)."""
     fixed = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]

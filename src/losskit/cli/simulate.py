@@ -137,7 +137,7 @@ def _table(sim: BoxSimulation) -> str:
         "-" * len(head),
     ]
     for row in sim.summary():
-        name = row["loss"]
+        name = str(row["loss"])
         lines.append(
             f"{name:<6}{row['initial']:>12.4g}{100 * sim.remaining(name, quarter):>10.3g}%"
             f"{100 * sim.remaining(name, half):>10.3g}%{100 * row['left@T']:>10.3g}%"
@@ -189,6 +189,10 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     def run_all() -> None:
         for mode in modes:
+
+            def report(name: str, t: int, n: int, mode: str = mode) -> None:
+                update(f"{mode} {name}", t, n)
+
             sims.append(
                 simulate_boxes(
                     args.points,
@@ -197,7 +201,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                     losses=losses,
                     seed=args.seed,
                     threads=args.threads,
-                    progress=lambda name, t, n, mode=mode: update(f"{mode} {name}", t, n),
+                    progress=report,
                 )
             )
 

@@ -37,6 +37,7 @@ def _family_figure(ctx: ReportContext, family: str):
                              layout="constrained")  # fmt: skip
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, spec in zip(axes.flat, specs, strict=False):
+        assert spec.explain is not None, f"{spec.name} has no explanation"
         panel = spec.explain()[0]
         x = panel.x.numpy()
         right = ax.twinx()  # the gradient on its own axis: its scale never flattens the loss

@@ -21,6 +21,7 @@ def explanation_text(spec: LossSpec) -> str:
     elif spec.peers:
         lines += [f"Peer equivalents: {', '.join(spec.peers)}"]
     fn = spec.function
+    assert spec.module is not None  # set by LossSpec.__post_init__
     lines += [
         f"Function: {fn.__module__}.{fn.__qualname__}",
         f"Module: {spec.module.__module__}.{spec.module.__qualname__}",
