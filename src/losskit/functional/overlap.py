@@ -59,6 +59,7 @@ from .._checks import (
     check_unit_values,
     compute_dtype,
 )
+from .._distance_transform import distance_transform_edt
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 __all__ = [
@@ -68,10 +69,19 @@ __all__ = [
     "focal_tversky_loss",
     "dice_to_iou",
     "iou_to_dice",
+    "distance_transform_edt",
+    "generalized_dice_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "mcc_loss",
     "DiceLoss",
     "JaccardLoss",
     "TverskyLoss",
     "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
+    "MCCLoss",
 ]
 
 Mode = Literal["binary", "multiclass", "multilabel"]
@@ -485,6 +495,499 @@ def focal_tversky_loss(
     return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 
+Weighting = Literal["square", "simple", "uniform"]
+
+
+def _volume_weights(sg: Tensor, weighting: str) -> Tensor:
+    """Generalized Dice's class weights ``(..., C)`` from the target volumes ``sg``: ``1 /
+    |G|^2``, ``1 / |G|`` or 1; a class absent from the sample (or batch) takes the largest
+    weight of the present ones, and 1 when none is present."""
+    present = sg > 0
+    if weighting == "uniform":
+        return torch.ones_like(sg)
+    safe = torch.where(present, sg, torch.ones_like(sg))
+    w = 1.0 / (safe * safe) if weighting == "square" else 1.0 / safe
+    w = torch.where(present, w, torch.zeros_like(w))
+    top = w.amax(-1, keepdim=True) if w.shape[-1] > 0 else w.sum(-1, keepdim=True)
+    top = torch.where(top > 0, top, torch.ones_like(top))
+    return torch.where(present, w, top.expand_as(w))
+
+
+def _generalized_dice(
+    fn: str, logits: Tensor, tp: Tensor, sp: Tensor, sg: Tensor, weighting: str,
+    class_weight: Tensor | None, smooth: float, eps: float,
+) -> Tensor:  # fmt: skip
+    """Generalized Dice from the counts ``(..., C)``: one loss per row ``(...)``."""
+    w = _volume_weights(sg.detach(), weighting)
+    if class_weight is not None:
+        check_same_device(fn, ("logits", logits), ("class_weight", class_weight))
+        check_class_vector(fn, "class_weight", class_weight, sg.shape[-1])
+        w = w * class_weight.to(w.dtype)
+    num = (w * tp).sum(-1)
+    den = (w * (sp + sg)).sum(-1)
+    return _ratio(2.0 * num, den, smooth, eps, (sp + sg).sum(-1) == 0)
+
+
+@checked
+def generalized_dice_loss(
+    logits: Tensor, target: Tensor, *, weighting: Weighting = "square", mode: Mode = "binary",
+    from_logits: bool = True, per_sample: bool = True, smooth: NonNegative = 1e-5,
+    eps: Positive = 1e-7, ignore_index: int | None = -100, class_weight: ClassWeight = None,
+    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Generalized Dice loss: one Dice over all classes, each class weighted by the inverse
+    (square) of its target volume, so small structures count as much as large ones.
+
+    Formula:
+        l = 1 - (2 sum_c w_c TP_c + smooth) / (sum_c w_c (|P_c| + |G_c|) + smooth),  w_c = 1 / |G_c|^2
+
+    ``weighting`` chooses ``w_c``: ``"square"`` ``1 / |G_c|^2`` (the paper), ``"simple"``
+    ``1 / |G_c|`` or ``"uniform"`` 1 (then the loss is the Dice of all classes pooled).
+    The weights are summed over the classes *before* the ratio is taken (the paper's
+    formula); a per-class ratio would cancel them (MONAI before 1.3, its issues 369 and
+    6765). A class absent from the sample (``per_sample=True``) or from the batch has no
+    finite weight (``1 / 0``): it takes the largest weight of the present classes, so false
+    positives on it cost as much as on the rarest present class (MONAI's rule); when no class
+    is present at all every weight is 1 (MONAI then gives every weight 0 and no longer
+    penalises false positives: the loss is 0 whatever is predicted). An empty prediction on an
+    empty target scores 0. ``smooth`` defaults to ``1e-5``, not the family's 1: the square
+    weights are of order ``1 / |G|^2``, and a smooth term of 1 would swamp the weighted sums.
+
+    When to use:
+        Multi-class segmentation with strongly imbalanced class volumes (lesions next to
+        organs): each class's weight is the inverse square of its volume, so a few-pixel class
+        moves the loss as much as a large one. One loss per sample, not per class.
+
+    Args:
+        logits: logits (``from_logits=True``) or probabilities; ``(N, *)`` in binary mode,
+            ``(N, C, *)`` otherwise.
+        target: the shape of ``logits`` (binary, multilabel; 0/1 or soft values) or integer
+            class indices ``(N, *)`` (multiclass).
+        weighting: ``"square"`` (default), ``"simple"`` or ``"uniform"``: the class weight
+            ``1 / |G_c|^2``, ``1 / |G_c|`` or 1.
+        mode: ``"binary"`` (default), ``"multiclass"`` or ``"multilabel"``.
+        from_logits: apply a sigmoid (binary, multilabel) or a softmax over dim 1
+            (multiclass) first; default ``True``.
+        per_sample: one loss per sample (default ``True``) or one over the whole batch (the
+            volumes, and so the weights, are then the batch's).
+        smooth: ``>= 0``, added to numerator and denominator; default ``1e-5``.
+        eps: ``> 0``, floor of the denominator; default ``1e-7``.
+        ignore_index: target value excluded from every sum; default -100, ``None`` for none.
+        class_weight: optional non-negative ``(C,)`` factors multiplying the volume weights.
+        weight: optional non-negative ``(N,)`` sample weights (``per_sample=True`` only).
+        mask: optional bool tensor broadcastable to the per-position shape; ``False`` = leave
+            the position out of every sum.
+        reduction: ``"none"`` (``(N,)``, or ``(1,)`` with ``per_sample=False``), ``"mean"``
+            (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating ``logits``, a non-tensor ``target``, non-integer labels in
+            multiclass mode.
+        ValueError: unknown ``weighting``/``mode``/``reduction``, shapes that do not match
+            the mode, labels or binary targets out of range (CPU), negative ``smooth``, a bad
+            ``weight``/``class_weight``/``mask``.
+
+    Equals MONAI's ``GeneralizedDiceLoss`` (``smooth_nr = smooth_dr = smooth``, ``w_type =
+    weighting``, ``batch = not per_sample``) wherever some class is present in every sample;
+    see above for the one difference.
+
+    Paper:
+        Sudre, Li, Vercauteren, Ourselin, Cardoso, "Generalised Dice overlap as a deep learning
+        loss function for highly unbalanced segmentations", DLMIA 2017, arXiv:1707.03237.
+
+    Example:
+        >>> import torch
+        >>> p = torch.tensor([[[1.0, 1.0, 0.0, 0.0]], [[0.0, 0.0, 1.0, 1.0]]]).transpose(0, 1)
+        >>> g = torch.tensor([[0, 1, 1, 1]])  # class 0 has 1 pixel, class 1 has 3
+        >>> # w = (1, 1/9): 1 - 2 (1 + 2/9) / (1 (2 + 1) + (2 + 3) / 9)
+        >>> generalized_dice_loss(p, g, mode="multiclass", from_logits=False, smooth=0.0)
+        tensor(0.3125)
+    """
+    fn = "generalized_dice_loss"
+    tp, sp, sg, kept = _counts(
+        fn, logits, target, mode=mode, from_logits=from_logits, per_sample=per_sample,
+        ignore_index=ignore_index, mask=mask,
+    )  # fmt: skip
+    loss = _generalized_dice(fn, logits, tp, sp, sg, weighting, class_weight, smooth, eps)
+    if not per_sample:
+        loss = loss.reshape(1)
+    return _finish_per_sample(fn, loss, logits, per_sample, weight, reduction,
+                              None if kept is None else kept[:, 0])  # fmt: skip
+
+
+def _finish_per_sample(
+    fn: str, loss: Tensor, logits: Tensor, per_sample: bool, weight: Tensor | None,
+    reduction: Reduction, kept: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """:func:`finish` for a loss with one value per sample ``(N,)`` (or ``(1,)`` over the
+    batch); ``kept``: the ``(N,)`` samples that keep a position."""
+    check_same_device(fn, ("logits", logits), ("weight", weight))
+    if weight is not None:
+        if not per_sample:
+            raise ValueError(
+                f"{fn}: weight is per sample, and with per_sample=False the loss has no "
+                "per-sample entries; pass mask to leave positions out"
+            )
+        check_per_row(fn, "weight", weight, loss.shape[0])
+    return finish(fn, loss, reduction, weight=weight, keep=kept, out_dtype=logits.dtype)
+
+
+def _jaccard_increments(fg_sorted: Tensor) -> Tensor:
+    """The Lovász extension's weights along the last dim: for the errors sorted in decreasing
+    order, ``delta_k = J_k - J_{k-1}``, with ``J_k = 1 - (G - cumsum(fg)_k) / (G +
+    cumsum(1 - fg)_k)`` the Jaccard loss of predicting the first ``k`` positions wrong."""
+    fg = fg_sorted
+    total = fg.sum(-1, keepdim=True)
+    inter = total - fg.cumsum(-1)
+    union = total + (1.0 - fg).cumsum(-1)
+    # union >= 1 from the first position on (either total > 0 or the position is background)
+    jac = 1.0 - inter / union.clamp_min(1.0)
+    return torch.cat([jac[..., :1], jac[..., 1:] - jac[..., :-1]], -1)
+
+
+def _lovasz(errors: Tensor, key: Tensor, fg: Tensor, keep: Tensor | None) -> Tensor:
+    """``sum_k errors_(k) delta_k`` along the last dim, the positions ordered by decreasing
+    ``key`` (a stable sort: ties keep their order); excluded positions go last with error 0
+    and foreground 0, so they change nothing."""
+    if keep is not None:
+        key = torch.where(keep, key, torch.full((), -math.inf, dtype=key.dtype, device=key.device))
+        errors = torch.where(keep, errors, torch.zeros_like(errors))
+        fg = torch.where(keep, fg, torch.zeros_like(fg))
+    order = key.sort(dim=-1, descending=True, stable=True).indices
+    delta = _jaccard_increments(fg.gather(-1, order))
+    return (errors.gather(-1, order) * delta).sum(-1)
+
+
+@checked
+def lovasz_hinge_loss(
+    logits: Tensor, target: Tensor, *, per_sample: bool = True,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Lovász hinge loss: a convex surrogate of the Jaccard (IoU) loss of a binary mask,
+    optimised directly.
+
+    Formula:
+        l = sum_k relu(e)_(k) (J_k - J_(k-1)),  e_i = 1 - x_i (2 g_i - 1),  e sorted decreasing
+
+    ``J_k`` is the Jaccard loss of the mask that gets the ``k`` positions with the largest
+    hinge errors wrong: the Lovász extension of the Jaccard loss evaluated at the hinge
+    errors, piecewise linear and convex in the logits. A sample with an empty target has
+    ``J_k = 1`` from ``k = 1``: its loss is the largest hinge error (0 once every logit is
+    below -1, so an empty prediction of margin 1 on an empty target scores 0). Positions
+    left out (``mask``, ``ignore_index``) are dropped from the sort; a sample with none left
+    leaves the mean. Ties are broken by position (a stable sort): the value is the same
+    whichever order, the gradient is one of the subgradients. ``logits`` of any shape: a
+    multilabel ``(N, C, H, W)`` input is scored as one binary mask per sample over all its
+    channels (SMP's multilabel mode).
+
+    When to use:
+        Binary segmentation evaluated by IoU: the loss is the tight convex surrogate of the
+        per-image (or batch) IoU, not of per-pixel accuracy. Often used to fine-tune after
+        cross-entropy, since its gradient at start is concentrated on the worst pixels.
+
+    Args:
+        logits: raw scores ``(N, *)``.
+        target: 0/1 targets of the shape of ``logits``.
+        per_sample: one loss per sample (default ``True``, Berman's ``per_image``) or one
+            over the whole batch flattened.
+        ignore_index: target value excluded; default -100, ``None`` for none.
+        weight: optional non-negative ``(N,)`` sample weights (``per_sample=True`` only).
+        mask: optional bool tensor broadcastable to ``logits``; ``False`` = leave out.
+        reduction: ``"none"`` (``(N,)``, or ``(1,)`` with ``per_sample=False``), ``"mean"``
+            (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating ``logits``, a non-tensor ``target``.
+        ValueError: shapes that differ, targets outside ``[0, 1]`` (CPU), a bad
+            ``weight``/``mask``.
+
+    Equals SMP's ``LovaszLoss(mode="binary")`` and the authors' ``lovasz_hinge``
+    (``per_image = per_sample``).
+
+    Paper:
+        Berman, Rannen Triki, Blaschko, "The Lovász-Softmax loss: A tractable surrogate for the
+        optimization of the intersection-over-union measure in neural networks", CVPR 2018,
+        arXiv:1705.08790.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[2.0, -0.5, -3.0]])
+        >>> g = torch.tensor([[1.0, 1.0, 0.0]])
+        >>> # errors (-1, 1.5, -2): sorted 1.5 (fg), -1 (fg), -2: J = 1/2, 1, 1 -> 1.5 * 1/2
+        >>> lovasz_hinge_loss(x, g)
+        tensor(0.7500)
+    """
+    fn = "lovasz_hinge_loss"
+    check_floating(fn, "logits", logits)
+    check_tensor(fn, "target", target)
+    check_same_device(fn, ("logits", logits), ("target", target), ("mask", mask))
+    check_same_shape(fn, logits, target, ("logits", "target"))
+    check_min_ndim(fn, "logits", logits, 1, "(N, ...)")
+    if target.is_complex():
+        raise TypeError(f"{fn}: target must be real; got dtype {target.dtype}")
+    keep = exclusion(fn, logits.shape, mask=mask, labels=target, ignore_index=ignore_index)
+    check_unit_values(fn, "target", target, " (binary targets; exclude void labels with "
+                      "ignore_index or mask)", keep)  # fmt: skip
+    work = compute_dtype(logits)
+    x = zero_excluded(logits.to(work), keep)
+    g = target.to(work) if keep is None else zero_excluded(target.to(work), keep)
+    n = logits.shape[0]
+    size = math.prod(logits.shape[1:])
+    rows = (n, size) if per_sample else (1, n * size)
+    margin = (x * (2.0 * g - 1.0)).reshape(rows)
+    k = None if keep is None else keep.expand(logits.shape).reshape(rows)
+    # sorted by the margin (exact in every dtype) rather than by 1 - margin
+    loss = _lovasz(torch.relu(1.0 - margin), -margin.detach(), g.reshape(rows), k)
+    kept = _kept_samples(keep, logits.shape, per_sample)
+    return _finish_per_sample(fn, loss, logits, per_sample, weight, reduction,
+                              None if kept is None else kept[:, 0])  # fmt: skip
+
+
+LovaszClasses = Literal["present", "all"]
+
+
+@checked
+def lovasz_softmax_loss(
+    logits: Tensor, target: Tensor, *, classes: LovaszClasses = "present",
+    from_logits: bool = True, per_sample: bool = True, ignore_index: int | None = -100,
+    class_weight: ClassWeight = None, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Lovász-softmax loss: the Lovász extension of each class's Jaccard loss at the softmax
+    errors, averaged over classes: a surrogate of the mean IoU.
+
+    Formula:
+        l = mean_c sum_k e_c(k) (J_c,k - J_c,(k-1)),  e_c,i = |[y_i = c] - p_c,i|,  e_c sorted decreasing
+
+    ``classes="present"`` (default) averages over the classes present in the sample's target
+    (``per_sample=True``) or the batch's; ``"all"`` over every class, an absent class then
+    scoring its largest probability (its Jaccard loss is 1 from the first false positive).
+    A subset of classes is ``classes="all"`` with ``class_weight`` 1 on them and 0 elsewhere:
+    the class mean is weighted by ``class_weight``. Positions left out (``mask``,
+    ``ignore_index``) leave every sort; a sample with none left leaves the mean. An empty
+    prediction on an empty class costs 0. Ties are broken by position.
+
+    When to use:
+        Multi-class segmentation evaluated by mean IoU (Pascal VOC, Cityscapes): it optimises
+        a convex surrogate of each class's IoU. Usually after, or beside, cross-entropy.
+
+    Args:
+        logits: logits (``from_logits=True``) or probabilities ``(N, C, *)``.
+        target: integer class indices ``(N, *)``.
+        classes: ``"present"`` (default) or ``"all"``: which classes the mean is over.
+        from_logits: apply a softmax over dim 1 first; default ``True``.
+        per_sample: one loss per sample (default ``True``) or one over the whole batch.
+        ignore_index: label excluded; default -100, ``None`` for none.
+        class_weight: optional non-negative ``(C,)`` weights of the class mean.
+        weight: optional non-negative ``(N,)`` sample weights (``per_sample=True`` only).
+        mask: optional bool tensor broadcastable to ``target``'s shape; ``False`` = leave out.
+        reduction: ``"none"`` (``(N,)``, or ``(1,)`` with ``per_sample=False``), ``"mean"``
+            (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating ``logits``, non-integer ``target``.
+        ValueError: shapes that do not match, labels out of range (CPU), unknown
+            ``classes``, a bad ``weight``/``class_weight``/``mask``.
+
+    Equals SMP's ``LovaszLoss(mode="multiclass")`` (``per_image = per_sample``) and the
+    authors' ``lovasz_softmax``; kornia's ``lovasz_softmax_loss`` is ``classes="all"`` with
+    ``per_sample=True``.
+
+    Paper:
+        Berman, Rannen Triki, Blaschko, "The Lovász-Softmax loss: A tractable surrogate for the
+        optimization of the intersection-over-union measure in neural networks", CVPR 2018,
+        arXiv:1705.08790.
+
+    Example:
+        >>> import torch
+        >>> p = torch.tensor([[[0.9, 0.4], [0.1, 0.6]]])  # (N=1, C=2, 2 positions)
+        >>> y = torch.tensor([[0, 0]])
+        >>> # class 0: errors (0.1, 0.6), fg both: sorted 0.6, 0.1: J = 1/2, 1 -> 0.35
+        >>> lovasz_softmax_loss(p, y, from_logits=False)
+        tensor(0.3500)
+    """
+    fn = "lovasz_softmax_loss"
+    check_floating(fn, "logits", logits)
+    check_tensor(fn, "target", target)
+    check_same_device(fn, ("logits", logits), ("target", target), ("mask", mask),
+                      ("class_weight", class_weight))  # fmt: skip
+    check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
+    expected = logits.shape[:1] + logits.shape[2:]
+    if target.shape != expected:
+        raise ValueError(
+            f"{fn}: target must be (N, ...) = {tuple(expected)} for logits "
+            f"{tuple(logits.shape)}; got {tuple(target.shape)}"
+        )
+    num_classes = logits.shape[1]
+    keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
+    check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index, keep=keep)
+    if not from_logits:
+        check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)")
+    check_class_vector(fn, "class_weight", class_weight, num_classes)
+    work = compute_dtype(logits)
+    x = logits.to(work)
+    if keep is not None:
+        x = zero_excluded(x, keep.unsqueeze(1))
+    p = torch.softmax(x, 1) if from_logits else x
+    n = logits.shape[0]
+
+    size = math.prod(logits.shape[2:])
+
+    def rows(t: Tensor) -> Tensor:  # (N, K, S) -> itself, or (1, K, N S) over the batch
+        t = t.reshape(n, t.shape[1], size)
+        return t if per_sample else t.transpose(0, 1).reshape(1, t.shape[1], n * size)
+
+    labels = target.long()
+    if keep is not None:
+        labels = torch.where(keep, labels, torch.zeros_like(labels))
+    labels = rows(labels.reshape(n, 1, size))
+    classes_ix = torch.arange(num_classes, device=logits.device).view(1, -1, 1)
+    fg = (labels == classes_ix).to(work)
+    k = None
+    if keep is not None:
+        k = rows(keep.expand(expected).reshape(n, 1, size))
+        fg = fg * k
+    errors = (fg - rows(p)).abs()
+    with torch.no_grad():
+        # the order in float64: float32's rounding of p would create ties (and so change the
+        # gradient) where float64 has none
+        p64 = torch.softmax(x.double(), 1) if from_logits else x.double()
+        key = (fg.double() - rows(p64)).abs()
+    per_class = _lovasz(errors, key, fg, None if k is None else k.expand(errors.shape))
+    cw = torch.ones(num_classes, dtype=work, device=logits.device) if class_weight is None \
+        else class_weight.to(work)  # fmt: skip
+    w = cw.expand(per_class.shape)
+    if classes == "present":
+        w = w * (fg.sum(-1) > 0)
+    total = w.sum(-1)
+    loss = torch.where(total > 0, (w * per_class).sum(-1) / torch.where(total > 0, total, 1.0),
+                       per_class.sum(-1) * 0.0)  # fmt: skip
+    kept = _kept_samples(keep, expected, per_sample)
+    return _finish_per_sample(fn, loss, logits, per_sample, weight, reduction,
+                              None if kept is None else kept[:, 0])  # fmt: skip
+
+
+@checked
+def mcc_loss(
+    logits: Tensor, target: Tensor, *, mode: Mode = "binary", from_logits: bool = True,
+    per_sample: bool = True, eps: Positive = 1e-5, ignore_index: int | None = -100,
+    class_weight: ClassWeight = None, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Matthews correlation loss: ``1 - MCC`` of the soft confusion counts, a score that
+    weighs all four cells (true negatives too) and stays honest under class imbalance.
+
+    Formula:
+        l = 1 - (TP TN - FP FN) / sqrt((TP + FP)(TP + FN)(TN + FP)(TN + FN)),  each count + eps
+
+    ``TP = sum p g``, ``FP = sum p (1 - g)``, ``FN = sum (1 - p) g``, ``TN = sum (1 - p)(1 -
+    g)`` over the kept positions, per sample and class (or per class over the batch), each
+    plus ``eps``. The loss lies in ``[0, 2]`` (2: perfectly anti-correlated). MCC is 0/0 when
+    the target or the prediction is constant; ``eps`` makes it finite there. One deliberate
+    difference from SMP: an empty prediction on an empty target (``|P| = |G| = 0``) scores
+    0, as in every overlap loss of losskit, where the ``eps``-regularised ratio gives about
+    0.5.
+
+    When to use:
+        Binary segmentation (skin lesions, defects) where the foreground fraction varies a lot
+        between images: unlike Dice, the score also rewards getting the background right and
+        is symmetric in the two classes.
+
+    Args:
+        logits: logits (``from_logits=True``) or probabilities; ``(N, *)`` in binary mode,
+            ``(N, C, *)`` otherwise.
+        target: the shape of ``logits`` (binary, multilabel; 0/1 or soft values) or integer
+            class indices ``(N, *)`` (multiclass).
+        mode: ``"binary"`` (default), ``"multiclass"`` or ``"multilabel"``.
+        from_logits: apply a sigmoid (binary, multilabel) or a softmax over dim 1
+            (multiclass) first; default ``True``.
+        per_sample: one loss per sample and class (default ``True``) or per class over the
+            whole batch.
+        eps: ``> 0``, added to each of the four counts; default ``1e-5``.
+        ignore_index: target value excluded from every sum; default -100, ``None`` for none.
+        class_weight: optional non-negative ``(C,)`` class weights.
+        weight: optional non-negative ``(N,)`` sample weights (``per_sample=True`` only).
+        mask: optional bool tensor broadcastable to the per-position shape; ``False`` = leave
+            the position out of every sum.
+        reduction: ``"none"`` (``(N, C)``, or ``(C,)`` with ``per_sample=False``), ``"mean"``
+            (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating ``logits``, non-tensor ``target``, non-integer labels in
+            multiclass mode.
+        ValueError: unknown ``mode``/``reduction``, shapes that do not match the mode, labels
+            or binary targets out of range (CPU), ``eps <= 0``, a bad
+            ``weight``/``class_weight``/``mask``.
+
+    Equals SMP's ``MCCLoss`` (binary, probabilities: ``from_logits=False``,
+    ``per_sample=False``) wherever the target or the prediction is not empty.
+
+    Paper:
+        Abhishek, Hamarneh, "Matthews Correlation Coefficient Loss for Deep Convolutional
+        Networks: Application to Skin Lesion Segmentation", ISBI 2021, arXiv:2010.13454.
+
+    Example:
+        >>> import torch
+        >>> p = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+        >>> g = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+        >>> mcc_loss(p, g, from_logits=False, eps=1e-12)  # TP=FP=FN=TN=1: MCC 0
+        tensor(1.)
+    """
+    fn = "mcc_loss"
+    tp, sp, sg, kept = _counts(
+        fn, logits, target, mode=mode, from_logits=from_logits, per_sample=per_sample,
+        ignore_index=ignore_index, mask=mask,
+    )  # fmt: skip
+    total = _position_counts(fn, logits, target, mode, per_sample, ignore_index, mask, tp)
+    fp, fn_ = sp - tp, sg - tp
+    tn = total - sp - sg + tp
+    tp, fp, fn_, tn = tp + eps, fp + eps, fn_ + eps, tn + eps
+    num = tp * tn - fp * fn_
+    den = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt()
+    loss = torch.where(sp + sg == 0, torch.zeros_like(num), 1.0 - num / den)
+    return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
+
+
+def _position_counts(
+    fn: str, logits: Tensor, target: Tensor, mode: str, per_sample: bool,
+    ignore_index: int | None, mask: Tensor | None, like: Tensor,
+) -> Tensor:  # fmt: skip
+    """How many positions each count of :func:`_counts` sums over (``like``'s shape)."""
+    n = logits.shape[0]
+    if mode == "multiclass":
+        shape = logits.shape[:1] + logits.shape[2:]
+        keep = exclusion(fn, shape, mask=mask, labels=target, ignore_index=ignore_index)
+        per = (
+            torch.full((n,), float(math.prod(shape[1:])), dtype=like.dtype, device=like.device)
+            if keep is None
+            else keep.expand(shape).reshape(n, math.prod(shape[1:])).sum(1).to(like.dtype)
+        )
+        per = per[:, None].expand(n, logits.shape[1])
+    else:
+        c = 1 if mode == "binary" else logits.shape[1]
+        keep = exclusion(fn, logits.shape, mask=mask, labels=target, ignore_index=ignore_index)
+        size = math.prod(logits.shape[1:]) // max(c, 1)
+        per = (
+            torch.full((n, c), float(size), dtype=like.dtype, device=like.device)
+            if keep is None
+            else keep.expand(logits.shape).reshape(n, c, -1).sum(2).to(like.dtype)
+        )
+    return per if per_sample else per.sum(0)
+
+
 def dice_to_iou(dice: Tensor | float) -> Tensor | float:
     r"""The identity ``IoU = Dice / (2 - Dice)``.
 
@@ -659,3 +1162,147 @@ class FocalTverskyLoss(_OverlapModule, function=focal_tversky_loss):
     fp_weight: NonNegative = DEFAULT
     fn_weight: NonNegative = DEFAULT
     gamma: Positive = DEFAULT
+
+
+class GeneralizedDiceLoss(_OverlapModule, function=generalized_dice_loss):
+    """Generalized Dice loss, ``1 - (2 sum_c w_c TP_c + smooth) / (sum_c w_c (|P_c| + |G_c|) +
+    smooth)`` with ``w_c = 1 / |G_c|^2`` (``"square"``), ``1 / |G_c|`` or 1.
+
+    Args:
+        weighting: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
+        mode: ``"binary"`` (default), ``"multiclass"`` or ``"multilabel"``.
+        from_logits: apply the sigmoid/softmax first; default ``True``.
+        per_sample: one loss per sample (default) or one over the batch.
+        smooth: ``>= 0``; default ``1e-5``.
+        eps: ``> 0``; default ``1e-7``.
+        ignore_index: target value left out; default -100.
+        class_weight: optional ``(C,)`` factors of the volume weights (a buffer).
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``logits`` ``(N, *)`` or
+        ``(N, C, *)``; ``target`` of that shape or ``(N, *)`` labels; ``weight`` ``(N,)``.
+        Output: a scalar, or ``(N,)`` / ``(1,)``.
+
+    Paper:
+        Sudre et al., "Generalised Dice overlap as a deep learning loss function for highly
+        unbalanced segmentations", DLMIA 2017, arXiv:1707.03237.
+
+    Example:
+        >>> import torch
+        >>> p = torch.tensor([[[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]])
+        >>> GeneralizedDiceLoss(mode="multiclass", from_logits=False, smooth=0.0)(
+        ...     p, torch.tensor([[0, 1, 1, 1]]))
+        tensor(0.3125)
+    """
+
+    weighting: Weighting = DEFAULT
+
+
+class LovaszHingeLoss(LossModule, function=lovasz_hinge_loss):
+    """Lovász hinge loss: the Lovász extension of the Jaccard loss at the hinge errors
+    ``1 - x (2g - 1)`` (binary masks).
+
+    Args:
+        per_sample: one loss per sample (default ``True``) or one over the batch.
+        ignore_index: target value left out; default -100.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``logits`` and ``target``
+        ``(N, *)``; ``weight`` ``(N,)``. Output: a scalar, or ``(N,)`` / ``(1,)``.
+
+    Paper:
+        Berman, Rannen Triki, Blaschko, "The Lovász-Softmax loss", CVPR 2018,
+        arXiv:1705.08790.
+
+    Example:
+        >>> import torch
+        >>> LovaszHingeLoss()(torch.tensor([[2.0, -0.5, -3.0]]), torch.tensor([[1.0, 1.0, 0.0]]))
+        tensor(0.7500)
+    """
+
+    per_sample: bool = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+class LovaszSoftmaxLoss(LossModule, function=lovasz_softmax_loss):
+    """Lovász-softmax loss: the class mean of the Lovász extension of each class's Jaccard
+    loss at the errors ``|[y = c] - p_c|``.
+
+    Args:
+        classes: ``"present"`` (default) or ``"all"``.
+        from_logits: apply the softmax first; default ``True``.
+        per_sample: one loss per sample (default ``True``) or one over the batch.
+        ignore_index: label left out; default -100.
+        class_weight: optional ``(C,)`` weights of the class mean (a buffer).
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``: ``logits`` ``(N, C, *)``,
+        ``target`` ``(N, *)`` labels, ``weight`` ``(N,)``. Output: a scalar, or ``(N,)`` /
+        ``(1,)``.
+
+    Paper:
+        Berman, Rannen Triki, Blaschko, "The Lovász-Softmax loss", CVPR 2018,
+        arXiv:1705.08790.
+
+    Example:
+        >>> import torch
+        >>> LovaszSoftmaxLoss(from_logits=False)(
+        ...     torch.tensor([[[0.9, 0.4], [0.1, 0.6]]]), torch.tensor([[0, 0]]))
+        tensor(0.3500)
+    """
+
+    classes: LovaszClasses = DEFAULT
+    from_logits: bool = DEFAULT
+    per_sample: bool = DEFAULT
+    ignore_index: int | None = DEFAULT
+    class_weight: ClassWeight = DEFAULT
+
+
+class MCCLoss(LossModule, function=mcc_loss):
+    """Matthews correlation loss, ``1 - MCC`` of the soft confusion counts (each ``+ eps``).
+
+    Args:
+        mode: ``"binary"`` (default), ``"multiclass"`` or ``"multilabel"``.
+        from_logits: apply the sigmoid/softmax first; default ``True``.
+        per_sample: per sample and class (default) or per class over the batch.
+        eps: ``> 0``, added to each count; default ``1e-5``.
+        ignore_index: target value left out; default -100.
+        class_weight: optional ``(C,)`` class weights (a buffer).
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None)``, as :class:`DiceLoss`.
+
+    Paper:
+        Abhishek, Hamarneh, "Matthews Correlation Coefficient Loss for Deep Convolutional
+        Networks", ISBI 2021, arXiv:2010.13454.
+
+    Example:
+        >>> import torch
+        >>> MCCLoss(from_logits=False, eps=1e-12)(
+        ...     torch.tensor([[1.0, 1, 0, 0]]), torch.tensor([[1.0, 0, 1, 0]]))
+        tensor(1.)
+    """
+
+    mode: Mode = DEFAULT
+    from_logits: bool = DEFAULT
+    per_sample: bool = DEFAULT
+    eps: Positive = DEFAULT
+    ignore_index: int | None = DEFAULT
+    class_weight: ClassWeight = DEFAULT
+
+
+# the segmentation losses built on this file's helpers live in private modules (the ready
+# compound losses, which also use the classification family's cross-entropy and focal loss;
+# the distance-based losses; the topology losses); they belong to this family
+from ._boundary import *  # noqa: E402, F403
+from ._boundary import __all__ as _boundary_all  # noqa: E402
+from ._segmentation import *  # noqa: E402, F403
+from ._segmentation import __all__ as _compound_all  # noqa: E402
+from ._topology import *  # noqa: E402, F403
+from ._topology import __all__ as _topology_all  # noqa: E402
+
+__all__ += _compound_all + _boundary_all + _topology_all

@@ -1,0 +1,108 @@
+"""Topology losses: the soft skeleton, soft-clDice and Dice + soft-clDice equal MONAI's
+SoftclDiceLoss and SoftDiceclDiceLoss (2-D and 3-D, one channel); hand-worked values and what
+clDice rewards that Dice does not (a broken thin structure)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from monai.losses import SoftclDiceLoss as MonaiCl
+from monai.losses import SoftDiceclDiceLoss as MonaiDiceCl
+from monai.losses.cldice import soft_skel
+
+from losskit import ClDiceLoss, cl_dice_loss, dice_cl_dice_loss, dice_loss, soft_skeleton
+
+from ..conftest import gen
+
+
+def _vessels(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Thin random lines (tubular structures) as 0/1 float64 images ``(N, *shape)``."""
+    g = gen(seed)
+    t = torch.zeros(n, *shape, dtype=torch.float64)
+    for i in range(n):
+        for _ in range(3):
+            axis = int(torch.randint(0, len(shape), (1,), generator=g))
+            idx = [slice(None)] * len(shape)
+            for a in range(len(shape)):
+                if a != axis:
+                    idx[a] = int(torch.randint(1, shape[a] - 1, (1,), generator=g))
+            t[(i, *idx)] = 1.0
+    return t
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (6, 7, 8)], ids=["2-D", "3-D"])
+@pytest.mark.parametrize("iterations", [0, 1, 3])
+def test_soft_skeleton_equals_monai(shape, iterations: int) -> None:
+    x = torch.rand(2, 3, *shape, generator=gen(1), dtype=torch.float64)
+    torch.testing.assert_close(soft_skeleton(x, iterations=iterations), soft_skel(x, iterations),
+                               rtol=0, atol=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(12, 13), (7, 8, 9)], ids=["2-D", "3-D"])
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_cl_dice_equals_monai(shape, iterations: int) -> None:
+    t = _vessels(3, shape, seed=2)
+    x = 3.0 * (2 * t - 1) + torch.randn(t.shape, generator=gen(3), dtype=torch.float64)
+    peer = MonaiCl(iter_=iterations, sigmoid=True, reduction="none")
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = cl_dice_loss(a, t, iterations=iterations, reduction="none")[:, 0]
+    theirs = peer(b.unsqueeze(1), t.unsqueeze(1))
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    ours.sum().backward()
+    theirs.sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+    # Dice + clDice
+    peer = MonaiDiceCl(iter_=iterations, alpha=0.3, sigmoid=True)
+    got = dice_cl_dice_loss(x, t, iterations=iterations, cl_weight=0.3)
+    torch.testing.assert_close(got, peer(x.unsqueeze(1), t.unsqueeze(1)), rtol=1e-12, atol=1e-12)
+
+
+def test_cl_dice_pools_channels_in_monai_and_not_here() -> None:
+    """With several channels MONAI scores them together (one value per sample); losskit scores
+    each class, as its Dice does. On each channel alone the two agree."""
+    t = torch.stack([_vessels(2, (10, 10), seed=4), _vessels(2, (10, 10), seed=5)], 1)
+    x = 3.0 * (2 * t - 1) + torch.randn(t.shape, generator=gen(6), dtype=torch.float64)
+    ours = cl_dice_loss(x, t, mode="multilabel", reduction="none")
+    for c in range(2):
+        peer = MonaiCl(sigmoid=True, reduction="none")(x[:, c : c + 1], t[:, c : c + 1])
+        torch.testing.assert_close(ours[:, c], peer, rtol=1e-12, atol=1e-12)
+    pooled = MonaiCl(sigmoid=True, reduction="none")(x, t)
+    assert not torch.allclose(ours.mean(1), pooled)
+
+
+def test_cl_dice_hand_worked_and_what_it_rewards() -> None:
+    g = torch.zeros(1, 7, 7, dtype=torch.float64)
+    g[:, 3, :] = 1.0  # a thin line, its own skeleton
+    broken = g.clone()
+    broken[:, 3, 3] = 0.0
+    # Tprec = 6/6, Tsens = 6/7: 1 - 2 (6/7) / (1 + 6/7 + eps)
+    want = 1 - 2 * (6 / 7) / (1 + 6 / 7 + 1e-4)
+    assert cl_dice_loss(broken, g, from_logits=False, smooth=0.0).item() == pytest.approx(want)
+    # a thick line with one gap: Dice hardly notices the gap, clDice does
+    thick = torch.zeros(1, 9, 20, dtype=torch.float64)
+    thick[:, 3:6, :] = 1.0
+    gap = thick.clone()
+    gap[:, 3:6, 9:11] = 0.0  # cut through: the structure is disconnected
+    widened = thick.clone()
+    widened[:, 2, :] = 1.0  # one row too wide: connected, more pixels wrong
+    kw = {"from_logits": False, "smooth": 0.0}
+    assert dice_loss(gap, thick, **kw) < dice_loss(widened, thick, **kw)
+    assert cl_dice_loss(gap, thick, **kw) > cl_dice_loss(widened, thick, **kw)
+
+
+def test_cl_dice_edges() -> None:
+    e = torch.zeros(2, 6, 6, dtype=torch.float64)
+    # an empty prediction on an empty target: Tprec = Tsens = 1, eps / (2 + eps)
+    assert cl_dice_loss(e, e, from_logits=False).item() == pytest.approx(1e-4 / (2 + 1e-4))
+    # everything left out: 0 with a zero gradient
+    x = torch.randn(2, 6, 6, dtype=torch.float64, requires_grad=True)
+    out = cl_dice_loss(x, e, mask=torch.zeros(2, 6, 6, dtype=torch.bool))
+    out.backward()
+    assert out.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+    # multiclass labels, 3-D, the module
+    y = torch.randint(0, 3, (2, 5, 6, 7), generator=gen(7))
+    z = torch.randn(2, 3, 5, 6, 7, generator=gen(8), dtype=torch.float64)
+    out = ClDiceLoss(mode="multiclass", reduction="none")(z, y)
+    assert out.shape == (2, 3) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="soft_skeleton: x must be"):
+        soft_skeleton(torch.zeros(2, 3))

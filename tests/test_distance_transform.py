@@ -1,0 +1,133 @@
+"""The torch Euclidean distance transform equals scipy.ndimage.distance_transform_edt (to the
+rounding of the final square root), in 1-D, 2-D and 3-D, batched, with anisotropic spacing;
+both of its envelope forms (the stack and the brute-force minimum) agree; its edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+
+from losskit import _distance_transform as dt
+from losskit import distance_transform_edt
+
+from .conftest import gen
+
+
+def _scipy(x: torch.Tensor, spatial_dims: int, spacing=None) -> np.ndarray:
+    a = x.cpu().numpy()
+    lead = a.shape[: a.ndim - spatial_dims]
+    flat = a.reshape(-1, *a.shape[a.ndim - spatial_dims :])
+    out = np.stack([ndi.distance_transform_edt(img, sampling=spacing) for img in flat])
+    return out.reshape(*lead, *out.shape[1:])
+
+
+def _blobs(
+    shape: tuple[int, ...], seed: int, fill: float = 0.5, sigma: float = 2.0, spatial: int = 0
+) -> torch.Tensor:
+    """Smooth random blobs (long runs: many parabolas pushed and popped) with at least one
+    zero per image (the last ``spatial`` dimensions; default all but the first)."""
+    rng = np.random.default_rng(seed)
+    spatial = spatial or len(shape) - 1
+    lead = len(shape) - spatial
+    m = ndi.gaussian_filter(rng.random(shape), (0,) * lead + (sigma,) * spatial) > fill
+    m.reshape(int(np.prod(shape[:lead])), -1)[:, 0] = False
+    return torch.from_numpy(m)
+
+
+@pytest.mark.parametrize(
+    ("shape", "spatial_dims"),
+    [((5, 40), 1), ((4, 37, 29), 2), ((3, 50, 64), 2), ((2, 3, 17, 21, 13), 3), ((2, 40, 33, 35), 3)],
+)
+@pytest.mark.parametrize("fill", [0.3, 0.5, 0.62])
+def test_equals_scipy(device, shape, spatial_dims, fill) -> None:
+    x = _blobs(shape, len(shape) + int(fill * 10), fill, spatial=spatial_dims).to(device)
+    got = distance_transform_edt(x, spatial_dims=spatial_dims)
+    np.testing.assert_allclose(got.cpu().double().numpy(), _scipy(x, spatial_dims), rtol=1e-6)
+    got64 = distance_transform_edt(x.double(), spatial_dims=spatial_dims)
+    assert got64.dtype == torch.float64 and got.dtype == torch.float32
+    np.testing.assert_allclose(got64.cpu().numpy(), _scipy(x, spatial_dims), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_noise_and_sparse_zeros(seed: int) -> None:
+    """Salt noise (short runs) and a single zero per image (one parabola wins everywhere)."""
+    g = gen(seed)
+    noise = torch.rand(3, 45, 38, generator=g) > 0.15
+    sparse = torch.ones(2, 61, 47, dtype=torch.int64)
+    sparse[0, 30, 7] = 0
+    sparse[1, 0, 46] = 0
+    for x in (noise, sparse):
+        got = distance_transform_edt(x.double())
+        np.testing.assert_allclose(got.numpy(), _scipy(x, 2), rtol=1e-12, atol=1e-12)
+
+
+def test_squared_distances_are_exact_integers() -> None:
+    x = _blobs((3, 41, 53), seed=7)
+    sq = distance_transform_edt(x.double(), squared=True)
+    assert torch.equal(sq, sq.round())
+    np.testing.assert_array_equal(sq.numpy(), np.round(_scipy(x, 2) ** 2))
+
+
+@pytest.mark.parametrize("spacing", [(0.5, 2.0), (1.3, 0.7), 2.5])
+def test_anisotropic_spacing(spacing) -> None:
+    x = _blobs((2, 33, 28), seed=3)
+    got = distance_transform_edt(x.double(), spacing=spacing)
+    ref_spacing = spacing if isinstance(spacing, tuple) else (spacing, spacing)
+    np.testing.assert_allclose(got.numpy(), _scipy(x, 2, ref_spacing), rtol=1e-12, atol=1e-12)
+    x3 = _blobs((2, 12, 15, 11), seed=4)
+    got3 = distance_transform_edt(x3.double(), spatial_dims=3, spacing=(0.5, 1.0, 3.0))
+    np.testing.assert_allclose(got3.numpy(), _scipy(x3, 3, (0.5, 1.0, 3.0)), rtol=1e-12, atol=1e-12)
+
+
+def test_the_two_envelope_forms_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack form (CPU, long axes) and the brute-force form (accelerators, short axes)
+    give the same squared distances, bit for bit."""
+    x = _blobs((4, 70, 90), seed=11)
+    monkeypatch.setattr(dt, "_DENSE_UP_TO", 10_000)
+    dense = distance_transform_edt(x.double(), squared=True)
+    monkeypatch.setattr(dt, "_DENSE_UP_TO", 0)
+    stack = distance_transform_edt(x.double(), squared=True)
+    assert torch.equal(dense, stack)
+    f = torch.randint(0, 40, (37, 300), generator=gen(2)).double() ** 2
+    assert torch.equal(dt._lower_envelope(f, 1.0), dt._lower_envelope_dense(f, 1.0))
+    assert torch.equal(
+        dt._lower_envelope(f, 0.75), dt._lower_envelope_dense(f, 0.75, chunk=1000)
+    )
+
+
+def test_edges() -> None:
+    # all zeros: distance 0 everywhere; no zero at all: no distance to give, inf
+    assert torch.equal(distance_transform_edt(torch.zeros(2, 5, 4)), torch.zeros(2, 5, 4))
+    x = torch.ones(2, 5, 4)
+    x[0, 2, 1] = 0  # the first image has a zero, the second none
+    out = distance_transform_edt(x)
+    assert torch.isfinite(out[0]).all() and torch.isinf(out[1]).all()
+    # an empty batch, a single pixel, a 1-pixel-wide image
+    assert distance_transform_edt(torch.ones(0, 6, 6)).shape == (0, 6, 6)
+    assert distance_transform_edt(torch.zeros(1, 1, 1)).item() == 0.0
+    thin = torch.tensor([[[1], [0], [1], [1]]])
+    assert distance_transform_edt(thin).flatten().tolist() == [1.0, 0.0, 1.0, 2.0]
+    # bool, integer and float inputs mean the same (non-zero = object); no gradient
+    b = _blobs((2, 20, 20), seed=5)
+    ref = distance_transform_edt(b)
+    assert torch.equal(distance_transform_edt(b.to(torch.uint8)), ref)
+    f = b.float().requires_grad_()
+    out = distance_transform_edt(f)
+    assert torch.equal(out, ref) and not out.requires_grad
+
+
+def test_bad_input() -> None:
+    with pytest.raises(TypeError, match="distance_transform_edt: x must be a torch.Tensor"):
+        distance_transform_edt(np.zeros((3, 3)))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"spatial_dims must lie in \[1, x.dim\(\)\] = \[1, 2\]; got 3"):
+        distance_transform_edt(torch.zeros(3, 3), spatial_dims=3)
+    with pytest.raises(TypeError, match="spatial_dims must be an int"):
+        distance_transform_edt(torch.zeros(3, 3), spatial_dims=2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="spacing must be a number or 2 numbers"):
+        distance_transform_edt(torch.zeros(3, 3), spacing=(1.0,))
+    with pytest.raises(ValueError, match="spacing must be finite and > 0"):
+        distance_transform_edt(torch.zeros(3, 3), spacing=0.0)
+    with pytest.raises(TypeError, match="x must be real"):
+        distance_transform_edt(torch.zeros(3, 3, dtype=torch.complex64))
