@@ -25,6 +25,11 @@ Method
   back to the ``ru_maxrss`` delta. On CUDA the peak is ``torch.cuda.max_memory_allocated``
   over two steps minus the memory allocated before them.
 
+``--big`` runs instead the issue's memory figure for the softmax pair losses: one forward and
+backward step of SupCon and NT-Xent at B = 65,536, D = 128 (16,384 classes x 4) with
+``chunk_size=256``, each in a fresh subprocess, reporting its time and the rise of its peak
+resident set (the dense ``B x B`` float32 matrix alone would be 17 GB).
+
 Cases: the ``CASES`` of ``losskit.bench.embedding`` and ``losskit.bench.constraint`` (the
 cases ``losskit bench`` runs for these families), plus the issue's scaling checks: a
 centre-loss step at 10,000 and 1,000,000 classes of 512 dimensions (its time must not grow
@@ -167,6 +172,43 @@ def _time(
     return best
 
 
+BIG_B, BIG_D, BIG_CHUNK = 65_536, 128, 256
+
+
+def big_worker(name: str) -> str:
+    """One step of ``name`` at B = 65,536 (chunked): ``"<seconds> <peak bytes>"``."""
+    import time
+
+    import losskit
+
+    torch.set_num_threads(1)
+    fn = getattr(losskit, name)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(BIG_B, BIG_D, generator=g).requires_grad_()
+    y = (torch.arange(BIG_B) % (BIG_B // 4))[torch.randperm(BIG_B, generator=g)]
+    gc.collect()
+    before = _status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    t = time.perf_counter()
+    fn(x, y, chunk_size=BIG_CHUNK).backward()
+    return f"{time.perf_counter() - t} {_status('VmHWM') - before}"
+
+
+def big() -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MALLOC_MMAP_THRESHOLD_": "65536"}
+    print(f"B={BIG_B}, D={BIG_D}, chunk_size={BIG_CHUNK}, 1 thread, torch {torch.__version__}")
+    print("| loss | time (s) | peak above inputs (MB) |\n|---|---:|---:|")
+    for name in ("supcon_loss", "nt_xent_loss"):
+        cmd = [sys.executable, os.path.abspath(__file__), "--big-worker", name]
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if res.returncode != 0:
+            print(f"| {name} | failed: {res.stderr[-300:]} | |")
+            continue
+        secs, peak = res.stdout.split()
+        print(f"| {name} | {float(secs):.0f} | {float(peak) / 2**20:.0f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -180,7 +222,15 @@ def main() -> None:
     ap.add_argument("--markdown", default="", help="also write the table here")
     ap.add_argument("--json", default="")
     ap.add_argument("--peak", nargs=2, metavar=("INDEX", "IMPL"), help=argparse.SUPPRESS)
+    ap.add_argument("--big", action="store_true", help="SupCon and NT-Xent at B=65,536 only")
+    ap.add_argument("--big-worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.big_worker:
+        print(big_worker(args.big_worker))
+        return
+    if args.big:
+        big()
+        return
     if args.peak:
         print(peak_worker(int(args.peak[0]), args.peak[1], args.device))
         return

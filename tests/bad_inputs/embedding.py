@@ -142,9 +142,234 @@ _BATCH_TRIPLET_BAD = (
 )
 
 
+def _pair_batch_bad(name: str, hyper: tuple[str, object, str]) -> tuple[BadInput, ...]:
+    """The labelled-batch pair losses (NT-Xent, SupCon, multi-similarity, circle): their
+    reference set, their blocks and one refused hyperparameter value ``hyper`` = (name, value,
+    what the message says it must be)."""
+    x, y = (lambda: torch.zeros(6, 3)), (lambda: torch.zeros(6, dtype=torch.long))  # noqa: E731
+    key, value, rule = hyper
+    return (
+        *_batch_bad_without_distance(name),
+        BadInput(
+            f"bad {key}",
+            lambda: ((x(), y()), {key: value}),
+            ValueError,
+            rf"{name}: {key} must be {rule}; got {value}",
+        ),
+        BadInput(
+            "float chunk_size",
+            lambda: ((x(), y()), {"chunk_size": 2.5}),
+            TypeError,
+            rf"{name}: chunk_size must be an int; got 2.5",
+        ),
+        BadInput(
+            "ref_embeddings without ref_labels",
+            lambda: ((x(), y(), torch.zeros(4, 3)), {}),
+            ValueError,
+            rf"{name}: ref_embeddings and ref_labels go together; got ref_embeddings alone",
+        ),
+        BadInput(
+            "ref_embeddings of another dimension",
+            lambda: ((x(), y(), torch.zeros(4, 5), torch.zeros(4, dtype=torch.long)), {}),
+            ValueError,
+            rf"{name}: ref_embeddings must have shape \(M, 3\) to match embeddings \(6, 3\); "
+            r"got \(4, 5\)",
+        ),
+        BadInput(
+            "ref_labels of the wrong length",
+            lambda: ((x(), y(), torch.zeros(4, 3), torch.zeros(3, dtype=torch.long)), {}),
+            ValueError,
+            rf"{name}: ref_labels must have shape \(M,\) = \(4,\) to match ref_embeddings "
+            r"\(4, 3\); got \(3,\)",
+        ),
+        BadInput(
+            "float ref_labels",
+            lambda: ((x(), y(), torch.zeros(4, 3), torch.zeros(4)), {}),
+            TypeError,
+            rf"{name}: ref_labels must be an integer tensor of class indices",
+        ),
+    )
+
+
+def _batch_bad_without_distance_args(name: str, extra: tuple) -> tuple[BadInput, ...]:
+    """:func:`_batch_bad_without_distance` with ``extra`` positional arguments after the
+    embeddings and labels (a loss's state, such as margin_loss's boundary)."""
+    out = []
+    for b in _batch_bad_without_distance(name):
+        def make(b=b):
+            args, kwargs = b.make()
+            return (*args, *extra), kwargs
+
+        out.append(BadInput(b.label, make, b.error, b.match))
+    return tuple(out)
+
+
+def _batch_bad_without_distance(name: str) -> tuple[BadInput, ...]:
+    """:func:`_batch_bad` less the margin and distance cases (losses without them)."""
+    return tuple(
+        b for b in _batch_bad(name) if b.label not in ("negative margin", "unknown distance")
+    )
+
+
+def _proxy_bad(name: str, ndim: int) -> tuple[BadInput, ...]:
+    """The proxy losses: ``(embeddings, labels, centers)`` with 4 classes of dimension 3."""
+    shape = (4, 3) if ndim == 2 else (4, 2, 3)
+    want = r"\(C, D\)" if ndim == 2 else r"\(C, K, D\)"
+    x, y = (lambda: torch.zeros(6, 3)), (lambda: torch.zeros(6, dtype=torch.long))  # noqa: E731
+    c = lambda: torch.randn(shape)  # noqa: E731
+    return (
+        BadInput(
+            "labels of the wrong length",
+            lambda: ((x(), torch.zeros(5, dtype=torch.long), c()), {}),
+            ValueError,
+            rf"{name}: labels must have shape \(N,\) = \(6,\) to match embeddings",
+        ),
+        BadInput(
+            "a label outside [0, C)",
+            lambda: ((x(), torch.tensor([0, 1, 2, 3, 4, 0]), c()), {}),
+            ValueError,
+            rf"{name}: labels must lie in \[0, 3\] or equal ignore_index=-100; got values in "
+            r"\[0, 4\]",
+        ),
+        BadInput(
+            "centers of another dimension",
+            lambda: ((x(), y(), torch.randn(*shape[:-1], 5)), {}),
+            ValueError,
+            rf"{name}: centers must have shape {want} with D = 3 to match embeddings \(6, 3\); "
+            rf"got \({', '.join(map(str, shape[:-1]))}, 5\)",
+        ),
+        BadInput(
+            "centers of the wrong rank",
+            lambda: ((x(), y(), torch.randn(3)), {}),
+            ValueError,
+            rf"{name}: centers must have {ndim} dimensions; got shape \(3,\)",
+        ),
+        BadInput(
+            "integer centers",
+            lambda: ((x(), y(), torch.zeros(shape, dtype=torch.long)), {}),
+            TypeError,
+            rf"{name}: centers must be a floating-point tensor; got dtype torch.int64",
+        ),
+        BadInput(
+            "float labels",
+            lambda: ((x(), torch.zeros(6), c()), {}),
+            TypeError,
+            rf"{name}: labels must be an integer tensor of class indices",
+        ),
+        BadInput(
+            "unknown reduction",
+            lambda: ((x(), y(), c()), {"reduction": "avg"}),
+            ValueError,
+            rf"{name}: reduction must be one of 'none', 'mean', 'sum'; got 'avg'",
+        ),
+    )
+
+
+_INFO_NCE_BAD = (
+    BadInput(
+        "views of different shapes",
+        lambda: ((torch.zeros(4, 3), torch.zeros(5, 3)), {}),
+        ValueError,
+        r"info_nce_loss: anchor and paired must have the same shape; got \(4, 3\) and \(5, 3\)",
+    ),
+    BadInput(
+        "views not (N, D)",
+        lambda: ((torch.zeros(4), torch.zeros(4)), {}),
+        ValueError,
+        r"info_nce_loss: anchor must have 2 dimensions; got shape \(4,\)",
+    ),
+    BadInput(
+        "integer views",
+        lambda: ((torch.zeros(4, 3, dtype=torch.long), torch.zeros(4, 3)), {}),
+        TypeError,
+        r"info_nce_loss: anchor must be a floating-point tensor; got dtype torch.int64",
+    ),
+    BadInput(
+        "negative temperature",
+        lambda: ((torch.zeros(4, 3), torch.zeros(4, 3)), {"temperature": -1.0}),
+        ValueError,
+        r"info_nce_loss: temperature must be a finite number > 0; got -1.0",
+    ),
+    BadInput(
+        "weight not one per sample",
+        lambda: ((torch.zeros(4, 3), torch.zeros(4, 3)), {"weight": torch.ones(8)}),
+        ValueError,
+        r"info_nce_loss: weight must have shape \(4,\), one value per row; got \(8,\)",
+    ),
+)
+
+
+def _ssl_bad(name: str, hyper: str) -> tuple[BadInput, ...]:
+    """The two-view statistics losses (VICReg, Barlow Twins)."""
+    return (
+        BadInput(
+            "views of different shapes",
+            lambda: ((torch.zeros(4, 3), torch.zeros(4, 2)), {}),
+            ValueError,
+            rf"{name}: anchor and paired must have the same shape; got \(4, 3\) and \(4, 2\)",
+        ),
+        BadInput(
+            "views not (N, D)",
+            lambda: ((torch.zeros(4, 3, 2), torch.zeros(4, 3, 2)), {}),
+            ValueError,
+            rf"{name}: anchor must have 2 dimensions; got shape \(4, 3, 2\)",
+        ),
+        BadInput(
+            "integer views",
+            lambda: ((torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.long)), {}),
+            TypeError,
+            rf"{name}: paired must be a floating-point tensor; got dtype torch.int64",
+        ),
+        BadInput(
+            f"negative {hyper}",
+            lambda: ((torch.zeros(4, 3), torch.zeros(4, 3)), {hyper: -1.0}),
+            ValueError,
+            rf"{name}: {hyper} must be a finite number >= 0; got -1.0",
+        ),
+        BadInput(
+            "mask of another length",
+            lambda: ((torch.zeros(4, 3), torch.zeros(4, 3)),
+                     {"mask": torch.ones(3, dtype=torch.bool)}),  # fmt: skip
+            ValueError,
+            rf"{name}: mask must broadcast to \(4,\) without enlarging it; got \(3,\)",
+        ),
+    )
+
+
 BAD_INPUTS = {
     'contrastive_loss': _CONTRASTIVE_BAD,
     'batch_contrastive_loss': _batch_bad("batch_contrastive_loss"),
     'triplet_loss': _TRIPLET_BAD,
     'batch_triplet_loss': _BATCH_TRIPLET_BAD,
+    'nt_xent_loss': _pair_batch_bad("nt_xent_loss", ("temperature", 0.0, "a finite number > 0")),
+    'info_nce_loss': _INFO_NCE_BAD,
+    'supcon_loss': _pair_batch_bad("supcon_loss", ("temperature", 0.0, "a finite number > 0")),
+    'multi_similarity_loss': _pair_batch_bad(
+        "multi_similarity_loss", ("mining_margin", -0.1, "a finite number >= 0")
+    ),
+    'circle_loss': _pair_batch_bad("circle_loss", ("scale", 0.0, "a finite number > 0")),
+    'proxy_anchor_loss': _proxy_bad("proxy_anchor_loss", 2),
+    'proxy_nca_loss': _proxy_bad("proxy_nca_loss", 2),
+    'soft_triple_loss': _proxy_bad("soft_triple_loss", 3),
+    'margin_loss': (
+        *_batch_bad_without_distance_args("margin_loss", (1.2,)),
+        BadInput(
+            "boundary of several elements",
+            lambda: ((torch.zeros(6, 3), torch.zeros(6, dtype=torch.long), torch.ones(2)), {}),
+            ValueError,
+            r"margin_loss: boundary must be a number or a one-element tensor; got shape \(2,\)",
+        ),
+        BadInput(
+            "boundary a string",
+            lambda: ((torch.zeros(6, 3), torch.zeros(6, dtype=torch.long), "1.2"), {}),
+            TypeError,
+            r"margin_loss: boundary must be a number or a tensor; got str",
+        ),
+    ),
+    'lifted_structure_loss': _batch_bad_without_distance("lifted_structure_loss"),
+    'generalized_lifted_structure_loss': _pair_batch_bad(
+        "generalized_lifted_structure_loss", ("pos_margin", -1.0, "a finite number >= 0")
+    ),
+    'vicreg_loss': _ssl_bad("vicreg_loss", "variance_weight"),
+    'barlow_twins_loss': _ssl_bad("barlow_twins_loss", "off_diagonal_weight"),
 }

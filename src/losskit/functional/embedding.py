@@ -38,6 +38,7 @@ from .._checks import (
     NonNegative,
     Weight,
     check_floating,
+    check_integer,
     check_ndim,
     check_per_row,
     check_same_device,
@@ -47,6 +48,36 @@ from .._checks import (
 )
 from .._reduction import Reduction, exclusion, finish, reduce_loss, zero_excluded
 from ._common import labelled_rows
+from ._embedding_pairs import reduce_counted
+from ._embedding_proxy import (
+    ProxyAnchorLoss,
+    ProxyNCALoss,
+    SoftTripleLoss,
+    proxy_anchor_loss,
+    proxy_nca_loss,
+    soft_triple_loss,
+)
+from ._embedding_softmax import (
+    InfoNCELoss,
+    NTXentLoss,
+    SupConLoss,
+    info_nce_loss,
+    nt_xent_loss,
+    supcon_loss,
+)
+from ._embedding_ssl import BarlowTwinsLoss, VICRegLoss, barlow_twins_loss, vicreg_loss
+from ._embedding_weighting import (
+    CircleLoss,
+    GeneralizedLiftedStructureLoss,
+    LiftedStructureLoss,
+    MarginLoss,
+    MultiSimilarityLoss,
+    circle_loss,
+    generalized_lifted_structure_loss,
+    lifted_structure_loss,
+    margin_loss,
+    multi_similarity_loss,
+)
 from .distance import (
     cosine_distance,
     euclidean_distance,
@@ -60,10 +91,36 @@ __all__ = [
     "triplet_loss",
     "batch_triplet_loss",
     "mine_triplets",
+    "nt_xent_loss",
+    "info_nce_loss",
+    "supcon_loss",
+    "multi_similarity_loss",
+    "circle_loss",
+    "proxy_anchor_loss",
+    "proxy_nca_loss",
+    "soft_triple_loss",
+    "vicreg_loss",
+    "barlow_twins_loss",
+    "margin_loss",
+    "lifted_structure_loss",
+    "generalized_lifted_structure_loss",
     "ContrastiveLoss",
     "BatchContrastiveLoss",
     "TripletLoss",
     "BatchTripletLoss",
+    "NTXentLoss",
+    "InfoNCELoss",
+    "SupConLoss",
+    "MultiSimilarityLoss",
+    "CircleLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
+    "SoftTripleLoss",
+    "VICRegLoss",
+    "BarlowTwinsLoss",
+    "MarginLoss",
+    "LiftedStructureLoss",
+    "GeneralizedLiftedStructureLoss",
 ]
 
 Distance = Literal["euclidean", "cosine"]
@@ -105,16 +162,6 @@ def _distance_matrix(x: Tensor, distance: str, squared: bool) -> Tensor:
     if distance == "cosine":
         return 1.0 - pairwise_cosine_similarity(x)
     return pairwise_euclidean_distance(x, squared=squared)
-
-
-def _reduce_counted(
-    fn: str, total: Tensor, count: Tensor, reduction: Reduction, out_dtype: torch.dtype
-) -> Tensor:
-    """Reduce per-sample sums ``total`` that each stand for ``count`` terms: ``"none"`` gives
-    ``total``, ``"sum"`` its sum and ``"mean"`` ``sum(total) / sum(count)`` (0 when no term)."""
-    ok = count > 0
-    per = torch.where(ok, total / torch.where(ok, count, torch.ones_like(count)), 0.0)
-    return reduce_loss(per, reduction, weight=count, fn=fn).to(out_dtype)
 
 
 # --------------------------------------------------------------------------- contrastive
@@ -280,7 +327,7 @@ def batch_contrastive_loss(
     if weight is not None:
         count = count * weight.to(work)
         share = share * weight.to(work)
-    return _reduce_counted(fn, share, count, reduction, out_dtype)
+    return reduce_counted(fn, share, count, reduction, out_dtype)
 
 
 # --------------------------------------------------------------------------- triplet
@@ -415,6 +462,47 @@ def _hard(
     return loss, valid.to(loss.dtype)
 
 
+def _listed(
+    fn: str, x: Tensor, indices: object, keep: Tensor | None, margin: float, soft: bool,
+    distance: str, squared: bool,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:  # fmt: skip
+    """The loss of listed triplets ``(a, p, n)``, each booked to its anchor: per-anchor sums
+    and counts (all listed triplets, the active ones)."""
+    if not isinstance(indices, (tuple, list)) or len(indices) != 3:
+        raise TypeError(
+            f"{fn}: indices must be a tuple of 3 tensors (anchor, positive, negative); got "
+            f"{type(indices).__name__}"
+            + (f" of length {len(indices)}" if isinstance(indices, (tuple, list)) else "")
+        )
+    b = x.shape[0]
+    for name, t in zip(("a", "p", "n"), indices, strict=True):
+        check_integer(fn, f"indices ({name})", t)
+        check_ndim(fn, f"indices ({name})", t, 1)
+        check_same_device(fn, ("embeddings", x), (f"indices ({name})", t))
+        if t.shape != indices[0].shape:
+            raise ValueError(
+                f"{fn}: indices (a, p, n) must have one length; got "
+                f"{', '.join(str(u.shape[0]) for u in indices)}"
+            )
+        if x.device.type == "cpu" and t.numel() and not torch.compiler.is_compiling():
+            lo, hi = int(t.min()), int(t.max())
+            if lo < 0 or hi >= b:
+                raise ValueError(
+                    f"{fn}: indices ({name}) must lie in [0, {b - 1}]; got values in [{lo}, {hi}]"
+                )
+    a, p, n = (t.long() for t in indices)
+    d_ap = _row_distance(x[a], x[p], distance, squared)
+    d_an = _row_distance(x[a], x[n], distance, squared)
+    terms = _hinge_or_soft(d_ap - d_an + margin, soft)
+    valid = torch.ones_like(terms, dtype=torch.bool) if keep is None else keep[a] & keep[p] & keep[n]
+    terms = torch.where(valid, terms, 0.0)
+    zero = x.new_zeros(b)
+    loss = zero.index_add(0, a, terms)
+    listed = zero.index_add(0, a, valid.to(x.dtype))
+    active = zero.index_add(0, a, (valid & (terms > 0)).to(x.dtype))
+    return loss, (listed, active)
+
+
 def _row_order(keys: Tensor, late: Tensor) -> Tensor:
     """Flat indices into ``keys.flatten()`` that sort each row of ``keys (B, L)`` ascending;
     among equal keys the entries where ``late`` is True come last.
@@ -544,7 +632,8 @@ def _soft_chunked(dmat: Tensor, pos: Tensor, neg: Tensor, margin: float, semihar
 
 @checked
 def batch_triplet_loss(
-    embeddings: Tensor, labels: Tensor, *, margin: NonNegative = 1.0, mining: Mining = "all",
+    embeddings: Tensor, labels: Tensor, indices: tuple[Tensor, ...] | None = None, *,
+    margin: NonNegative = 1.0, mining: Mining = "all",
     squared: bool = False, distance: Distance = "euclidean", soft: bool = False,
     mean_over: MeanOver = "all", ignore_index: int | None = -100, weight: Weight = None,
     mask: Mask = None, reduction: Reduction = "mean",
@@ -585,6 +674,10 @@ def batch_triplet_loss(
     Args:
         embeddings: ``(B, D)`` embeddings.
         labels: ``(B,)`` integer identities.
+        indices: optional triplets ``(a, p, n)`` from a miner (:mod:`losskit.miners`):
+            then exactly these count (``mining`` is not applied; a triplet with a left-out
+            sample is dropped), each booked to its anchor, and ``"mean"`` divides by their
+            number (``mean_over="all"``) or by the active ones. Default ``None``.
         margin: ``>= 0``; also the width of the semi-hard window; default 1.
         mining: ``"all"`` (default), ``"hard"`` or ``"semihard"``.
         squared: squared euclidean distances (FaceNet); not with cosine; default ``False``.
@@ -607,7 +700,8 @@ def batch_triplet_loss(
         TypeError: non-floating embeddings, non-integer labels, a non-bool ``squared`` or
             ``soft``.
         ValueError: shapes other than ``(B, D)`` and ``(B,)``, a negative ``margin``, an unknown
-            ``mining``, ``mean_over``, ``distance`` or ``reduction``, ``squared`` with cosine.
+            ``mining``, ``mean_over``, ``distance`` or ``reduction``, ``squared`` with cosine,
+            ``indices`` that are not three integer tensors of one length in ``[0, B)``.
 
     Cost: batch-hard selects with two masked row reductions of the ``B x B`` distance matrix
     (no gradient), then measures the ``2 B`` chosen distances directly: an ``O(B D)`` backward
@@ -648,6 +742,15 @@ def batch_triplet_loss(
     x = zero_excluded(embeddings.to(work), keep, 1)
     if x.shape[0] == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
+    if indices is not None:
+        loss, count = _listed(fn, x, indices, keep, margin, soft, distance, squared)
+        if mean_over == "active" and not soft:
+            count = count[1]
+        else:
+            count = count[0]
+        if weight is not None:
+            loss, count = loss * weight.to(work), count * weight.to(work)
+        return reduce_counted(fn, loss, count, reduction, out_dtype)
     pos, neg = _masks(labels, keep)
     if mining == "hard":
         loss, count = _hard(x, pos, neg, margin, soft, distance, squared)
@@ -664,7 +767,7 @@ def batch_triplet_loss(
         count = active if mean_over == "active" else selected
     if weight is not None:  # each anchor's share, and what it counts in the mean, scaled
         loss, count = loss * weight.to(work), count * weight.to(work)
-    return _reduce_counted(fn, loss, count, reduction, out_dtype)
+    return reduce_counted(fn, loss, count, reduction, out_dtype)
 
 
 @checked
