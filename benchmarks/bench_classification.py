@@ -7,7 +7,13 @@ Cases are the family's benchmark cases (``losskit.bench.classification``): focal
 (16, 80, 128, 128) float32 logits against torchvision's ``sigmoid_focal_loss`` and torch's
 ``binary_cross_entropy_with_logits`` (the issue's performance target), BCE, weighted and
 balanced BCE against torch, softmax cross-entropy against torch, softmax focal loss against
-MONAI.
+MONAI; quality focal and varifocal loss on (16, 80, 128, 128) against BCE-with-logits (the
+target: within 1.5x) and mmdetection's formulas in torch ops, Gaussian focal loss against
+mmdetection's formula, distribution focal loss against ultralytics' formula (mmdetection and
+ultralytics are not installed: their formulas are written with torch ops); asymmetric loss
+(multi- and single-label) and Jensen-Shannon consistency against timm, Poly-1 cross-entropy
+against the paper's formula, distillation against torch's ``kl_div``, LDAM and Seesaw against
+the official and mmdetection formulas in torch ops.
 
 Time: one forward + backward step, on one thread (``torch.set_num_threads(1)``), median of
 ``torch.utils.benchmark.Timer.blocked_autorange``; the implementations of a case are timed in
@@ -47,7 +53,20 @@ CASES = {
     "balanced": "balanced_bce_loss",
     "ce": "softmax_cross_entropy",
     "softmax_focal": "softmax_focal_loss",
+    "quality": "quality_focal_loss",
+    "varifocal": "varifocal_loss",
+    "gaussian": "gaussian_focal_loss",
+    "dfl": "distribution_focal_loss",
+    "asl": "asymmetric_loss",
+    "asl_single": "asymmetric_softmax_loss",
+    "poly": "poly1_cross_entropy",
+    "jsd": "jsd_cross_entropy",
+    "kd": "distillation_loss",
+    "ldam": "ldam_loss",
+    "seesaw": "seesaw_loss",
 }
+#: dense-detection cases whose target (issue 15) is at most 1.5x BCE-with-logits
+DENSE_TARGETS = ("quality", "varifocal")
 
 
 def _case(name: str) -> BenchCase:
@@ -152,6 +171,7 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|",
     ]
     focal_result = None
+    dense_results: dict[str, dict[str, float]] = {}
     for key in a.cases.split(","):
         if key not in CASES:
             ap.error(f"--cases: unknown {key!r}; choose from {', '.join(CASES)}")
@@ -174,6 +194,8 @@ def main() -> None:
             )
         if key == "focal":
             focal_result = (times, peaks)
+        if key in DENSE_TARGETS:
+            dense_results[name] = times
     table = "\n".join(lines) + "\n"
     print(table)
     if focal_result is not None:
@@ -192,6 +214,12 @@ def main() -> None:
             print(
                 f"  losskit / torchvision peak  = {r:.2f}  (target <= 0.5) {'met' if r <= 0.5 else 'NOT met'}"
             )
+    if dense_results:
+        print("Dense-detection targets (issue 15):")
+    for name, times in dense_results.items():
+        r = times["losskit"] / times["torch BCE-with-logits"]
+        print(f"  {name} / BCE-with-logits = {r:.2f}  (target <= 1.5) "
+              f"{'met' if r <= 1.5 else 'NOT met'}")  # fmt: skip
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(table)

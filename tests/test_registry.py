@@ -20,7 +20,8 @@ NOTES_NAMES = [
 def test_registry_holds_the_seed_catalogue() -> None:
     for name in NOTES_NAMES:
         assert name in losskit.REGISTRY
-    assert len(losskit.REGISTRY.names("pytorch")) == 16
+    # the notes' 16 torch.nn losses; the rest of torch's catalogue: tests/test_pytorch_catalogue.py
+    assert {n for n in NOTES_NAMES if n[0].isupper()} <= set(losskit.REGISTRY.names("pytorch"))
 
 
 def test_duplicate_name_raises() -> None:

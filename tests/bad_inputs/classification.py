@@ -57,12 +57,12 @@ def _bad_binary(fn: Callable, **kw: Any) -> tuple[BadInput, ...]:
     )
 
 
-def _bad_index(fn: Callable, labels: str = "target") -> tuple[BadInput, ...]:
+def _bad_index(fn: Callable, labels: str = "target", **kw: Any) -> tuple[BadInput, ...]:
     name = fn.__name__
     return (
         BadInput(
             "label out of range",
-            lambda: ((torch.zeros(3, _C), torch.tensor([0, 1, 9])), {}),
+            lambda: ((torch.zeros(3, _C), torch.tensor([0, 1, 9])), dict(kw)),
             ValueError,
             rf"{name}: {labels} must lie in \[0, 3\] or equal ignore_index=-100; got values in \[0, 9\]",
         ),
@@ -83,6 +83,42 @@ def _bad_index(fn: Callable, labels: str = "target") -> tuple[BadInput, ...]:
             lambda: ((torch.zeros(3, _C, dtype=torch.long), torch.zeros(3, dtype=torch.long)), {}),
             TypeError,
             rf"{name}: logits must be a floating-point tensor; got dtype torch.int64",
+        ),
+    )
+
+
+def _logits_only(bad: tuple[BadInput, ...]) -> tuple[BadInput, ...]:
+    """The binary mistakes of a loss that takes logits only (no from_logits option)."""
+    return tuple(b for b in bad if "probabilities" not in b.label)
+
+
+def _bad_avg_factor(fn: Callable, bins: int | None = None) -> tuple[BadInput, ...]:
+    """avg_factor: one value, with reduction="mean" only, >= 0."""
+    name = fn.__name__
+
+    def inputs() -> tuple[torch.Tensor, torch.Tensor]:
+        if bins is None:
+            return torch.zeros(2, 3), torch.zeros(2, 3)
+        return torch.zeros(2, 3, bins), torch.zeros(2, 3)
+
+    return (
+        BadInput(
+            "avg_factor with reduction='sum'",
+            lambda: (inputs(), {"avg_factor": 4.0, "reduction": "sum"}),
+            ValueError,
+            rf"{name}: avg_factor sets what reduction='mean' divides by; got reduction='sum'",
+        ),
+        BadInput(
+            "avg_factor of several values",
+            lambda: (inputs(), {"avg_factor": torch.ones(2)}),
+            ValueError,
+            rf"{name}: avg_factor must be a number or a one-element tensor; got shape \(2,\)",
+        ),
+        BadInput(
+            "negative avg_factor",
+            lambda: (inputs(), {"avg_factor": -1.0}),
+            ValueError,
+            rf"{name}: avg_factor must be a finite number >= 0; got -1.0",
         ),
     )
 
@@ -156,6 +192,155 @@ BAD_INPUTS = {
                 ),
                 ValueError,
                 r"softmax_cross_entropy: label_smoothing must be a number in \[0, 1\]; got 1.5",
+            ),
+        ),
+    'quality_focal_loss': (
+            *_bad_binary(F.quality_focal_loss),
+            *_bad_avg_factor(F.quality_focal_loss),
+            BadInput(
+                "target above 1",
+                lambda: ((torch.zeros(2), torch.tensor([0.5, 1.5])), {}),
+                ValueError,
+                r"quality_focal_loss: target must hold values in \[0, 1\]; got values in \[0.5, 1.5\]",
+            ),
+        ),
+    'varifocal_loss': (
+            *_bad_binary(F.varifocal_loss),
+            *_bad_avg_factor(F.varifocal_loss),
+            BadInput(
+                "negative target (mmdetection's target <= 0 is refused)",
+                lambda: ((torch.zeros(2), torch.tensor([0.5, -1.0])), {}),
+                ValueError,
+                r"varifocal_loss: target must hold values in \[0, 1\]; got values in \[-1, 0.5\]",
+            ),
+            BadInput(
+                "alpha outside [0, 1]",
+                lambda: ((torch.zeros(2), torch.zeros(2)), {"alpha": 1.5}),
+                ValueError,
+                r"varifocal_loss: alpha must be a number in \[0, 1\]; got 1.5",
+            ),
+        ),
+    'gaussian_focal_loss': (
+            *_bad_binary(F.gaussian_focal_loss),
+            *_bad_avg_factor(F.gaussian_focal_loss),
+            BadInput(
+                "negative penalty_exponent",
+                lambda: ((torch.zeros(2), torch.zeros(2)), {"penalty_exponent": -1.0}),
+                ValueError,
+                r"gaussian_focal_loss: penalty_exponent must be a finite number >= 0; got -1.0",
+            ),
+        ),
+    'distribution_focal_loss': (
+            *_bad_avg_factor(F.distribution_focal_loss, bins=5),
+            BadInput(
+                "target beyond the last bin",
+                lambda: ((torch.zeros(2, 5), torch.tensor([1.0, 4.5])), {}),
+                ValueError,
+                r"distribution_focal_loss: target must hold values in \[0, 4\] \(bins of the 5 logits\); got values in \[1, 4.5\]",
+            ),
+            BadInput(
+                "target with the bins' dimension",
+                lambda: ((torch.zeros(2, 5), torch.zeros(2, 5)), {}),
+                ValueError,
+                r"distribution_focal_loss: target must have shape \(2,\) \(logits without the bins\); got \(2, 5\)",
+            ),
+            BadInput(
+                "a single bin",
+                lambda: ((torch.zeros(2, 1), torch.zeros(2)), {}),
+                ValueError,
+                r"distribution_focal_loss: logits must have at least 2 bins \(last dimension\); got 1",
+            ),
+            BadInput(
+                "integer target",
+                lambda: ((torch.zeros(2, 5), torch.zeros(2, dtype=torch.long)), {}),
+                TypeError,
+                r"distribution_focal_loss: target must be a floating-point tensor; got dtype torch.int64",
+            ),
+        ),
+    'asymmetric_loss': (
+            *_logits_only(_bad_binary(F.asymmetric_loss)),
+            BadInput(
+                "clip above 1",
+                lambda: ((torch.zeros(2), torch.zeros(2)), {"clip": 1.5}),
+                ValueError,
+                r"asymmetric_loss: clip must be a number in \[0, 1\]; got 1.5",
+            ),
+        ),
+    'asymmetric_softmax_loss': (*_bad_index(F.asymmetric_softmax_loss, "labels"),),
+    'poly1_cross_entropy': (
+            *_bad_index(F.poly1_cross_entropy, "labels"),
+            BadInput(
+                "poly_coef below -1",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)), {"poly_coef": -2.0}),
+                ValueError,
+                r"poly1_cross_entropy: poly_coef must be a finite number >= -1; got -2.0",
+            ),
+        ),
+    'poly1_focal_loss': _logits_only(_bad_binary(F.poly1_focal_loss)),
+    'jsd_cross_entropy': (
+            BadInput(
+                "views not along the last dimension",
+                lambda: ((torch.zeros(6, _C), torch.zeros(6, dtype=torch.long)), {}),
+                ValueError,
+                r"jsd_cross_entropy: logits must have shape \(N, C, S\) with S = num_splits = 3 views along the last dimension; got \(6, 4\)",
+            ),
+            BadInput(
+                "label out of range",
+                lambda: ((torch.zeros(2, _C, 3), torch.tensor([0, 9])), {}),
+                ValueError,
+                r"jsd_cross_entropy: labels must lie in \[0, 3\] or equal ignore_index=-100; got values in \[0, 9\]",
+            ),
+        ),
+    'distillation_loss': (
+            BadInput(
+                "teacher of another shape",
+                lambda: ((torch.zeros(2, _C), torch.zeros(2, 5)), {}),
+                ValueError,
+                r"distillation_loss: logits and teacher_logits must have the same shape; got \(2, 4\) and \(2, 5\)",
+            ),
+            BadInput(
+                "zero temperature",
+                lambda: ((torch.zeros(2, _C), torch.zeros(2, _C)), {"temperature": 0.0}),
+                ValueError,
+                r"distillation_loss: temperature must be a finite number > 0; got 0.0",
+            ),
+        ),
+    'ldam_loss': (
+            *_bad_index(F.ldam_loss, "labels", counts=torch.tensor([5, 4, 3, 2])),
+            BadInput(
+                "counts of the wrong length",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                         {"counts": torch.ones(3)}),
+                ValueError,
+                r"ldam_loss: counts must have shape \(4,\), one count per class; got \(3,\)",
+            ),
+            BadInput(
+                "negative count",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                         {"counts": torch.tensor([5.0, -1.0, 2.0, 2.0])}),
+                ValueError,
+                r"ldam_loss: counts must hold finite values >= 0; got values in \[-1, 5\]",
+            ),
+        ),
+    'seesaw_loss': (
+            BadInput(
+                "label out of range",
+                lambda: ((torch.zeros(3, _C), torch.tensor([0, 1, 9]), torch.zeros(_C)), {}),
+                ValueError,
+                r"seesaw_loss: labels must lie in \[0, 3\] or equal ignore_index=-100; got values in \[0, 9\]",
+            ),
+            BadInput(
+                "counts of the wrong length",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long), torch.zeros(3)), {}),
+                ValueError,
+                r"seesaw_loss: counts must have shape \(4,\), one count per class; got \(3,\)",
+            ),
+            BadInput(
+                "bool counts",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long),
+                          torch.ones(_C, dtype=torch.bool)), {}),
+                TypeError,
+                r"seesaw_loss: counts must be a numeric tensor; got dtype torch.bool",
             ),
         ),
 }

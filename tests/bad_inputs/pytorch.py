@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from losskit.specs.pytorch import AdaptiveLogSoftmaxLoss
+
 from . import BadInput
 
 _C = 4  # classes / features in the catalogue's inputs
@@ -93,4 +95,62 @@ BAD_INPUTS = {
             ),
         ),
     'MultiMarginLoss': (_label_out_of_range(RuntimeError, "target out of range"),),
+    'HuberLoss': (_shape_mismatch(),),
+    'GaussianNLLLoss': (
+            BadInput(
+                "negative variance (torch's error)",
+                lambda: ((torch.zeros(3, 4), torch.zeros(3, 4), -torch.ones(3, 4)), {}),
+                ValueError,
+                r"var has negative entry",
+            ),
+        ),
+    'PoissonNLLLoss': (_shape_mismatch(r"size of tensor a \(5\) must match"),),
+    'TripletMarginLoss': (
+            BadInput(
+                "mismatched feature sizes (torch's error)",
+                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5), torch.zeros(3, 4)), {}),
+                RuntimeError,
+                r"size|match",
+            ),
+        ),
+    'TripletMarginWithDistanceLoss': (
+            BadInput(
+                "mismatched feature sizes (torch's error)",
+                lambda: ((torch.zeros(3, 4), torch.zeros(3, 5), torch.zeros(3, 4)), {}),
+                RuntimeError,
+                r"size|match",
+            ),
+        ),
+    'CTCLoss': (
+            BadInput(
+                "input length beyond the frames (torch's error)",
+                lambda: (
+                    (torch.zeros(2, 6, _C).log_softmax(2), torch.ones(2, 3, dtype=torch.long),
+                     torch.full((2,), 9), torch.ones(2, dtype=torch.long)),
+                    {},
+                ),
+                RuntimeError,
+                r"Expected input_lengths to have value at most 6",
+            ),
+        ),
+    'LinearCrossEntropyLoss': (
+            BadInput(
+                "label out of range (torch's error)",
+                lambda: ((torch.zeros(3, 6), torch.tensor([0, 1, 9]), torch.zeros(_C, 6)), {}),
+                IndexError,
+                r"Target 9 is out of bounds",
+            ),
+        ),
+    'AdaptiveLogSoftmaxWithLoss': (
+            BadInput(
+                "label out of range (torch's error)",
+                lambda: (
+                    (torch.zeros(3, 6), torch.tensor([0, 1, 20]),
+                     AdaptiveLogSoftmaxLoss(6, 9, (3, 6))),
+                    {},
+                ),
+                RuntimeError,
+                r"Target values should be in \[0, 8\]",
+            ),
+        ),
 }

@@ -53,4 +53,41 @@ BAD_INPUTS = {
     'smooth_l1_loss': _bad(F.smooth_l1_loss),
     'huber_loss': _bad(F.huber_loss),
     'log_cosh_loss': _bad(F.log_cosh_loss),
+    'charbonnier_loss': _bad(F.charbonnier_loss),
+    'cauchy_loss': _bad(F.cauchy_loss),
+    'geman_mcclure_loss': _bad(F.geman_mcclure_loss),
+    'welsch_loss': _bad(F.welsch_loss),
+    'general_robust_loss': (
+            *_bad(F.general_robust_loss),
+            BadInput(
+                "robust_shape that enlarges the loss",
+                lambda: ((torch.zeros(3), torch.zeros(3)), {"robust_shape": torch.zeros(2, 3)}),
+                ValueError,
+                r"general_robust_loss: robust_shape must broadcast to \(3,\) without enlarging it; got \(2, 3\)",
+            ),
+            BadInput(
+                "NaN in robust_shape",
+                lambda: ((torch.zeros(3), torch.zeros(3)), {"robust_shape": torch.tensor(float("nan"))}),
+                ValueError,
+                r"general_robust_loss: robust_shape must not contain NaN",
+            ),
+        ),
+    'wing_loss': (
+            *_bad(F.wing_loss),
+            BadInput(
+                "zero width",
+                lambda: ((torch.zeros(3), torch.zeros(3)), {"width": 0.0}),
+                ValueError,
+                r"wing_loss: width must be a finite number > 0; got 0.0",
+            ),
+        ),
+    'balanced_l1_loss': (
+            *_bad(F.balanced_l1_loss),
+            BadInput(
+                "negative beta",
+                lambda: ((torch.zeros(3), torch.zeros(3)), {"beta": -1.0}),
+                ValueError,
+                r"balanced_l1_loss: beta must be a finite number >= 0; got -1.0",
+            ),
+        ),
 }

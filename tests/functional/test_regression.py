@@ -222,3 +222,131 @@ def test_log_cosh_is_relatively_exact_for_tiny_residuals(dtype) -> None:
     ok = ref > torch.finfo(dtype).tiny * 100  # representable in the dtype
     torch.testing.assert_close(out.double()[ok], ref[ok], rtol=tol, atol=0)
     torch.testing.assert_close(g.double(), torch.tanh(d64), rtol=tol, atol=0)
+
+
+# ------------------------------------------------------------------ robust losses (issue 15)
+
+
+def _residuals(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    pred = torch.randn(64, 7, generator=g, dtype=torch.float64) * 3
+    target = torch.randn(64, 7, generator=g, dtype=torch.float64)
+    return pred, target
+
+
+@pytest.mark.parametrize("name", ["charbonnier", "cauchy", "geman_mcclure", "welsch"])
+def test_robust_losses_equal_kornia(name: str) -> None:
+    import kornia.losses as kl
+
+    pred, target = _residuals(1)
+    ours_fn = getattr(losskit, f"{name}_loss")
+    peer_fn = getattr(kl, f"{name}_loss")
+    for reduction in ("none", "mean", "sum"):
+        a, b = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+        ours = ours_fn(a, target, reduction=reduction)
+        ref = peer_fn(b, target, reduction=reduction)
+        assert (ours - ref).abs().max() < 1e-12
+        ga = torch.autograd.grad(ours.sum(), a)[0]
+        gb = torch.autograd.grad(ref.sum(), b)[0]
+        assert (ga - gb).abs().max() < 1e-12
+    # a residual scale c equals kornia on d / c
+    torch.testing.assert_close(
+        ours_fn(pred, target, residual_scale=2.5, reduction="none"),
+        peer_fn(pred / 2.5, target / 2.5, reduction="none"),
+    )
+
+
+def test_robust_losses_hand_worked() -> None:
+    d = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    z = torch.zeros(3, dtype=torch.float64)
+    r = dict(reduction="none")
+    # Charbonnier: sqrt(d^2 + 1) - 1; Cauchy: ln(1 + d^2 / 2); Geman-McClure: 2 d^2 / (d^2 + 4);
+    # Welsch: 1 - exp(-d^2 / 2)
+    torch.testing.assert_close(losskit.charbonnier_loss(d, z, **r), (d**2 + 1).sqrt() - 1)
+    torch.testing.assert_close(losskit.cauchy_loss(d, z, **r), torch.log1p(d**2 / 2))
+    torch.testing.assert_close(losskit.geman_mcclure_loss(d, z, **r), 2 * d**2 / (d**2 + 4))
+    torch.testing.assert_close(losskit.welsch_loss(d, z, **r), 1 - torch.exp(-(d**2) / 2))
+    # Wing (w = 10, eps = 2): 10 ln(1 + |d| / 2) inside, |d| - C outside, C = 10 - 10 ln 6
+    big = torch.tensor([20.0], dtype=torch.float64)
+    torch.testing.assert_close(losskit.wing_loss(d, z, **r), 10 * torch.log1p(d / 2))
+    torch.testing.assert_close(losskit.wing_loss(big, torch.zeros(1, dtype=torch.float64), **r),
+                               big - (10 - 10 * math.log(6)))  # fmt: skip
+
+
+def test_general_robust_loss_covers_the_family() -> None:
+    pred, target = _residuals(2)
+    d = pred - target
+    g = losskit.general_robust_loss
+    r = dict(reduction="none")
+    torch.testing.assert_close(g(pred, target, robust_shape=2.0, **r), 0.5 * d**2)
+    torch.testing.assert_close(g(pred, target, robust_shape=1.0, **r),
+                               losskit.charbonnier_loss(pred, target, **r))  # fmt: skip
+    torch.testing.assert_close(g(pred, target, robust_shape=0.0, **r),
+                               losskit.cauchy_loss(pred, target, **r))  # fmt: skip
+    torch.testing.assert_close(g(pred, target, robust_shape=-2.0, **r),
+                               losskit.geman_mcclure_loss(pred, target, **r))  # fmt: skip
+    # towards Welsch as alpha -> -inf; continuous across the special values 0 and 2
+    torch.testing.assert_close(g(pred, target, robust_shape=-1e6, **r),
+                               losskit.welsch_loss(pred, target, **r), atol=1e-5, rtol=1e-5)  # fmt: skip
+    for a in (0.0, 2.0):
+        torch.testing.assert_close(g(pred, target, robust_shape=a + 1e-7, **r),
+                                   g(pred, target, robust_shape=a, **r), atol=1e-5, rtol=1e-5)  # fmt: skip
+
+
+def test_general_robust_loss_learns_its_shape() -> None:
+    pred, target = _residuals(3)
+    alpha = torch.tensor([0.7, -1.3, 1.5, 0.2, -4.0, 1.9, -0.5], dtype=torch.float64,
+                         requires_grad=True)  # fmt: skip
+    assert torch.autograd.gradcheck(
+        lambda a: losskit.general_robust_loss(pred[:5], target[:5], robust_shape=a), (alpha,)
+    )
+    # the module with an nn.Parameter: alpha is among its parameters and gets a gradient
+    module = losskit.GeneralRobustLoss(robust_shape=torch.nn.Parameter(torch.tensor(1.0)))
+    assert [n for n, _ in module.named_parameters()] == ["robust_shape"]
+    module(pred.float(), target.float()).backward()
+    assert module.robust_shape.grad is not None and torch.isfinite(module.robust_shape.grad)
+
+
+def mmdet_balanced_l1(pred, target, beta=1.0, alpha=0.5, gamma=1.5):
+    diff = torch.abs(pred - target)
+    b = math.e ** (gamma / alpha) - 1
+    return torch.where(
+        diff < beta,
+        alpha / b * (b * diff + 1) * torch.log(b * diff / beta + 1) - alpha * diff,
+        gamma * diff + gamma / b - alpha * beta,
+    )
+
+
+def test_balanced_l1_equals_mmdetection_and_is_smooth_at_beta() -> None:
+    pred, target = _residuals(4)
+    for beta in (1.0, 0.5):
+        a, b = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+        ours = losskit.balanced_l1_loss(a, target, beta=beta, reduction="none")
+        ref = mmdet_balanced_l1(b, target, beta=beta)
+        assert (ours - ref).abs().max() < 1e-12
+        ga, gb = torch.autograd.grad(ours.sum(), a)[0], torch.autograd.grad(ref.sum(), b)[0]
+        assert (ga - gb).abs().max() < 1e-12
+    # value and gradient continuous at |d| = beta
+    x = torch.tensor([1 - 1e-9, 1 + 1e-9], dtype=torch.float64, requires_grad=True)
+    v = losskit.balanced_l1_loss(x, torch.zeros(2, dtype=torch.float64), reduction="none")
+    (gx,) = torch.autograd.grad(v.sum(), x)
+    assert abs(v[0] - v[1]) < 1e-8 and abs(gx[0] - gx[1]) < 1e-6
+
+
+def test_wing_is_continuous_at_the_width() -> None:
+    x = torch.tensor([10 - 1e-9, 10 + 1e-9], dtype=torch.float64)
+    v = losskit.wing_loss(x, torch.zeros(2, dtype=torch.float64), reduction="none")
+    assert abs(v[0] - v[1]) < 1e-7
+
+
+@pytest.mark.parametrize(
+    "name", ["charbonnier", "cauchy", "geman_mcclure", "welsch", "general_robust", "wing",
+             "balanced_l1"],
+)  # fmt: skip
+def test_robust_losses_are_finite_at_any_residual(name: str) -> None:
+    fn = getattr(losskit, f"{name}_loss")
+    x = torch.tensor([0.0, 1e-30, 1e-3, 1e3, 1e30, -1e30], requires_grad=True)
+    out = fn(x, torch.zeros(6), reduction="none")
+    (g,) = torch.autograd.grad(out.sum(), x)
+    assert torch.isfinite(out).all() and torch.isfinite(g).all(), (name, out, g)
+    assert out[0] == 0 and g[0] == 0

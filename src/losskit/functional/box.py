@@ -28,7 +28,9 @@ from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
 from .._checks import (
+    AvgFactor,
     Mask,
+    NonNegative,
     Positive,
     Weight,
     check_broadcast,
@@ -38,8 +40,8 @@ from .._checks import (
     check_same_shape,
     compute_dtype,
 )
-from .._geometry import FusedIoU, box_convert, iou_similarity, to_xyxy
-from .._reduction import Reduction, exclusion, finish, zero_excluded
+from .._geometry import FusedIoU, _from_xyxy, box_convert, iou_similarity, to_xyxy
+from .._reduction import Reduction, check_avg_factor, exclusion, finish_avg, zero_excluded
 
 __all__ = [
     "box_convert",
@@ -53,6 +55,9 @@ __all__ = [
     "generalized_box_iou",
     "distance_box_iou",
     "complete_box_iou",
+    "box_to_distances",
+    "distances_to_box",
+    "distribution_integral",
     "IoULoss",
     "GIoULoss",
     "DIoULoss",
@@ -74,8 +79,9 @@ _FUSED = ("iou", "giou", "diou", "ciou")
 def _box_loss(
     fn: str, kind: str, boxes: Tensor, target: Tensor, box_format: str, eps: float,
     weight: Tensor | None, mask: Tensor | None, reduction: Reduction, alpha_mode: str = "detach",
-    v_grad: str = "exact", shape_exponent: float = 4.0,
+    v_grad: str = "exact", shape_exponent: float = 4.0, avg_factor: float | Tensor | None = None,
 ) -> Tensor:  # fmt: skip
+    check_avg_factor(fn, avg_factor, reduction)
     check_floating(fn, "boxes", boxes)
     check_floating(fn, "target", target)
     check_same_shape(fn, boxes, target, ("boxes", "target"))
@@ -93,13 +99,15 @@ def _box_loss(
         sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
                              shape_exponent=shape_exponent)  # fmt: skip
         loss = 1.0 - sim
-    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+    return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                      out_dtype=out_dtype)  # fmt: skip
 
 
 @checked
 def iou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""IoU loss: ``1 -`` the intersection over union of predicted and target boxes.
 
@@ -121,6 +129,9 @@ def iou_loss(
         eps: ``> 0``, added to the union; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
+        avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
+            ``max(avg_factor, 1)`` (the number of positive boxes) instead of the number (weight)
+            of kept boxes; a number or a one-element tensor ``>= 0``; ``None`` (default).
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default, ``sum(w l) / sum(w)``, 0
             for an empty batch) or ``"sum"``.
 
@@ -141,13 +152,15 @@ def iou_loss(
         >>> iou_loss(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[1.0, 0.0, 3.0, 1.0]]))
         tensor(0.6667)
     """
-    return _box_loss("iou_loss", "iou", boxes, target, box_format, eps, weight, mask, reduction)
+    return _box_loss("iou_loss", "iou", boxes, target, box_format, eps, weight, mask, reduction,
+                     avg_factor=avg_factor)  # fmt: skip
 
 
 @checked
 def giou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Generalized IoU loss: the IoU loss plus the empty fraction of the enclosing box.
 
@@ -168,6 +181,9 @@ def giou_loss(
         eps: ``> 0``, added to the union and to the enclosing area; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
+        avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
+            ``max(avg_factor, 1)`` (the number of positive boxes) instead of the number (weight)
+            of kept boxes; a number or a one-element tensor ``>= 0``; ``None`` (default).
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
@@ -189,13 +205,15 @@ def giou_loss(
         >>> giou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[2.0, 0.0, 3.0, 1.0]]))
         tensor(1.3333)
     """
-    return _box_loss("giou_loss", "giou", boxes, target, box_format, eps, weight, mask, reduction)
+    return _box_loss("giou_loss", "giou", boxes, target, box_format, eps, weight, mask, reduction,
+                     avg_factor=avg_factor)  # fmt: skip
 
 
 @checked
 def diou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Distance IoU loss: the IoU loss plus the squared centre distance over the enclosing diagonal.
 
@@ -217,6 +235,9 @@ def diou_loss(
         eps: ``> 0``, added to the union and the squared diagonal; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
+        avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
+            ``max(avg_factor, 1)`` (the number of positive boxes) instead of the number (weight)
+            of kept boxes; a number or a one-element tensor ``>= 0``; ``None`` (default).
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
@@ -238,14 +259,15 @@ def diou_loss(
         >>> diou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[2.0, 0.0, 3.0, 1.0]]))
         tensor(1.4000)
     """
-    return _box_loss("diou_loss", "diou", boxes, target, box_format, eps, weight, mask, reduction)
+    return _box_loss("diou_loss", "diou", boxes, target, box_format, eps, weight, mask, reduction,
+                     avg_factor=avg_factor)  # fmt: skip
 
 
 @checked
 def ciou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
     alpha_mode: AlphaMode = "detach", v_grad: VGrad = "exact", weight: Weight = None,
-    mask: Mask = None, reduction: Reduction = "mean",
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Complete IoU loss: the DIoU loss plus a weighted aspect-ratio term.
 
@@ -277,6 +299,9 @@ def ciou_loss(
         v_grad: ``"exact"`` (default) or ``"paper"``, see above.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
+        avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
+            ``max(avg_factor, 1)`` (the number of positive boxes) instead of the number (weight)
+            of kept boxes; a number or a one-element tensor ``>= 0``; ``None`` (default).
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
@@ -299,13 +324,14 @@ def ciou_loss(
         tensor(0.7629)
     """
     return _box_loss("ciou_loss", "ciou", boxes, target, box_format, eps, weight, mask,
-                     reduction, alpha_mode, v_grad)  # fmt: skip
+                     reduction, alpha_mode, v_grad, avg_factor=avg_factor)  # fmt: skip
 
 
 @checked
 def eiou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Efficient IoU loss: the DIoU loss plus separate width and height terms.
 
@@ -328,6 +354,9 @@ def eiou_loss(
         eps: ``> 0``, added to every denominator; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
+        avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
+            ``max(avg_factor, 1)`` (the number of positive boxes) instead of the number (weight)
+            of kept boxes; a number or a one-element tensor ``>= 0``; ``None`` (default).
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
@@ -346,14 +375,15 @@ def eiou_loss(
         >>> eiou_loss(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 2.0]]))
         tensor(1.2292)
     """
-    return _box_loss("eiou_loss", "eiou", boxes, target, box_format, eps, weight, mask, reduction)
+    return _box_loss("eiou_loss", "eiou", boxes, target, box_format, eps, weight, mask, reduction,
+                     avg_factor=avg_factor)  # fmt: skip
 
 
 @checked
 def siou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy",
     shape_exponent: Positive = 4.0, eps: Positive = 1e-7, weight: Weight = None,
-    mask: Mask = None, reduction: Reduction = "mean",
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""SCYLLA IoU loss: the IoU loss plus angle-aware distance and shape costs.
 
@@ -381,6 +411,9 @@ def siou_loss(
         eps: ``> 0``, added to every denominator; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
+        avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
+            ``max(avg_factor, 1)`` (the number of positive boxes) instead of the number (weight)
+            of kept boxes; a number or a one-element tensor ``>= 0``; ``None`` (default).
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
@@ -401,7 +434,151 @@ def siou_loss(
         tensor(0.7663)
     """
     return _box_loss("siou_loss", "siou", boxes, target, box_format, eps, weight, mask,
-                     reduction, shape_exponent=shape_exponent)  # fmt: skip
+                     reduction, shape_exponent=shape_exponent, avg_factor=avg_factor)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# distance encoding of boxes (anchor-free heads, distribution focal loss)
+
+
+def _points_and(fn: str, anchor_points: Tensor, other: Tensor, name: str) -> torch.Size:
+    check_floating(fn, "anchor_points", anchor_points)
+    check_floating(fn, name, other)
+    check_last_dim(fn, "anchor_points", anchor_points, 2)
+    check_last_dim(fn, name, other, 4)
+    check_same_device(fn, ("anchor_points", anchor_points), (name, other))
+    try:
+        return torch.broadcast_shapes(anchor_points.shape[:-1], other.shape[:-1])
+    except RuntimeError:
+        raise ValueError(
+            f"{fn}: anchor_points (*, 2) and {name} (*, 4) must have broadcastable leading "
+            f"dimensions; got {tuple(anchor_points.shape)} and {tuple(other.shape)}"
+        ) from None
+
+
+@checked
+def box_to_distances(
+    anchor_points: Tensor, boxes: Tensor, *, max_distance: NonNegative | None = None,
+    box_format: BoxFormat = "xyxy",
+) -> Tensor:  # fmt: skip
+    """Encode boxes as the distances from anchor points to their four sides.
+
+    Formula:
+        (l, t, r, b) = (px - x1, py - y1, x2 - px, y2 - py), clamped to [0, max_distance]
+
+    The regression target of anchor-free heads (FCOS, GFL, the YOLO heads since YOLOv8).
+    For distribution focal loss the distances are in bins (divide points and boxes by the
+    stride first) and ``max_distance`` is the last bin, ``n - 1``: a side beyond the
+    distribution's range is clamped to its end. A point outside its box gets the negative
+    distances clamped to 0. mmdetection's ``bbox2distance(points, bbox, max_dis, eps)``
+    clamps to ``max_dis - eps``, ultralytics' ``bbox2dist`` to ``reg_max - 1 - 0.01``; this
+    clamps to ``max_distance`` itself, which :func:`distribution_focal_loss` accepts (it
+    needs no margin below the last bin).
+
+    Args:
+        anchor_points: ``(*, 2)`` points ``(x, y)``; its leading dimensions broadcast with the
+            boxes' (``(A, 2)`` points against ``(B, A, 4)`` boxes).
+        boxes: ``(*, 4)`` boxes in ``box_format``.
+        max_distance: the upper clamp ``>= 0`` (``None``: none); default ``None``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+
+    Returns:
+        ``(*, 4)`` distances ``(left, top, right, bottom)``, differentiable in both inputs
+        (except where clamped).
+
+    Raises:
+        TypeError: non-floating inputs.
+        ValueError: last dimensions other than 2 and 4, leading dimensions that do not
+            broadcast, a negative ``max_distance``, an unknown ``box_format``.
+
+    Example:
+        >>> import torch
+        >>> box_to_distances(torch.tensor([[2.0, 3.0]]), torch.tensor([[0.0, 0.0, 10.0, 4.0]]), max_distance=7.0)
+        tensor([[2., 3., 7., 1.]])
+    """
+    fn = "box_to_distances"
+    _points_and(fn, anchor_points, boxes, "boxes")
+    b = to_xyxy(boxes, box_format)
+    d = torch.cat([anchor_points - b[..., :2], b[..., 2:] - anchor_points], -1)
+    return d.clamp(0.0, max_distance)
+
+
+@checked
+def distances_to_box(
+    anchor_points: Tensor, distances: Tensor, *, box_format: BoxFormat = "xyxy"
+) -> Tensor:
+    """Decode distances from anchor points to the four sides back into boxes.
+
+    Formula:
+        (x1, y1, x2, y2) = (px - l, py - t, px + r, py + b)
+
+    The inverse of :func:`box_to_distances` (where nothing was clamped): mmdetection's
+    ``distance2bbox`` and ultralytics' ``dist2bbox`` without their optional clipping to the
+    image. With distribution focal loss the distances come from
+    :func:`distribution_integral` of the side logits, times the stride.
+
+    Args:
+        anchor_points: ``(*, 2)`` points ``(x, y)``, leading dimensions broadcastable with the
+            distances'.
+        distances: ``(*, 4)`` distances ``(left, top, right, bottom)``.
+        box_format: the format of the boxes returned: ``"xyxy"`` (default), ``"xywh"`` or
+            ``"cxcywh"``.
+
+    Returns:
+        ``(*, 4)`` boxes, differentiable in both inputs.
+
+    Raises:
+        TypeError: non-floating inputs.
+        ValueError: last dimensions other than 2 and 4, leading dimensions that do not
+            broadcast, an unknown ``box_format``.
+
+    Example:
+        >>> import torch
+        >>> distances_to_box(torch.tensor([[2.0, 3.0]]), torch.tensor([[2.0, 3.0, 8.0, 1.0]]))
+        tensor([[ 0.,  0., 10.,  4.]])
+    """
+    fn = "distances_to_box"
+    _points_and(fn, anchor_points, distances, "distances")
+    xyxy = torch.cat([anchor_points - distances[..., :2], anchor_points + distances[..., 2:]], -1)
+    return _from_xyxy(xyxy, box_format)
+
+
+@checked
+def distribution_integral(logits: Tensor) -> Tensor:
+    """The expected bin of a distribution over bins ``0 .. n - 1`` given by its logits.
+
+    Formula:
+        y_hat = sum_i i softmax(z)_i
+
+    The decoding of distribution focal loss (mmdetection's ``Integral``, ultralytics' ``DFL``
+    layer): each box side's ``n`` logits become one continuous distance, in bins. Computed
+    in float32 for half inputs.
+
+    Args:
+        logits: ``(*, n)`` logits over ``n >= 1`` bins (the last dimension).
+
+    Returns:
+        ``(*)`` values in ``[0, n - 1]``, in the dtype of ``logits``.
+
+    Raises:
+        TypeError: non-floating ``logits``.
+        ValueError: a 0-dimensional ``logits`` or no bins.
+
+    Example:
+        >>> import torch
+        >>> distribution_integral(torch.tensor([[0.1, 0.6, 0.3]]).log())  # .6 + 2 * .3
+        tensor([1.2000])
+    """
+    fn = "distribution_integral"
+    check_floating(fn, "logits", logits)
+    if logits.dim() == 0 or logits.shape[-1] == 0:
+        raise ValueError(
+            f"{fn}: logits must have shape (*, n) with n >= 1 bins; got {tuple(logits.shape)}"
+        )
+    work = compute_dtype(logits)
+    z = logits.to(work)
+    bins = torch.arange(z.shape[-1], dtype=work, device=z.device)
+    return (torch.softmax(z, -1) @ bins).to(logits.dtype)
 
 
 # ---------------------------------------------------------------------------------------

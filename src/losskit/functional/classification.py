@@ -30,6 +30,7 @@ from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
 from .._checks import (
+    AvgFactor,
     ClassAlpha,
     ClassWeight,
     FocalAlpha,
@@ -51,7 +52,14 @@ from .._checks import (
     check_unit_values,
     compute_dtype,
 )
-from .._reduction import Reduction, exclusion, finish, zero_excluded
+from .._reduction import (
+    Reduction,
+    check_avg_factor,
+    exclusion,
+    finish,
+    finish_avg,
+    zero_excluded,
+)
 
 __all__ = [
     "bce_loss",
@@ -66,6 +74,35 @@ __all__ = [
     "FocalLoss",
     "SoftmaxFocalLoss",
     "SoftmaxCrossEntropyLoss",
+    # dense detection (functional/_detection.py)
+    "quality_focal_loss",
+    "varifocal_loss",
+    "gaussian_focal_loss",
+    "distribution_focal_loss",
+    "all_reduce_avg_factor",
+    "QualityFocalLoss",
+    "VarifocalLoss",
+    "GaussianFocalLoss",
+    "DistributionFocalLoss",
+    # classifiers (functional/_recognition.py)
+    "asymmetric_loss",
+    "asymmetric_softmax_loss",
+    "poly1_cross_entropy",
+    "poly1_focal_loss",
+    "jsd_cross_entropy",
+    "distillation_loss",
+    "AsymmetricLoss",
+    "AsymmetricSoftmaxLoss",
+    "Poly1CrossEntropyLoss",
+    "Poly1FocalLoss",
+    "JSDCrossEntropyLoss",
+    "DistillationLoss",
+    # long tail (functional/_longtail.py)
+    "class_balanced_weights",
+    "ldam_loss",
+    "seesaw_loss",
+    "LDAMLoss",
+    "SeesawLoss",
 ]
 
 #: Elements per block of the focal kernel. On CPU the block's dozen temporaries then stay in
@@ -149,7 +186,8 @@ def _masked(x: Tensor, keep: Tensor | None) -> Tensor:
 @checked
 def bce_loss(
     logits: Tensor, target: Tensor, *, from_logits: bool = True, eps: ProbabilityEps = 1e-7,
-    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+    label_smoothing: UnitInterval = 0.0, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Binary cross-entropy on logits (or probabilities), for binary and multi-label targets.
 
@@ -172,6 +210,8 @@ def bce_loss(
         eps: probabilities are clamped to ``[eps, 1 - eps]`` (``from_logits=False`` only), so
             one element costs at most ``-log(eps)`` (16.1 for the default ``1e-7``) and the
             gradient stays finite at ``p = 0`` and ``p = 1``; in ``(0, 0.5)``.
+        label_smoothing: ``s`` in ``[0, 1]``: the target becomes ``(1 - s) y + s / 2``, moved
+            towards 0.5 (a 0/1 target becomes ``s / 2`` and ``1 - s / 2``); default 0.
         weight: optional non-negative per-element weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the element out.
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default, ``sum(w l) / sum(w)``
@@ -190,6 +230,13 @@ def bce_loss(
     ``binary_cross_entropy`` (probabilities away from 0 and 1). With a ``weight``, torch's
     ``"mean"`` is ``mean(w l)``; losskit's is ``sum(w l) / sum(w)``.
 
+    Binary label smoothing (``label_smoothing=s``, the vocabulary's ``(1 - s) y + s / C`` with
+    ``C = 2``) equals timm's ``BinaryCrossEntropy(smoothing=s, smooth_dense=True)`` on dense
+    targets and segmentation_models_pytorch's ``SoftBCEWithLogitsLoss(smooth_factor=s / 2)``
+    (SMP's factor moves 0 to ``f`` and 1 to ``1 - f``). timm's one-hot form for class-index
+    targets, smoothing towards ``1 / C`` over ``C`` classes, is
+    ``bce_loss(logits, (1 - s) * one_hot(labels, C) + s / C)``.
+
     Example:
         >>> import torch
         >>> # the corrected BCE example of the study notes: sigmoid outputs and labels
@@ -203,6 +250,8 @@ def bce_loss(
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
     x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         if weight is None and keep is None and reduction != "none" and x.numel() > 0:
             # torch's own fused kernels for the common case
@@ -578,7 +627,7 @@ def _focal_alpha(fn: str, alpha: float | Tensor | None, logits: Tensor) -> float
 def focal_loss(
     logits: Tensor, target: Tensor, *, alpha: FocalAlpha = 0.25, gamma: NonNegative = 2.0,
     from_logits: bool = True, eps: ProbabilityEps = 1e-7, weight: Weight = None,
-    mask: Mask = None, reduction: Reduction = "mean",
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Sigmoid focal loss: BCE with easy examples down-weighted by ``(1 - p_t)^gamma``.
 
@@ -612,6 +661,10 @@ def focal_loss(
         eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default ``1e-7``.
         weight: optional non-negative per-element weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        avg_factor: dense detection's normaliser (RetinaNet divides by the number of positive
+            anchors): ``"mean"`` divides the summed loss by ``max(avg_factor, 1)`` instead of
+            the number (weight) of kept elements; a number or a one-element tensor ``>= 0``
+            (``all_reduce_avg_factor`` averages it over ranks); ``None`` (default): the mean.
         reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
 
     Returns:
@@ -621,7 +674,8 @@ def focal_loss(
         TypeError: non-floating inputs or alpha tensor, non-bool flags or mask.
         ValueError: different shapes, ``alpha`` outside ``[0, 1]`` or of the wrong length,
             negative ``gamma``, targets or probabilities outside ``[0, 1]``, a bad
-            ``weight``/``mask``/``eps``/``reduction``.
+            ``weight``/``mask``/``eps``/``reduction``/``avg_factor``, or ``avg_factor`` with
+            a reduction other than ``"mean"``.
 
     Equals ``torchvision.ops.sigmoid_focal_loss`` for 0/1 targets (gradient included). On CPU
     it computes in cache-sized blocks with an analytic backward: on ``(16, 80, 128, 128)``
@@ -642,6 +696,7 @@ def focal_loss(
         tensor([100.0000,   1.2300])
     """
     fn = "focal_loss"
+    check_avg_factor(fn, avg_factor, reduction)
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     a = _focal_alpha(fn, alpha, logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
@@ -658,21 +713,26 @@ def focal_loss(
         if a is not None:
             fpos, fneg = fpos * a, fneg * (1.0 - a)
         loss = torch.lerp(fneg, fpos, y)
-        return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+        return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                          out_dtype=out_dtype)  # fmt: skip
 
     if isinstance(a, Tensor) and a.requires_grad:
         # a learnable alpha: the plain formula, so that alpha receives its gradient
         loss = _focal_plain(x, y, a.to(work), gamma)
-        return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+        return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                          out_dtype=out_dtype)  # fmt: skip
     if weight is None and keep is None and reduction != "none" and not isinstance(a, Tensor):
         total = _SigmoidFocal.apply(x.reshape(-1), y.reshape(-1), a, gamma, True)
+        if avg_factor is not None:
+            return finish_avg(fn, total, reduction, avg_factor=avg_factor, out_dtype=out_dtype)
         if reduction == "mean":
             n = x.numel()
             total = total * 0.0 if n == 0 else total / n
         return total.to(out_dtype)
     af = a.to(work).expand(x.shape).reshape(-1) if isinstance(a, Tensor) else a
     loss = _SigmoidFocal.apply(x.reshape(-1), y.reshape(-1), af, gamma, False).view(x.shape)
-    return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+    return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                      out_dtype=out_dtype)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -922,6 +982,7 @@ class BinaryCrossEntropyLoss(_BinaryModule, function=bce_loss):
     Args:
         from_logits: logits (default ``True``) or probabilities.
         eps: the probability clamp ``[eps, 1 - eps]`` with ``from_logits=False``; default 1e-7.
+        label_smoothing: the target moves towards 0.5, ``(1 - s) y + s / 2``; default 0.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
     Shape:
@@ -933,6 +994,8 @@ class BinaryCrossEntropyLoss(_BinaryModule, function=bce_loss):
         >>> BinaryCrossEntropyLoss()(torch.zeros(2), torch.tensor([1.0, 0.0]))  # ln 2
         tensor(0.6931)
     """
+
+    label_smoothing: UnitInterval = DEFAULT
 
 
 class WeightedBCELoss(_BinaryModule, function=weighted_bce_loss):
@@ -1067,3 +1130,38 @@ class SoftmaxCrossEntropyLoss(LossModule, function=softmax_cross_entropy):
     class_weight: ClassWeight = DEFAULT
     ignore_index: int | None = DEFAULT
     label_smoothing: UnitInterval = DEFAULT
+
+
+# dense-detection and classifier losses live in their own files, built on the machinery above
+from ._detection import (  # noqa: E402
+    DistributionFocalLoss,
+    GaussianFocalLoss,
+    QualityFocalLoss,
+    VarifocalLoss,
+    all_reduce_avg_factor,
+    distribution_focal_loss,
+    gaussian_focal_loss,
+    quality_focal_loss,
+    varifocal_loss,
+)
+from ._longtail import (  # noqa: E402
+    LDAMLoss,
+    SeesawLoss,
+    class_balanced_weights,
+    ldam_loss,
+    seesaw_loss,
+)
+from ._recognition import (  # noqa: E402
+    AsymmetricLoss,
+    AsymmetricSoftmaxLoss,
+    DistillationLoss,
+    JSDCrossEntropyLoss,
+    Poly1CrossEntropyLoss,
+    Poly1FocalLoss,
+    asymmetric_loss,
+    asymmetric_softmax_loss,
+    distillation_loss,
+    jsd_cross_entropy,
+    poly1_cross_entropy,
+    poly1_focal_loss,
+)

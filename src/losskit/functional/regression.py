@@ -30,6 +30,21 @@ __all__ = [
     "SmoothL1Loss",
     "HuberLoss",
     "LogCoshLoss",
+    # robust losses (functional/_robust.py)
+    "charbonnier_loss",
+    "cauchy_loss",
+    "geman_mcclure_loss",
+    "welsch_loss",
+    "general_robust_loss",
+    "wing_loss",
+    "balanced_l1_loss",
+    "CharbonnierLoss",
+    "CauchyLoss",
+    "GemanMcClureLoss",
+    "WelschLoss",
+    "GeneralRobustLoss",
+    "WingLoss",
+    "BalancedL1Loss",
 ]
 
 
@@ -395,3 +410,22 @@ class LogCoshLoss(LossModule, function=log_cosh_loss):
         >>> LogCoshLoss(reduction="sum")(torch.tensor([1.0, -1.0]), torch.zeros(2))
         tensor(0.8676)
     """
+
+
+# the robust losses live in their own file, on the same element-wise plumbing
+from ._robust import (  # noqa: E402
+    BalancedL1Loss,
+    CauchyLoss,
+    CharbonnierLoss,
+    GemanMcClureLoss,
+    GeneralRobustLoss,
+    WelschLoss,
+    WingLoss,
+    balanced_l1_loss,
+    cauchy_loss,
+    charbonnier_loss,
+    geman_mcclure_loss,
+    general_robust_loss,
+    welsch_loss,
+    wing_loss,
+)

@@ -1,0 +1,738 @@
+"""Dense-detection classification losses: quality focal loss, varifocal loss, Gaussian focal
+loss (heatmaps) and distribution focal loss; re-exported by :mod:`losskit.functional.classification`.
+
+Each takes logits by default (``from_logits=False``: probabilities, clamped to
+``[eps, 1 - eps]`` as in :func:`losskit.functional.bce_loss`) and accepts ``avg_factor``,
+dense detection's normaliser: with it, ``"mean"`` is the summed loss divided by a count the
+caller gives (the number of positives; :func:`all_reduce_avg_factor` averages it over ranks),
+clamped below at 1 so that a batch without positives keeps a finite loss.
+
+Quality focal loss and varifocal loss are a binary cross-entropy times a modulating factor;
+on logits without a tensor ``alpha`` they run through one hand-written autograd function
+(:class:`_ModulatedBCE`): the forward computes the loss block by block (cache-sized blocks on
+CPU), the backward recomputes ``sigmoid`` and ``softplus`` from the saved logits and writes the
+analytic gradient, so nothing of the input's size is kept between the passes. Under
+``create_graph=True`` the backward differentiates the plain formula instead (exact second
+derivatives).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as TF
+from torch import Tensor
+
+from .._api import DEFAULT, LossModule, checked
+from .._checks import (
+    AvgFactor,
+    FocalAlpha,
+    Mask,
+    NonNegative,
+    ProbabilityEps,
+    Weight,
+    check_broadcast,
+    check_floating,
+    check_min_ndim,
+    check_same_device,
+    compute_dtype,
+)
+from .._reduction import Reduction, exclusion, finish_avg, mean_over_ranks, zero_excluded
+from .classification import _binary_inputs, _blocks, _focal_alpha, _masked, _neg_log_probs
+
+__all__ = [
+    "quality_focal_loss",
+    "varifocal_loss",
+    "gaussian_focal_loss",
+    "distribution_focal_loss",
+    "all_reduce_avg_factor",
+    "QualityFocalLoss",
+    "VarifocalLoss",
+    "GaussianFocalLoss",
+    "DistributionFocalLoss",
+]
+
+
+def all_reduce_avg_factor(avg_factor: Tensor | float) -> Tensor:
+    """The ``avg_factor`` of every rank, averaged over the default process group.
+
+    Formula:
+        n_bar = (1 / R) sum_r n_r  (all_reduce SUM, divided by the world size R)
+
+    Data-parallel training averages the ranks' gradients, so when every rank divides its
+    summed loss ``S_r`` by ``n_bar``, the step is that of ``sum_r S_r / sum_r n_r``: the whole
+    global batch's loss over the global number of positives (mmdetection's
+    ``reduce_mean(num_pos)``). Outside ``torch.distributed`` (not initialised, or one rank)
+    it returns the count itself. The count is detached. Call it on every rank (it is a
+    collective).
+
+    Args:
+        avg_factor: this rank's count (of positives), a number or a one-element tensor; a
+            tensor keeps its device (a CPU tensor for gloo, a CUDA tensor for NCCL), a number
+            goes to the backend's device.
+
+    Returns:
+        A 0-dim float64 tensor (exact for any realistic count): the mean count over the ranks.
+
+    Example:
+        >>> import torch
+        >>> all_reduce_avg_factor(torch.tensor(7))  # one process: the count itself
+        tensor(7., dtype=torch.float64)
+    """
+    return mean_over_ranks(avg_factor)
+
+
+# --------------------------------------------------------------------------------------------
+# modulated binary cross-entropy: l = BCE(x, y) m(x, y)
+# --------------------------------------------------------------------------------------------
+
+
+def _abs_pow(d: Tensor, gamma: float) -> Tensor:
+    """``|d|^gamma``, finite in value and gradient for every ``gamma >= 0`` (at ``d = 0`` with
+    ``gamma < 1`` the gradient is that at ``|d| = tiny``: large, finite)."""
+    if gamma == 0.0:
+        return torch.ones_like(d)
+    if gamma == 1.0:
+        return d.abs()
+    if gamma == 2.0:
+        return d * d
+    return d.abs().clamp_min(torch.finfo(d.dtype).tiny).pow(gamma)
+
+
+def _p_pow(nlp: Tensor, gamma: float, p: Tensor | None = None) -> Tensor:
+    """``p^gamma = exp(-gamma (-log p))``; ``p * p`` for gamma = 2 when ``p`` is given."""
+    if gamma == 0.0:
+        return torch.ones_like(nlp)
+    if p is not None and gamma == 2.0:
+        return p * p
+    return torch.exp(nlp * -gamma)
+
+
+def _qfl_plain(x: Tensor, y: Tensor, gamma: float) -> Tensor:
+    bce = torch.lerp(TF.softplus(x), TF.softplus(-x), y)
+    return bce * _abs_pow(y - torch.sigmoid(x), gamma)
+
+
+def _vfl_plain(
+    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, iou_weighted: bool
+) -> Tensor:
+    nlp, nl1mp = TF.softplus(-x), TF.softplus(x)
+    bce = torch.lerp(nl1mp, nlp, y)
+    neg = _p_pow(nlp, gamma)
+    if alpha is not None:
+        neg = neg * alpha
+    pos = y if iou_weighted else torch.ones_like(y)
+    return bce * torch.where(y > 0, pos, neg)
+
+
+def _block_parts(
+    kind: str, x: Tensor, y: Tensor, gamma: float, alpha: float | None, iou_weighted: bool
+) -> tuple[Tensor, Tensor]:
+    """One block's ``(b, m)``: the loss is ``b * m`` with ``b = BCE(x, y) = softplus(x) - x y``
+    and ``m`` the modulating factor (its sum is ``dot(b, m)``)."""
+    b = torch.addcmul(TF.softplus(x), x, y, value=-1.0)
+    p = torch.sigmoid(x)
+    if kind == "quality":
+        return b, _abs_pow(p.sub_(y), gamma)  # |p - y|^gamma
+    if gamma == 2.0:
+        neg = p.mul_(p)
+    else:
+        neg = _p_pow(TF.softplus(-x), gamma)
+    if alpha is not None:
+        neg = neg.mul_(alpha)
+    return b, torch.where(y > 0, y if iou_weighted else torch.ones_like(y), neg)
+
+
+def _block_grads(
+    kind: str, x: Tensor, y: Tensor, gamma: float, alpha: float | None, iou_weighted: bool,
+    need_y: bool,
+) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    """One block's ``(dl/dx, dl/dy)`` (``dl/dy`` only when asked).
+
+    ``b = softplus(x) - x y``, ``p = sigmoid(x)``, ``q = 1 - p = sigmoid(-x)``, ``dp/dx = p q``,
+    ``db/dx = p - y``, ``db/dy = -x``.
+
+    * quality focal, ``m = |d|^g`` with ``d = y - p``:
+      ``dl/dx = -sign(d) |d|^(g-1) (d^2 + g p q b)`` (``-d (d^2 + 2 p q b)`` at ``g = 2``),
+      ``dl/dy = -x m + g sign(d) |d|^(g-1) b``;
+    * varifocal, ``m = y`` (or 1) where ``y > 0``, ``a p^g`` elsewhere (where ``y = 0``, so
+      ``b = softplus(x)``): ``dl/dx = (p - y) m`` on the positives and
+      ``a p^g (p + g q softplus(x))`` on the negatives; ``dl/dy = -x m + b [y > 0]
+      [iou_weighted]``.
+    """
+    sp = TF.softplus(x)
+    p = torch.sigmoid(x)
+    q = torch.sigmoid(-x)
+    if kind == "quality":
+        b = torch.addcmul(sp, x, y, value=-1.0)
+        d = y - p
+        if gamma == 2.0:
+            m = d * d
+            gx = torch.addcmul(m, p.mul_(q), b, value=2.0).mul_(d).neg_()
+            gy = torch.addcmul(-x * m, d, b, value=2.0) if need_y else None
+            return gx, gy
+        m = _abs_pow(d, gamma)
+        a = d.abs().clamp_min(torch.finfo(d.dtype).tiny)
+        core = torch.sign(d)
+        if gamma != 1.0:
+            core = core * a.pow(gamma - 1.0)
+        gx = (a * a + gamma * p * q * b).mul_(core).neg_()
+        gy = (-x * m + gamma * core * b) if need_y else None
+        return gx, gy
+    pos = y > 0
+    neg = p * p if gamma == 2.0 else _p_pow(TF.softplus(-x), gamma)
+    if alpha is not None:
+        neg = neg.mul_(alpha)
+    gneg = torch.addcmul(p, q, sp, value=gamma).mul_(neg)  # a p^g (p + g q softplus(x))
+    w = y if iou_weighted else pos.to(x.dtype)
+    gpos = (p - y).mul_(w)
+    gx = torch.where(pos, gpos, gneg)
+    gy = None
+    if need_y:
+        m = torch.where(pos, w, neg)
+        gy = -x * m
+        if iou_weighted:
+            gy = gy + torch.where(pos, sp - x * y, torch.zeros_like(x))
+    return gx, gy
+
+
+class _ModulatedBCE(torch.autograd.Function):
+    """``BCE(x, y) m(x, y)`` (quality focal or varifocal) with an analytic backward.
+
+    ``forward(x, y, kind, gamma, alpha, iou_weighted, reduce_sum)`` takes flat ``x``/``y`` and
+    a number (or None) ``alpha``; it returns the per-element loss, or its sum. Only ``x`` and
+    ``y`` are saved; under ``create_graph=True`` the backward differentiates the plain formula
+    on them, so second derivatives are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, reduce_sum):  # type: ignore[override]
+        ctx.save_for_backward(x, y)
+        ctx.args = (kind, gamma, alpha, iou_weighted)
+        ctx.reduce_sum = reduce_sum
+        blocks = _blocks(x.numel(), x.device)
+        if reduce_sum:
+            total = x.new_zeros(())
+            for a, b in blocks:
+                bce, m = _block_parts(kind, x[a:b], y[a:b], gamma, alpha, iou_weighted)
+                total = total + torch.dot(bce, m)
+            return total
+        out = torch.empty_like(x)
+        for a, b in blocks:
+            bce, m = _block_parts(kind, x[a:b], y[a:b], gamma, alpha, iou_weighted)
+            torch.mul(bce, m, out=out[a:b])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, y = ctx.saved_tensors
+        kind, gamma, alpha, iou_weighted = ctx.args
+        need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        none = (None,) * 5
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the plain formula on the saved inputs
+            if kind == "quality":
+                loss = _qfl_plain(x, y, gamma)
+            else:
+                loss = _vfl_plain(x, y, alpha, gamma, iou_weighted)
+            wanted = [t for t, n in ((x, need_x), (y, need_y)) if n]
+            grads = iter(torch.autograd.grad(loss, wanted, grad_out.expand_as(loss),
+                                             create_graph=True))  # fmt: skip
+            return (next(grads) if need_x else None), (next(grads) if need_y else None), *none
+        gx = torch.empty_like(x) if need_x else None
+        gy = torch.empty_like(y) if need_y else None
+        for a, b in _blocks(x.numel(), x.device):
+            g = grad_out if ctx.reduce_sum else grad_out[a:b]
+            dx, dy = _block_grads(kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_y)
+            if gx is not None:
+                torch.mul(dx, g, out=gx[a:b])
+            if gy is not None and dy is not None:
+                torch.mul(dy, g, out=gy[a:b])
+        return gx, gy, *none
+
+
+def _modulated(
+    fn: str, kind: str, logits: Tensor, target: Tensor, gamma: float,
+    alpha: float | Tensor | None, iou_weighted: bool, from_logits: bool, eps: float,
+    weight: Tensor | None, mask: Tensor | None, avg_factor: float | Tensor | None,
+    reduction: Reduction,
+) -> Tensor:  # fmt: skip
+    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
+    a = _focal_alpha(fn, alpha, logits)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
+    if not from_logits:
+        # probabilities: the formula on the clamped probability (autograd)
+        nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
+        p = torch.exp(-nlp)
+        bce = torch.lerp(nl1mp, nlp, y)
+        if kind == "quality":
+            m = _abs_pow(y - p, gamma)
+        else:
+            neg = _p_pow(nlp, gamma) if a is None else _p_pow(nlp, gamma) * a
+            m = torch.where(y > 0, y if iou_weighted else torch.ones_like(y), neg)
+        return finish_avg(fn, bce * m, reduction, avg_factor=avg_factor, weight=weight,
+                          keep=keep, out_dtype=out_dtype)  # fmt: skip
+    if isinstance(a, Tensor):
+        # a tensor alpha (per class, per element, learnable): the plain formula
+        loss = _vfl_plain(x, y, a.to(work), gamma, iou_weighted)
+        return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                          out_dtype=out_dtype)  # fmt: skip
+    args = (kind, float(gamma), None if a is None else float(a), iou_weighted)
+    if weight is None and keep is None and reduction != "none" and x.numel() > 0:
+        total = _ModulatedBCE.apply(x.reshape(-1), y.reshape(-1), *args, True)
+        if reduction == "mean":
+            # check_avg_factor's rules through finish_avg on the scalar sum
+            if avg_factor is None:
+                return (total / x.numel()).to(out_dtype)
+            return finish_avg(fn, total, reduction="mean", avg_factor=avg_factor,
+                              weight=None, keep=None, out_dtype=out_dtype)  # fmt: skip
+        return finish_avg(fn, total, reduction, avg_factor=avg_factor, out_dtype=out_dtype)
+    loss = _ModulatedBCE.apply(x.reshape(-1), y.reshape(-1), *args, False).view(x.shape)
+    return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                      out_dtype=out_dtype)  # fmt: skip
+
+
+@checked
+def quality_focal_loss(
+    logits: Tensor, target: Tensor, *, gamma: NonNegative = 2.0, from_logits: bool = True,
+    eps: ProbabilityEps = 1e-7, weight: Weight = None, mask: Mask = None,
+    avg_factor: AvgFactor = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Quality focal loss (GFL): BCE against a soft quality target, scaled by ``|y - p|^gamma``.
+
+    Formula:
+        l = |y - p|^gamma BCE(x, y) = -|y - p|^gamma [y log p + (1 - y) log(1 - p)],  p = sigmoid(x)
+
+    The classification branch of Generalized Focal Loss learns a joint class-and-quality
+    score: the target ``y`` of the positive class is the IoU of the predicted box with its
+    ground truth, every other entry 0. The focal factor ``(1 - p_t)^gamma`` becomes the
+    distance to that soft target, ``|y - p|^gamma``; for a 0/1 target this is the focal loss
+    without ``alpha``. The loss is 0 exactly when ``p = y``.
+
+    mmdetection takes the target as ``(labels, scores)`` and sums over classes per anchor; the
+    dense target here holds the same information (``scores`` at ``labels``, 0 elsewhere) and
+    the loss is per element. With ``avg_factor`` (the number of positives, as every GFL head
+    passes) the two agree; a plain ``"mean"`` here averages over every element (mmdetection's
+    over anchors, ``C`` times larger).
+
+    When to use:
+        Dense detectors whose classification score should also rank localisation quality
+        (GFL, GFLv2, and the heads built on them): train the positive class's score towards
+        the IoU of its box, the others towards 0. Pass avg_factor = number of positives.
+
+    Args:
+        logits: ``(*)`` logits (e.g. ``(N, C)`` or ``(N, C, H, W)``), or probabilities with
+            ``from_logits=False``.
+        target: ``(*)`` soft targets in ``[0, 1]``: the IoU (quality) at each positive's
+            class, 0 elsewhere.
+        gamma: the focusing exponent ``>= 0`` (the paper's beta); default 2, the paper's.
+        from_logits: logits (default ``True``) or probabilities (mmdetection's
+            ``activated=True``).
+        eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default 1e-7.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        avg_factor: ``"mean"`` divides the summed loss by ``max(avg_factor, 1)`` instead of
+            the number (weight) of kept elements: the number of positives, a number or a
+            one-element tensor ``>= 0`` (``all_reduce_avg_factor`` averages it over ranks);
+            ``None`` (default): the plain mean.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, non-bool flags or mask.
+        ValueError: different shapes, targets (or probabilities) outside ``[0, 1]`` (checked
+            on CPU), negative ``gamma``, a bad ``weight``/``mask``/``eps``/``avg_factor``, or
+            ``avg_factor`` with a reduction other than ``"mean"``.
+
+    Paper:
+        Li, Wang, Wu, Chen, Hu, Li, Tang, Yang, "Generalized Focal Loss: Learning Qualified and
+        Distributed Bounding Boxes for Dense Object Detection", NeurIPS 2020,
+        arXiv:2006.04388.
+
+    Example:
+        >>> import torch
+        >>> x = torch.zeros(2)  # p = 0.5, BCE = ln 2 for any target
+        >>> quality_focal_loss(x, torch.tensor([0.8, 0.0]), reduction="none")  # .09 ln 2, .25 ln 2
+        tensor([0.0624, 0.1733])
+    """
+    return _modulated("quality_focal_loss", "quality", logits, target, gamma, None, False,
+                      from_logits, eps, weight, mask, avg_factor, reduction)  # fmt: skip
+
+
+@checked
+def varifocal_loss(
+    logits: Tensor, target: Tensor, *, alpha: FocalAlpha = 0.75, gamma: NonNegative = 2.0,
+    iou_weighted: bool = True, from_logits: bool = True, eps: ProbabilityEps = 1e-7,
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Varifocal loss (VFNet): BCE against an IoU-aware target, focal only on the negatives.
+
+    Formula:
+        l = q BCE(x, q) if q > 0 else alpha p^gamma BCE(x, 0),  p = sigmoid(x)
+
+    Asymmetric on purpose: a positive (target ``q > 0``, the IoU of its box) keeps its full
+    BCE, weighted by ``q`` itself so that high-quality positives count most; a negative
+    (``q = 0``) is down-weighted by ``alpha p^gamma``, the focal factor. With
+    ``iou_weighted=False`` positives weigh 1. The weight depends on ``p`` and is
+    differentiated, as in mmdetection and ultralytics.
+
+    Equals mmdetection's ``varifocal_loss`` (element-wise, the same ``"mean"``, the same
+    ``avg_factor``) for targets in ``[0, 1]``; ultralytics' ``VarifocalLoss(pred, gt_score,
+    label)`` is the ``"none"`` output with ``target = gt_score * label``, averaged over classes
+    and summed over anchors. Negative targets (mmdetection's ``target <= 0``) are refused.
+
+    When to use:
+        IoU-aware dense detection (VarifocalNet, RT-DETR, YOLO heads that predict an
+        IoU-aware classification score): train each positive's score towards its IoU while
+        easy negatives are silenced. Paper defaults: alpha = 0.75, gamma = 2.
+
+    Args:
+        logits: ``(*)`` logits, or probabilities with ``from_logits=False``.
+        target: ``(*)`` IoU-aware targets in ``[0, 1]``: the IoU at each positive's class, 0
+            for negatives.
+        alpha: the focal balance factor of the negatives, in ``[0, 1]``, or a tensor of
+            such values broadcastable to ``(*)`` (a 1-D one of length ``C``: one per class along
+            dim 1); ``None`` for 1. Default 0.75 (the paper's).
+        gamma: the focusing exponent of the negatives, ``>= 0``; default 2.
+        iou_weighted: weigh each positive's BCE by its target ``q`` (default ``True``, the
+            paper's) or by 1.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default 1e-7.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        avg_factor: ``"mean"`` divides the summed loss by ``max(avg_factor, 1)`` instead of
+            the number (weight) of kept elements: the number of positives, a number or a
+            one-element tensor ``>= 0``; ``None`` (default): the plain mean.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs or ``alpha`` tensor, non-bool flags or mask.
+        ValueError: different shapes, targets (or probabilities) outside ``[0, 1]`` (checked
+            on CPU), ``alpha`` outside ``[0, 1]``, negative ``gamma``, a bad
+            ``weight``/``mask``/``eps``/``avg_factor``.
+
+    Paper:
+        Zhang, Wang, Dayoub, Sunderhauf, "VarifocalNet: An IoU-aware Dense Object Detector",
+        CVPR 2021, arXiv:2008.13367.
+
+    Example:
+        >>> import torch
+        >>> x = torch.zeros(2)  # p = 0.5, BCE = ln 2 for any target
+        >>> varifocal_loss(x, torch.tensor([0.8, 0.0]), reduction="none")  # .8 ln 2, .75 .25 ln 2
+        tensor([0.5545, 0.1300])
+    """
+    return _modulated("varifocal_loss", "vari", logits, target, gamma, alpha, iou_weighted,
+                      from_logits, eps, weight, mask, avg_factor, reduction)  # fmt: skip
+
+
+@checked
+def gaussian_focal_loss(
+    logits: Tensor, target: Tensor, *, gamma: NonNegative = 2.0,
+    penalty_exponent: NonNegative = 4.0, from_logits: bool = True, eps: ProbabilityEps = 1e-7,
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Gaussian focal loss (CornerNet, CenterNet): focal loss on a heatmap of Gaussian peaks.
+
+    Formula:
+        l = (1 - p)^gamma (-log p) if y = 1 else (1 - y)^beta p^gamma (-log(1 - p)),  beta = penalty_exponent
+
+    The target heatmap is 1 at each object's centre (corner) and falls off as a Gaussian
+    around it. Only the exact peaks are positives; every other location is a negative whose
+    penalty is reduced by ``(1 - y)^beta``, so a prediction one pixel from a centre is
+    punished far less than one in the background. On logits, ``-log p = softplus(-x)`` and
+    ``(1 - p)^gamma = exp(-gamma softplus(x))``: finite for logits of +-100.
+
+    Equals mmdetection's ``gaussian_focal_loss(pred, target, alpha=gamma, gamma=beta)`` on
+    probabilities (``from_logits=False``; mmdetection adds ``1e-12`` inside the logarithms
+    where this clamps to ``[eps, 1 - eps]``, which agrees away from 0 and 1). The detectors
+    divide the sum by the number of peaks: pass ``avg_factor=(target == 1).sum()``. The names
+    follow losskit's vocabulary: ``gamma`` is the papers' alpha (2), ``penalty_exponent``
+    their beta (4).
+
+    When to use:
+        Keypoint-style detection on heatmaps (CenterNet, CornerNet, and pose or landmark
+        heatmaps): the Gaussian around each peak stops near-misses from being punished as
+        background. Paper defaults: gamma = 2, penalty_exponent = 4; avg_factor = number of
+        peaks.
+
+    Args:
+        logits: ``(*)`` heatmap logits (e.g. ``(N, C, H, W)``), or probabilities with
+            ``from_logits=False``.
+        target: ``(*)`` Gaussian heatmap in ``[0, 1]``: exactly 1 at the peaks (positives).
+        gamma: the focusing exponent ``>= 0`` (the papers' alpha); default 2.
+        penalty_exponent: the exponent ``>= 0`` of ``(1 - y)`` that reduces the penalty of
+            negatives near a peak (the papers' beta); default 4.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp ``[eps, 1 - eps]`` (``from_logits=False``); default 1e-7.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        avg_factor: ``"mean"`` divides the summed loss by ``max(avg_factor, 1)`` (the number of
+            peaks) instead of the number (weight) of kept elements; a number or a one-element
+            tensor ``>= 0``; ``None`` (default): the plain mean.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, non-bool flags or mask.
+        ValueError: different shapes, targets (or probabilities) outside ``[0, 1]`` (checked
+            on CPU), negative exponents, a bad ``weight``/``mask``/``eps``/``avg_factor``.
+
+    Paper:
+        Law, Deng, "CornerNet: Detecting Objects as Paired Keypoints", ECCV 2018,
+        arXiv:1808.01244; Zhou, Wang, Krahenbuhl, "Objects as Points", 2019,
+        arXiv:1904.07850.
+
+    Example:
+        >>> import torch
+        >>> x = torch.zeros(2)  # p = 0.5
+        >>> gaussian_focal_loss(x, torch.tensor([1.0, 0.5]), reduction="none")  # .25 ln 2, .5^4 .25 ln 2
+        tensor([0.1733, 0.0108])
+    """
+    fn = "gaussian_focal_loss"
+    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
+    nlp, nl1mp = _neg_log_probs(x, from_logits, eps, logits.dtype)
+    peak = y == 1.0
+    pos = _p_pow(nl1mp, gamma) * nlp  # (1 - p)^gamma (-log p)
+    neg = _p_pow(nlp, gamma) * nl1mp  # p^gamma (-log(1 - p))
+    # (1 - y)^beta away from the peaks; the peaks read y = 0 there, so no pow of 0 is
+    # differentiated (a beta < 1 would have an infinite slope at y = 1)
+    reduce = (1.0 - torch.where(peak, torch.zeros_like(y), y)).pow(penalty_exponent)
+    loss = torch.where(peak, pos, reduce * neg)
+    return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                      out_dtype=out_dtype)  # fmt: skip
+
+
+@checked
+def distribution_focal_loss(
+    logits: Tensor, target: Tensor, *, weight: Weight = None, mask: Mask = None,
+    avg_factor: AvgFactor = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Distribution focal loss (GFL): cross-entropy of a discretised box side against the two
+    bins around its continuous target.
+
+    Formula:
+        l = -[(i + 1 - y) log softmax(z)_i + (y - i) log softmax(z)_{i+1}],  i = floor(y)
+
+    A box side (a distance from an anchor point to the box's edge, in bins) is predicted as a
+    distribution over ``n`` bins ``0, 1, ..., n - 1``; its value is the distribution's mean
+    (``distribution_integral``). The target ``y`` is continuous; DFL puts the mass of a
+    two-hot target on its neighbouring bins, weighted linearly, so the cross-entropy is
+    minimal where the predicted distribution concentrates around ``y``. The gradient with
+    respect to ``y`` is ``log p_i - log p_{i+1}`` (the loss is linear in ``y`` between bins).
+    ``y = n - 1`` is allowed (all its mass on the last bin): no clamp below the last bin is
+    needed, unlike mmdetection's and ultralytics' ``long() + 1`` indexing, which needs
+    ``y < n - 1``.
+
+    Equals mmdetection's ``distribution_focal_loss(pred, label)`` (``(M, n)`` logits, ``(M,)``
+    targets) and ultralytics' ``DFLoss`` (the ``"none"`` output of ``(N, 4, n)`` logits,
+    averaged over the 4 sides).
+
+    When to use:
+        The box branch of GFL and of the YOLO heads since YOLOv8 (beside CIoU): each side of
+        the box is a distribution over bins, trained with DFL, decoded with
+        distribution_integral and distances_to_box; box_to_distances encodes the targets.
+
+    Args:
+        logits: ``(*, n)`` logits over ``n >= 2`` bins (the last dimension), e.g.
+            ``(N, 4, 16)`` for the four sides of ``N`` boxes.
+        target: ``(*)`` continuous targets in ``[0, n - 1]``, in bins (a distance divided by
+            the stride, clamped with ``box_to_distances(..., max_distance=n - 1)``).
+        weight: optional non-negative weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        avg_factor: ``"mean"`` divides the summed loss by ``max(avg_factor, 1)`` (the number of
+            positives) instead of the number (weight) of kept entries; a number or a
+            one-element tensor ``>= 0``; ``None`` (default): the plain mean.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``logits``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating ``logits`` or ``target``.
+        ValueError: fewer than 2 bins, ``target`` not of shape ``logits.shape[:-1]``, targets
+            outside ``[0, n - 1]`` (checked on CPU), a bad ``weight``/``mask``/``avg_factor``.
+
+    Paper:
+        Li, Wang, Wu, Chen, Hu, Li, Tang, Yang, "Generalized Focal Loss: Learning Qualified and
+        Distributed Bounding Boxes for Dense Object Detection", NeurIPS 2020,
+        arXiv:2006.04388.
+
+    Example:
+        >>> import torch
+        >>> z = torch.tensor([[0.1, 0.6, 0.3]]).log()  # probabilities of bins 0, 1, 2
+        >>> distribution_focal_loss(z, torch.tensor([1.25]))  # -(.75 ln .6 + .25 ln .3)
+        tensor(0.6841)
+    """
+    fn = "distribution_focal_loss"
+    check_floating(fn, "logits", logits)
+    check_floating(fn, "target", target)
+    check_min_ndim(fn, "logits", logits, 1, "(*, n): bins along the last dimension")
+    n = logits.shape[-1]
+    if n < 2:
+        raise ValueError(f"{fn}: logits must have at least 2 bins (last dimension); got {n}")
+    if target.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"{fn}: target must have shape {tuple(logits.shape[:-1])} (logits without the bins); "
+            f"got {tuple(target.shape)}"
+        )
+    check_same_device(fn, ("logits", logits), ("target", target), ("weight", weight),
+                      ("mask", mask))  # fmt: skip
+    check_broadcast(fn, "weight", weight, target.shape)
+    keep = exclusion(fn, target.shape, mask=mask)
+    _check_bins(fn, target, n, keep)
+    out_dtype, work = logits.dtype, compute_dtype(logits)
+    z = zero_excluded(logits.to(work), keep, 1)
+    y = zero_excluded(target.to(work), keep)
+    logp = torch.log_softmax(z, -1)
+    left = y.detach().floor().clamp(0, n - 2).long().unsqueeze(-1)
+    lp = logp.gather(-1, torch.cat([left, left + 1], -1))
+    right_share = y - left.squeeze(-1).to(work)  # in [0, 1]
+    loss = -torch.lerp(lp[..., 0], lp[..., 1], right_share)
+    return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
+                      out_dtype=out_dtype)  # fmt: skip
+
+
+def _check_bins(fn: str, target: Tensor, n: int, keep: Tensor | None) -> None:
+    """Targets in ``[0, n - 1]`` at the kept entries (CPU, never while compiling)."""
+    if target.device.type != "cpu" or target.numel() == 0 or torch.compiler.is_compiling():
+        return
+    v = target.detach()
+    if keep is not None:
+        v = v[keep.expand(target.shape)]
+        if v.numel() == 0:
+            return
+    lo, hi = float(v.min()), float(v.max())
+    if not (0.0 <= lo and hi <= n - 1):  # also refuses NaN
+        raise ValueError(
+            f"{fn}: target must hold values in [0, {n - 1}] (bins of the {n} logits); got "
+            f"values in [{lo:.4g}, {hi:.4g}]"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# modules
+# --------------------------------------------------------------------------------------------
+
+
+class QualityFocalLoss(LossModule, function=quality_focal_loss):
+    """Quality focal loss, ``|y - p|^gamma BCE(x, y)`` against soft quality targets.
+
+    Args:
+        gamma: focusing exponent ``>= 0``; default 2.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None, avg_factor=None)``: ``(*)`` each;
+        ``avg_factor`` the number of positives ``"mean"`` divides by. Output: a scalar, or
+        ``(*)``.
+
+    Paper:
+        Li et al., "Generalized Focal Loss", NeurIPS 2020, arXiv:2006.04388.
+
+    Example:
+        >>> import torch
+        >>> QualityFocalLoss(reduction="sum")(torch.zeros(2), torch.tensor([0.8, 0.0]))
+        tensor(0.2357)
+    """
+
+    gamma: NonNegative = DEFAULT
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class VarifocalLoss(LossModule, function=varifocal_loss):
+    """Varifocal loss, ``q BCE(x, q)`` for positives, ``alpha p^gamma BCE(x, 0)`` for negatives.
+
+    Args:
+        alpha: the negatives' balance factor in ``[0, 1]``, a tensor (a buffer), or ``None``;
+            default 0.75.
+        gamma: focusing exponent ``>= 0``; default 2.
+        iou_weighted: weigh positives by their target (default ``True``) or by 1.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None, avg_factor=None)``: ``(*)`` each.
+        Output: a scalar, or ``(*)``.
+
+    Paper:
+        Zhang et al., "VarifocalNet: An IoU-aware Dense Object Detector", CVPR 2021,
+        arXiv:2008.13367.
+
+    Example:
+        >>> import torch
+        >>> VarifocalLoss(reduction="sum")(torch.zeros(2), torch.tensor([0.8, 0.0]))
+        tensor(0.6845)
+    """
+
+    alpha: FocalAlpha = DEFAULT
+    gamma: NonNegative = DEFAULT
+    iou_weighted: bool = DEFAULT
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class GaussianFocalLoss(LossModule, function=gaussian_focal_loss):
+    """Gaussian focal loss on heatmaps: focal at the peaks, ``(1 - y)^beta``-reduced elsewhere.
+
+    Args:
+        gamma: focusing exponent ``>= 0`` (the papers' alpha); default 2.
+        penalty_exponent: exponent of ``(1 - y)`` for the negatives (the papers' beta);
+            default 4.
+        from_logits: logits (default ``True``) or probabilities.
+        eps: the probability clamp with ``from_logits=False``; default 1e-7.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None, avg_factor=None)``: ``(*)`` each
+        (e.g. ``(N, C, H, W)``). Output: a scalar, or ``(*)``.
+
+    Paper:
+        Law, Deng, "CornerNet", ECCV 2018, arXiv:1808.01244; Zhou et al., "Objects as
+        Points", 2019, arXiv:1904.07850.
+
+    Example:
+        >>> import torch
+        >>> GaussianFocalLoss(reduction="sum")(torch.zeros(2), torch.tensor([1.0, 0.5]))
+        tensor(0.1841)
+    """
+
+    gamma: NonNegative = DEFAULT
+    penalty_exponent: NonNegative = DEFAULT
+    from_logits: bool = DEFAULT
+    eps: ProbabilityEps = DEFAULT
+
+
+class DistributionFocalLoss(LossModule, function=distribution_focal_loss):
+    """Distribution focal loss: cross-entropy against the two bins around a continuous target.
+
+    Args:
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(logits, target, *, weight=None, mask=None, avg_factor=None)``: ``logits``
+        ``(*, n)`` over ``n`` bins, ``target`` ``(*)`` in ``[0, n - 1]``. Output: a scalar, or
+        ``(*)``.
+
+    Paper:
+        Li et al., "Generalized Focal Loss", NeurIPS 2020, arXiv:2006.04388.
+
+    Example:
+        >>> import torch
+        >>> DistributionFocalLoss()(torch.zeros(2, 5), torch.tensor([0.0, 3.5]))  # ln 5
+        tensor(1.6094)
+    """

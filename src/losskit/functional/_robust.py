@@ -1,0 +1,689 @@
+"""Robust regression losses on a residual ``d = pred - target``: Barron's general robust loss
+and its named members (Charbonnier, Cauchy, Geman-McClure, Welsch), Wing loss (landmarks)
+and balanced L1 (Libra R-CNN); re-exported by :mod:`losskit.functional.regression`.
+
+Every loss is written so that it is finite in value and gradient for any finite residual: no
+``d^2`` that overflows where the loss itself is representable (the Charbonnier loss of a
+residual of ``1e30`` is ``1e30``, not ``inf``), no ``1 - exp`` or ``sqrt(1 + x) - 1`` that
+cancels for small residuals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._api import DEFAULT, LossModule, checked
+from .._checks import (
+    Mask,
+    NonNegative,
+    Positive,
+    RobustShape,
+    Weight,
+    check_broadcast,
+    check_floating,
+    check_same_device,
+)
+from .._reduction import Reduction
+from ._common import elementwise_loss
+
+__all__ = [
+    "charbonnier_loss",
+    "cauchy_loss",
+    "geman_mcclure_loss",
+    "welsch_loss",
+    "general_robust_loss",
+    "wing_loss",
+    "balanced_l1_loss",
+    "CharbonnierLoss",
+    "CauchyLoss",
+    "GemanMcClureLoss",
+    "WelschLoss",
+    "GeneralRobustLoss",
+    "WingLoss",
+    "BalancedL1Loss",
+]
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _charbonnier(r: Tensor) -> Tensor:
+    """``sqrt(r^2 + 1) - 1 = r * r / (hypot(r, 1) + 1)``: no cancellation near 0, no overflow
+    of ``r^2`` far away."""
+    a = r.abs()
+    return a * (a / (torch.hypot(a, torch.ones_like(a)) + 1.0))
+
+
+def _log1p_sq(t: Tensor) -> Tensor:
+    """``log(1 + t^2)``; above ``|t| = 1`` as ``2 log|t| + log1p(1 / t^2)`` (no overflow of
+    ``t^2``, no cancellation below)."""
+    a = t.abs()
+    small = a < 1.0
+    a_small = torch.where(small, a, torch.zeros_like(a))
+    a_large = torch.where(small, torch.ones_like(a), a)
+    inv = 1.0 / a_large
+    return torch.where(small, torch.log1p(a_small * a_small),
+                       2.0 * torch.log(a_large) + torch.log1p(inv * inv))  # fmt: skip
+
+
+def _cauchy(r: Tensor) -> Tensor:
+    """``log(1 + r^2 / 2) = log(1 + (r / sqrt 2)^2)``."""
+    return _log1p_sq(r * math.sqrt(0.5))
+
+
+def _geman_mcclure(r: Tensor) -> Tensor:
+    """``2 r^2 / (r^2 + 4) = 2 / (1 + (2 / r)^2)``, the second form above ``|r| = 1``."""
+    a = r.abs()
+    small = a < 1.0
+    a_small = torch.where(small, a, torch.zeros_like(a))
+    a_large = torch.where(small, torch.ones_like(a), a)
+    q = a_small * a_small
+    inv = 2.0 / a_large
+    return torch.where(small, 2.0 * q / (q + 4.0), 2.0 / (1.0 + inv * inv))
+
+
+def _welsch(r: Tensor) -> Tensor:
+    """``1 - exp(-r^2 / 2) = -expm1(-r^2 / 2)``: exact for small residuals."""
+    a = r.abs()
+    return -torch.expm1(-0.5 * a * a)
+
+
+def _elementwise_scaled(
+    fn: str, pred: Tensor, target: Tensor, residual_scale: float, weight: Tensor | None,
+    mask: Tensor | None, reduction: Reduction, rho,
+) -> Tensor:  # fmt: skip
+    def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
+        d = p - t
+        return _reduce(rho(d if residual_scale == 1.0 else d / residual_scale), r)
+
+    return elementwise_loss(fn, pred, target, weight, mask, reduction, kernel)
+
+
+@checked
+def charbonnier_loss(
+    pred: Tensor, target: Tensor, *, residual_scale: Positive = 1.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Charbonnier (pseudo-Huber, L1-L2) loss: a smooth L1.
+
+    Formula:
+        l = sqrt((d / c)^2 + 1) - 1,  d = pred - target,  c = residual_scale
+
+    Quadratic (``r^2 / 2``) for residuals well below ``c``, linear (``|d| / c - 1``) far above
+    it, smooth everywhere (Barron's general loss at ``alpha = 1``). Computed as
+    ``r^2 / (hypot(r, 1) + 1)`` with ``r = |d| / c``: exact for tiny residuals, finite for any
+    finite one.
+
+    Equals kornia's ``charbonnier_loss`` at ``c = 1`` (kornia has no scale: it passes ``d / c``).
+    Some image-restoration papers use ``sqrt(d^2 + eps^2)`` instead: that is ``eps`` times this
+    loss with ``c = eps``, plus ``eps``.
+
+    When to use:
+        Image restoration, optical flow and super-resolution: L1's robustness to outliers with
+        a gradient that vanishes smoothly at zero (no oscillation). c sets where the
+        quadratic part ends.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        residual_scale: ``c > 0``, the residual at which the loss turns from quadratic to
+            linear; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes, ``residual_scale <= 0``, a bad
+            ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Charbonnier, Blanc-Feraud, Aubert, Barlaud, "Two Deterministic Half-Quadratic
+        Regularization Algorithms for Computed Imaging", ICIP 1994; Barron, "A General and
+        Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> charbonnier_loss(torch.tensor([0.0, 1.0, 1e30]), torch.zeros(3), reduction="none")
+        tensor([0.0000e+00, 4.1421e-01, 1.0000e+30])
+    """
+    return _elementwise_scaled("charbonnier_loss", pred, target, residual_scale, weight, mask,
+                               reduction, _charbonnier)  # fmt: skip
+
+
+@checked
+def cauchy_loss(
+    pred: Tensor, target: Tensor, *, residual_scale: Positive = 1.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Cauchy (Lorentzian) loss: logarithmic growth, so outliers count little.
+
+    Formula:
+        l = log(1 + (d / c)^2 / 2),  d = pred - target,  c = residual_scale
+
+    The negative log-likelihood of Cauchy noise (Barron's general loss at ``alpha = 0``): its
+    gradient ``r / (1 + r^2 / 2) / c`` peaks at ``|d| = sqrt(2) c`` and then decays, so large
+    residuals are down-weighted but never ignored. Finite for any finite residual (above
+    ``|d| = c`` it is computed as ``2 log r - log 2 + log1p(2 / r^2)``).
+
+    Equals kornia's ``cauchy_loss`` at ``c = 1``.
+
+    When to use:
+        Regression with heavy-tailed noise or many outliers (structure from motion, pose
+        and flow estimation): outliers still pull, but only logarithmically.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        residual_scale: ``c > 0``, the residual scale; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes, ``residual_scale <= 0``, a bad
+            ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Black, Anandan, "The Robust Estimation of Multiple Motions", CVIU 1996; Barron, "A
+        General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> cauchy_loss(torch.tensor([0.0, 2.0]), torch.zeros(2), reduction="none")  # ln 3
+        tensor([0.0000, 1.0986])
+    """
+    return _elementwise_scaled("cauchy_loss", pred, target, residual_scale, weight, mask,
+                               reduction, _cauchy)  # fmt: skip
+
+
+@checked
+def geman_mcclure_loss(
+    pred: Tensor, target: Tensor, *, residual_scale: Positive = 1.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Geman-McClure loss: bounded by 2, so an outlier costs at most a constant.
+
+    Formula:
+        l = 2 (d / c)^2 / ((d / c)^2 + 4),  d = pred - target,  c = residual_scale
+
+    Barron's general loss at ``alpha = -2``: quadratic near zero, saturating at 2; the
+    gradient peaks at ``|d| = 2 c / sqrt(3)`` and then vanishes, so gross outliers are
+    effectively ignored (a redescending M-estimator). Above ``|d| = c`` it is computed as
+    ``2 / (1 + (2 c / d)^2)``: finite for any finite residual.
+
+    Equals kornia's ``geman_mcclure_loss`` at ``c = 1``.
+
+    When to use:
+        Registration and robust fitting with gross outliers that should stop influencing the
+        fit; non-convex, so start from a reasonable estimate.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        residual_scale: ``c > 0``, the residual scale; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes, ``residual_scale <= 0``, a bad
+            ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Geman, McClure, "Statistical Methods for Tomographic Image Reconstruction", Bulletin of
+        the ISI 1987; Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
+        arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> geman_mcclure_loss(torch.tensor([0.0, 2.0, 1e30]), torch.zeros(3), reduction="none")
+        tensor([0., 1., 2.])
+    """
+    return _elementwise_scaled("geman_mcclure_loss", pred, target, residual_scale, weight, mask,
+                               reduction, _geman_mcclure)  # fmt: skip
+
+
+@checked
+def welsch_loss(
+    pred: Tensor, target: Tensor, *, residual_scale: Positive = 1.0, weight: Weight = None,
+    mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Welsch (Leclerc) loss: a Gaussian well, bounded by 1.
+
+    Formula:
+        l = 1 - exp(-(d / c)^2 / 2),  d = pred - target,  c = residual_scale
+
+    Barron's general loss in the limit ``alpha -> -inf``: quadratic near zero, saturating at 1
+    faster than Geman-McClure; residuals beyond a few ``c`` have practically no gradient.
+    Computed as ``-expm1(-r^2 / 2)``: exact for tiny residuals.
+
+    Equals kornia's ``welsch_loss`` at ``c = 1``.
+
+    When to use:
+        Robust fitting where outliers must be ignored completely once they are a few c away
+        (correntropy, mode seeking); needs a good initial estimate.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        residual_scale: ``c > 0``, the residual scale; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes, ``residual_scale <= 0``, a bad
+            ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Dennis, Welsch, "Techniques for Nonlinear Least Squares and Robust Regression",
+        Communications in Statistics 1978; Barron, "A General and Adaptive Robust Loss
+        Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> welsch_loss(torch.tensor([0.0, 1.0]), torch.zeros(2), reduction="none")  # 1 - e^-0.5
+        tensor([0.0000, 0.3935])
+    """
+    return _elementwise_scaled("welsch_loss", pred, target, residual_scale, weight, mask,
+                               reduction, _welsch)  # fmt: skip
+
+
+def _general(r: Tensor, shape: Tensor | float) -> Tensor:
+    """Barron's ``rho(r, alpha)`` at ``c = 1``, exact at ``alpha`` = 0, 2 and the limits.
+
+    ``|alpha - 2| / alpha ((r^2 / |alpha - 2| + 1)^(alpha / 2) - 1)`` is computed as
+    ``|alpha - 2| / alpha * expm1(alpha / 2 * log1p(r^2 / |alpha - 2|))`` (no cancellation
+    for small residuals), with ``alpha = 0`` replaced by the limit ``log1p(r^2 / 2)`` and
+    ``alpha = 2`` by ``r^2 / 2``.
+    """
+    a = torch.as_tensor(shape, dtype=r.dtype, device=r.device)
+    is_zero, is_two = a == 0.0, a == 2.0
+    # safe alpha for the general branch (0 and 2 are taken by their limits)
+    a_safe = torch.where(is_zero | is_two, torch.full_like(a, 1.0), a)
+    b = (a_safe - 2.0).abs()
+    # log1p(r^2 / b) without overflowing r^2: the loss is finite wherever its value is
+    general = b / a_safe * torch.expm1(0.5 * a_safe * _log1p_sq(r / b.sqrt()))
+    out = torch.where(is_zero, _cauchy(r), general)
+    return torch.where(is_two, 0.5 * r * r, out)
+
+
+@checked
+def general_robust_loss(
+    pred: Tensor, target: Tensor, *, robust_shape: RobustShape = 1.0,
+    residual_scale: Positive = 1.0, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Barron's general robust loss: one shape parameter ``alpha`` moves continuously through
+    L2, Charbonnier, Cauchy, Geman-McClure and Welsch.
+
+    Formula:
+        l = |alpha - 2| / alpha [((d / c)^2 / |alpha - 2| + 1)^(alpha / 2) - 1],  d = pred - target
+
+    ``alpha = 2`` is ``(d / c)^2 / 2`` (L2), ``1`` Charbonnier, ``0`` (the limit) Cauchy,
+    ``-2`` Geman-McClure; lower values approach Welsch. Smaller ``alpha`` is more robust.
+    ``robust_shape`` (``alpha``) is a number or a tensor broadcastable to ``pred`` (one
+    value per dimension or per element); a tensor that requires grad (an ``nn.Parameter`` of
+    the module) receives its gradient, so the shape can be learned. Learning it by minimising
+    this loss alone drives it towards the most robust value, which is why Barron's adaptive
+    loss adds the log partition function of the corresponding distribution (not included
+    here: bound or regularise a learned shape). Computed with ``expm1``/``log1p``, exact at
+    ``alpha = 0`` and ``2`` (their limits), finite for any residual where the loss is.
+
+    When to use:
+        When the right robustness is unknown: treat alpha as a hyperparameter (or a learned
+        parameter with your own regulariser) and let one loss cover L2 (2) to Welsch (very
+        negative); c sets the scale of an inlier.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        robust_shape: ``alpha``, a finite number or a floating tensor broadcastable to ``(*)``
+            without enlarging it; a tensor that requires grad gets its gradient; default 1
+            (Charbonnier).
+        residual_scale: ``c > 0``, the residual scale; default 1.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a ``robust_shape`` that is neither a number nor a
+            floating tensor, a non-bool ``mask``.
+        ValueError: different shapes, a ``robust_shape`` tensor that does not broadcast to
+            ``pred``, a non-finite ``robust_shape``, ``residual_scale <= 0``, a bad
+            ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> d, z = torch.tensor([1.0, 1.0, 1.0]), torch.zeros(3)
+        >>> general_robust_loss(d, z, robust_shape=torch.tensor([2.0, 1.0, 0.0]), reduction="none")
+        tensor([0.5000, 0.4142, 0.4055])
+    """
+    fn = "general_robust_loss"
+    if isinstance(robust_shape, Tensor):
+        check_floating(fn, "robust_shape", robust_shape)
+        check_same_device(fn, ("pred", pred), ("robust_shape", robust_shape))
+        check_broadcast(fn, "robust_shape", robust_shape, pred.shape)
+
+    def rho(r: Tensor) -> Tensor:
+        s = robust_shape.to(r.dtype) if isinstance(robust_shape, Tensor) else robust_shape
+        return _general(r, s)
+
+    return _elementwise_scaled(fn, pred, target, residual_scale, weight, mask, reduction, rho)
+
+
+@checked
+def wing_loss(
+    pred: Tensor, target: Tensor, *, width: Positive = 10.0, curvature: Positive = 2.0,
+    weight: Weight = None, mask: Mask = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Wing loss (facial landmarks): logarithmic for small and medium errors, L1 for large.
+
+    Formula:
+        l = w ln(1 + |d| / eps) if |d| < w else |d| - C,  C = w - w ln(1 + w / eps)
+
+    ``w = width`` bounds the logarithmic region, ``eps = curvature`` sets its curvature;
+    ``C`` joins the two pieces continuously. The logarithm gives small and medium errors a
+    larger gradient (``w / (eps + |d|)``) than L1 or L2 would, which the paper found to matter
+    for landmark localisation once the large errors are fixed.
+
+    When to use:
+        Facial landmark and keypoint coordinate regression (the paper's w = 10, eps = 2 for
+        coordinates in pixels).
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        width: ``w > 0``, the half-width of the logarithmic region; default 10.
+        curvature: ``eps > 0``, the curvature of the logarithmic region; default 2.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes, ``width``/``curvature <= 0``, a bad
+            ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Feng, Kittler, Awais, Huber, Wu, "Wing Loss for Robust Facial Landmark Localisation
+        with Convolutional Neural Networks", CVPR 2018, arXiv:1711.06753.
+
+    Example:
+        >>> import torch
+        >>> wing_loss(torch.tensor([0.0, 2.0, 20.0]), torch.zeros(3), reduction="none")  # 10 ln 2; 20 - C
+        tensor([ 0.0000,  6.9315, 27.9176])
+    """
+    const = width - width * math.log1p(width / curvature)
+
+    def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
+        a = (p - t).abs()
+        inner = a < width
+        log_part = width * torch.log1p(torch.where(inner, a, torch.zeros_like(a)) / curvature)
+        return _reduce(torch.where(inner, log_part, a - const), r)
+
+    return elementwise_loss("wing_loss", pred, target, weight, mask, reduction, kernel)
+
+
+@checked
+def balanced_l1_loss(
+    pred: Tensor, target: Tensor, *, beta: NonNegative = 1.0, balance: Positive = 0.5,
+    error_bound: Positive = 1.5, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Balanced L1 loss (Libra R-CNN): Smooth L1 with the inliers' gradient raised.
+
+    Formula:
+        l = a / b (b |d| + 1) ln(b |d| / beta + 1) - a |d| if |d| < beta else g |d| + g / b - a beta,  b = e^(g / a) - 1
+
+    ``a = balance`` raises the gradient of the inliers (``|d| < beta``), whose gradient is
+    ``a ln(b |d| / beta + 1)``; ``g = error_bound`` caps the outliers' gradient at ``g``; ``b``
+    makes the two pieces meet with a continuous gradient at ``|d| = beta``. The paper's
+    defaults ``a = 0.5``, ``g = 1.5``, ``beta = 1``.
+
+    Equals mmdetection's ``balanced_l1_loss`` (its ``alpha``, ``gamma`` are ``balance``,
+    ``error_bound`` here; losskit's ``alpha`` and ``gamma`` mean the focal factors).
+    ``beta = 0`` is ``g |d| + g / b``.
+
+    When to use:
+        Box regression in two-stage detectors where the many accurate (inlier) boxes should
+        contribute more gradient than under Smooth L1, without letting outliers dominate.
+
+    Args:
+        pred: predicted values, any shape ``(*)``, floating point.
+        target: target values, the shape of ``pred``.
+        beta: the switch point ``>= 0``; default 1.
+        balance: ``a > 0``, the inliers' gradient factor; default 0.5.
+        error_bound: ``g > 0``, the outliers' gradient bound; default 1.5.
+        weight: optional non-negative per-element weights broadcastable to ``(*)``.
+        mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave out.
+        reduction: ``"none"`` (shape ``(*)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``pred``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, a non-bool ``mask``.
+        ValueError: different shapes, a negative ``beta``, non-positive ``balance`` or
+            ``error_bound``, a bad ``weight``/``mask``/``reduction``.
+
+    Paper:
+        Pang, Chen, Shi, Feng, Ouyang, Lin, "Libra R-CNN: Towards Balanced Learning for
+        Object Detection", CVPR 2019, arXiv:1904.02701.
+
+    Example:
+        >>> import torch
+        >>> balanced_l1_loss(torch.tensor([0.0, 0.5, 2.0]), torch.zeros(3), reduction="none")
+        tensor([0.0000, 0.4006, 2.5786])
+    """
+    b = math.expm1(error_bound / balance)
+
+    def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
+        a = (p - t).abs()
+        inner = a < beta
+        ai = torch.where(inner, a, torch.zeros_like(a))
+        inlier = balance / b * (b * ai + 1.0) * torch.log1p(b * ai / beta) - balance * ai if beta > 0 else ai
+        outlier = error_bound * a + error_bound / b - balance * beta
+        return _reduce(torch.where(inner, inlier, outlier), r)
+
+    return elementwise_loss("balanced_l1_loss", pred, target, weight, mask, reduction, kernel)
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class _RobustModule(LossModule):
+    residual_scale: Positive = DEFAULT
+
+
+class CharbonnierLoss(_RobustModule, function=charbonnier_loss):
+    """Charbonnier loss, ``sqrt((d / c)^2 + 1) - 1``.
+
+    Args:
+        residual_scale: ``c > 0``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> CharbonnierLoss(reduction="sum")(torch.tensor([1.0]), torch.zeros(1))
+        tensor(0.4142)
+    """
+
+
+class CauchyLoss(_RobustModule, function=cauchy_loss):
+    """Cauchy loss, ``log(1 + (d / c)^2 / 2)``.
+
+    Args:
+        residual_scale: ``c > 0``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> CauchyLoss()(torch.tensor([2.0]), torch.zeros(1))
+        tensor(1.0986)
+    """
+
+
+class GemanMcClureLoss(_RobustModule, function=geman_mcclure_loss):
+    """Geman-McClure loss, ``2 (d / c)^2 / ((d / c)^2 + 4)``.
+
+    Args:
+        residual_scale: ``c > 0``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> GemanMcClureLoss()(torch.tensor([2.0]), torch.zeros(1))
+        tensor(1.)
+    """
+
+
+class WelschLoss(_RobustModule, function=welsch_loss):
+    """Welsch loss, ``1 - exp(-(d / c)^2 / 2)``.
+
+    Args:
+        residual_scale: ``c > 0``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> WelschLoss()(torch.tensor([1.0]), torch.zeros(1))
+        tensor(0.3935)
+    """
+
+
+class GeneralRobustLoss(_RobustModule, function=general_robust_loss):
+    """Barron's general robust loss; pass ``robust_shape=nn.Parameter(...)`` to learn ``alpha``.
+
+    Args:
+        robust_shape: ``alpha``, a number, a tensor (a buffer) or an ``nn.Parameter`` (learned
+            with the model), broadcastable to the input; default 1.
+        residual_scale: ``c > 0``; default 1.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> GeneralRobustLoss(robust_shape=0.0)(torch.tensor([2.0]), torch.zeros(1))  # Cauchy, ln 3
+        tensor(1.0986)
+    """
+
+    robust_shape: RobustShape = DEFAULT
+
+
+class WingLoss(LossModule, function=wing_loss):
+    """Wing loss, ``w ln(1 + |d| / eps)`` inside ``|d| < w``, ``|d| - C`` outside.
+
+    Args:
+        width: ``w > 0``; default 10.
+        curvature: ``eps > 0``; default 2.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Feng et al., "Wing Loss for Robust Facial Landmark Localisation with Convolutional
+        Neural Networks", CVPR 2018, arXiv:1711.06753.
+
+    Example:
+        >>> import torch
+        >>> WingLoss()(torch.tensor([2.0]), torch.zeros(1))
+        tensor(6.9315)
+    """
+
+    width: Positive = DEFAULT
+    curvature: Positive = DEFAULT
+
+
+class BalancedL1Loss(LossModule, function=balanced_l1_loss):
+    """Balanced L1 loss (Libra R-CNN): Smooth L1 with raised inlier gradients.
+
+    Args:
+        beta: the switch point ``>= 0``; default 1.
+        balance: the inliers' gradient factor ``> 0``; default 0.5.
+        error_bound: the outliers' gradient bound ``> 0``; default 1.5.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+
+    Shape:
+        ``forward(pred, target, *, weight=None, mask=None)``: ``(*)`` each. Output: a scalar,
+        or ``(*)``.
+
+    Paper:
+        Pang et al., "Libra R-CNN", CVPR 2019, arXiv:1904.02701.
+
+    Example:
+        >>> import torch
+        >>> BalancedL1Loss()(torch.tensor([2.0]), torch.zeros(1))  # 1.5 * 2 + 1.5 / b - 0.5
+        tensor(2.5786)
+    """
+
+    beta: NonNegative = DEFAULT
+    balance: Positive = DEFAULT
+    error_bound: Positive = DEFAULT
