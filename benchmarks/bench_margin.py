@@ -13,6 +13,12 @@ Cases, all at B = 256, D = 512, float32, CPU, one thread (the issue's setting):
   subnormal;
 * ``--million``: ArcFace at C = 1,000,000, losskit dense against chunked (PML is not run:
   it needs several copies of the 2 GB centres).
+* ``--face``: instead, the heads after ArcFace (CurricularFace, AdaFace, MagFace,
+  ElasticFace-Arc+ and -Cos, UniFace, the combined margin with inter-class filtering) beside
+  losskit's ArcFace on the same input, dense and chunked, at each ``--classes``; with
+  ``--million`` also each head chunked at C = 1,000,000 beside ArcFace chunked. The ratios
+  of the table are then head / ArcFace dense; the verdicts compare each mode with ArcFace's
+  same mode (target: 1.15 in time and peak memory).
 
 Time: one forward + backward step (gradients of the features and the centres), with
 ``torch.utils.benchmark.Timer`` on one thread, median of ``blocked_autorange``; the
@@ -99,6 +105,74 @@ def _pml(cls_name: str, kw: dict, centers_std: float = 0.05):
     return make
 
 
+def _state(name: str, c: int) -> tuple[torch.Tensor, ...]:
+    """The running estimates / learned threshold a face head takes after its centres."""
+    if name == "CurricularFace":
+        return (torch.tensor(0.3),)
+    if name == "AdaFace":
+        return (torch.tensor(20.0), torch.tensor(5.0))
+    if name == "UniFace":
+        return (torch.tensor(math.log(10.0 * c)),)
+    return ()
+
+
+#: the heads after ArcFace, each timed against losskit's ArcFace on the same input
+FACE = {
+    "CurricularFace": (F.curricularface_loss, {"margin": 0.5, "scale": 64.0}),
+    "AdaFace": (F.adaface_loss, {"margin": 0.4, "scale": 64.0}),
+    "MagFace": (F.magface_loss, {"scale": 64.0}),
+    "ElasticFace-Arc": (F.elastic_arcface_loss, {"margin": 0.5, "scale": 64.0, "plus": True}),
+    "ElasticFace-Cos": (F.elastic_cosface_loss, {"cos_margin": 0.35, "scale": 64.0}),
+    "UniFace": (F.uniface_loss, {"cos_margin": 0.4, "scale": 64.0}),
+    "Combined + filtering": (
+        F.combined_margin_loss,
+        {"margin": 0.3, "cos_margin": 0.2, "scale": 64.0, "interclass_filtering_threshold": 0.3},
+    ),
+}
+
+
+def _face(name: str, chunk: int | None) -> Callable:
+    fn, kw = FACE[name]
+
+    def make(c: int) -> Callable[[], None]:
+        x, y, centers = _inputs(c)
+        state = _state(name, c)
+        extra = {"generator": torch.Generator().manual_seed(0)} if "Elastic" in name else {}
+
+        def step() -> None:
+            x.grad = centers.grad = None
+            fn(x, y, centers, *state, chunk_size=chunk, **kw, **extra).backward()
+
+        return step
+
+    return make
+
+
+def face_cases(chunk: int) -> dict[str, tuple[list[int], dict[str, Callable]]]:
+    """``face: <head>`` at the ``--classes`` (dense and chunked, beside ArcFace's) and
+    ``face 1M: <head>`` (chunked only, beside ArcFace's)."""
+    arc = {"margin": 0.5, "scale": 64.0}
+    out: dict[str, tuple[list[int], dict[str, Callable]]] = {}
+    for name in FACE:
+        out[f"face: {name}"] = (
+            [],
+            {
+                "losskit": _losskit(F.arcface_loss, arc, None),
+                name: _face(name, None),
+                f"losskit chunk_size={chunk}": _losskit(F.arcface_loss, arc, chunk),
+                f"{name} chunk_size={chunk}": _face(name, chunk),
+            },
+        )
+        out[f"face 1M: {name}"] = (
+            [1_000_000],
+            {
+                "losskit": _losskit(F.arcface_loss, arc, chunk),
+                f"{name} chunk_size={chunk}": _face(name, chunk),
+            },
+        )
+    return out
+
+
 def cases(chunk: int) -> dict[str, tuple[list[int], dict[str, Callable]]]:
     """case name -> (class counts it runs at, {implementation: maker(C) -> step})."""
     arc = {"margin": 0.5, "scale": 64.0}
@@ -136,6 +210,7 @@ def cases(chunk: int) -> dict[str, tuple[list[int], dict[str, Callable]]]:
                 f"losskit chunk_size={chunk}": _losskit(F.arcface_loss, arc, chunk),
             },
         ),
+        **face_cases(chunk),
     }
 
 
@@ -209,6 +284,13 @@ def main() -> None:
         help="also run ArcFace at C = 1,000,000 (dense vs chunked)",
     )
     ap.add_argument("--only", default="", help="comma-separated case names to run (default: all)")
+    ap.add_argument(
+        "--face",
+        action="store_true",
+        help="the heads after ArcFace (CurricularFace, AdaFace, MagFace, ElasticFace, UniFace, "
+        "inter-class filtering) beside losskit's ArcFace instead of the peer cases; with "
+        "--million also their chunked runs at C = 1,000,000",
+    )
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
@@ -242,8 +324,11 @@ def main() -> None:
         if only and case not in only:
             continue
         run_at = sizes or classes
-        if case == "ArcFace 1M" and not a.million:
+        if case.startswith("face") != a.face:
             continue
+        if case.endswith("1M") or case.startswith("face 1M"):
+            if not a.million:
+                continue
         for c in run_at:
             print(f"{case} at C = {c:,} ...", file=sys.stderr, flush=True)
             steps = {name: make(c) for name, make in makers.items()}
@@ -284,6 +369,21 @@ def _verdicts(case: str, c: int, times: dict, peaks: dict, grad: int, chunk: int
     out = []
     ok = lambda b: "met" if b else "NOT met"  # noqa: E731
     chunked = f"losskit chunk_size={chunk}"
+    if case.startswith("face"):  # each head against ArcFace in the same mode
+        name = case.split(": ", 1)[1]
+        pairs = [(name, "losskit"), (f"{name} chunk_size={chunk}", chunked)]
+        if case.startswith("face 1M"):
+            pairs = [(f"{name} chunk_size={chunk}", "losskit")]
+        for head, base in pairs:
+            if head not in times or base not in times:
+                continue
+            tr = times[head] / times[base]
+            line = f"{case} C={c:,}: {head} / ArcFace time = {tr:.2f} (target <= 1.15: {ok(tr <= 1.15)})"
+            if peaks.get(head) and peaks.get(base):
+                mr = peaks[head] / peaks[base]
+                line += f"; peak = {mr:.2f} (target <= 1.15: {ok(mr <= 1.15)})"
+            out.append(line)
+        return out
     for peer in (n for n in times if n.startswith("PML")):
         tr = times[peer] / times["losskit"]
         line = f"{case} C={c:,}: {peer} / losskit time = {tr:.2f} (target > 1: {ok(tr > 1)})"

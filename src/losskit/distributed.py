@@ -59,7 +59,13 @@ from ._checks import (
     make_check,
 )
 from ._reduction import Reduction, exclusion, reduce_loss
-from .functional._margin_ce import ClassShard, margin_ce_parts
+from .functional._margin_ce import (
+    ClassShard,
+    Modulation,
+    _own_target_logits,
+    margin_ce_parts,
+    unified_ce_parts,
+)
 from .functional.margin import partial_fc_sample
 
 __all__ = [
@@ -574,11 +580,27 @@ def _sharded_parts(group):
         chunk_size: int | None,
         target_norm: bool,
         eps: float,
+        modulation: Modulation | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         here = local_labels >= 0
         xs = _SumGradAcrossRanks.apply(xt, group)
+        if modulation is not None and modulation.a is not None:
+            # the coefficients are the same on every rank: their gradient is the sum of the
+            # ranks' parts, like the embeddings'
+            modulation = Modulation(
+                modulation.threshold,
+                _SumGradAcrossRanks.apply(modulation.a, group),
+                _SumGradAcrossRanks.apply(modulation.b, group),
+            )
         lse_r, zt_r, _ = margin_ce_parts(
-            xs, weight, bias, local_labels, normalize=normalize, chunk_size=chunk_size, eps=eps
+            xs,
+            weight,
+            bias,
+            local_labels,
+            normalize=normalize,
+            chunk_size=chunk_size,
+            eps=eps,
+            modulation=modulation,
         )
         lse = _LogSumExpAcrossRanks.apply(lse_r, group)
         zt = _SumAcrossRanks.apply(torch.where(here, zt_r, torch.zeros_like(zt_r)), group)
@@ -591,6 +613,35 @@ def _sharded_parts(group):
         return lse, zt, wn
 
     return parts
+
+
+def _sharded_targets(group):
+    def targets(
+        xt: Tensor, weight: Tensor, local_labels: Tensor, *, normalize: bool, eps: float
+    ) -> Tensor:
+        # each row's target class lives on one rank: the others add 0
+        xs = _SumGradAcrossRanks.apply(xt, group)
+        own = _own_target_logits(xs, weight, local_labels, normalize=normalize, eps=eps)
+        return _SumAcrossRanks.apply(own, group)
+
+    return targets
+
+
+def _sharded_unified(group):
+    def unified(
+        xt: Tensor, weight: Tensor, threshold: Tensor, local_labels: Tensor, *,
+        normalize: bool, chunk_size: int | None, eps: float,
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        here = local_labels >= 0
+        xs = _SumGradAcrossRanks.apply(xt, group)
+        bs = _SumGradAcrossRanks.apply(threshold, group)  # replicated, like the embeddings
+        total_r, zt_r = unified_ce_parts(xs, weight, bs, local_labels, normalize=normalize,
+                                         chunk_size=chunk_size, eps=eps)  # fmt: skip
+        total = _SumAcrossRanks.apply(total_r, group)
+        zt = _SumAcrossRanks.apply(torch.where(here, zt_r, torch.zeros_like(zt_r)), group)
+        return total, zt
+
+    return unified
 
 
 def _check_construction(name: str, every: list[Any]) -> None:
@@ -741,6 +792,8 @@ class ClassShardedLoss(torch.nn.Module):
             local_labels=local,
             index=index,
             parts=_sharded_parts(self.group),
+            targets=_sharded_targets(self.group),
+            unified=_sharded_unified(self.group),
         )
         return self.inner(xg, yg, weight=wg, mask=mg, shard=shard)
 

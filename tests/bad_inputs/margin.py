@@ -212,3 +212,147 @@ BAD_INPUTS = {
             ),
         ),
 }
+
+
+# ------------------------------------------------------------------ heads with running state
+
+
+def _with_state(found: tuple[BadInput, ...], state: Callable[[], tuple]) -> tuple[BadInput, ...]:
+    """The same bad inputs with the running estimates appended after the centres."""
+
+    def wrap(make: Callable) -> Callable:
+        def made() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            args, kwargs = make()
+            return (*args, *state()), kwargs
+
+        return made
+
+    return tuple(BadInput(b.label, wrap(b.make), b.error, b.match) for b in found)
+
+
+def _xyw() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return torch.randn(4, _D), torch.zeros(4, dtype=torch.long), torch.randn(_C, _D)
+
+
+_T = lambda: (torch.tensor(0.0),)  # noqa: E731
+_STATS = lambda: (torch.tensor(20.0), torch.tensor(100.0))  # noqa: E731
+
+BAD_INPUTS["curricularface_loss"] = _with_state(
+    _bad(
+        F.curricularface_loss,
+        extra=(
+            _bad_kw(
+                "curricularface_loss", {"momentum": 1.5}, ValueError,
+                r"curricularface_loss: momentum must be a number in \[0, 1\]; got 1.5",
+            ),
+        ),
+    ),
+    _T,
+) + (
+    BadInput(
+        "t of two elements",
+        lambda: ((*_xyw(), torch.zeros(2)), {}),
+        ValueError,
+        r"curricularface_loss: t must be a one-element tensor; got \(2,\)",
+    ),
+    BadInput(
+        "integer t",
+        lambda: ((*_xyw(), torch.tensor(0)), {}),
+        TypeError,
+        r"curricularface_loss: t must be a floating-point tensor; got dtype torch.int64",
+    ),
+    BadInput(
+        "t as a number",
+        lambda: ((*_xyw(), 0.0), {}),
+        TypeError,
+        r"curricularface_loss: t must be a one-element tensor; got float",
+    ),
+)
+
+BAD_INPUTS["adaface_loss"] = _with_state(
+    _bad(
+        F.adaface_loss,
+        extra=(
+            _bad_kw(
+                "adaface_loss", {"h": -0.1}, ValueError,
+                r"adaface_loss: h must be a finite number >= 0; got -0.1",
+            ),
+        ),
+    ),
+    _STATS,
+) + (
+    BadInput(
+        "norm_std of two elements",
+        lambda: ((*_xyw(), torch.tensor(20.0), torch.ones(2)), {}),
+        ValueError,
+        r"adaface_loss: norm_std must be a one-element tensor; got \(2,\)",
+    ),
+    BadInput(
+        "missing norm_std",
+        lambda: ((*_xyw(), torch.tensor(20.0)), {}),
+        TypeError,
+        r"adaface_loss\(\) missing 1 required positional argument: 'norm_std'",
+    ),
+)
+
+BAD_INPUTS["magface_loss"] = _bad(
+    F.magface_loss,
+    extra=(
+        _bad_kw(
+            "magface_loss", {"min_norm": 10.0, "max_norm": 5.0}, ValueError,
+            r"magface_loss: min_norm must be below max_norm; got 10.0 and 5.0",
+        ),
+        _bad_kw(
+            "magface_loss", {"max_margin": 3.5}, ValueError,
+            r"magface_loss: max_margin must be a number in \[0, pi\); got 3.5",
+        ),
+        _bad_kw(
+            "magface_loss", {"reg_weight": -1.0}, ValueError,
+            r"magface_loss: reg_weight must be a finite number >= 0; got -1.0",
+        ),
+    ),
+)
+
+BAD_INPUTS["elastic_arcface_loss"] = _bad(
+    F.elastic_arcface_loss,
+    extra=(
+        _bad_kw(
+            "elastic_arcface_loss", {"sigma": -0.05}, ValueError,
+            r"elastic_arcface_loss: sigma must be a finite number >= 0; got -0.05",
+        ),
+        _bad_kw(
+            "elastic_arcface_loss", {"generator": 0}, TypeError,
+            r"elastic_arcface_loss: generator must be .*Generator.*; got int",
+        ),
+    ),
+)
+
+BAD_INPUTS["elastic_cosface_loss"] = _bad(
+    F.elastic_cosface_loss,
+    extra=(
+        _bad_kw(
+            "elastic_cosface_loss", {"plus": "yes"}, TypeError,
+            r"elastic_cosface_loss: plus must be a bool; got str",
+        ),
+    ),
+)
+
+BAD_INPUTS["uniface_loss"] = _with_state(
+    _bad(
+        F.uniface_loss,
+        extra=(
+            _bad_kw(
+                "uniface_loss", {"negative_weight": -1.0}, ValueError,
+                r"uniface_loss: negative_weight must be a finite number >= 0; got -1.0",
+            ),
+        ),
+    ),
+    lambda: (torch.tensor(2.0),),
+) + (
+    BadInput(
+        "threshold per class",
+        lambda: ((*_xyw(), torch.zeros(_C)), {}),
+        ValueError,
+        rf"uniface_loss: unified_threshold must be a one-element tensor; got \({_C},\)",
+    ),
+)

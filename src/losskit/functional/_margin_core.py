@@ -89,13 +89,24 @@ def resolve_fallback(fn: str, fallback: str, m: float) -> str:
     return fallback
 
 
-def _margined(c: Tensor, m1: float, m2: float, m3: float, fallback: str) -> Tensor:
+def _margined(
+    c: Tensor, m1: float, m2: float | Tensor, m3: float | Tensor, fallback: str
+) -> Tensor:
     """``cos(m1 theta + m2) - m3`` with its monotone continuation (no annealing); ``m1`` is
-    the multiplicative margin ``m``, ``m2`` the angle ``margin``, ``m3`` the ``cos_margin``."""
+    the multiplicative margin ``m``, ``m2`` the angle ``margin``, ``m3`` the ``cos_margin``
+    (``m2`` and ``m3`` may be tensors of per-sample margins; a tensor ``m2`` needs
+    ``m1 == 1``)."""
     c = c.clamp(-1.0, 1.0)
+    if isinstance(m2, Tensor):
+        # one angle per sample (MagFace, ElasticFace), broadcast against c; m1 == 1
+        cm, sm = torch.cos(m2), torch.sin(m2)
+        cos_phi = c * cm - safe_sqrt((1.0 - c) * (1.0 + c)) * sm
+        beyond = c < -cm  # theta + m2 > pi: cos(pi - m2) = -cos(m2)
+        tail = c - m2 * sm if fallback == "linear" else -cos_phi - 2.0
+        return torch.where(beyond, tail, cos_phi) - m3
     if m1 == 1.0:
         if m2 == 0.0:
-            return c - m3 if m3 else c
+            return c - m3 if isinstance(m3, Tensor) or m3 else c
         # cos(theta + m2) = c cos m2 - sin(theta) sin m2: no acos on the way
         sin_t = safe_sqrt((1.0 - c) * (1.0 + c))
         cos_phi = c * math.cos(m2) - sin_t * math.sin(m2)
@@ -178,8 +189,8 @@ def margin_target(
 def _target(
     cos: Tensor,
     m1: float,
-    m2: float,
-    m3: float,
+    m2: float | Tensor,
+    m3: float | Tensor,
     lambda_: float,
     easy: bool,
     mode: str,

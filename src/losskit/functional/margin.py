@@ -1,8 +1,9 @@
 """The angular-margin softmax family: softmax, L-Softmax, SphereFace, COCO, L2-Softmax,
-NormFace, CosFace (AM-Softmax), ArcFace, the combined margin and sub-center ArcFace, all on
+NormFace, CosFace (AM-Softmax), ArcFace, the combined margin and sub-center ArcFace, and the
+heads after ArcFace (CurricularFace, AdaFace, MagFace, ElasticFace-Arc/-Cos, UniFace), all on
 one margin core (:mod:`losskit.functional._margin_core`) and one fused cross-entropy
 (:mod:`losskit.functional._margin_ce`); each as a function and as a module that owns its
-class centres.
+class centres (and, for CurricularFace and AdaFace, its running estimates in buffers).
 
 Conventions, the same for every loss here:
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +47,7 @@ from .._checks import (
     Positive,
     PositiveInt,
     Scale,
+    UnitInterval,
     Weight,
     check_floating,
     check_integer,
@@ -56,7 +59,14 @@ from .._checks import (
 )
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 from ._common import labelled_rows
-from ._margin_ce import ClassShard, margin_ce_parts, softplus
+from ._margin_ce import (
+    ClassShard,
+    Modulation,
+    margin_ce_parts,
+    softplus,
+    target_logits,
+    unified_ce_parts,
+)
 from ._margin_core import (
     Fallback,
     GradMode,
@@ -65,18 +75,25 @@ from ._margin_core import (
     margin_target,
     psi,
     resolve_fallback,
+    safe_acos,
 )
-from .distance import normalize, safe_norm
+from .distance import normalize, safe_norm, safe_sqrt
 
 __all__ = [
+    "AdaFaceLoss",
     "LambdaSchedule",
+    "adaface_loss",
     "arcface_loss",
     "coco_loss",
     "combined_margin_loss",
     "cosface_loss",
+    "curricularface_loss",
+    "elastic_arcface_loss",
+    "elastic_cosface_loss",
     "l2_softmax_loss",
     "lsoftmax_loss",
     "margin_logits",
+    "magface_loss",
     "margin_target",
     "normface_loss",
     "normface_lower_bound",
@@ -86,16 +103,22 @@ __all__ = [
     "sphereface_effective_margin",
     "sphereface_loss",
     "subcenter_arcface_loss",
+    "uniface_loss",
     "ArcFaceLoss",
     "COCOLoss",
     "CombinedMarginLoss",
     "CosFaceLoss",
+    "CurricularFaceLoss",
+    "ElasticArcFaceLoss",
+    "ElasticCosFaceLoss",
     "L2SoftmaxLoss",
     "LSoftmaxLoss",
+    "MagFaceLoss",
     "NormFaceLoss",
     "SoftmaxLoss",
     "SphereFaceLoss",
     "SubCenterArcFaceLoss",
+    "UniFaceLoss",
 ]
 
 _EPS = 1e-12  # norms are clamped here: a zero embedding or class centre has cosine 0
@@ -179,8 +202,11 @@ def _angular(
     fallback: str = "auto", grad_mode: str = "exact", chunk_size: int | None,
     ignore_index: int | None, weight: Tensor | None, mask: Tensor | None,
     shard: ClassShard | None, reduction: Reduction, centers_ndim: int = 2,
+    filtering: float = 0.0,
 ) -> Tensor:  # fmt: skip
-    """Normalised embeddings and class centres, ``s cos theta`` logits, margined target."""
+    """Normalised embeddings and class centres, ``s cos theta`` logits, margined target;
+    ``filtering > 0``: negatives whose cosine exceeds it get logit 0 (insightface's
+    inter-class filtering, a :class:`Modulation` with ``a = b = 0``)."""
     y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
                             shard, centers_ndim=centers_ndim)  # fmt: skip
     _check_scale(fn, scale, embeddings)
@@ -188,8 +214,12 @@ def _angular(
     dt = _work_dtype(embeddings, centers)
     s = _as_scale(scale, dt)
     xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * s
+    modulation = None
+    if filtering > 0.0:
+        s_ = s.detach() if isinstance(s, Tensor) else s
+        modulation = Modulation(xt.new_full((xt.shape[0],), filtering) * s_)  # logit 0 above
     lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
-                                 shard=shard)  # fmt: skip
+                                 shard=shard, modulation=modulation)  # fmt: skip
     target = s * _target(zt / s, m, margin, cos_margin, 0.0, easy_margin, mode, grad_mode)
     return _finish(fn, lse, target, keep, weight, reduction, embeddings.dtype)
 
@@ -685,6 +715,7 @@ def combined_margin_loss(
     embeddings: Tensor, labels: Tensor, centers: Tensor, *, m: Positive = 1.0,
     margin: Angle = 0.3, cos_margin: NonNegative = 0.2, scale: Scale = 64.0,
     fallback: Fallback = "auto", grad_mode: GradMode = "exact",
+    interclass_filtering_threshold: UnitInterval = 0.0,
     chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
     weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
     reduction: Reduction = "mean",
@@ -692,13 +723,20 @@ def combined_margin_loss(
     r"""The combined margin: SphereFace, ArcFace and CosFace margins in one formula.
 
     Formula:
-        target s (cos(m t_y + margin) - cos_margin), continued monotonically past pi;  others s cos t_j
+        target s (cos(m t_y + margin) - cos_margin), continued monotonically past pi;  others s cos t_j (0 where cos t_j > interclass_filtering_threshold > 0)
 
     The defaults ``(m, margin, cos_margin) = (1, 0.3, 0.2)`` are the ArcFace paper's
     combination; ``(1, a, 0)`` is ArcFace, ``(1, 0, b)`` CosFace. Past ``m theta + margin =
     pi`` the target is continued by :func:`margin_target`'s ``fallback`` (``"auto"``:
     ArcFace's ``cos theta - margin sin margin`` when ``m == 1``, else the monotone ``psi``
     continuation).
+
+    ``interclass_filtering_threshold`` (insightface's option of the same name, for web data
+    where one identity appears under two labels): a *negative* class whose cosine exceeds
+    it is taken for a duplicate of the sample's own identity and its logit set to 0 (its
+    gradient too), so that the loss stops pushing the two apart. 0 (default) turns it off,
+    as in insightface; the target's logit is never filtered. It runs inside the fused
+    softmax, so it works dense, chunked, with Partial FC and class-sharded.
 
     When to use:
         Tuning the margin's shape: (1, 0.3, 0.2) is the ArcFace paper's combination;
@@ -714,6 +752,8 @@ def combined_margin_loss(
         scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
         fallback: ``"auto"`` (default), ``"monotone"`` or ``"linear"``.
         grad_mode: ``"exact"`` (default) or ``"straight_through"`` (see :func:`arcface_loss`).
+        interclass_filtering_threshold: a cosine in ``[0, 1]`` above which a negative class
+            is filtered out; 0 (default) filters nothing.
         chunk_size: ``None`` (default: dense) or the number of classes per block.
         ignore_index: labels equal to it are excluded; default -100.
         weight: optional non-negative ``(B,)`` sample weights.
@@ -742,7 +782,8 @@ def combined_margin_loss(
     return _angular("combined_margin_loss", embeddings, labels, centers, scale=scale, m=m,
                     margin=margin, cos_margin=cos_margin, fallback=fallback, grad_mode=grad_mode,
                     chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
-                    shard=shard, reduction=reduction)  # fmt: skip
+                    shard=shard, reduction=reduction,
+                    filtering=interclass_filtering_threshold)  # fmt: skip
 
 
 @checked
@@ -803,6 +844,659 @@ def subcenter_arcface_loss(
                     margin=margin, easy_margin=easy_margin, fallback="linear",
                     chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
                     shard=shard, reduction=reduction, centers_ndim=3)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- after ArcFace
+
+#: AdaFace's clip of the feature norms and the floor added to their standard deviation (the
+#: released code's constants)
+_ADA_NORM_RANGE = (1e-3, 100.0)
+_ADA_STD_EPS = 1e-3
+
+
+def _check_running(fn: str, name: str, value: Tensor, embeddings: Tensor) -> None:
+    """A running estimate: a one-element floating tensor on the embeddings' device."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{fn}: {name} must be a one-element tensor; got {type(value).__name__}")
+    check_floating(fn, name, value)
+    if value.numel() != 1:
+        raise ValueError(f"{fn}: {name} must be a one-element tensor; got {tuple(value.shape)}")
+    check_same_device(fn, ("embeddings", embeddings), (name, value))
+
+
+def _kept(keep: Tensor | None, n: int, like: Tensor) -> Tensor:
+    """``(B,)`` 1 for a kept row, 0 for a left-out one, in ``like``'s dtype."""
+    if keep is None:
+        return like.new_ones(n)
+    return keep.to(like.dtype)
+
+
+def _running(old: Tensor, batch: Tensor, momentum: float, ok: Tensor, dtype: torch.dtype) -> Tensor:
+    """``(1 - momentum) old + momentum batch`` where ``ok``, else ``old`` (0-dim)."""
+    old = old.to(dtype).reshape(())
+    return torch.where(ok, (1.0 - momentum) * old + momentum * batch, old)
+
+
+def _curricularface(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, t: Tensor, *, margin: Angle = 0.5,
+    scale: Scale = 64.0, momentum: UnitInterval = 0.01, stop_gradient: bool = True,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
+    reduction: Reduction = "mean",
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """:func:`curricularface_loss` and the updated ``t`` (for the module)."""
+    fn = "curricularface_loss"
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    _check_scale(fn, scale, embeddings)
+    _check_running(fn, "t", t, embeddings)
+    dt = _work_dtype(embeddings, centers)
+    s = _as_scale(scale, dt)
+    xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * s
+    # the target cosines first (O(B D)): the batch's mean updates t, and cos(theta_y + m)
+    # decides which negatives are hard, before the pass over the classes
+    cos_y = target_logits(xt, centers, y, normalize=True, eps=_EPS, shard=shard) / s
+    kept = _kept(keep, xt.shape[0], cos_y)
+    count = kept.sum()
+    mean = (cos_y * kept).sum() / count.clamp_min(1.0)
+    t_new = _running(t, mean.detach() if stop_gradient else mean, momentum, count > 0, dt)
+    if stop_gradient:
+        t_new = t_new.detach()
+    c = cos_y.detach().clamp(-1.0, 1.0)
+    s_ = s.detach() if isinstance(s, Tensor) else s
+    # hard: cos theta_j > cos(theta_y + m) (the plain formula, as the paper and its code)
+    threshold = s_ * (c * math.cos(margin) - safe_sqrt((1.0 - c) * (1.0 + c)) * math.sin(margin))
+    inv_s = xt.new_ones(()) / s
+    lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
+                                 shard=shard, modulation=Modulation(threshold, t_new, inv_s))  # fmt: skip
+    target = s * _target(zt / s, 1.0, margin, 0.0, 0.0, False, "linear", "exact")
+    return _finish(fn, lse, target, keep, weight, reduction, embeddings.dtype), t_new
+
+
+# the module's call: checked like the public function, errors named after it
+_curricularface.__name__ = "curricularface_loss"
+_curricularface = checked(_curricularface)
+
+
+@checked
+def curricularface_loss(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, t: Tensor, *, margin: Angle = 0.5,
+    scale: Scale = 64.0, momentum: UnitInterval = 0.01, stop_gradient: bool = True,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""CurricularFace: ArcFace's target, and hard negatives re-weighted by an adaptive ``t``.
+
+    Formula:
+        target s cos(t_y + margin);  others s N(cos t_j), N(c) = c (t + c) if c > cos(t_y + margin) else c;  t <- (1 - momentum) t + momentum mean_i cos t_yi
+
+    A negative class is *hard* for a sample when its cosine beats the sample's margined
+    target, ``cos theta_j > cos(theta_y + m)``. Its logit becomes ``s c (t + c)``: early in
+    training ``t`` (the running mean of the target cosines) is near 0, so hard negatives count
+    *less* than in ArcFace (``c (0 + c) < c``), and as training makes the classes compact
+    ``t`` grows toward 1 and they count more: a curriculum from easy to hard samples, set by
+    the model's own progress. The target is ArcFace's, with the same rule past
+    ``theta_y = pi - margin`` (``cos theta - margin sin margin``).
+
+    ``t`` is the estimate *before* this batch; the loss uses the updated one, ``(1 -
+    momentum) t + momentum r`` with ``r`` the mean target cosine of the kept rows (``t``
+    unchanged when no row is kept). ``momentum=0`` uses ``t`` as it is (evaluation).
+    :class:`CurricularFaceLoss` keeps ``t`` in a buffer and updates it in training mode.
+    With ``stop_gradient=True`` (the paper's code, which updates ``t`` under ``no_grad``)
+    the updated ``t`` is a constant of the backward pass; ``False`` differentiates through
+    it (to ``t``, the embeddings and the centres). The hard-negative mask has no gradient.
+
+    The paper writes the update as ``t = alpha r + (1 - alpha) t`` with ``alpha`` its
+    "momentum" 0.99, which taken literally makes ``t`` almost the current batch's mean; the
+    authors' released code weighs the batch by 0.01 (``t = 0.01 r + 0.99 t``) and starts
+    from ``t = 0``. losskit follows the code, with ``momentum`` in torch BatchNorm's sense
+    (the weight of the new batch), default 0.01. The code's hard-negative test uses the
+    plain ``cos(theta_y + m)``, also past ``pi - m``; so does losskit.
+
+    When to use:
+        Face recognition on large, clean identity sets where ArcFace plateaus: the
+        curriculum emphasises hard negatives only once the model can afford them. s = 64,
+        margin = 0.5; hold the head in a module so t persists.
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        t: one-element tensor, the running mean of the target cosine before this batch
+            (0 at the start of training).
+        margin: ``m`` in radians, ``[0, pi)``; default 0.5.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        momentum: the batch's weight in the update of ``t``, ``[0, 1]``; default 0.01.
+        stop_gradient: treat the updated ``t`` as a constant; default ``True``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out (and out of ``t``).
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs or ``t``, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, ``t`` not one element,
+            ``margin`` outside ``[0, pi)``, ``momentum`` outside ``[0, 1]``, a scale ``<= 0``.
+
+    Paper:
+        Huang et al., "CurricularFace: Adaptive Curriculum Learning Loss for Deep Face
+        Recognition", CVPR 2020, arXiv:2004.00288.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> w = torch.tensor([[1.0, 0.2], [0.6, 1.0]])
+        >>> y = torch.tensor([1, 1])  # row 0: class 0 (cos 0.98) is a hard negative
+        >>> curricularface_loss(x, y, w, torch.tensor(0.0), scale=4.0, reduction="none")
+        tensor([3.7356, 0.2544])
+        >>> curricularface_loss(x, y, w, torch.tensor(0.5), scale=4.0, momentum=0.0, reduction="none")
+        tensor([5.6492, 0.2544])
+    """
+    return _curricularface(embeddings, labels, centers, t, margin=margin, scale=scale,
+                           momentum=momentum, stop_gradient=stop_gradient,
+                           chunk_size=chunk_size, ignore_index=ignore_index, weight=weight,
+                           mask=mask, shard=shard, reduction=reduction)[0]  # fmt: skip
+
+
+def _adaface(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, norm_mean: Tensor, norm_std: Tensor,
+    *, margin: Angle = 0.4, h: NonNegative = 0.333, scale: Scale = 64.0,
+    momentum: UnitInterval = 0.01, stop_gradient: bool = True,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
+    reduction: Reduction = "mean",
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:  # fmt: skip
+    """:func:`adaface_loss` and the updated ``(norm_mean, norm_std)`` (for the module)."""
+    fn = "adaface_loss"
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    _check_scale(fn, scale, embeddings)
+    _check_running(fn, "norm_mean", norm_mean, embeddings)
+    _check_running(fn, "norm_std", norm_std, embeddings)
+    dt = _work_dtype(embeddings, centers)
+    x = _rows(embeddings, keep, dt)
+    norms = safe_norm(x, 1).clamp(*_ADA_NORM_RANGE)
+    if stop_gradient:  # the paper's: the norm is a proxy of quality, not something to optimise
+        norms = norms.detach()
+    kept = _kept(keep, x.shape[0], norms)
+    count = kept.sum()
+    mean = (norms * kept).sum() / count.clamp_min(1.0)
+    var = ((norms - mean).square() * kept).sum() / (count - 1.0).clamp_min(1.0)  # Bessel's
+    mu = _running(norm_mean, mean, momentum, count > 0, dt)
+    sd = _running(norm_std, safe_sqrt(var), momentum, count > 1, dt)
+    if stop_gradient:
+        mu, sd = mu.detach(), sd.detach()
+    quality = (h * (norms - mu) / (sd + _ADA_STD_EPS)).clamp(-1.0, 1.0)
+    s = _as_scale(scale, dt)
+    xt = normalize(x, 1, eps=_EPS) * s
+    lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
+                                 shard=shard)  # fmt: skip
+    theta = safe_acos(zt / s)
+    # angular margin -m q, additive margin m (1 + q); the angle stays in [0, pi]
+    theta_m = (theta - margin * quality).clamp(0.0, math.pi)
+    target = s * (torch.cos(theta_m) - margin * (1.0 + quality))
+    return _finish(fn, lse, target, keep, weight, reduction, embeddings.dtype), (mu, sd)
+
+
+# the module's call: checked like the public function, errors named after it
+_adaface.__name__ = "adaface_loss"
+_adaface = checked(_adaface)
+
+
+@checked
+def adaface_loss(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, norm_mean: Tensor, norm_std: Tensor,
+    *, margin: Angle = 0.4, h: NonNegative = 0.333, scale: Scale = 64.0,
+    momentum: UnitInterval = 0.01, stop_gradient: bool = True,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""AdaFace: a margin that adapts to image quality, read off the feature norm.
+
+    Formula:
+        q = clip(h (||x|| - mu) / (sigma + 1e-3), -1, 1);  target s (cos(clip(t_y - margin q, 0, pi)) - margin (1 + q));  others s cos t_j
+
+    The norm of an embedding tracks the quality of its image. ``q`` is the norm standardised
+    by the running batch statistics ``mu`` and ``sigma`` (about 68 % of the samples fall in
+    ``q in [-h, h]``). A high-quality sample (``q -> 1``) gets CosFace's margin ``2 m`` and a
+    negative angular margin: hard samples are emphasised; a low-quality one (``q -> -1``)
+    gets ArcFace's angular margin ``m`` and no cosine margin: it is de-emphasised where it is
+    hard, since a hard, unrecognisable image should not drive training. ``q = 0`` is the
+    combined margin ``cos(theta + 0) - m``.
+
+    ``norm_mean`` and ``norm_std`` are the estimates *before* this batch; the loss uses the
+    updated ones, ``(1 - momentum) old + momentum batch`` over the kept rows (the standard
+    deviation with Bessel's correction; an estimate stays as it is with no kept row, the
+    standard deviation with fewer than two). ``momentum=0`` uses them as they are.
+    :class:`AdaFaceLoss` keeps them in buffers (starting at 20 and 100, the released code's
+    values) and updates them in training mode. Norms are clipped to ``[1e-3, 100]`` before
+    the statistics and ``q`` (as the code does: a feature of norm 0 or 1e6 stays finite).
+    ``stop_gradient=True`` (the paper) makes the norm, and so ``q``, a constant of the
+    backward pass; ``False`` differentiates through the norm and the statistics.
+
+    Where the authors' code departs from the paper: it clamps *every* cosine to ``[-1 +
+    1e-3, 1 - 1e-3]`` and every angle plus margin to ``[1e-3, pi - 1e-3]`` (a small change to
+    all logits), updates the statistics in evaluation mode too, and adds ``1e-3`` to
+    ``sigma``. losskit keeps the exact cosines (a safe ``acos`` with a finite gradient at
+    +-1), clamps only the target's angle to ``[0, pi]``, updates only in training mode (as
+    BatchNorm) and keeps the ``1e-3`` floor of ``sigma`` (it keeps ``sigma = 0`` finite).
+
+    When to use:
+        Face recognition on data of mixed quality (surveillance, low resolution,
+        TinyFace, IJB-S): easy low-quality images are not forced to fit. s = 64, margin =
+        0.4, h = 0.333; hold the head in a module so the statistics persist.
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (their norm is the quality proxy; normalised
+            inside for the cosines).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        norm_mean: one-element tensor, the running mean of the feature norm before this
+            batch.
+        norm_std: one-element tensor, the running standard deviation of the feature norm.
+        margin: ``m``, ``[0, pi)``; default 0.4.
+        h: how far the standardised norm reaches, ``>= 0`` (0: a fixed margin); default
+            0.333.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        momentum: the batch's weight in the update of the statistics, ``[0, 1]``; default
+            0.01.
+        stop_gradient: treat the norm and the statistics as constants; default ``True``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out (and out of the
+            statistics).
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs or statistics, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, statistics not one element,
+            ``margin`` outside ``[0, pi)``, negative ``h``, ``momentum`` outside ``[0, 1]``,
+            a scale ``<= 0``.
+
+    Paper:
+        Kim, Jain, Liu, "AdaFace: Quality Adaptive Margin for Face Recognition", CVPR 2022,
+        arXiv:2204.00964.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+        >>> mu, sigma = torch.tensor(2.0), torch.tensor(1.0)
+        >>> adaface_loss(x, torch.tensor([0, 1]), torch.eye(2), mu, sigma, scale=4.0, momentum=0.0, reduction="none")
+        tensor([0.1436, 0.0537])
+    """
+    return _adaface(embeddings, labels, centers, norm_mean, norm_std, margin=margin, h=h,
+                    scale=scale, momentum=momentum, stop_gradient=stop_gradient,
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction)[0]  # fmt: skip
+
+
+@checked
+def magface_loss(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, scale: Scale = 64.0,
+    min_norm: Positive = 10.0, max_norm: Positive = 110.0, min_margin: Angle = 0.45,
+    max_margin: Angle = 0.8, reg_weight: NonNegative = 35.0, easy_margin: bool = False,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""MagFace: an ArcFace margin that grows with the feature's magnitude, and a regulariser
+    that pulls the magnitude up, so that the norm becomes a measure of quality.
+
+    Formula:
+        a = clip(||x||, min_norm, max_norm);  m(a) = min_margin + (max_margin - min_margin) (a - min_norm) / (max_norm - min_norm);  l = CE(target s cos(t_y + m(a)), others s cos t_j) + reg_weight (1 / a + a / max_norm^2)
+
+    A larger norm asks for a larger angular margin, which only a sample close to its class
+    centre can meet; the regulariser ``g(a) = 1 / a + a / max_norm^2`` (decreasing on
+    ``[min_norm, max_norm]``) rewards a large norm. Their balance puts easy, high-quality
+    samples at large norms near their centre and hard, low-quality ones at small norms, so
+    ``||x||`` can be read as a quality score at test time. The gradient flows through the
+    norm (as in the paper); outside ``[min_norm, max_norm]`` the clip stops it. Past
+    ``theta_y = pi - m(a)`` the target is ``cos theta_y - m sin m`` (ArcFace's rule).
+
+    The authors' released ``MagLinear`` defaults to ``easy_margin=True`` (the margin only
+    where ``cos theta_y > 0``), which the paper's formula does not have; losskit follows the
+    paper by default and offers ``easy_margin=True`` for the code's behaviour. The defaults
+    (10, 110, 0.45, 0.8, 35, s = 64) are the released training script's.
+
+    When to use:
+        Face recognition where a quality score per image is wanted for free (the feature
+        norm): template aggregation, rejecting unrecognisable faces. The norm bounds must
+        suit the backbone's feature scale (10 to 110 for an iResNet's 512-d features).
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (their norm is the magnitude ``a``).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        min_norm: ``l_a``, the lower bound of the magnitude, ``> 0``; default 10.
+        max_norm: ``u_a``, the upper bound, ``> min_norm``; default 110.
+        min_margin: ``l_m``, the margin at ``min_norm`` in radians, ``[0, pi)``; default 0.45.
+        max_margin: ``u_m``, the margin at ``max_norm`` in radians, ``[0, pi)``; default 0.8.
+        reg_weight: ``lambda_g``, the weight of the regulariser, ``>= 0``; default 35.
+        easy_margin: apply the margin only where ``cos theta_y > 0``; default ``False``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``, each sample's CE plus its regulariser), ``"mean"``
+            (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, ``min_norm >= max_norm``,
+            margins outside ``[0, pi)``, a negative ``reg_weight``, a scale ``<= 0``.
+
+    Paper:
+        Meng, Zhao, Jiang, Wang, "MagFace: A Universal Representation for Face Recognition
+        and Quality Assessment", CVPR 2021, arXiv:2103.06627.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[10.0, 0.0], [0.0, 110.0]])  # magnitudes at both bounds
+        >>> magface_loss(x, torch.tensor([0, 1]), torch.eye(2), scale=4.0, reg_weight=0.0, reduction="none")
+        tensor([0.0269, 0.0598])
+    """
+    fn = "magface_loss"
+    if min_norm >= max_norm:
+        raise ValueError(f"{fn}: min_norm must be below max_norm; got {min_norm} and {max_norm}")
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    _check_scale(fn, scale, embeddings)
+    dt = _work_dtype(embeddings, centers)
+    x = _rows(embeddings, keep, dt)
+    a = safe_norm(x, 1).clamp(min_norm, max_norm)
+    m_a = min_margin + (max_margin - min_margin) * (a - min_norm) / (max_norm - min_norm)
+    s = _as_scale(scale, dt)
+    xt = normalize(x, 1, eps=_EPS) * s
+    lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
+                                 shard=shard)  # fmt: skip
+    target = s * _target(zt / s, 1.0, m_a, 0.0, 0.0, easy_margin, "linear", "exact")
+    ce = softplus(lse - target)
+    g = 1.0 / a + a / (max_norm * max_norm)
+    return finish(fn, ce + reg_weight * g, reduction, weight=weight, keep=keep,
+                  out_dtype=embeddings.dtype)  # fmt: skip
+
+
+def _elastic_margins(
+    fn: str, n: int, margin: float, sigma: float, plus: bool, cos_y: Tensor,
+    keep: Tensor | None, generator: torch.Generator | None,
+) -> Tensor | float:  # fmt: skip
+    """``(B,)`` margins drawn from ``N(margin, sigma^2)`` (``margin`` itself when ``sigma =
+    0``); with ``plus``, sorted so that the kept row with the k-th largest target cosine gets
+    the k-th smallest draw."""
+    if sigma == 0.0:
+        return margin
+    where = generator.device if generator is not None else cos_y.device
+    z = torch.randn(n, generator=generator, device=where, dtype=cos_y.dtype).to(cos_y.device)
+    if plus:
+        kept = torch.ones_like(z, dtype=torch.bool) if keep is None else keep
+        order = torch.where(kept, cos_y.detach(), -torch.inf).argsort(descending=True,
+                                                                        stable=True)  # fmt: skip
+        ranked = torch.where(kept, z, torch.inf).sort().values
+        z = torch.empty_like(z).scatter_(0, order, ranked)
+        z = torch.where(kept, z, 0.0)  # a left-out row's draw is never read
+    return margin + sigma * z
+
+
+def _elastic(
+    fn: str, embeddings: Tensor, labels: Tensor, centers: Tensor, *, arc: bool, margin: float,
+    sigma: float, plus: bool, scale: float | Tensor, generator: torch.Generator | None,
+    chunk_size: int | None, ignore_index: int | None, weight: Tensor | None,
+    mask: Tensor | None, shard: ClassShard | None, reduction: Reduction,
+) -> Tensor:  # fmt: skip
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    _check_scale(fn, scale, embeddings)
+    dt = _work_dtype(embeddings, centers)
+    s = _as_scale(scale, dt)
+    xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * s
+    lse, zt, _ = margin_ce_parts(xt, centers, None, y, normalize=True, chunk_size=chunk_size,
+                                 shard=shard)  # fmt: skip
+    cos_y = zt / s
+    m = _elastic_margins(fn, xt.shape[0], margin, sigma, plus, cos_y, keep, generator)
+    if arc:
+        target = _target(cos_y, 1.0, m, 0.0, 0.0, False, "linear", "exact")
+    else:
+        target = _target(cos_y, 1.0, 0.0, m, 0.0, False, "linear", "exact")
+    return _finish(fn, lse, s * target, keep, weight, reduction, embeddings.dtype)
+
+
+@checked
+def elastic_arcface_loss(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, margin: Angle = 0.5,
+    sigma: NonNegative = 0.05, plus: bool = False, scale: Scale = 64.0,
+    generator: torch.Generator | None = None, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""ElasticFace-Arc: ArcFace with each sample's angular margin drawn from a normal
+    distribution.
+
+    Formula:
+        m_i ~ N(margin, sigma^2);  target s cos(t_y + m_i) (s (cos t_y - m_i sin m_i) past t_y = pi - m_i);  others s cos t_j
+
+    A fixed margin pushes every class toward the same decision boundary; drawing it per
+    sample and per step lets the boundary breathe, which the paper finds generalises
+    better. ``plus=True`` (ElasticFace+) sorts the draws against the samples' target
+    cosines: the kept sample closest to its class centre gets the smallest margin, the
+    farthest the largest. The draws come from ``generator`` (a ``torch.Generator``, so runs
+    are reproducible; ``None``: torch's global generator), one per row of the batch;
+    ``sigma=0`` is :func:`arcface_loss`.
+
+    Where the authors' code departs: it lets ``cos(theta + m)`` rise again past ``theta =
+    pi - m`` (a target that rewards moving further away); losskit continues it as ArcFace
+    does (``cos theta - m sin m``), as the ArcFace paper's code. For the plus variant the
+    code indexes the sorted draws with the sort permutation (``margin[order]``) where the
+    pairing of its two sorts needs its inverse; losskit pairs them by rank as intended.
+
+    When to use:
+        Face recognition with ArcFace's setting where a fixed margin overfits the training
+        identities: margin = 0.5, sigma = 0.05, s = 64 (the paper's). Keep one generator
+        per run, seeded the same on every rank under ClassShardedLoss.
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        margin: the mean of the angular margin in radians, ``[0, pi)``; default 0.5.
+        sigma: its standard deviation, ``>= 0``; default 0.05.
+        plus: ElasticFace+: sort the margins against the target cosines; default ``False``.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        generator: the ``torch.Generator`` the margins are drawn from; default ``None``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, non-integer labels, a generator that is not one.
+        ValueError: inconsistent shapes, labels out of range, ``margin`` outside ``[0, pi)``,
+            a negative ``sigma``, a scale ``<= 0``.
+
+    Paper:
+        Boutros, Damer, Kirchbuchner, Kuijper, "ElasticFace: Elastic Margin Loss for Deep
+        Face Recognition", CVPR Workshops 2022, arXiv:2109.09416.
+
+    Example:
+        >>> import torch
+        >>> x, w = torch.tensor([[1.0, 0.0]]), torch.eye(2)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> a = elastic_arcface_loss(x, torch.tensor([0]), w, scale=4.0, generator=g)
+        >>> b = elastic_arcface_loss(x, torch.tensor([0]), w, scale=4.0, generator=g.manual_seed(0))
+        >>> bool(a == b), elastic_arcface_loss(x, torch.tensor([0]), w, scale=4.0, sigma=0.0)
+        (True, tensor(0.0294))
+    """
+    return _elastic("elastic_arcface_loss", embeddings, labels, centers, arc=True,
+                    margin=margin, sigma=sigma, plus=plus, scale=scale, generator=generator,
+                    chunk_size=chunk_size, ignore_index=ignore_index, weight=weight, mask=mask,
+                    shard=shard, reduction=reduction)  # fmt: skip
+
+
+@checked
+def elastic_cosface_loss(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, cos_margin: NonNegative = 0.35,
+    sigma: NonNegative = 0.05, plus: bool = False, scale: Scale = 64.0,
+    generator: torch.Generator | None = None, chunk_size: PositiveInt | None = None,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    shard: ClassShard | None = None, reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""ElasticFace-Cos: CosFace with each sample's cosine margin drawn from a normal
+    distribution.
+
+    Formula:
+        m_i ~ N(cos_margin, sigma^2);  target s (cos t_y - m_i);  others s cos t_j
+
+    ElasticFace's construction with CosFace's margin: one draw per row of the batch from
+    ``generator``; ``plus=True`` gives the kept sample closest to its class centre the
+    smallest draw and the farthest the largest; ``sigma=0`` is :func:`cosface_loss`. The
+    authors' code and losskit agree here (a cosine margin needs no continuation), but for
+    the plus variant's pairing: the code indexes the sorted draws with the sort permutation
+    where its two sorts need the inverse; losskit pairs them by rank.
+
+    When to use:
+        As CosFace (cos_margin = 0.35, s = 64) with a margin that varies per sample, sigma =
+        0.05 (the paper's).
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        cos_margin: the mean of the cosine margin, ``>= 0``; default 0.35.
+        sigma: its standard deviation, ``>= 0``; default 0.05.
+        plus: ElasticFace+: sort the margins against the target cosines; default ``False``.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        generator: the ``torch.Generator`` the margins are drawn from; default ``None``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs, non-integer labels, a generator that is not one.
+        ValueError: inconsistent shapes, labels out of range, a negative ``cos_margin`` or
+            ``sigma``, a scale ``<= 0``.
+
+    Paper:
+        Boutros, Damer, Kirchbuchner, Kuijper, "ElasticFace: Elastic Margin Loss for Deep
+        Face Recognition", CVPR Workshops 2022, arXiv:2109.09416.
+
+    Example:
+        >>> import torch
+        >>> x, w = torch.tensor([[1.0, 0.0]]), torch.eye(2)
+        >>> elastic_cosface_loss(x, torch.tensor([0]), w, scale=4.0, sigma=0.0)
+        tensor(0.0716)
+    """
+    return _elastic("elastic_cosface_loss", embeddings, labels, centers, arc=False,
+                    margin=cos_margin, sigma=sigma, plus=plus, scale=scale,
+                    generator=generator, chunk_size=chunk_size, ignore_index=ignore_index,
+                    weight=weight, mask=mask, shard=shard, reduction=reduction)  # fmt: skip
+
+
+@checked
+def uniface_loss(
+    embeddings: Tensor, labels: Tensor, centers: Tensor, unified_threshold: Tensor, *,
+    cos_margin: NonNegative = 0.4, scale: Scale = 64.0, negative_weight: NonNegative = 1.0,
+    chunk_size: PositiveInt | None = None, ignore_index: int | None = -100,
+    weight: Weight = None, mask: Mask = None, shard: ClassShard | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""UniFace: the unified cross-entropy, one learned threshold ``b`` for every pair of a
+    sample and a class.
+
+    Formula:
+        l_i = log(1 + e^{-(s (cos t_y - cos_margin) - b)}) + negative_weight sum_{j != y} log(1 + e^{s cos t_j - b})
+
+    Softmax cross-entropy only asks each sample's target to beat *its own* negatives; the
+    decision threshold between a positive and a negative pair then differs from sample to
+    sample, and a single verification threshold fits none of them well. UniFace scores
+    every (sample, class) pair with a sigmoid against one shared threshold ``b`` (the
+    ``unified_threshold``, learned): positives must lie above ``b`` with the CosFace margin,
+    negatives below it. ``negative_weight`` (the paper's ``lambda``) balances the ``C - 1``
+    negative terms against the one positive.
+
+    The negative terms run in the fused pass over class blocks (``chunk_size``), with
+    Partial FC and class-sharded like the softmax heads. The authors' code clamps each
+    term's argument to ``[-s, s]`` (a cap on each term and no gradient beyond it); losskit
+    computes ``log(1 + e^u)`` exactly and stably instead. :class:`UniFaceLoss` initialises
+    ``b = log(10 C)`` as their code does (its ``r = 1``).
+
+    When to use:
+        Face verification where one threshold must separate genuine from impostor pairs
+        across the whole population; cos_margin = 0.4, s = 64 (the paper's).
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer labels in ``[0, C)``.
+        centers: ``(C, D)`` class weights (normalised inside).
+        unified_threshold: ``b``, a one-element tensor (a learnable parameter of the module).
+        cos_margin: the margin of the positive pair, in cosine units, ``>= 0``; default 0.4.
+        scale: ``s``, a number ``> 0`` or a one-element tensor; default 64.
+        negative_weight: ``lambda``, the weight of the negative terms, ``>= 0``; default 1.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        weight: optional non-negative ``(B,)`` sample weights.
+        mask: optional bool ``(B,)``; ``False`` = leave the sample out.
+        shard: the class shard under ``ClassShardedLoss``; default ``None``.
+        reduction: ``"none"`` (``(B,)``), ``"mean"`` (default) or ``"sum"``.
+
+    Returns:
+        The loss in the dtype of ``embeddings``; a scalar unless ``reduction="none"``.
+
+    Raises:
+        TypeError: non-floating inputs or threshold, non-integer labels.
+        ValueError: inconsistent shapes, labels out of range, a threshold of more than one
+            element, negative ``cos_margin`` or ``negative_weight``, a scale ``<= 0``.
+
+    Paper:
+        Zhou, Jia, Li, Shen, Duan, "UniFace: Unified Cross-Entropy Loss for Deep Face
+        Recognition", ICCV 2023.
+
+    Example:
+        >>> import torch
+        >>> x, w = torch.tensor([[1.0, 0.0]]), torch.eye(2)
+        >>> uniface_loss(x, torch.tensor([0]), w, torch.tensor(1.0), scale=4.0)  # sp(-1.4) + sp(-1)
+        tensor(0.5337)
+    """
+    fn = "uniface_loss"
+    y, keep = _check_inputs(fn, embeddings, labels, centers, None, ignore_index, weight, mask,
+                            shard)  # fmt: skip
+    _check_scale(fn, scale, embeddings)
+    _check_running(fn, "unified_threshold", unified_threshold, embeddings)
+    dt = _work_dtype(embeddings, centers)
+    s = _as_scale(scale, dt)
+    b = unified_threshold.to(dt).reshape(())
+    xt = normalize(_rows(embeddings, keep, dt), 1, eps=_EPS) * s
+    negatives, zt = unified_ce_parts(xt, centers, b, y, normalize=True, chunk_size=chunk_size,
+                                     shard=shard)  # fmt: skip
+    positive = softplus(b - (zt - s * cos_margin))
+    return finish(fn, positive + negative_weight * negatives, reduction, weight=weight,
+                  keep=keep, out_dtype=embeddings.dtype)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- helpers
@@ -994,6 +1688,10 @@ def _sample_classes(
 # --------------------------------------------------------------------------- modules
 
 
+#: the state of a head indexed by class (Partial FC samples its rows)
+_PER_CLASS = frozenset({"centers", "bias"})
+
+
 class _MarginHead(LossModule, state=("centers",)):
     """The class centres, Partial FC and the call shared by every margin head."""
 
@@ -1036,10 +1734,10 @@ class _MarginHead(LossModule, state=("centers",)):
         """The loss of ``embeddings`` ``(B, D)`` with ``labels`` ``(B,)``; with
         ``sample_rate < 1`` in training mode, over the Partial FC sample of the classes."""
         state = list(self.state_tensors())
+        index = None
         if shard is not None:
             # classes split across ranks: the sharded wrapper sampled this shard already
-            if shard.index is not None:
-                state = [t if t is None else t[shard.index] for t in state]
+            index = shard.index
         elif self.training and self.sample_rate < 1.0:
             keep = exclusion(type(self).__name__, labels.shape, mask=mask, labels=labels,
                              ignore_index=getattr(self, "ignore_index", None))  # fmt: skip
@@ -1047,8 +1745,16 @@ class _MarginHead(LossModule, state=("centers",)):
             # the sample size from an int fixed at construction: a float attribute would be a
             # symbolic value under torch.compile(dynamic=True)
             index, new = _sample_classes(present, self.num_classes, self._at_least, None)
-            state = [t if t is None else t[index] for t in state]
             labels, mask = new.clamp_min(0), new >= 0
+        if index is not None:  # only the per-class state is sampled (not a running estimate)
+            state = [t[index] if n in _PER_CLASS and t is not None else t
+                     for n, t in zip(self.state, state, strict=True)]  # fmt: skip
+        return self._loss(embeddings, labels, state, weight=weight, mask=mask, shard=shard)
+
+    def _loss(
+        self, embeddings: Tensor, labels: Tensor, state: list[Tensor | None], *,
+        weight: Tensor | None, mask: Tensor | None, shard: ClassShard | None,
+    ) -> Tensor:  # fmt: skip
         return self.function(embeddings, labels, *state, **self.hyperparameters(),
                              weight=weight, mask=mask, shard=shard)  # fmt: skip
 
@@ -1331,6 +2037,8 @@ class CombinedMarginLoss(_ScaledHead, function=combined_margin_loss):
         scale: ``s``, ``> 0``; default 64.
         fallback: ``"auto"`` (default), ``"monotone"`` or ``"linear"``.
         grad_mode: ``"exact"`` (default) or ``"straight_through"``.
+        interclass_filtering_threshold: negatives above this cosine get logit 0; 0
+            (default) filters nothing.
         chunk_size: ``None`` (default: dense) or the number of classes per block.
         ignore_index: labels equal to it are excluded; default -100.
         sample_rate: Partial FC's fraction of classes in training mode; default 1.
@@ -1356,6 +2064,7 @@ class CombinedMarginLoss(_ScaledHead, function=combined_margin_loss):
     cos_margin: NonNegative = DEFAULT
     fallback: Fallback = DEFAULT
     grad_mode: GradMode = DEFAULT
+    interclass_filtering_threshold: UnitInterval = DEFAULT
 
     def __post_init__(self) -> None:
         resolve_fallback(type(self).__name__, self.fallback, self.m)
@@ -1397,3 +2106,356 @@ class SubCenterArcFaceLoss(_ScaledHead, function=subcenter_arcface_loss):
 
     def _shape(self) -> tuple[int, ...]:
         return (self.num_classes, self.subcenters, self.embedding_dim)
+
+
+class _RunningHead(_ScaledHead):
+    """A head with running estimates in buffers (``_running``: name -> initial value):
+    created in ``__post_init__``, saved in ``state_dict``, passed to the function after the
+    centres, updated in training mode only (the function's ``momentum``; 0 in evaluation)."""
+
+    _running: ClassVar[dict[str, float]] = {}
+    momentum: UnitInterval = DEFAULT
+    stop_gradient: bool = DEFAULT
+
+    def __post_init__(self) -> None:
+        factory = {"device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")}
+        super().__post_init__()
+        for name, value in self._running.items():
+            self.register_buffer(name, torch.tensor(float(value), **factory))
+
+    def reset_running_stats(self) -> None:
+        """Put the running estimates back to their initial values."""
+        with torch.no_grad():
+            for name, value in self._running.items():
+                getattr(self, name).fill_(value)
+
+    def _loss(
+        self, embeddings: Tensor, labels: Tensor, state: list[Tensor | None], *,
+        weight: Tensor | None, mask: Tensor | None, shard: ClassShard | None,
+    ) -> Tensor:  # fmt: skip
+        hyper = self.hyperparameters()
+        if not self.training:
+            hyper["momentum"] = 0.0
+        loss, new = self._update(embeddings, labels, *state, **hyper, weight=weight, mask=mask,
+                                 shard=shard)  # fmt: skip
+        if self.training:
+            with torch.no_grad():
+                for name, value in zip(self._running, new, strict=True):
+                    buf = getattr(self, name)
+                    buf.copy_(value.detach().reshape(buf.shape))
+        return loss
+
+
+class CurricularFaceLoss(_RunningHead, function=curricularface_loss, state=("centers", "t")):
+    """CurricularFace with its ``(C, D)`` class weights and the running ``t`` (a buffer).
+
+    In training mode every call updates ``t`` (``(1 - momentum) t + momentum`` times the
+    batch's mean target cosine) and uses the updated value; in evaluation mode ``t`` is used
+    as it is. ``t`` starts at 0 and is saved in ``state_dict``; ``reset_running_stats()``
+    puts it back. Under :class:`~losskit.distributed.ClassShardedLoss` every rank sees the
+    global batch, so ``t`` stays the same on every rank (one process's value).
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        margin: ``[0, pi)`` radians; default 0.5.
+        scale: ``s``, ``> 0``; default 64.
+        momentum: the batch's weight in the update of ``t``, ``[0, 1]``; default 0.01.
+        stop_gradient: treat the updated ``t`` as a constant; default ``True``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights and ``t``; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+        Output: a scalar, or ``(B,)``.
+
+    Paper:
+        Huang et al., "CurricularFace: Adaptive Curriculum Learning Loss for Deep Face
+        Recognition", CVPR 2020, arXiv:2004.00288.
+
+    Example:
+        >>> import torch
+        >>> head = CurricularFaceLoss(10, 4)
+        >>> loss = head(torch.randn(8, 4), torch.randint(0, 10, (8,)))
+        >>> bool(head.t > 0) or bool(head.t < 0), "t" in head.state_dict()
+        (True, True)
+    """
+
+    _running: ClassVar[dict[str, float]] = {"t": 0.0}
+    margin: Angle = DEFAULT
+
+    @staticmethod
+    def _update(*args: Any, **kwargs: Any) -> tuple[Tensor, tuple[Tensor, ...]]:
+        loss, t = _curricularface(*args, **kwargs)
+        return loss, (t,)
+
+
+class AdaFaceLoss(_RunningHead, function=adaface_loss, state=("centers", "norm_mean", "norm_std")):
+    """AdaFace with its ``(C, D)`` class weights and the running norm statistics (buffers).
+
+    In training mode every call updates ``norm_mean`` and ``norm_std`` from the batch's
+    feature norms and uses the updated values; in evaluation mode they are used as they are.
+    They start at 20 and 100 (the released code's values), are saved in ``state_dict`` and
+    ``reset_running_stats()`` puts them back. Under
+    :class:`~losskit.distributed.ClassShardedLoss` every rank sees the global batch, so the
+    statistics are one process's on every rank.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        margin: ``m``, ``[0, pi)``; default 0.4.
+        h: how far the standardised norm reaches, ``>= 0``; default 0.333.
+        scale: ``s``, ``> 0``; default 64.
+        momentum: the batch's weight in the update, ``[0, 1]``; default 0.01.
+        stop_gradient: treat the norms and statistics as constants; default ``True``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights and statistics; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` (not
+        normalised: the norm is the quality signal) and ``(B,)``. Output: a scalar, or
+        ``(B,)``.
+
+    Paper:
+        Kim, Jain, Liu, "AdaFace: Quality Adaptive Margin for Face Recognition", CVPR 2022,
+        arXiv:2204.00964.
+
+    Example:
+        >>> import torch
+        >>> head = AdaFaceLoss(10, 4, momentum=0.5)
+        >>> loss = head(torch.full((2, 4), 2.0), torch.tensor([1, 2]))  # norms 4 and 4
+        >>> head.norm_mean, head.norm_std
+        (tensor(12.), tensor(50.))
+    """
+
+    _running: ClassVar[dict[str, float]] = {"norm_mean": 20.0, "norm_std": 100.0}
+    margin: Angle = DEFAULT
+    h: NonNegative = DEFAULT
+
+    @staticmethod
+    def _update(*args: Any, **kwargs: Any) -> tuple[Tensor, tuple[Tensor, ...]]:
+        return _adaface(*args, **kwargs)
+
+
+class MagFaceLoss(_ScaledHead, function=magface_loss):
+    """MagFace with its ``(C, D)`` class weights: ``s cos(theta_y + m(||x||))`` plus the
+    magnitude regulariser.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        scale: ``s``, ``> 0``; default 64.
+        min_norm: ``l_a``, ``> 0``; default 10.
+        max_norm: ``u_a``, ``> min_norm``; default 110.
+        min_margin: the margin at ``min_norm``, ``[0, pi)``; default 0.45.
+        max_margin: the margin at ``max_norm``, ``[0, pi)``; default 0.8.
+        reg_weight: ``lambda_g``, ``>= 0``; default 35.
+        easy_margin: margin only where ``cos theta_y > 0`` (the released code's); default
+            ``False``.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` (not
+        normalised: the magnitude matters) and ``(B,)``. Output: a scalar, or ``(B,)``.
+
+    Paper:
+        Meng, Zhao, Jiang, Wang, "MagFace: A Universal Representation for Face Recognition
+        and Quality Assessment", CVPR 2021, arXiv:2103.06627.
+
+    Example:
+        >>> import torch
+        >>> head = MagFaceLoss(10, 4, min_norm=1.0, max_norm=20.0)
+        >>> head(10 * torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    min_norm: Positive = DEFAULT
+    max_norm: Positive = DEFAULT
+    min_margin: Angle = DEFAULT
+    max_margin: Angle = DEFAULT
+    reg_weight: NonNegative = DEFAULT
+    easy_margin: bool = DEFAULT
+
+    def __post_init__(self) -> None:
+        if self.min_norm >= self.max_norm:
+            raise ValueError(
+                f"MagFaceLoss: min_norm must be below max_norm; got {self.min_norm} and "
+                f"{self.max_norm}"
+            )
+        super().__post_init__()
+
+
+class _ElasticHead(_ScaledHead):
+    """An ElasticFace head: in training mode the margins are drawn from ``generator``; in
+    evaluation mode every sample gets the mean margin (``sigma`` 0)."""
+
+    sigma: NonNegative = DEFAULT
+    plus: bool = DEFAULT
+    generator: torch.Generator | None = DEFAULT
+
+    def _loss(
+        self, embeddings: Tensor, labels: Tensor, state: list[Tensor | None], *,
+        weight: Tensor | None, mask: Tensor | None, shard: ClassShard | None,
+    ) -> Tensor:  # fmt: skip
+        hyper = self.hyperparameters()
+        if not self.training:
+            hyper["sigma"] = 0.0
+        return self.function(embeddings, labels, *state, **hyper, weight=weight, mask=mask,
+                             shard=shard)  # fmt: skip
+
+
+class ElasticArcFaceLoss(_ElasticHead, function=elastic_arcface_loss):
+    """ElasticFace-Arc with its ``(C, D)`` class weights: ArcFace with per-sample margins
+    drawn from ``N(margin, sigma^2)`` (training mode; the mean margin in evaluation mode).
+
+    The draws come from ``generator`` (kept by the module, so a seeded generator makes a run
+    reproducible; its state is not part of ``state_dict``: save ``generator.get_state()``).
+    Under :class:`~losskit.distributed.ClassShardedLoss` (whose own ``generator`` argument
+    draws its Partial FC sample) set ``sharded.inner.generator`` to a generator seeded the
+    same on every rank: every rank then draws the same margins for the global batch.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        margin: the mean angular margin, ``[0, pi)``; default 0.5.
+        sigma: its standard deviation, ``>= 0``; default 0.05.
+        plus: ElasticFace+ (margins sorted against the target cosines); default ``False``.
+        scale: ``s``, ``> 0``; default 64.
+        generator: the ``torch.Generator`` of the draws; default ``None`` (torch's global).
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Boutros, Damer, Kirchbuchner, Kuijper, "ElasticFace: Elastic Margin Loss for Deep
+        Face Recognition", CVPR Workshops 2022, arXiv:2109.09416.
+
+    Example:
+        >>> import torch
+        >>> head = ElasticArcFaceLoss(10, 4, plus=True, generator=torch.Generator().manual_seed(0))
+        >>> head(torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    margin: Angle = DEFAULT
+
+
+class ElasticCosFaceLoss(_ElasticHead, function=elastic_cosface_loss):
+    """ElasticFace-Cos with its ``(C, D)`` class weights: CosFace with per-sample margins
+    drawn from ``N(cos_margin, sigma^2)`` (training mode; the mean in evaluation mode).
+
+    See :class:`ElasticArcFaceLoss` for the generator.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        cos_margin: the mean cosine margin, ``>= 0``; default 0.35.
+        sigma: its standard deviation, ``>= 0``; default 0.05.
+        plus: ElasticFace+ (margins sorted against the target cosines); default ``False``.
+        scale: ``s``, ``> 0``; default 64.
+        generator: the ``torch.Generator`` of the draws; default ``None`` (torch's global).
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the class weights; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Boutros, Damer, Kirchbuchner, Kuijper, "ElasticFace: Elastic Margin Loss for Deep
+        Face Recognition", CVPR Workshops 2022, arXiv:2109.09416.
+
+    Example:
+        >>> import torch
+        >>> ElasticCosFaceLoss(10, 4, sigma=0.1).eval()(torch.randn(3, 4), torch.tensor([0, 5, 9])).ndim
+        0
+    """
+
+    cos_margin: NonNegative = DEFAULT
+
+
+class UniFaceLoss(_ScaledHead, function=uniface_loss, state=("centers", "unified_threshold")):
+    """UniFace with its ``(C, D)`` class weights and the learned unified threshold ``b``.
+
+    ``b`` is a one-element ``nn.Parameter``, initialised to ``unified_threshold`` (default
+    ``None``: ``log(10 num_classes)``, the released code's with ``r = 1``). Under
+    :class:`~losskit.distributed.ClassShardedLoss` each rank's inner head holds only its
+    shard's classes: pass ``unified_threshold=math.log(10 * C)`` for the global ``C``.
+
+    Args:
+        num_classes: ``C``.
+        embedding_dim: ``D``.
+        unified_threshold: the initial ``b``; default ``None`` (``log(10 C)``).
+        cos_margin: the positive pair's cosine margin, ``>= 0``; default 0.4.
+        scale: ``s``, ``> 0``; default 64.
+        negative_weight: ``lambda``, ``>= 0``; default 1.
+        chunk_size: ``None`` (default: dense) or the number of classes per block.
+        ignore_index: labels equal to it are excluded; default -100.
+        sample_rate: Partial FC's fraction of classes in training mode; default 1.
+        learn_scale: learn ``s``; default ``False``.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
+        device: where to allocate the parameters; default ``None``.
+        dtype: their dtype; default ``None``.
+
+    Shape:
+        ``forward(embeddings, labels, *, weight=None, mask=None)``: ``(B, D)`` and ``(B,)``.
+
+    Paper:
+        Zhou, Jia, Li, Shen, Duan, "UniFace: Unified Cross-Entropy Loss for Deep Face
+        Recognition", ICCV 2023.
+
+    Example:
+        >>> import math, torch
+        >>> head = UniFaceLoss(10, 4)
+        >>> round(float(head.unified_threshold), 4) == round(math.log(100), 4)
+        True
+    """
+
+    unified_threshold: float | None = field(default=None)
+    cos_margin: NonNegative = DEFAULT
+    negative_weight: NonNegative = DEFAULT
+
+    def __post_init__(self) -> None:
+        factory = {"device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")}
+        init = self.__dict__.pop("unified_threshold")
+        if init is None:
+            init = math.log(10.0 * self.num_classes)
+        make_check(float)("UniFaceLoss", "unified_threshold", init)
+        super().__post_init__()
+        self.unified_threshold = nn.Parameter(torch.tensor(float(init), **factory))
+        self._threshold_init = float(init)
+
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s initialisation of the class weights; ``b`` back to its start."""
+        super().reset_parameters()
+        b = getattr(self, "unified_threshold", None)
+        if isinstance(b, Tensor):
+            with torch.no_grad():
+                b.fill_(self._threshold_init)

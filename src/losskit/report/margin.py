@@ -56,6 +56,60 @@ def _train_toy(loss_of: Callable, steps: int, seed: int = 0) -> tuple[float, flo
     return acc, angle
 
 
+#: the heads after ArcFace drawn beside it (their registry entries' first explain panel)
+FACE_HEADS = (
+    "curricularface_loss",
+    "adaface_loss",
+    "magface_loss",
+    "elastic_arcface_loss",
+    "elastic_cosface_loss",
+    "uniface_loss",
+)
+
+
+def _face_toy() -> dict[str, Callable]:
+    """The heads after ArcFace as ``loss_of(features, labels, w, it)`` for :func:`_train_toy`,
+    each keeping its running state between steps as its module does in training mode."""
+    t = {"t": torch.tensor(0.0)}
+    stats = {"mean": torch.tensor(20.0), "std": torch.tensor(100.0)}
+    gen = torch.Generator().manual_seed(0)
+    threshold = torch.nn.Parameter(torch.tensor(math.log(1000.0)))
+
+    def curricular(f, y, w, it):
+        loss, t["t"] = F.margin._curricularface(f, y, w, t["t"], margin=0.5, scale=16.0)
+        return loss
+
+    def ada(f, y, w, it):
+        loss, (stats["mean"], stats["std"]) = F.margin._adaface(
+            f, y, w, stats["mean"], stats["std"], margin=0.4, scale=16.0
+        )
+        return loss
+
+    def uniface(f, y, w, it):
+        # the threshold learns too: an SGD step (lr 0.05) on the gradient of the last step
+        if threshold.grad is not None:
+            with torch.no_grad():
+                threshold.sub_(0.05 * threshold.grad)
+            threshold.grad = None
+        return F.uniface_loss(f, y, w, threshold, cos_margin=0.35, scale=16.0)
+
+    return {
+        "CurricularFace m=0.5, s=16": curricular,
+        "AdaFace m=0.4, s=16": ada,
+        "MagFace (norms 1..10), s=16": lambda f, y, w, it: F.magface_loss(
+            f, y, w, scale=16.0, min_norm=1.0, max_norm=10.0, reg_weight=1.0
+        ),
+        "ElasticFace-Arc+ m=0.5, s=16": lambda f, y, w, it: F.elastic_arcface_loss(
+            f, y, w, scale=16.0, plus=True, generator=gen
+        ),
+        "ElasticFace-Cos m=0.35, s=16": lambda f, y, w, it: F.elastic_cosface_loss(
+            f, y, w, scale=16.0, generator=gen
+        ),
+        "UniFace m=0.35, s=16": uniface,
+        "_t": lambda: float(t["t"]),  # not a loss: CurricularFace's t after training
+    }
+
+
 def _free_features(loss: Callable, **kw) -> float:
     """Optimise free features against fixed unit class weights; mean angle to own class."""
     g = torch.Generator().manual_seed(8)
@@ -231,6 +285,35 @@ def _section(ctx: ReportContext) -> Section:
         )
     )
 
+    # ---- the heads after ArcFace: each target logit beside ArcFace's
+    _step(ctx, "after ArcFace", 0.25)
+    from ..registry import REGISTRY
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.2), sharey=True)
+    for ax, name in zip(axes.flat, FACE_HEADS, strict=True):
+        panel = REGISTRY.get(name).explain()[0]
+        for curve in panel.curves:
+            ax.plot(torch.rad2deg(panel.x).numpy(), curve.loss.numpy(), lw=2, label=curve.label,
+                    ls="--" if curve.label.startswith("ArcFace") else "-")  # fmt: skip
+        ax.set_title(name)
+        ax.set_xlabel("theta_y (degrees)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("target logit / s")
+    figs.append(
+        ctx.save_figure(
+            fig,
+            "margin_face_target_logit",
+            "The target logit of each head after ArcFace (solid) beside ArcFace's (dashed, m = "
+            "0.5), read off each loss (the other class orthogonal, its logit 0). CurricularFace "
+            "keeps ArcFace's target and changes the hard negatives instead; AdaFace moves from "
+            "an angular margin (low feature norm, q = -1) to a cosine one (high norm, q = +1); "
+            "MagFace's margin grows with the norm; ElasticFace's spreads around its mean; "
+            "UniFace's positive logit is CosFace's, compared with one learned threshold.",
+        )
+    )
+
     # ---- claims
     _step(ctx, "claims", 0.3)
     x1, w4, y0 = (
@@ -280,6 +363,9 @@ def _section(ctx: ReportContext) -> Section:
         "ArcFace m=0.5, s=16": lambda f, y, w, it: F.arcface_loss(f, y, w, margin=0.5, scale=16.0),
         "ArcFace m=0.5, s=16, easy_margin": lambda f, y, w, it: F.arcface_loss(f, y, w, margin=0.5, scale=16.0, easy_margin=True),
     }  # fmt: skip
+    face = _face_toy()
+    t_after = face.pop("_t")
+    toy.update(face)
     trained = {name: _train_toy(fn, steps) for name, fn in toy.items()}
     acc = {k: v[0] for k, v in trained.items()}
     soft = acc["softmax"]
@@ -355,6 +441,25 @@ def _section(ctx: ReportContext) -> Section:
             "fixed weights (s = 16): " + ", ".join(f"{k} {v:.1f} deg" for k, v in angles.items()),
         ),
         Claim(
+            "(losskit) CurricularFace's t, the running mean of the target cosine, grows from 0 "
+            "as the classes become compact (the curriculum's 'later stage').",
+            held=t_after() > 0.1,
+            measured=f"t after {steps} SGD steps of the toy problem (momentum 0.01): "
+            f"{t_after():.2f}",
+        ),
+        Claim(
+            "(losskit) The softmax heads after ArcFace (CurricularFace, AdaFace, MagFace, "
+            "ElasticFace) train the toy problem as well as ArcFace (within 0.9 of its "
+            "accuracy); UniFace, a sigmoid loss whose learned threshold starts at log(10 C), is "
+            "slower to start on it.",
+            held=all(
+                acc[k] >= 0.9 * acc["ArcFace m=0.5, s=16"] for k in face if "UniFace" not in k
+            ),
+            measured="training accuracy: "
+            + "; ".join(f"{k} {100 * acc[k]:.0f} %" for k in face)
+            + f" (ArcFace {100 * acc['ArcFace m=0.5, s=16']:.0f} %)",
+        ),
+        Claim(
             "(losskit) The chunked path equals the dense one to float32 rounding and never holds "
             "the B x C logits.",
             # one block holds at most chunk x max(B, D) floats; the dense path holds B x C
@@ -380,6 +485,12 @@ def _section(ctx: ReportContext) -> Section:
             ["arcface_loss", "s cos(theta + m)", "s cos theta_j", "x, W", "margin = 0.5 rad, scale = 64"],
             ["combined_margin_loss", "s (cos(m theta + margin) - cos_margin)", "s cos theta_j", "x, W", "m = 1, margin = 0.3, cos_margin = 0.2, scale = 64"],
             ["subcenter_arcface_loss", "s cos(theta + m), theta to the closest of K", "s cos theta_j", "x, W", "margin = 0.5, scale = 64"],
+            ["curricularface_loss", "s cos(theta + m)", "s c (t + c) if c > cos(theta_y + m) else s c", "x, W", "margin = 0.5, scale = 64, momentum = 0.01"],
+            ["adaface_loss", "s (cos(theta - m q) - m (1 + q)), q from ||x||", "s cos theta_j", "W (x for the cosines)", "margin = 0.4, h = 0.333, scale = 64"],
+            ["magface_loss", "s cos(theta + m(||x||)) + lambda_g g(||x||)", "s cos theta_j", "W (x for the cosines)", "norms 10..110, margins 0.45..0.8, reg_weight = 35"],
+            ["elastic_arcface_loss", "s cos(theta + m_i), m_i ~ N(m, sigma^2)", "s cos theta_j", "x, W", "margin = 0.5, sigma = 0.05, scale = 64"],
+            ["elastic_cosface_loss", "s (cos theta - m_i), m_i ~ N(m, sigma^2)", "s cos theta_j", "x, W", "cos_margin = 0.35, sigma = 0.05, scale = 64"],
+            ["uniface_loss", "sigmoid CE: log(1 + e^{-(s (cos theta - m) - b)})", "log(1 + e^{s cos theta_j - b}) each", "x, W", "cos_margin = 0.4, scale = 64, b learned"],
         ],
         caption="The family at a glance (theta: angle to the target class weight)",
     )  # fmt: skip
@@ -419,7 +530,8 @@ def _section(ctx: ReportContext) -> Section:
         title="Large angular margin losses",
         intro=(
             "Softmax, L-Softmax, SphereFace, COCO, L2-Softmax, NormFace, CosFace, ArcFace, the "
-            "combined margin and sub-center ArcFace all replace the target class's logit by a "
+            "combined margin, sub-center ArcFace and the heads after it (CurricularFace, "
+            "AdaFace, MagFace, ElasticFace, UniFace) all replace the target class's logit by a "
             "smaller one, so a feature has to sit closer to its class weight than plain softmax "
             "asks. losskit computes all of them with one margin core and one fused cross-entropy "
             "that never normalises a copy of the weight and, with chunk_size, never holds the "
