@@ -123,10 +123,14 @@ Scale = Annotated[float | Tensor, Range(0.0, low_open=True)]
 AvgFactor = Annotated[float | Tensor | None, Range(0.0)]
 #: an ``int >= 0``: iteration counts that may be 0.
 NonNegativeInt = Annotated[int, Range(0.0)]
+#: a required non-negative tensor (the generalized Wasserstein Dice's ``(C, C)`` distances).
+ClassDistance = Annotated[Tensor, Range(0.0)]
 #: PolyLoss's coefficient of ``(1 - p_t)``: a number ``>= -1`` (the loss stays non-negative).
 PolyCoef = Annotated[float, Range(-1.0)]
 #: per-class sample counts ``(C,)``, ``>= 0`` (long-tail losses; never differentiated).
 ClassCounts = Annotated[Tensor, Range(0.0)]
+#: Barron's shape parameter ``alpha``: any finite number, or a tensor of finite values.
+RobustShape = Annotated[float | Tensor, Range()]
 
 _NONE = type(None)
 

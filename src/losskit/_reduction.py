@@ -180,3 +180,95 @@ def finish(
         mean_weight = mw
     out = reduce_loss(loss, reduction, weight=w, fn=fn, mean_weight=mean_weight)
     return out if out_dtype is None else out.to(out_dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# dense detection's normaliser: "mean" divides the summed loss by a count of positives
+# --------------------------------------------------------------------------------------------
+
+
+def check_avg_factor(fn: str, avg_factor: object, reduction: str) -> None:
+    """``avg_factor`` (already checked by its annotation: ``None``, a number or a tensor
+    ``>= 0``) is one value and goes with ``reduction="mean"`` only."""
+    if avg_factor is None:
+        return
+    if isinstance(avg_factor, Tensor) and avg_factor.numel() != 1:
+        raise ValueError(
+            f"{fn}: avg_factor must be a number or a one-element tensor; "
+            f"got shape {tuple(avg_factor.shape)}"
+        )
+    if reduction != "mean":
+        raise ValueError(
+            f"{fn}: avg_factor sets what reduction='mean' divides by; got "
+            f"reduction={reduction!r} (drop avg_factor, or use 'mean')"
+        )
+
+
+def finish_avg(
+    fn: str,
+    loss: Tensor,
+    reduction: Reduction,
+    *,
+    avg_factor: float | Tensor | None = None,
+    weight: Tensor | None = None,
+    keep: Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """:func:`finish` with dense detection's normaliser.
+
+    Without ``avg_factor`` this is :func:`finish`. With it (``reduction="mean"`` only),
+    ``"mean"`` is ``sum(w l) / max(avg_factor, 1)`` over the kept entries: the summed loss
+    divided by a count the caller gives (the number of positive anchors, mmdetection's
+    ``avg_factor``), not by the number or weight of the entries. A count below 1 (a batch
+    without positives) divides by 1, as the detectors of mmdetection and ultralytics clamp
+    it, so an all-negative batch keeps its finite loss and gradient.
+
+    Example:
+        >>> import torch
+        >>> finish_avg("f", torch.tensor([1.0, 2.0, 3.0]), "mean", avg_factor=2.0)
+        tensor(3.)
+        >>> finish_avg("f", torch.tensor([1.0, 2.0, 3.0]), "mean", avg_factor=0)
+        tensor(6.)
+    """
+    check_avg_factor(fn, avg_factor, reduction)
+    if avg_factor is None:
+        return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
+    total = finish(fn, loss, "sum", weight=weight, keep=keep)
+    if isinstance(avg_factor, Tensor):
+        check_same_device(fn, ("the loss", loss), ("avg_factor", avg_factor))
+        denom = avg_factor.reshape(()).to(total.dtype).clamp_min(1.0)
+    else:
+        denom = max(float(avg_factor), 1.0)
+    out = total / denom
+    return out if out_dtype is None else out.to(out_dtype)
+
+
+def mean_over_ranks(count: Tensor | float) -> Tensor:
+    """``count`` averaged over the ranks of the default process group (``all_reduce`` of the
+    sum, divided by the world size); outside ``torch.distributed`` (not available or not
+    initialised) the count itself; a 0-dim float64 tensor either way.
+
+    Why the mean: data-parallel training averages the ranks' gradients, so a rank that
+    divides its summed loss by the *mean* count ``n_bar = sum_r n_r / R`` contributes
+    ``S_r / n_bar``, and the average over ranks is ``sum_r S_r / sum_r n_r``: the loss of the
+    whole global batch divided by the global count (mmdetection's ``reduce_mean``).
+
+    The count is detached (it is a count, not a function of the parameters); the result
+    lies on the count's device (a Python number: on CPU for gloo, on the current
+    accelerator for NCCL).
+    """
+    import torch.distributed as dist
+
+    # float64: the mean of integer counts over any number of ranks is then exact enough
+    # that dividing a float64 loss by it agrees with one process to rounding
+    if isinstance(count, Tensor):
+        t = count.detach().to(torch.float64).reshape(()).clone()
+    else:
+        device = torch.device("cpu")
+        if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+            device = torch.device("cuda", torch.cuda.current_device())
+        t = torch.tensor(float(count), dtype=torch.float64, device=device)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t / dist.get_world_size()

@@ -130,6 +130,9 @@ class LossSpec:
             delegated torch loss that returns an arbitrary finite value; only run).
         half: float16/bfloat16 supported on CPU.
         half_rtol: relative tolerance of half precision against float32.
+        fullgraph: ``torch.compile(fullgraph=True)`` captures the loss in one graph; ``False``
+            only for delegated torch losses that break the graph themselves (a data-dependent
+            check or output shape inside torch), which are compiled with graph breaks.
         explain: the panels ``losskit explain`` draws (see :mod:`losskit.specs._explain`).
         name: the registry name; only the PyTorch catalogue sets it (its torch class name).
         module: the module class; only the PyTorch catalogue sets it (the torch class).
@@ -150,6 +153,7 @@ class LossSpec:
     empty_mean: str = "zero"
     half: bool = True
     half_rtol: float = 2e-2
+    fullgraph: bool = True
     explain: Callable[[], tuple[Panel, ...]] | None = None
     name: str = ""
     module: type[nn.Module] | None = None
