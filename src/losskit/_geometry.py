@@ -12,7 +12,12 @@ here. Two forms of the same formulas live in this file:
   box pairs with a hand-derived backward pass, used by the eager box losses. It keeps only
   the inputs for the backward pass (recomputing the rest) and works on a few reused buffers,
   so it allocates a handful of temporaries where autograd allocates dozens. It is tested
-  against the composable form (values and gradients, every option).
+  against the composable form (values and gradients, every option, alpha-IoU's power
+  included).
+
+Both take alpha-IoU's ``power`` (He et al. 2021): ``IoU^power`` and each additive penalty
+term to the power (:func:`power_term`). 3-D boxes ``(x1, y1, z1, x2, y2, z2)`` have their IoU
+and GIoU in :func:`iou_similarity_3d`, composable only, with the same conventions.
 
 Conventions shared by both forms (boxes ``(..., 4)`` in ``(x1, y1, x2, y2)``):
 
@@ -57,6 +62,8 @@ __all__ = [
     "centre_offset",
     "aspect_angle",
     "iou_similarity",
+    "power_term",
+    "iou_similarity_3d",
     "FusedIoU",
 ]
 
@@ -189,6 +196,20 @@ def _ciou_alpha(iou: Tensor, v: Tensor, eps: float, alpha_mode: str) -> Tensor:
     return alpha
 
 
+def power_term(x: Tensor, power: float) -> Tensor:
+    """``x^power`` of a non-negative IoU or penalty term (alpha-IoU); ``x`` itself for power 1.
+
+    A term at or below 0 (a penalty that vanishes, or one that rounding leaves a hair below
+    0) gives 0 with a zero gradient. For ``power >= 1`` that is the true derivative at 0
+    (``power x^(power - 1)`` is 0 there, or 1 at power 1, which returns ``x`` unchanged), and
+    nothing below 0 reaches a fractional power (NaN).
+    """
+    if power == 1.0:
+        return x
+    pos = x > 0
+    return torch.where(pos, torch.where(pos, x, torch.ones_like(x)).pow(power), torch.zeros_like(x))
+
+
 def iou_similarity(
     a: Tensor,
     b: Tensor,
@@ -198,19 +219,27 @@ def iou_similarity(
     alpha_mode: str = "detach",
     v_grad: str = "exact",
     shape_exponent: float = 4.0,
+    power: float = 1.0,
 ) -> Tensor:
     """The similarity of one member of the IoU family (its loss is ``1 - similarity``),
     composable form.
 
     ``a`` (predicted) and ``b`` (target) are xyxy boxes that broadcast against each other;
     ``kind`` is ``"iou" | "giou" | "diou" | "ciou" | "eiou" | "siou"``. The formulas are
-    those of :mod:`losskit.functional.box`; the conventions those of this module.
+    those of :mod:`losskit.functional.box`; the conventions those of this module. ``power``
+    is alpha-IoU's exponent (He et al. 2021): ``IoU^power`` minus each additive penalty term
+    of the loss raised to ``power`` (GIoU's and SIoU's penalty as one term, DIoU's distance
+    term, CIoU's distance and ``alpha v`` terms, EIoU's distance, width and height terms);
+    CIoU's ``alpha`` is computed from the plain IoU.
     """
     wh_a, wh_b = box_sizes(a), box_sizes(b)
     iwh = intersection_sizes(a, b)
     inter = iwh[..., 0] * iwh[..., 1]
     union = wh_a[..., 0] * wh_a[..., 1] + wh_b[..., 0] * wh_b[..., 1] - inter
     iou = inter / (union + eps)
+    if power != 1.0:
+        return _powered_similarity(a, b, kind, iou, union, wh_a, wh_b, eps, alpha_mode, v_grad,
+                                   shape_exponent, power)  # fmt: skip
     if kind == "iou":
         return iou
     cwh = enclosing_sizes(a, b)
@@ -227,7 +256,13 @@ def iou_similarity(
     if kind == "eiou":
         dwh = wh_a - wh_b
         return sim - (dwh * dwh / (cwh * cwh + eps)).sum(-1)
-    # ciou
+    return sim - _ciou_alpha_v(iou, wh_a, wh_b, eps, alpha_mode, v_grad)
+
+
+def _ciou_alpha_v(
+    iou: Tensor, wh_a: Tensor, wh_b: Tensor, eps: float, alpha_mode: str, v_grad: str
+) -> Tensor:
+    """CIoU's aspect term ``alpha v``."""
     ang_a, ang_b = aspect_angle(wh_a), aspect_angle(wh_b)
     if v_grad == "paper":
         # the DIoU paper's dv/dw, dv/dh omit the factor 1/(w^2 + h^2): scale the angle's
@@ -238,7 +273,32 @@ def iou_similarity(
         ang_b = ang_b.detach() + (ang_b - ang_b.detach()) * s_b
     diff = ang_b - ang_a
     v = V_SCALE * diff * diff
-    return sim - _ciou_alpha(iou, v, eps, alpha_mode) * v
+    return _ciou_alpha(iou, v, eps, alpha_mode) * v
+
+
+def _powered_similarity(
+    a: Tensor, b: Tensor, kind: str, iou: Tensor, union: Tensor, wh_a: Tensor, wh_b: Tensor,
+    eps: float, alpha_mode: str, v_grad: str, shape_exponent: float, power: float,
+) -> Tensor:  # fmt: skip
+    """alpha-IoU: ``IoU^power - sum_k R_k^power`` over the loss's additive penalty terms."""
+    sim = power_term(iou, power)
+    if kind == "iou":
+        return sim
+    cwh = enclosing_sizes(a, b)
+    if kind == "giou":
+        area_c = cwh[..., 0] * cwh[..., 1]
+        return sim - power_term((area_c - union) / (area_c + eps), power)
+    d = centre_offset(a, b)
+    if kind == "siou":
+        return sim - power_term(_siou_penalty(d, cwh, wh_a, wh_b, eps, shape_exponent), power)
+    c2 = (cwh * cwh).sum(-1) + eps
+    sim = sim - power_term((d * d).sum(-1) / c2, power)
+    if kind == "diou":
+        return sim
+    if kind == "eiou":
+        dwh = wh_a - wh_b
+        return sim - power_term(dwh * dwh / (cwh * cwh + eps), power).sum(-1)
+    return sim - power_term(_ciou_alpha_v(iou, wh_a, wh_b, eps, alpha_mode, v_grad), power)
 
 
 def _siou_penalty(
@@ -271,9 +331,17 @@ def _siou_penalty(
 _BLOCK = 16384
 
 
-def _fused(p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str) -> dict[str, Tensor]:
+def _fused(
+    p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, power: float = 1.0
+) -> dict[str, Tensor]:
     """Forward quantities of one (4, c) block: the loss and what the backward pass needs
-    (the backward pass calls this again rather than keeping them between the passes)."""
+    (the backward pass calls this again rather than keeping them between the passes).
+
+    ``power != 1`` (alpha-IoU) gives ``1 - IoU^power + sum_k R_k^power`` over the penalty
+    terms ``R_k`` (GIoU's ``pen``, the distance term ``dist``, CIoU's ``av = alpha v``), which
+    are kept for the backward pass."""
+    if power != 1.0:
+        return _fused_powered(p, t, kind, eps, alpha_mode, power)
     p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
     whp = torch.sub(p2, p1).clamp_min_(0)
     wht = torch.sub(t2, t1).clamp_min_(0)
@@ -309,6 +377,36 @@ def _fused(p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str) -> dict
     return out
 
 
+def _fused_powered(
+    p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, power: float
+) -> dict[str, Tensor]:
+    # the plain quantities, then each term raised to the power (a term <= 0 gives 0)
+    out = _fused(p, t, "iou" if kind == "iou" else "diou" if kind == "ciou" else kind, eps,
+                 alpha_mode)  # fmt: skip
+    loss = out["iou"].clamp_min(0).pow(power).neg_().add_(1.0)
+    if kind == "giou":
+        out["pen"] = torch.div(out["ue"], out["ce"]).neg_().add_(1.0)  # (C - U) / (C + eps)
+        loss.add_(out["pen"].clamp_min(0).pow(power))
+    elif kind != "iou":
+        out["dist"] = out["rho2"] / out["c2"]
+        loss.add_(out["dist"].clamp_min(0).pow(power))
+        if kind == "ciou":
+            dang = _angle(out["wht"]).sub_(_angle(out["whp"]))
+            v = dang.pow(2).mul_(V_SCALE)
+            alpha = v / torch.neg(out["iou"]).add_(1.0 + eps).add_(v)
+            if alpha_mode == "threshold":
+                alpha.mul_(out["iou"] >= 0.5)
+            out.update(dang=dang, v=v, alpha=alpha, av=alpha * v)
+            loss.add_(out["av"].clamp_min(0).pow(power))
+    out["loss"] = loss
+    return out
+
+
+def _dpow(x: Tensor, power: float) -> Tensor:
+    """``d x^power / dx = power x^(power - 1)`` for ``x > 0``, 0 elsewhere (``power > 1``)."""
+    return torch.where(x > 0, x.clamp_min(0).pow(power - 1.0).mul_(power), torch.zeros_like(x))
+
+
 def _angle(wh: Tensor) -> Tensor:
     # atan2(w, h) for w, h >= 0 as atan(w / max(h, tiny)), which vectorises: h = 0 gives
     # atan(inf) = pi/2 and a point box atan(0) = 0. The backward pass never differentiates it.
@@ -324,14 +422,28 @@ def _fused_backward(
     alpha_mode: str,
     v_grad: str,
     want_t: bool,
+    power: float = 1.0,
 ) -> tuple[Tensor, Tensor | None]:
     """Gradients ``(4, c)`` of one block for the upstream gradient ``g`` ``(c,)``."""
-    q = _fused(p, t, kind, eps, alpha_mode)
+    q = _fused(p, t, kind, eps, alpha_mode, power)
     p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
     whp, wht, iwh, ue = q["whp"], q["wht"], q["iwh"], q["ue"]
 
+    # alpha-IoU: the chain rule through each powered term, d R^a / dR = a R^(a - 1); the
+    # upstream gradient of each term (g_pen for GIoU's penalty, g_dist for the distance term,
+    # g_av for CIoU's alpha v) then flows through the plain formulas below
+    g_dist = g_pen = g_av = g
+    if power != 1.0:
+        if kind != "iou":
+            g_pen = g_dist = g * _dpow(q["pen" if kind == "giou" else "dist"], power)
+        if kind == "ciou":
+            g_av = g * _dpow(q["av"], power)
+        g_iou = torch.mul(g, _dpow(q["iou"], power)).neg_()
+        if kind == "ciou" and alpha_mode == "grad":
+            # d(alpha v)/dIoU = alpha^2 (see below)
+            g_iou.addcmul_(q["alpha"].pow(2), g_av)
     # dL/dIoU
-    if kind == "ciou" and alpha_mode == "grad":
+    elif kind == "ciou" and alpha_mode == "grad":
         # alpha v = v^2 / D with D = 1 - IoU + v + eps: d(alpha v)/dIoU = alpha^2,
         # d(alpha v)/dv = 2 alpha - alpha^2
         g_iou = q["alpha"].pow(2).sub_(1.0).mul_(g)
@@ -346,7 +458,7 @@ def _fused_backward(
     if kind == "giou":
         # pen = 1 - (U + eps) / ce: dpen/dU = -1/ce, dpen/dC = (U + eps) / ce^2
         ce = q["ce"]
-        g_u = torch.div(g, ce)
+        g_u = torch.div(g_pen, ce)
         g_inter.add_(g_u)
         g_area.sub_(g_u)
         g_c = g_u.mul_(ue).div_(ce)
@@ -355,7 +467,7 @@ def _fused_backward(
         # R = rho2 / c2 with d = (p1 + p2 - t1 - t2) / 2: dR/dp1 = dR/dp2 = d / c2,
         # dR/dc2 = -rho2 / c2^2 and dc2/d(cw, ch) = 2 (cw, ch)
         c2 = q["c2"]
-        gc2 = torch.div(g, c2)
+        gc2 = torch.div(g_dist, c2)
         g_d = q["d"].mul_(gc2)
         g_cwh = q["cwh"].mul_(gc2.mul_(q["rho2"]).div_(c2).mul_(-2.0))
     # area and v gradients on the sizes (w, h): dA/d(w, h) = (h, w)
@@ -363,17 +475,17 @@ def _fused_backward(
     g_wht = wht.flip(0).mul_(g_area) if want_t else None
     if kind == "ciou":
         a = q["alpha"]
-        gv = g * a if alpha_mode != "grad" else torch.mul(g, a).mul_(torch.neg(a).add_(2.0))
+        gv = g_av * a if alpha_mode != "grad" else torch.mul(g_av, a).mul_(torch.neg(a).add_(2.0))
         # v = k (ang_t - ang_p)^2: dv/d ang_t = -dv/d ang_p = 2 k (ang_t - ang_p)
         coef = q["dang"].mul_(gv).mul_(2.0 * V_SCALE)
         _add_angle_grad(g_whp, whp, coef.neg(), v_grad)
-        if want_t:
+        if g_wht is not None:  # i.e. want_t
             _add_angle_grad(g_wht, wht, coef, v_grad)
 
     # sizes -> corners; the clamp passes the gradient where the raw size is >= 0
     g_whp.mul_(p2 >= p1)
     gp = torch.cat([torch.neg(g_whp), g_whp])
-    if want_t:
+    if g_wht is not None:  # i.e. want_t
         g_wht.mul_(t2 >= t1)
         gt = torch.cat([torch.neg(g_wht), g_wht])
     # intersection I = iw ih, (iw, ih) = max(min(p2, t2) - max(p1, t1), 0). Where the two
@@ -438,8 +550,9 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
 class FusedIoU(torch.autograd.Function):
     """IoU / GIoU / DIoU / CIoU loss of equal-shape xyxy box pairs, analytic backward.
 
-    ``apply(pred, target, kind, eps, alpha_mode, v_grad)`` with ``pred`` and ``target``
-    ``(..., 4)`` returns the unreduced loss ``(...)``. Only the inputs are saved for the
+    ``apply(pred, target, kind, eps, alpha_mode, v_grad[, power])`` with ``pred`` and
+    ``target`` ``(..., 4)`` returns the unreduced loss ``(...)``; ``power`` (default 1) is
+    alpha-IoU's exponent (see :func:`iou_similarity`). Only the inputs are saved for the
     backward pass, which recomputes the forward quantities block by block; under
     ``create_graph=True`` it differentiates :func:`iou_similarity` instead, so second
     derivatives are exact. Eager only: under
@@ -448,31 +561,35 @@ class FusedIoU(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str
-    ) -> Tensor:  # type: ignore[override]
+        ctx, p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
+        power: float = 1.0,
+    ) -> Tensor:  # fmt: skip
         ctx.save_for_backward(p, t)
-        ctx.cfg = (kind, eps, alpha_mode, v_grad)
+        ctx.cfg = (kind, eps, alpha_mode, v_grad, power)
         pf, tf = p.reshape(-1, 4), t.reshape(-1, 4)
         loss = torch.empty(pf.shape[0], dtype=p.dtype, device=p.device)
         for s, e in _blocks(pf.shape[0], p.device):
-            blk = _fused(pf[s:e].t().contiguous(), tf[s:e].t().contiguous(), kind, eps, alpha_mode)
+            blk = _fused(pf[s:e].t().contiguous(), tf[s:e].t().contiguous(), kind, eps,
+                         alpha_mode, power)  # fmt: skip
             loss[s:e] = blk["loss"]
         return loss.view(p.shape[:-1])
 
     @staticmethod
-    def backward(ctx, g: Tensor):  # type: ignore[override]
+    def backward(ctx, g: Tensor):
         p, t = ctx.saved_tensors
-        kind, eps, alpha_mode, v_grad = ctx.cfg
+        kind, eps, alpha_mode, v_grad, power = ctx.cfg
         want_p, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the composable formulas on the saved boxes
             # themselves, so the gradient has a graph (second derivatives are exact)
-            sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad)
+            sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
+                                 power=power)  # fmt: skip
             wanted = [x for x, w in ((p, want_p), (t, want_t)) if w]
             grads = iter(torch.autograd.grad(1.0 - sim, wanted, g, create_graph=True))
             return (
                 next(grads) if want_p else None,
                 next(grads) if want_t else None,
+                None,
                 None,
                 None,
                 None,
@@ -491,16 +608,48 @@ class FusedIoU(torch.autograd.Function):
                 alpha_mode,
                 v_grad,
                 want_t,
+                power,
             )
-            if want_p:
+            if gp is not None:  # i.e. want_p
                 gp[s:e] = bp.t()
-            if want_t:
+            if gt is not None:  # i.e. want_t, so bt is not None
+                assert bt is not None
                 gt[s:e] = bt.t()
         return (
-            gp.view(p.shape) if want_p else None,
-            gt.view(t.shape) if want_t else None,
+            gp.view(p.shape) if gp is not None else None,
+            gt.view(t.shape) if gt is not None else None,
+            None,
             None,
             None,
             None,
             None,
         )
+
+
+# ---------------------------------------------------------------------------------------
+# 3-D boxes (x1, y1, z1, x2, y2, z2): IoU and GIoU, composable form
+
+
+def _volume(s: Tensor) -> Tensor:
+    return s[..., 0] * s[..., 1] * s[..., 2]
+
+
+def iou_similarity_3d(
+    a: Tensor, b: Tensor, kind: str, *, eps: float = 1e-7, power: float = 1.0
+) -> Tensor:
+    """IoU (``kind="iou"``) or GIoU (``"giou"``) of ``(x1, y1, z1, x2, y2, z2)`` boxes that
+    broadcast against each other, with the conventions of the 2-D forms: sizes clamped at 0
+    (an inverted box has volume 0, its raw corners still enter the enclosing box), ``eps``
+    added to the union and the enclosing volume, alpha-IoU's ``power`` on IoU and on GIoU's
+    penalty (:func:`power_term`)."""
+    sa = _nonneg(a[..., 3:] - a[..., :3])
+    sb = _nonneg(b[..., 3:] - b[..., :3])
+    lo, hi = torch.maximum(a[..., :3], b[..., :3]), torch.minimum(a[..., 3:], b[..., 3:])
+    inter = _volume(_nonneg(hi - lo))
+    union = _volume(sa) + _volume(sb) - inter
+    sim = power_term(inter / (union + eps), power)
+    if kind == "iou":
+        return sim
+    lo, hi = torch.minimum(a[..., :3], b[..., :3]), torch.maximum(a[..., 3:], b[..., 3:])
+    vol_c = _volume(_nonneg(hi - lo))
+    return sim - power_term((vol_c - union) / (vol_c + eps), power)

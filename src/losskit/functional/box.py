@@ -21,7 +21,7 @@ The default reduction is ``"mean"`` (torchvision's box losses default to ``"none
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor
@@ -32,6 +32,7 @@ from .._checks import (
     Mask,
     NonNegative,
     Positive,
+    Range,
     Weight,
     check_broadcast,
     check_floating,
@@ -72,6 +73,10 @@ BoxFormat = Literal["xyxy", "xywh", "cxcywh"]
 AlphaMode = Literal["detach", "grad", "threshold"]
 #: CIoU's v gradient: "exact" (autograd's), "paper" (the DIoU paper's, without 1/(w^2+h^2)).
 VGrad = Literal["exact", "paper"]
+#: the IoU loss's function of IoU (mmdetection's IoULoss modes): 1 - IoU, 1 - IoU^2, -ln IoU
+IoUForm = Literal["linear", "square", "log"]
+#: alpha-IoU's power (He et al. 2021): >= 1, so that x^alpha has a bounded gradient at x = 0
+IoUExponent = Annotated[float, Range(1.0)]
 
 _FUSED = ("iou", "giou", "diou", "ciou")
 
@@ -80,6 +85,7 @@ def _box_loss(
     fn: str, kind: str, boxes: Tensor, target: Tensor, box_format: str, eps: float,
     weight: Tensor | None, mask: Tensor | None, reduction: Reduction, alpha_mode: str = "detach",
     v_grad: str = "exact", shape_exponent: float = 4.0, avg_factor: float | Tensor | None = None,
+    power: float = 1.0, form: str = "linear",
 ) -> Tensor:  # fmt: skip
     check_avg_factor(fn, avg_factor, reduction)
     check_floating(fn, "boxes", boxes)
@@ -93,30 +99,44 @@ def _box_loss(
     out_dtype, work = boxes.dtype, compute_dtype(boxes)
     p = to_xyxy(zero_excluded(boxes.to(work), keep, 1), box_format)
     t = to_xyxy(zero_excluded(target.to(work), keep, 1), box_format)
-    if kind in _FUSED and not torch.compiler.is_compiling():
-        loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad)
+    if form == "log":
+        # -ln(max(IoU, eps)^a) = -a ln max(IoU, eps): the floor keeps disjoint boxes finite
+        iou = iou_similarity(p, t, "iou", eps=eps)
+        loss = torch.log(iou.clamp_min(eps)).mul(-power)
     else:
-        sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
-                             shape_exponent=shape_exponent)  # fmt: skip
-        loss = 1.0 - sim
+        if form == "square":  # 1 - (IoU^a)^2
+            power = 2.0 * power
+        if kind in _FUSED and not torch.compiler.is_compiling():
+            loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power)
+        else:
+            sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
+                                 shape_exponent=shape_exponent, power=power)  # fmt: skip
+            loss = 1.0 - sim
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                       out_dtype=out_dtype)  # fmt: skip
 
 
 @checked
 def iou_loss(
-    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
-    reduction: Reduction = "mean",
+    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", form: IoUForm = "linear",
+    iou_exponent: IoUExponent = 1.0, eps: Positive = 1e-7, weight: Weight = None,
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""IoU loss: ``1 -`` the intersection over union of predicted and target boxes.
 
     Formula:
-        l = 1 - |A ∩ B| / (|A ∪ B| + eps)
+        l = 1 - IoU^a (linear),  1 - IoU^(2a) (square),  -a ln max(IoU, eps) (log);  IoU = |A ∩ B| / (|A ∪ B| + eps),  a = iou_exponent
 
     Scale-invariant, but flat (zero gradient) whenever the boxes do not overlap: a
-    prediction that misses its target gets no signal at all. UnitBox used ``-ln IoU``;
-    ``1 - IoU`` is the form of the GIoU paper.
+    prediction that misses its target gets no signal at all. ``form`` chooses the function
+    of IoU, as mmdetection's ``IoULoss(mode=)``: ``"linear"`` (default; the GIoU paper's
+    ``1 - IoU``), ``"square"`` (``1 - IoU^2``) or ``"log"`` (UnitBox's ``-ln IoU``, with IoU
+    floored at ``eps`` so that disjoint boxes give ``-ln eps``, about 16.1 for the default,
+    and no gradient). ``iou_exponent`` is alpha-IoU's power, applied to IoU before the form
+    (``"square"`` is then ``1 - IoU^(2a)``, ``"log"`` ``-a ln IoU``). Deliberate differences
+    from mmdetection: the union gets ``+ eps`` (mmdetection: ``max(U, eps)``), and only the
+    ``"log"`` form floors IoU at ``eps`` (mmdetection floors it in every mode, at ``1e-6``),
+    so the default form keeps its plain value ``1 - IoU``.
 
     When to use:
         Scale-invariant box regression when predictions already overlap their targets (e.g.
@@ -126,7 +146,11 @@ def iou_loss(
         boxes: predicted boxes ``(*, 4)``, floating point.
         target: the ground-truth box of each prediction, ``(*, 4)``.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
-        eps: ``> 0``, added to the union; default ``1e-7``.
+        form: ``"linear"`` (default), ``"square"`` or ``"log"``, see above.
+        iou_exponent: alpha-IoU's power ``alpha >= 1`` (He et al., NeurIPS 2021,
+            arXiv:2110.13675; the paper recommends 3); default 1, the plain loss.
+        eps: ``> 0``, added to the union (and the floor of IoU under ``"log"``); default
+            ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
         avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
@@ -141,11 +165,14 @@ def iou_loss(
     Raises:
         TypeError: non-floating boxes, a non-numeric ``eps``.
         ValueError: shapes that differ or whose last dimension is not 4, an unknown
-            ``box_format`` or ``reduction``, ``eps <= 0``, a bad ``weight`` or ``mask``.
+            ``box_format``, ``form`` or ``reduction``, ``eps <= 0``, ``iou_exponent < 1``, a
+            bad ``weight`` or ``mask``.
 
     Paper:
         Yu, Jiang, Wang, Cao, Huang, "UnitBox: An Advanced Object Detection Network", ACM MM
-        2016, arXiv:1608.01471.
+        2016, arXiv:1608.01471. alpha-IoU: He, Erfani, Ma, Bailey, Chi, Hua, "Alpha-IoU: A
+        Family of Power Intersection over Union Losses for Bounding Box Regression", NeurIPS
+        2021, arXiv:2110.13675.
 
     Example:
         >>> import torch
@@ -153,14 +180,14 @@ def iou_loss(
         tensor(0.6667)
     """
     return _box_loss("iou_loss", "iou", boxes, target, box_format, eps, weight, mask, reduction,
-                     avg_factor=avg_factor)  # fmt: skip
+                     avg_factor=avg_factor, power=iou_exponent, form=form)  # fmt: skip
 
 
 @checked
 def giou_loss(
-    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
-    reduction: Reduction = "mean",
+    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy",
+    iou_exponent: IoUExponent = 1.0, eps: Positive = 1e-7, weight: Weight = None,
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Generalized IoU loss: the IoU loss plus the empty fraction of the enclosing box.
 
@@ -170,6 +197,8 @@ def giou_loss(
     The penalty tells a near miss from a far one, so disjoint boxes get a gradient; when one
     box contains the other, ``C`` is the larger box and GIoU equals IoU.
 
+    ``iou_exponent = a`` gives alpha-IoU's ``1 - IoU^a + pen^a``, ``pen`` the penalty above.
+
     When to use:
         Box regression from anchors or queries that may not overlap their targets (DETR uses
         it): the penalty gives disjoint boxes a gradient, growing with the gap.
@@ -178,6 +207,8 @@ def giou_loss(
         boxes: predicted boxes ``(*, 4)``, floating point.
         target: ground-truth boxes ``(*, 4)``, one per prediction.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        iou_exponent: alpha-IoU's power ``alpha >= 1`` (He et al., NeurIPS 2021,
+            arXiv:2110.13675; the paper recommends 3); default 1, the plain loss.
         eps: ``> 0``, added to the union and to the enclosing area; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
@@ -206,14 +237,14 @@ def giou_loss(
         tensor(1.3333)
     """
     return _box_loss("giou_loss", "giou", boxes, target, box_format, eps, weight, mask, reduction,
-                     avg_factor=avg_factor)  # fmt: skip
+                     avg_factor=avg_factor, power=iou_exponent)  # fmt: skip
 
 
 @checked
 def diou_loss(
-    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
-    reduction: Reduction = "mean",
+    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy",
+    iou_exponent: IoUExponent = 1.0, eps: Positive = 1e-7, weight: Weight = None,
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Distance IoU loss: the IoU loss plus the squared centre distance over the enclosing diagonal.
 
@@ -224,6 +255,8 @@ def diou_loss(
     It ranks boxes GIoU cannot (one inside the other) and drives the centre distance to 0
     directly.
 
+    ``iou_exponent = a`` gives alpha-IoU's ``1 - IoU^a + (rho^2 / c^2)^a``.
+
     When to use:
         Box regression that should converge fast and rank nested boxes (where GIoU equals
         IoU); it pulls the centres together directly.
@@ -232,6 +265,8 @@ def diou_loss(
         boxes: predicted boxes ``(*, 4)``, floating point.
         target: the target boxes, ``(*, 4)``.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        iou_exponent: alpha-IoU's power ``alpha >= 1`` (He et al., NeurIPS 2021,
+            arXiv:2110.13675; the paper recommends 3); default 1, the plain loss.
         eps: ``> 0``, added to the union and the squared diagonal; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
@@ -260,14 +295,15 @@ def diou_loss(
         tensor(1.4000)
     """
     return _box_loss("diou_loss", "diou", boxes, target, box_format, eps, weight, mask, reduction,
-                     avg_factor=avg_factor)  # fmt: skip
+                     avg_factor=avg_factor, power=iou_exponent)  # fmt: skip
 
 
 @checked
 def ciou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    alpha_mode: AlphaMode = "detach", v_grad: VGrad = "exact", weight: Weight = None,
-    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
+    alpha_mode: AlphaMode = "detach", v_grad: VGrad = "exact", iou_exponent: IoUExponent = 1.0,
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Complete IoU loss: the DIoU loss plus a weighted aspect-ratio term.
 
@@ -286,6 +322,9 @@ def ciou_loss(
     zero-height box gives finite gradients (the aspect angle is ``atan2(w, h)``), and ``eps``
     is honoured in the DIoU part too.
 
+    ``iou_exponent = a`` gives alpha-IoU's ``1 - IoU^a + (rho^2 / c^2)^a + (alpha v)^a``,
+    alpha computed from the plain IoU (the paper's form).
+
     When to use:
         The usual choice of one-stage detectors (YOLO family): overlap, centre distance and
         aspect ratio in one loss, the aspect term weighted up only as boxes align.
@@ -297,6 +336,8 @@ def ciou_loss(
         eps: ``> 0``, added to every denominator; default ``1e-7``.
         alpha_mode: ``"detach"`` (default), ``"grad"`` or ``"threshold"``, see above.
         v_grad: ``"exact"`` (default) or ``"paper"``, see above.
+        iou_exponent: alpha-IoU's power ``alpha >= 1`` (He et al., NeurIPS 2021,
+            arXiv:2110.13675; the paper recommends 3); default 1, the plain loss.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
         avg_factor: dense detection's normaliser: ``"mean"`` divides the summed loss by
@@ -324,14 +365,15 @@ def ciou_loss(
         tensor(0.7629)
     """
     return _box_loss("ciou_loss", "ciou", boxes, target, box_format, eps, weight, mask,
-                     reduction, alpha_mode, v_grad, avg_factor=avg_factor)  # fmt: skip
+                     reduction, alpha_mode, v_grad, avg_factor=avg_factor,
+                     power=iou_exponent)  # fmt: skip
 
 
 @checked
 def eiou_loss(
-    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy", eps: Positive = 1e-7,
-    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
-    reduction: Reduction = "mean",
+    boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy",
+    iou_exponent: IoUExponent = 1.0, eps: Positive = 1e-7, weight: Weight = None,
+    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""Efficient IoU loss: the DIoU loss plus separate width and height terms.
 
@@ -343,6 +385,9 @@ def eiou_loss(
     when both match. The focal weighting ``IoU^gamma`` of the paper is not included (multiply
     by a ``weight`` for it).
 
+    ``iou_exponent = a`` gives alpha-IoU's form: IoU and each of the three penalty terms
+    raised to ``a``.
+
     When to use:
         Like CIoU, but width and height converge independently (CIoU's aspect term vanishes
         for any box of the right aspect ratio, whatever its size).
@@ -351,6 +396,8 @@ def eiou_loss(
         boxes: predicted boxes ``(*, 4)``, floating point.
         target: target boxes ``(*, 4)``.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        iou_exponent: alpha-IoU's power ``alpha >= 1`` (He et al., NeurIPS 2021,
+            arXiv:2110.13675; the paper recommends 3); default 1, the plain loss.
         eps: ``> 0``, added to every denominator; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
@@ -376,14 +423,15 @@ def eiou_loss(
         tensor(1.2292)
     """
     return _box_loss("eiou_loss", "eiou", boxes, target, box_format, eps, weight, mask, reduction,
-                     avg_factor=avg_factor)  # fmt: skip
+                     avg_factor=avg_factor, power=iou_exponent)  # fmt: skip
 
 
 @checked
 def siou_loss(
     boxes: Tensor, target: Tensor, *, box_format: BoxFormat = "xyxy",
-    shape_exponent: Positive = 4.0, eps: Positive = 1e-7, weight: Weight = None,
-    mask: Mask = None, avg_factor: AvgFactor = None, reduction: Reduction = "mean",
+    shape_exponent: Positive = 4.0, iou_exponent: IoUExponent = 1.0, eps: Positive = 1e-7,
+    weight: Weight = None, mask: Mask = None, avg_factor: AvgFactor = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
     r"""SCYLLA IoU loss: the IoU loss plus angle-aware distance and shape costs.
 
@@ -399,6 +447,8 @@ def siou_loss(
     * shape cost ``Omega = sum_{t=w,h} (1 - exp(-|t - t_gt| / (max(t, t_gt) + eps)))^theta``
       with ``theta = shape_exponent``.
 
+    ``iou_exponent = a`` gives alpha-IoU's ``1 - IoU^a + ((Delta + Omega) / 2)^a``.
+
     When to use:
         Detectors (YOLOv6 and later) that want the prediction to first slide onto the nearest
         axis of the target's centre, then along it.
@@ -408,6 +458,8 @@ def siou_loss(
         target: target boxes ``(*, 4)``.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         shape_exponent: the shape cost's exponent ``theta``, ``> 0``; default 4 (the paper's).
+        iou_exponent: alpha-IoU's power ``alpha >= 1`` (He et al., NeurIPS 2021,
+            arXiv:2110.13675; the paper recommends 3); default 1, the plain loss.
         eps: ``> 0``, added to every denominator; default ``1e-7``.
         weight: optional non-negative per-box weights broadcastable to ``(*)``.
         mask: optional bool tensor broadcastable to ``(*)``; ``False`` = leave the box out.
@@ -434,7 +486,8 @@ def siou_loss(
         tensor(0.7663)
     """
     return _box_loss("siou_loss", "siou", boxes, target, box_format, eps, weight, mask,
-                     reduction, shape_exponent=shape_exponent, avg_factor=avg_factor)  # fmt: skip
+                     reduction, shape_exponent=shape_exponent, avg_factor=avg_factor,
+                     power=iou_exponent)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -736,14 +789,17 @@ class _BoxModule(LossModule):
     """The options every box-loss module shares (fields only; no function of its own)."""
 
     box_format: BoxFormat = DEFAULT
+    iou_exponent: IoUExponent = DEFAULT
     eps: Positive = DEFAULT
 
 
 class IoULoss(_BoxModule, function=iou_loss):
-    """IoU loss, ``1 - |A ∩ B| / (|A ∪ B| + eps)``.
+    """IoU loss, ``1 - |A ∩ B| / (|A ∪ B| + eps)`` (or its square or log form).
 
     Args:
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        form: ``"linear"`` (default), ``"square"`` or ``"log"``.
+        iou_exponent: alpha-IoU's power ``>= 1``; default 1 (the plain loss).
         eps: ``> 0``; default ``1e-7``.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -761,12 +817,15 @@ class IoULoss(_BoxModule, function=iou_loss):
         tensor(0.6667)
     """
 
+    form: IoUForm = DEFAULT
+
 
 class GIoULoss(_BoxModule, function=giou_loss):
     """GIoU loss, ``1 - IoU + (|C| - |A ∪ B|) / (|C| + eps)``.
 
     Args:
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        iou_exponent: alpha-IoU's power ``>= 1``; default 1 (the plain loss).
         eps: ``> 0``; default ``1e-7``.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -790,6 +849,7 @@ class DIoULoss(_BoxModule, function=diou_loss):
 
     Args:
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        iou_exponent: alpha-IoU's power ``>= 1``; default 1 (the plain loss).
         eps: ``> 0``; default ``1e-7``.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -815,6 +875,7 @@ class CIoULoss(_BoxModule, function=ciou_loss):
         eps: ``> 0``; default ``1e-7``.
         alpha_mode: ``"detach"`` (default), ``"grad"`` or ``"threshold"``.
         v_grad: ``"exact"`` (default) or ``"paper"``.
+        iou_exponent: alpha-IoU's power ``>= 1``; default 1 (the plain loss).
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
     Shape:
@@ -839,6 +900,7 @@ class EIoULoss(_BoxModule, function=eiou_loss):
 
     Args:
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        iou_exponent: alpha-IoU's power ``>= 1``; default 1 (the plain loss).
         eps: ``> 0``; default ``1e-7``.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -863,6 +925,7 @@ class SIoULoss(_BoxModule, function=siou_loss):
     Args:
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         shape_exponent: the shape cost's exponent, ``> 0``; default 4.
+        iou_exponent: alpha-IoU's power ``>= 1``; default 1 (the plain loss).
         eps: ``> 0``; default ``1e-7``.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -880,3 +943,23 @@ class SIoULoss(_BoxModule, function=siou_loss):
     """
 
     shape_exponent: Positive = DEFAULT
+
+
+# 3-D boxes live in their own file, built on the options above
+from ._box3d import (  # noqa: E402
+    GIoU3DLoss,
+    IoU3DLoss,
+    box_iou_3d,
+    generalized_box_iou_3d,
+    giou_3d_loss,
+    iou_3d_loss,
+)
+
+__all__ += [
+    "iou_3d_loss",
+    "giou_3d_loss",
+    "box_iou_3d",
+    "generalized_box_iou_3d",
+    "IoU3DLoss",
+    "GIoU3DLoss",
+]
