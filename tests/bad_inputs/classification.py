@@ -343,4 +343,33 @@ BAD_INPUTS = {
                 r"seesaw_loss: counts must be a numeric tensor; got dtype torch.bool",
             ),
         ),
+    'eqlv2_loss': (
+            BadInput(
+                "label out of range",
+                lambda: ((torch.zeros(3, _C), torch.tensor([0, 1, 9])), {}),
+                ValueError,
+                r"eqlv2_loss: labels must lie in \[0, 3\] or equal ignore_index=-100; got values in \[0, 9\]",
+            ),
+            BadInput(
+                "statistic of the wrong length",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                         {"pos_grad": torch.zeros(3)}),
+                ValueError,
+                r"eqlv2_loss: pos_grad must have shape \(4,\), one value per class; got \(3,\)",
+            ),
+            BadInput(
+                "negative statistic",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                         {"neg_grad": torch.tensor([1.0, -1.0, 0.0, 0.0])}),
+                ValueError,
+                r"eqlv2_loss: neg_grad must hold finite values >= 0; got values in \[-1, 1\]",
+            ),
+            BadInput(
+                "integer statistic",
+                lambda: ((torch.zeros(3, _C), torch.zeros(3, dtype=torch.long)),
+                         {"pos_grad": torch.zeros(_C, dtype=torch.long)}),
+                TypeError,
+                r"eqlv2_loss: pos_grad must be a floating-point tensor; got dtype torch.int64",
+            ),
+        ),
 }

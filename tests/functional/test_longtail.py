@@ -1,11 +1,14 @@
-"""Long-tail losses: class-balanced weights, LDAM (with deferred re-weighting) and Seesaw.
+"""Long-tail losses: class-balanced weights, LDAM (with deferred re-weighting), Seesaw and
+the equalization loss v2 (EQLv2).
 
-The official LDAM-DRW code and mmdetection's ``seesaw_ce_loss`` are not installed: their
-formulas are written out below as naive references and each loss must equal them in float64.
+The official LDAM-DRW code, mmdetection's ``seesaw_ce_loss`` and the EQLv2 authors' code
+(mmdetection-based) are not installed: their formulas are written out below as naive
+references and each loss must equal them in float64.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -13,7 +16,7 @@ import torch
 import torch.nn.functional as TF
 
 import losskit
-from losskit import class_balanced_weights, ldam_loss, seesaw_loss
+from losskit import EQLv2Loss, class_balanced_weights, eqlv2_loss, ldam_loss, seesaw_loss
 
 F64 = torch.float64
 
@@ -175,3 +178,248 @@ def test_seesaw_mitigation_shrinks_the_tail_negative_gradient() -> None:
     # d/dz_1 of -log(1 / (1 + s e^{z_1 - z_0})) = s / (1 + s) at z = 0; CE's: 1/2
     torch.testing.assert_close(z.grad[0, 1], torch.tensor(s / (1 + s), dtype=F64))
     assert z.grad[0, 1] < 0.06 * z2.grad[0, 1]
+
+
+# ------------------------------------------------------------------ EQLv2
+
+
+def paper_eqlv2(z, labels, pos_acc, neg_acc, gamma=12.0, mu=0.8, alpha=4.0):
+    """The EQLv2 paper's equations, element by element in plain autograd (float64), and the
+    batch's re-weighted gradient magnitudes (the paper's accumulation, the code's sums).
+
+    f(x) = 1 / (1 + exp(-gamma (x - mu))), g_j = acc. positive / acc. negative gradient,
+    r_j = f(g_j), q_j = 1 + alpha (1 - r_j); before anything is accumulated the weights are
+    1 (the code's first iteration). The loss is sum_j [q_j y_j (-log p_j) + r_j (1 - y_j)
+    (-log(1 - p_j))] per sample, averaged over the samples; the gradients of a positive and
+    a negative are q_j (p_j - 1) and r_j p_j.
+    """
+    n, c = z.shape
+    q, r = [], []
+    for j in range(c):
+        if float(neg_acc[j]) == 0.0:
+            q.append(torch.ones((), dtype=z.dtype))
+            r.append(torch.ones((), dtype=z.dtype))
+            continue
+        g = pos_acc[j] / neg_acc[j]
+        f = 1.0 / (1.0 + torch.exp(-gamma * (g - mu)))
+        r.append(f)
+        q.append(1.0 + alpha * (1.0 - f))
+    total = torch.zeros((), dtype=z.dtype)
+    pos_step = torch.zeros(c, dtype=z.dtype)
+    neg_step = torch.zeros(c, dtype=z.dtype)
+    for i in range(n):
+        for j in range(c):
+            p = 1.0 / (1.0 + torch.exp(-z[i, j]))
+            pv, qv, rv = float(p.detach()), float(q[j].detach()), float(r[j].detach())
+            if int(labels[i]) == j:
+                total = total - q[j] * torch.log(p)
+                pos_step[j] += qv * abs(pv - 1.0)
+            else:
+                total = total - r[j] * torch.log(1.0 - p)
+                neg_step[j] += rv * pv
+    return total / n, pos_step, neg_step
+
+
+def test_eqlv2_hand_worked() -> None:
+    z = torch.zeros(1, 2, dtype=F64)
+    y = torch.tensor([1])
+    # nothing accumulated: weights 1, two BCE terms of ln 2
+    torch.testing.assert_close(eqlv2_loss(z, y), torch.tensor(2 * math.log(2), dtype=F64))
+    # pos = (1, 0.5), neg = (1, 5): g = (1, 0.1);
+    # r_0 = f(1) = 1 / (1 + e^{-12 * 0.2}) = 1 / (1 + e^{-2.4}) = 0.916827 (class 0 is a negative)
+    # r_1 = f(0.1) = 1 / (1 + e^{8.4}) = 2.2482e-4, q_1 = 1 + 4 (1 - r_1) = 4.999101 (the target)
+    # loss = ln 2 (r_0 + q_1) = 0.693147 * 5.915928 = 4.100609
+    pos, neg = torch.tensor([1.0, 0.5], dtype=F64), torch.tensor([1.0, 5.0], dtype=F64)
+    r0 = 1 / (1 + math.exp(-2.4))
+    q1 = 1 + 4 * (1 - 1 / (1 + math.exp(8.4)))
+    got = eqlv2_loss(z, y, pos_grad=pos, neg_grad=neg)
+    torch.testing.assert_close(got, torch.tensor(math.log(2) * (r0 + q1), dtype=F64))
+    assert abs(float(got) - 4.100609) < 1e-6
+    # the gradient at z = 0 (p = 1/2): negative r_0 / 2, positive q_1 (1/2 - 1)
+    zz = z.clone().requires_grad_()
+    eqlv2_loss(zz, y, pos_grad=pos, neg_grad=neg).backward()
+    torch.testing.assert_close(zz.grad, torch.tensor([[r0 / 2, -q1 / 2]], dtype=F64))
+    # the module accumulates q |p - 1| = 1/2 for the positive, r p = 1/2 for the negative
+    crit = EQLv2Loss(dtype=F64)
+    crit(z, y)
+    assert crit.pos_grad.tolist() == [0.0, 0.5] and crit.neg_grad.tolist() == [0.5, 0.0]
+    # the paper's defaults: f(mu) = 1/2, so a class at g = 0.8 has r = 1/2 and q = 3
+    out = eqlv2_loss(z, torch.tensor([0]), pos_grad=torch.tensor([0.8, 0.8], dtype=F64),
+                     neg_grad=torch.tensor([1.0, 1.0], dtype=F64))  # fmt: skip
+    torch.testing.assert_close(out, torch.tensor(math.log(2) * (3.0 + 0.5), dtype=F64))
+
+
+def test_eqlv2_equals_the_papers_equations_over_training_steps() -> None:
+    """Five training steps of the module against the paper's equations: the loss, its
+    gradient and the accumulated statistics (the weights of a step use the statistics of
+    the steps before it)."""
+    c = 5
+    crit = EQLv2Loss(dtype=F64)
+    pos_acc, neg_acc = torch.zeros(c, dtype=F64), torch.zeros(c, dtype=F64)
+    g = _gen(7)
+    for step in range(5):
+        x = torch.randn(12, c, generator=g, dtype=F64) * 2
+        # a long tail: class 0 most of the batch, class 4 rarely
+        y = torch.multinomial(torch.tensor([0.5, 0.25, 0.15, 0.08, 0.02]), 12, True, generator=g)
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours = crit(a, y)
+        ref, pos_step, neg_step = paper_eqlv2(b, y, pos_acc, neg_acc)
+        assert (ours - ref).abs() < 1e-12, step
+        ga, gb = torch.autograd.grad(ours, a)[0], torch.autograd.grad(ref, b)[0]
+        assert (ga - gb).abs().max() < 1e-12, step
+        pos_acc, neg_acc = pos_acc + pos_step, neg_acc + neg_step
+        assert (crit.pos_grad - pos_acc).abs().max() < 1e-12, step
+        assert (crit.neg_grad - neg_acc).abs().max() < 1e-12, step
+        # the function form with the statistics given explicitly is the same loss
+        torch.testing.assert_close(
+            eqlv2_loss(x, y, pos_grad=pos_acc - pos_step, neg_grad=neg_acc - neg_step), ours
+        )
+    # the tail classes' ratio is below the head's: their negatives are down-weighted
+    ratio = crit.pos_grad / crit.neg_grad
+    assert ratio[0] > ratio[4]
+
+
+def test_eqlv2_gradcheck_logits_and_statistics() -> None:
+    x = torch.randn(4, 3, 2, generator=_gen(8), dtype=F64).requires_grad_()
+    y = torch.randint(0, 3, (4, 2), generator=_gen(9))
+    y[0, 0] = -100
+    pos = torch.tensor([4.0, 2.0, 0.5], dtype=F64, requires_grad=True)
+    neg = torch.tensor([5.0, 4.0, 3.0], dtype=F64, requires_grad=True)
+    w = torch.rand(4, 2, generator=_gen(10), dtype=F64).add(0.5).requires_grad_()
+    # a smaller slope keeps f away from saturation, so every argument's gradient is sizeable
+    assert torch.autograd.gradcheck(
+        lambda a, p, n, ww: eqlv2_loss(a, y, pos_grad=p, neg_grad=n, weight=ww, ratio_slope=3.0),
+        (x, pos, neg, w),
+    )
+    assert torch.autograd.gradgradcheck(
+        lambda a, p, n: eqlv2_loss(a, y, pos_grad=p, neg_grad=n, ratio_slope=3.0), (x, pos, neg)
+    )
+
+
+def test_eqlv2_statistics_update_in_training_mode_only() -> None:
+    x = torch.randn(6, 4, generator=_gen(11))
+    y = torch.tensor([0, 0, 1, 2, 0, 3])
+    crit = EQLv2Loss()
+    assert crit.pos_grad.numel() == 0  # nothing accumulated, sized by the first call
+    crit.eval()
+    first = crit(x, y)
+    assert crit.pos_grad.numel() == 0 and crit.neg_grad.numel() == 0
+    crit.train()
+    assert torch.equal(crit(x, y), first)  # the first step still has weights 1
+    pos, neg = crit.pos_grad.clone(), crit.neg_grad.clone()
+    assert pos.shape == (4,) and (pos > 0).all() and (neg > 0).all()
+    crit.eval()
+    frozen = crit(x, y)
+    assert torch.equal(crit.pos_grad, pos) and torch.equal(crit.neg_grad, neg)
+    assert not torch.equal(frozen, first)  # the statistics re-weight it now
+    crit.train()
+    crit(x, y)
+    assert (crit.pos_grad > pos).all() and (crit.neg_grad > neg).all()
+    crit.reset_running_stats()
+    assert crit.pos_grad.numel() == 0
+    assert torch.equal(crit(x, y), first)
+
+
+def test_eqlv2_state_dict_round_trip() -> None:
+    g = _gen(12)
+    crit = EQLv2Loss(ratio_slope=6.0)
+    for _ in range(3):
+        crit(torch.randn(8, 5, generator=g), torch.randint(0, 5, (8,), generator=g))
+    state = crit.state_dict()
+    assert set(state) == {"pos_grad", "neg_grad"}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    fresh = EQLv2Loss(ratio_slope=6.0)  # empty statistics take the saved size
+    fresh.load_state_dict(torch.load(buf))
+    assert torch.equal(fresh.pos_grad, crit.pos_grad)
+    assert torch.equal(fresh.neg_grad, crit.neg_grad)
+    x, y = torch.randn(8, 5, generator=g), torch.randint(0, 5, (8,), generator=g)
+    torch.testing.assert_close(fresh(x, y), crit(x, y))
+    torch.testing.assert_close(fresh.pos_grad, crit.pos_grad)
+    # initial statistics given to the constructor, and the module moves them with .to()
+    init = EQLv2Loss(pos_grad=crit.pos_grad, neg_grad=crit.neg_grad).eval().to(F64)
+    assert init.pos_grad.dtype == F64
+    torch.testing.assert_close(init(x.double(), y),
+                               eqlv2_loss(x.double(), y, pos_grad=crit.pos_grad.double(),
+                                          neg_grad=crit.neg_grad.double()))  # fmt: skip
+    with pytest.raises(ValueError, match=r"EQLv2Loss: pos_grad and neg_grad must have the same"):
+        EQLv2Loss(pos_grad=torch.zeros(3), neg_grad=torch.zeros(4))
+    with pytest.raises(ValueError, match=r"EQLv2Loss: pos_grad must hold finite values >= 0"):
+        EQLv2Loss(pos_grad=-torch.ones(3))
+
+
+def test_eqlv2_left_out_and_weighted_samples() -> None:
+    x = torch.randn(6, 4, 3, generator=_gen(13), dtype=F64)
+    y = torch.randint(0, 4, (6, 3), generator=_gen(14))
+    pos = torch.tensor([3.0, 1.0, 0.2, 0.0], dtype=F64)
+    neg = torch.tensor([4.0, 4.0, 4.0, 0.0], dtype=F64)
+    # (N, C, d) equals the flattened (N d, C) problem
+    flat = eqlv2_loss(x.movedim(1, -1).reshape(-1, 4), y.reshape(-1), pos_grad=pos, neg_grad=neg)
+    torch.testing.assert_close(eqlv2_loss(x, y, pos_grad=pos, neg_grad=neg), flat)
+    # a left-out position: NaN logits and a void label are never read, and it adds nothing
+    # to the statistics
+    keep = torch.ones(6, 3, dtype=torch.bool)
+    keep[2, 1] = False
+    bad_x, bad_y = x.clone(), y.clone()
+    bad_x[2, :, 1] = float("nan")
+    bad_y[2, 1] = 255
+    a, b = EQLv2Loss(dtype=F64), EQLv2Loss(dtype=F64)
+    got = a(bad_x, bad_y, mask=keep)
+    sub = b(x.movedim(1, -1)[keep], y[keep])
+    torch.testing.assert_close(got, sub)
+    torch.testing.assert_close(a.pos_grad, b.pos_grad)
+    torch.testing.assert_close(a.neg_grad, b.neg_grad)
+    # a sample weight of 2 counts as the sample twice, in the loss and in the statistics
+    w = torch.ones(6, 3, dtype=F64)
+    w[0, 0] = 2.0
+    c, d = EQLv2Loss(dtype=F64), EQLv2Loss(dtype=F64)
+    xs, ys = x.movedim(1, -1).reshape(-1, 4), y.reshape(-1)
+    lw = c(xs, ys, weight=w.reshape(-1))
+    ld = d(torch.cat([xs, xs[:1]]), torch.cat([ys, ys[:1]]))
+    torch.testing.assert_close(lw, ld)
+    torch.testing.assert_close(c.pos_grad, d.pos_grad)
+    torch.testing.assert_close(c.neg_grad, d.neg_grad)
+    # mmdetection's avg_factor: the sum divided by it
+    s = eqlv2_loss(xs, ys, pos_grad=pos, neg_grad=neg, reduction="sum")
+    torch.testing.assert_close(eqlv2_loss(xs, ys, pos_grad=pos, neg_grad=neg, avg_factor=7.0),
+                               s / 7)  # fmt: skip
+    # saturated logits: finite loss and gradient
+    big = torch.tensor([[100.0, -100.0, 50.0, -50.0]], requires_grad=True)
+    out = eqlv2_loss(big, torch.tensor([1]), pos_grad=pos.float(), neg_grad=neg.float())
+    (gb,) = torch.autograd.grad(out, big)
+    assert torch.isfinite(out) and torch.isfinite(gb).all()
+
+
+def _eqlv2_rank(rank: int, world_size: int) -> dict:
+    g = _gen(15)
+    batches = [(torch.randn(10, 4, generator=g, dtype=F64), torch.randint(0, 4, (10,), generator=g))
+               for _ in range(2)]  # fmt: skip
+    crit = EQLv2Loss(dtype=F64)
+    out = {"loss": [], "pos": [], "neg": []}
+    for x, y in batches:
+        half = slice(5 * rank, 5 * rank + 5)
+        out["loss"].append(crit(x[half], y[half]).detach())
+        out["pos"].append(crit.pos_grad.clone())
+        out["neg"].append(crit.neg_grad.clone())
+    return out
+
+
+@pytest.mark.distributed
+def test_eqlv2_statistics_are_summed_over_ranks() -> None:
+    """Two gloo ranks, each with half of every batch: the statistics on each rank equal one
+    process's over the whole batches (so the weights agree), and the ranks' mean loss is the
+    one-process loss."""
+    from tests.distributed.test_distributed import run_ranks
+
+    results = run_ranks(_eqlv2_rank, 2)
+    g = _gen(15)
+    crit = EQLv2Loss(dtype=F64)
+    for step in range(2):
+        x, y = torch.randn(10, 4, generator=g, dtype=F64), torch.randint(0, 4, (10,), generator=g)
+        want = crit(x, y)
+        got = (results[0]["loss"][step] + results[1]["loss"][step]) / 2
+        torch.testing.assert_close(got, want.detach(), rtol=1e-12, atol=1e-12)
+        for r in results:
+            torch.testing.assert_close(r["pos"][step], crit.pos_grad, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(r["neg"][step], crit.neg_grad, rtol=1e-12, atol=1e-12)

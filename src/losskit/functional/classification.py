@@ -101,8 +101,10 @@ __all__ = [
     "class_balanced_weights",
     "ldam_loss",
     "seesaw_loss",
+    "eqlv2_loss",
     "LDAMLoss",
     "SeesawLoss",
+    "EQLv2Loss",
 ]
 
 #: Elements per block of the focal kernel. On CPU the block's dozen temporaries then stay in
@@ -561,7 +563,7 @@ class _SigmoidFocal(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool) -> Tensor:
         ctx.save_for_backward(x, y, alpha if isinstance(alpha, Tensor) else None)
         ctx.alpha = None if isinstance(alpha, Tensor) else alpha
         ctx.gamma = gamma
@@ -583,7 +585,7 @@ class _SigmoidFocal(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_out: Tensor):
         x, y, alpha_t = ctx.saved_tensors
         alpha = alpha_t if alpha_t is not None else ctx.alpha
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -774,6 +776,7 @@ def _weighted_ce(
     w = cw.view(1, -1, *([1] * (z.dim() - 2)))
     num_classes = z.shape[1]
     if labels is None:
+        assert probs is not None  # the callers pass labels or probs
         y = probs if smoothing == 0.0 else probs * (1.0 - smoothing) + smoothing / num_classes
         return -(y * w * logp).sum(1)
     idx = labels.unsqueeze(1)
@@ -1145,9 +1148,11 @@ from ._detection import (  # noqa: E402
     varifocal_loss,
 )
 from ._longtail import (  # noqa: E402
+    EQLv2Loss,
     LDAMLoss,
     SeesawLoss,
     class_balanced_weights,
+    eqlv2_loss,
     ldam_loss,
     seesaw_loss,
 )

@@ -13,7 +13,7 @@ import torch
 
 from .. import functional as F
 from ._base import LossInputs, LossSpec
-from ._explain import Panel, scalar_curve
+from ._explain import Curve, Panel, scalar_curve
 from ._inputs import rand, randint, randn
 
 _PAPER_FOCAL = (
@@ -315,7 +315,7 @@ def _explain_distribution() -> tuple[Panel, ...]:
 
 
 def _explain_asymmetric() -> tuple[Panel, ...]:
-    def curve(label: str, y: float, **kw: float):
+    def curve(label: str, y: float, **kw: Any) -> Curve:
         return scalar_curve(label, _Z, lambda t: F.asymmetric_loss(
             t, torch.full_like(t, y), reduction="none", **kw))  # fmt: skip
 
@@ -462,6 +462,33 @@ def _explain_seesaw() -> tuple[Panel, ...]:
     note = ("(5/500)^0.8 = 0.025: the head's samples barely push the tail logit down, "
             "until it wins (compensation).")  # fmt: skip
     return (Panel("over a negative logit, target class 0 (500 samples) at logit 2",
+                  "logit of the negative class", _Z, curves, note),)  # fmt: skip
+
+
+def _explain_eqlv2() -> tuple[Panel, ...]:
+    # statistics (C = 4): class 0 balanced (g = 1), class 3 a tail class (g = 0.05)
+    pos = torch.tensor([10.0, 5.0, 2.0, 0.5], dtype=torch.float64)
+    neg = torch.tensor([10.0, 10.0, 10.0, 10.0], dtype=torch.float64)
+
+    def negative(j: int, stats: bool):
+        def f(t: torch.Tensor) -> torch.Tensor:
+            k = len(t)
+            z = torch.zeros(k, _C, dtype=t.dtype)
+            z[:, j] = t
+            labels = torch.full((k,), 1 if j != 1 else 2)
+            p, n = (pos, neg) if stats else (None, None)
+            return F.eqlv2_loss(z, labels, pos_grad=p, neg_grad=n, reduction="none")
+
+        return f
+
+    curves = (
+        scalar_curve("negative of class 0 (g = 1: r = 0.92)", _Z, negative(0, True)),
+        scalar_curve("negative of class 3 (g = 0.05: r = 1e-4)", _Z, negative(3, True)),
+        scalar_curve("no statistics yet (r = q = 1)", _Z, negative(3, False)),
+    )
+    note = ("A tail class's accumulated gradients are mostly negative (g << mu = 0.8): its "
+            "negatives are muted (and its positives weighted up to 1 + alpha = 5).")  # fmt: skip
+    return (Panel("over a negative logit, the sample of another class",
                   "logit of the negative class", _Z, curves, note),)  # fmt: skip
 
 
@@ -626,5 +653,20 @@ SPECS = [
         # gradient checks run without it (tests/functional/test_longtail.py covers it)
         kwargs={"mitigation_exponent": 0.8, "compensation_exponent": 0.0},
         explain=_explain_seesaw,
+    ),
+    _entry(
+        function=F.eqlv2_loss,
+        make_inputs=_classes,
+        peers=("EQLv2 (tztztztztz/eqlv2 mmdet/models/losses/eqlv2.py; formula re-derived)",),
+        # accumulated statistics (the module's initial buffers): g = (0.8, 0.3, 0.1) and a
+        # class with nothing accumulated (neg_grad 0: weights 1)
+        kwargs={
+            "pos_grad": torch.tensor([8.0, 3.0, 1.0, 0.5]),
+            "neg_grad": torch.tensor([10.0, 10.0, 10.0, 0.0]),
+            "ratio_slope": 12.0,
+            "ratio_center": 0.8,
+            "pos_gain": 4.0,
+        },
+        explain=_explain_eqlv2,
     ),
 ]
