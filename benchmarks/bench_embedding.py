@@ -1,7 +1,7 @@
 """Embedding and constraint losses against their peers: forward+backward time and peak memory.
 
 Run: ``.venv/bin/python benchmarks/bench_embedding.py [--quick] [--no-memory] [--rounds 3]
-[--cases batch_triplet_loss,center_loss] [--device cpu|cuda] [--markdown FILE]``
+[--cases batch_triplet_loss,center_loss] [--skip B=4096] [--device cpu|cuda] [--markdown FILE]``
 
 Method
 ------
@@ -218,6 +218,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--min-run-time", type=float, default=0.5)
     ap.add_argument("--cases", default="", help="comma-separated loss names")
+    ap.add_argument(
+        "--skip", default="", help="comma-separated label fragments to leave out (e.g. B=4096)"
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--markdown", default="", help="also write the table here")
     ap.add_argument("--json", default="")
@@ -243,6 +246,8 @@ def main() -> None:
         if names and name not in names:
             continue
         if args.quick and any(s in case.label for s in QUICK_SKIP):
+            continue
+        if any(s and s in case.label for s in args.skip.split(",")):
             continue
         print(f"{name}: {case.label} ...", file=sys.stderr, flush=True)
         steps = case.setup(dev)

@@ -336,14 +336,74 @@ def _ssl_bad(name: str, hyper: str) -> tuple[BadInput, ...]:
     )
 
 
+def _contrastive_form_bad(name: str, n_args: int) -> tuple[BadInput, ...]:
+    """The contrastive losses' formula option and positive margin (explicit pairs take
+    ``(anchor, paired, target)``, the batch form ``(embeddings, labels)``)."""
+
+    def good() -> tuple[torch.Tensor, ...]:
+        if n_args == 3:
+            return torch.zeros(4, 3), torch.zeros(4, 3), torch.ones(4)
+        return torch.zeros(6, 3), torch.zeros(6, dtype=torch.long)
+
+    return (
+        BadInput(
+            "unknown form",
+            lambda: (good(), {"form": "squared"}),
+            ValueError,
+            rf"{name}: form must be one of 'deepid2', 'hinge'; got 'squared'",
+        ),
+        BadInput(
+            "negative pos_margin",
+            lambda: (good(), {"pos_margin": -0.1}),
+            ValueError,
+            rf"{name}: pos_margin must be a finite number >= 0; got -0.1",
+        ),
+    )
+
+
+def _n_pair_bad() -> tuple[BadInput, ...]:
+    """N-pair: the labelled-batch pair losses' refusals less the hyperparameter and chunk ones
+    (it has neither), plus mined pairs out of range or of mismatched lengths."""
+    name = "n_pair_loss"
+    x, y = (lambda: torch.zeros(6, 3)), (lambda: torch.zeros(6, dtype=torch.long))  # noqa: E731
+    shared = _pair_batch_bad(name, ("unused", 0, ""))
+    i = lambda *v: torch.tensor(v)  # noqa: E731
+    return (
+        *(b for b in shared if b.label not in ("bad unused", "float chunk_size")),
+        BadInput(
+            "a mined positive outside the batch",
+            lambda: ((x(), y(), None, None, (i(0, 1), i(1, 6), i(0), i(2))), {}),
+            ValueError,
+            rf"{name}: indices \(positive\) must lie in \[0, 5\], rows of the reference set; "
+            r"got values in \[1, 6\]",
+        ),
+        BadInput(
+            "mined pairs of mismatched lengths",
+            lambda: ((x(), y(), None, None, (i(0, 1), i(1), i(0), i(2))), {}),
+            ValueError,
+            rf"{name}: indices \(a1, p\) must have one length; got 2 and 1",
+        ),
+        BadInput(
+            "float mined indices",
+            lambda: ((x(), y(), None, None, (i(0.0), i(1.0), i(0.0))), {}),
+            TypeError,
+            rf"{name}: indices \(a\) must be an integer tensor",
+        ),
+    )
+
+
 BAD_INPUTS = {
-    'contrastive_loss': _CONTRASTIVE_BAD,
-    'batch_contrastive_loss': _batch_bad("batch_contrastive_loss"),
+    'contrastive_loss': (*_CONTRASTIVE_BAD, *_contrastive_form_bad("contrastive_loss", 3)),
+    'batch_contrastive_loss': (
+        *_batch_bad("batch_contrastive_loss"),
+        *_contrastive_form_bad("batch_contrastive_loss", 2),
+    ),
     'triplet_loss': _TRIPLET_BAD,
     'batch_triplet_loss': _BATCH_TRIPLET_BAD,
     'nt_xent_loss': _pair_batch_bad("nt_xent_loss", ("temperature", 0.0, "a finite number > 0")),
     'info_nce_loss': _INFO_NCE_BAD,
     'supcon_loss': _pair_batch_bad("supcon_loss", ("temperature", 0.0, "a finite number > 0")),
+    'n_pair_loss': _n_pair_bad(),
     'multi_similarity_loss': _pair_batch_bad(
         "multi_similarity_loss", ("mining_margin", -0.1, "a finite number >= 0")
     ),

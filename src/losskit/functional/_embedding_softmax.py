@@ -1,11 +1,12 @@
 """Softmax losses over the pairs of a batch: NT-Xent (labelled batches), InfoNCE (two views),
-supervised contrastive (SupCon). Re-exported by :mod:`losskit.functional.embedding`.
+supervised contrastive (SupCon), N-pair. Re-exported by :mod:`losskit.functional.embedding`.
 
-All three score pairs by the cosine similarity of the embeddings divided by a temperature
-(pytorch-metric-learning's default ``CosineSimilarity``) and take ``chunk_size=``: the
+NT-Xent, InfoNCE and SupCon score pairs by the cosine similarity of the embeddings divided by a
+temperature (pytorch-metric-learning's default ``CosineSimilarity``) and take ``chunk_size=``: the
 ``B x B`` similarity matrix is then built ``chunk_size`` anchor rows at a time and recomputed
 in the backward pass (:mod:`losskit.functional._embedding_pairs`), so its memory is
-``O(chunk_size * B)`` instead of ``O(B^2)``.
+``O(chunk_size * B)`` instead of ``O(B^2)``. N-pair uses one pair per class, so its softmax is
+``N x N`` for ``N`` classes and needs no chunks.
 """
 
 from __future__ import annotations
@@ -25,19 +26,33 @@ from .._checks import (
     check_same_device,
     check_same_shape,
     compute_dtype,
+    not_ignored,
 )
 from .._reduction import Reduction, exclusion, zero_excluded
-from ._embedding_pairs import blockwise, nt_xent_rows, pair_loss, reduce_counted, supcon_rows
+from ._common import labelled_rows
+from ._embedding_pairs import (
+    blockwise,
+    check_reference,
+    nt_xent_rows,
+    pair_loss,
+    pairs_of,
+    reduce_counted,
+    selection,
+    supcon_rows,
+)
 from .distance import normalize
 
 __all__ = [
     "nt_xent_loss",
     "info_nce_loss",
     "supcon_loss",
+    "n_pair_loss",
     "NTXentLoss",
     "InfoNCELoss",
     "SupConLoss",
+    "NPairLoss",
 ]
+
 
 @checked
 def nt_xent_loss(
@@ -403,4 +418,188 @@ class SupConLoss(LossModule, function=supcon_loss):
 
     temperature: Positive = DEFAULT
     chunk_size: PositiveInt | None = DEFAULT
+    ignore_index: int | None = DEFAULT
+
+
+def _first_pair_per_label(a: Tensor, p: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """The first pair ``(a[k], p[k])`` (in the listed order) of each distinct anchor label
+    ``labels[a[k]]``, ordered by label; ``a`` and ``p`` may be empty."""
+    ya = labels[a]
+    uniq, inv = torch.unique(ya, return_inverse=True)
+    order = torch.arange(a.shape[0], device=a.device)
+    first = torch.full((uniq.shape[0],), a.shape[0], dtype=order.dtype, device=a.device)
+    first = first.scatter_reduce(0, inv, order, "amin")
+    return a[first], p[first]
+
+
+def _first_two_per_label(labels: Tensor, keep: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The first and second kept sample of each label that has two, ordered by label: the
+    first positive pair of each label in row-major order, found by one stable sort
+    (``O(B log B)``, no ``B x B`` mask)."""
+    idx = torch.arange(labels.shape[0], device=labels.device)
+    if keep is not None:
+        idx = idx[keep]
+    y, perm = torch.sort(labels[idx], stable=True)
+    order = idx[perm]
+    # position k starts a label group that has a second member at k + 1
+    starts = torch.ones_like(y, dtype=torch.bool)
+    starts[1:] = y[1:] != y[:-1]
+    two = torch.zeros_like(starts)
+    two[:-1] = starts[:-1] & (y[1:] == y[:-1])
+    first = two.nonzero().squeeze(1)
+    return order[first], order[first + 1]
+
+
+@checked
+def n_pair_loss(
+    embeddings: Tensor, labels: Tensor, ref_embeddings: Tensor | None = None,
+    ref_labels: Tensor | None = None, indices: tuple[Tensor, ...] | None = None, *,
+    ignore_index: int | None = -100, weight: Weight = None, mask: Mask = None,
+    reduction: Reduction = "mean",
+) -> Tensor:  # fmt: skip
+    r"""Multi-class N-pair loss: one positive pair per class, each classified against the
+    other classes' positives with a softmax.
+
+    Formula:
+        l_c = -log( e^{s(a_c, p_c)} / sum_{c'} e^{s(a_c, p_c')} ) = LSE_{c'} s(a_c, p_c') - s(a_c, p_c);  mean over the classes c with a pair
+
+    For each class ``c`` that has a positive pair, ``(a_c, p_c)`` is its *first* pair in
+    row-major order of the batch: ``a_c`` the first sample of the class and ``p_c`` the
+    second (with ``ref_embeddings``: the first sample of ``embeddings`` whose class is in the
+    reference set and the first reference row of that class; with ``indices``: the first
+    listed positive pair of each anchor label). The other samples of the class, and the
+    classes with a single sample, take no part. ``s`` is the cosine similarity (embeddings
+    normalised inside, pytorch-metric-learning's default ``DotProductSimilarity``). With
+    ``N`` classes the loss is an ``N``-way softmax cross-entropy whose correct class is the
+    anchor's own positive: Sohn's ``(N+1)``-tuplet loss computed efficiently from ``N`` pairs
+    (``log(1 + sum_{c' != c} e^{s_cc' - s_cc})`` is the same number).
+
+    The paper adds an L2 regulariser of the (unnormalised) embeddings, ``lambda/N sum
+    (||a_c||^2 + ||p_c||^2)``. With normalised embeddings it is a constant, and
+    pytorch-metric-learning leaves it out by default; so does losskit (add
+    ``lambda * embeddings.square().sum(1).mean()`` yourself if you train unnormalised
+    features).
+
+    When to use:
+        P x K batches (``K >= 2``) where every class should beat all the others at once: a
+        cheap ``N``-way softmax over ``N`` pairs instead of ``N`` triplets, the precursor of
+        NT-Xent and SupCon (which use every pair and a temperature). Its logits are cosines
+        in ``[-1, 1]``, so the loss stays above ``log(1 + (N - 1) e^{-2})``; for a sharper
+        softmax use :func:`supcon_loss` or :func:`nt_xent_loss` with a temperature.
+
+    Args:
+        embeddings: ``(B, D)`` embeddings (normalised inside).
+        labels: ``(B,)`` integer identities (any integer dtype).
+        ref_embeddings: optional ``(M, D)`` reference embeddings: the positives ``p_c`` are
+            then taken from them (the first reference row of each class); default ``None``.
+        ref_labels: ``(M,)`` integer identities of ``ref_embeddings`` (required with them).
+        indices: optional mined pairs ``(a1, p, a2, n)`` or triplets ``(a, p, n)`` (a miner's
+            output, :mod:`losskit.miners`): the pairs ``(a_c, p_c)`` are the first listed
+            positive pair of each anchor label (their labels are not re-read; the negative
+            pairs are not used: each anchor's negatives are the other classes' positives),
+            less pairs of a sample with itself or with a left-out one. Default ``None``: the
+            pairs by label.
+        ignore_index: samples whose label equals it leave the batch (reference rows whose
+            label equals it leave the reference set); default -100.
+        weight: optional non-negative ``(B,)`` anchor weights: each scales its anchor's loss
+            and what it counts in ``"mean"``.
+        mask: optional bool ``(B,)``; ``False`` = the sample leaves the batch.
+        reduction: ``"none"`` (``(B,)``: ``l_c`` at anchor ``a_c``, 0 at every other
+            sample), ``"mean"`` (default: over the classes with a pair) or ``"sum"``.
+
+    Returns:
+        A scalar, or ``(B,)`` for ``"none"``. ``"mean"`` with no positive pair is 0 (with a
+        gradient).
+
+    Raises:
+        TypeError: non-floating embeddings, non-integer labels.
+        ValueError: shapes other than ``(B, D)`` and ``(B,)``, a reference set of another
+            ``D`` or without its labels, ``indices`` that are not 3 or 4 integer index
+            tensors of matching lengths within range, a bad ``weight``/``mask``.
+
+    Equals pytorch-metric-learning's ``NPairsLoss()`` (default ``DotProductSimilarity``,
+    which normalises, and ``MeanReducer``), with and without ``indices``; PML refuses
+    ``ref_emb``.
+
+    Paper:
+        Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective", NeurIPS
+        2016.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+        >>> # two classes, pairs (0, 1) and (2, 3): each anchor at cos 1 with its positive,
+        >>> # cos 0 with the other: log(e^1 + e^0) - 1 = log(1 + e^-1)
+        >>> n_pair_loss(x, torch.tensor([0, 0, 1, 1]))
+        tensor(0.3133)
+    """
+    fn = "n_pair_loss"
+    keep = labelled_rows(
+        fn, embeddings, labels, weight=weight, mask=mask, ignore_index=ignore_index
+    )
+    check_reference(fn, embeddings, ref_embeddings, ref_labels)
+    out_dtype, work = embeddings.dtype, compute_dtype(embeddings)
+    q = normalize(zero_excluded(embeddings.to(work), keep, 1))
+    if ref_embeddings is None or ref_labels is None:
+        r, yr, kr, same_set = q, labels, keep, True
+    else:
+        kr = None if ignore_index is None else not_ignored(ref_labels, ignore_index)
+        r = normalize(zero_excluded(ref_embeddings.to(work), kr, 1))
+        yr, same_set = ref_labels, False
+    b, m = q.shape[0], r.shape[0]
+    selection(fn, indices, b, m, q.device)  # checks the listed pairs (types, lengths, range)
+    with torch.no_grad():
+        if indices is None and same_set:
+            a, p = _first_two_per_label(labels, keep)
+        elif indices is None:
+            pos, _ = pairs_of(q, r, 0, labels, yr, keep, kr, same_set, None, None)
+            pa, pp = pos.nonzero(as_tuple=True)  # pos is (B, M): two index tensors
+            a, p = _first_pair_per_label(pa, pp, labels)
+        else:
+            a, p = indices[0].long(), indices[1].long()
+            ok = torch.ones_like(a, dtype=torch.bool)
+            if same_set:
+                ok = ok & (a != p)
+            if keep is not None:
+                ok = ok & keep[a]
+            if kr is not None:
+                ok = ok & kr[p]
+            a, p = _first_pair_per_label(a[ok], p[ok], labels)
+    s = q[a] @ r[p].T  # (N, N): anchor c against every class's positive
+    terms = torch.logsumexp(s, 1) - s.diagonal()
+    # every sample's total (0 but at the anchors), with a graph even when no class has a pair
+    total = (q.sum(1) * 0.0).index_add(0, a, terms)
+    count = torch.zeros(b, dtype=work, device=q.device).index_add(
+        0, a, torch.ones_like(terms, dtype=work)
+    )
+    if weight is not None:
+        total, count = total * weight.to(work), count * weight.to(work)
+    return reduce_counted(fn, total, count, reduction, out_dtype)
+
+
+class NPairLoss(LossModule, function=n_pair_loss):
+    """Multi-class N-pair loss: the first positive pair of each class, an ``N``-way softmax
+    over the classes' positives per anchor (cosine similarities).
+
+    Args:
+        ignore_index: samples with this label leave the batch; default -100.
+        reduction: ``"none"`` (per sample, the loss at each class's anchor), ``"mean"``
+            (default, over the classes with a pair) or ``"sum"``.
+
+    Shape:
+        ``forward(embeddings, labels, ref_embeddings=None, ref_labels=None, indices=None, *,
+        weight=None, mask=None)``: ``(B, D)``, ``(B,)``, optionally ``(M, D)`` and ``(M,)``.
+        Output: a scalar, or ``(B,)``.
+
+    Paper:
+        Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective", NeurIPS
+        2016.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+        >>> NPairLoss()(x, torch.tensor([0, 0, 1, 1]))
+        tensor(0.3133)
+    """
+
     ignore_index: int | None = DEFAULT

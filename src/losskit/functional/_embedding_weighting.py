@@ -443,11 +443,14 @@ class MarginLoss(LossModule, function=margin_loss, state=("boundary",)):
 
     def __post_init__(self) -> None:
         self.init_boundary = float(self.__dict__.pop("boundary"))
-        self.boundary = nn.Parameter(torch.empty(()))
+        # the field's number becomes a learnable 0-dim Parameter (a change of type mypy cannot
+        # follow: the annotation is the constructor's)
+        self.boundary = nn.Parameter(torch.empty(()))  # type: ignore[assignment]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Set the boundary back to its initial value."""
+        assert isinstance(self.boundary, Tensor)  # the Parameter made in __post_init__
         with torch.no_grad():
             self.boundary.fill_(self.init_boundary)
 

@@ -1,5 +1,5 @@
-"""Feature-vector (embedding) losses: contrastive (DeepID2 / Hadsell) on explicit pairs and over
-all pairs of a labelled batch, triplet on explicit triplets and over a labelled batch with
+"""Feature-vector (embedding) losses: contrastive (DeepID2 / Hadsell, or pytorch-metric-learning's
+unsquared hinges with ``form="hinge"``) on explicit pairs and over all pairs of a labelled batch, triplet on explicit triplets and over a labelled batch with
 batch-all, batch-hard and semi-hard mining, and the miner itself; each loss as a function and
 a module.
 
@@ -59,9 +59,11 @@ from ._embedding_proxy import (
 )
 from ._embedding_softmax import (
     InfoNCELoss,
+    NPairLoss,
     NTXentLoss,
     SupConLoss,
     info_nce_loss,
+    n_pair_loss,
     nt_xent_loss,
     supcon_loss,
 )
@@ -94,6 +96,7 @@ __all__ = [
     "nt_xent_loss",
     "info_nce_loss",
     "supcon_loss",
+    "n_pair_loss",
     "multi_similarity_loss",
     "circle_loss",
     "proxy_anchor_loss",
@@ -111,6 +114,7 @@ __all__ = [
     "NTXentLoss",
     "InfoNCELoss",
     "SupConLoss",
+    "NPairLoss",
     "MultiSimilarityLoss",
     "CircleLoss",
     "ProxyAnchorLoss",
@@ -124,6 +128,7 @@ __all__ = [
 ]
 
 Distance = Literal["euclidean", "cosine"]
+ContrastiveForm = Literal["deepid2", "hinge"]
 Mining = Literal["all", "hard", "semihard"]
 MeanOver = Literal["all", "active"]
 DISTANCES, MININGS, MEAN_OVER = get_args(Distance), get_args(Mining), get_args(MeanOver)
@@ -167,24 +172,38 @@ def _distance_matrix(x: Tensor, distance: str, squared: bool) -> Tensor:
 # --------------------------------------------------------------------------- contrastive
 
 
-def _contrastive_terms(d: Tensor, same: Tensor, margin: float) -> Tensor:
-    # same pair: d^2 / 2; different pair: max(0, margin - d)^2 / 2
-    return 0.5 * torch.where(same, d.square(), TF.relu(margin - d).square())
+def _contrastive_terms(
+    d: Tensor, same: Tensor, margin: float, pos_margin: float, form: str
+) -> Tensor:
+    """Per pair: ``"deepid2"``: ``[d - m_p]_+^2 / 2`` (same) or ``[m - d]_+^2 / 2``
+    (different); ``"hinge"``: the unsquared hinges ``[d - m_p]_+`` and ``[m - d]_+``."""
+    pos = d if pos_margin == 0 else TF.relu(d - pos_margin)  # d >= 0: [d - 0]_+ = d
+    neg = TF.relu(margin - d)
+    if form == "hinge":
+        return torch.where(same, pos, neg)
+    return 0.5 * torch.where(same, pos.square(), neg.square())
 
 
 @checked
 def contrastive_loss(
     anchor: Tensor, paired: Tensor, target: Tensor, *, margin: NonNegative = 1.0,
+    pos_margin: NonNegative = 0.0, form: ContrastiveForm = "deepid2",
     distance: Distance = "euclidean", weight: Weight = None, mask: Mask = None,
     reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
-    r"""Contrastive loss on explicit pairs (DeepID2 / Hadsell form).
+    r"""Contrastive loss on explicit pairs: DeepID2 / Hadsell's squared form, or
+    pytorch-metric-learning's unsquared hinges with separate positive and negative margins.
 
     Formula:
-        l_i = 1/2 d_i^2 if pair i is the same identity, else 1/2 max(0, margin - d_i)^2;  d_i = d(anchor_i, paired_i)
+        form="deepid2": l_i = 1/2 max(0, d_i - pos_margin)^2 if pair i is the same identity, else 1/2 max(0, margin - d_i)^2;  form="hinge": max(0, d_i - pos_margin), else max(0, margin - d_i);  d_i = d(anchor_i, paired_i)
 
-    A same pair is pulled together with a force growing with ``d``; a different pair is pushed
-    apart only while it is closer than ``margin``.
+    A same pair is pulled together (once it is farther apart than ``pos_margin``, 0 by
+    default); a different pair is pushed apart only while it is closer than ``margin``.
+    ``form="deepid2"`` (default) is DeepID2's and Hadsell et al.'s loss: halved squared
+    hinges, whose force grows with the violation. ``form="hinge"`` is a different formula,
+    the unsquared hinges of pytorch-metric-learning's ``ContrastiveLoss(pos_margin,
+    neg_margin)`` (``neg_margin`` is ``margin`` here): a constant force on every violating
+    pair.
 
     When to use:
         Verification data that comes as pairs (same / not same). Same pairs are always pulled
@@ -196,7 +215,11 @@ def contrastive_loss(
         target: ``(N,)``; pair ``i`` is *same* where ``target[i] > 0``, so ``{1, 0}``,
             ``{1, -1}`` (DeepID2's and torch's ``CosineEmbeddingLoss`` convention) and booleans
             all work. Hadsell et al. write ``Y = 0`` for a *similar* pair: flip such labels.
-        margin: ``>= 0``, in the units of the distance; default 1.
+        margin: ``>= 0``, the different pairs' margin, in the units of the distance; default 1.
+        pos_margin: ``>= 0``, the same pairs' margin: distances below it cost nothing;
+            default 0.
+        form: ``"deepid2"`` (default, halved squared hinges) or ``"hinge"`` (unsquared,
+            pytorch-metric-learning's form).
         distance: ``"euclidean"`` (default, ``||a - b||``) or ``"cosine"`` (``1 - cos``).
         weight: optional non-negative ``(N,)`` per-pair weights.
         mask: optional bool ``(N,)``; ``False`` = leave the pair out.
@@ -211,10 +234,12 @@ def contrastive_loss(
         ValueError: mismatched shapes, a ``target``, ``weight`` or ``mask`` not of shape
             ``(N,)``, a negative ``margin``, an unknown ``distance`` or ``reduction``.
 
-    pytorch-metric-learning's ``ContrastiveLoss`` is a different loss: it hinges the
-    *unsquared* distance, ``max(0, d - pos_margin)`` and ``max(0, neg_margin - d)``. The two
-    agree, up to the factor 1/2, only on same pairs with ``LpDistance(power=2)`` and
-    ``pos_margin=0``.
+    ``form="hinge"`` equals pytorch-metric-learning's ``ContrastiveLoss(pos_margin,
+    neg_margin=margin)`` pair by pair (``LpDistance(normalize_embeddings=False)``; PML's
+    default distance normalises the embeddings first; with ``distance="cosine"`` PML's
+    ``CosineSimilarity`` with margins ``1 - pos_margin`` and ``1 - margin``); PML's default
+    ``AvgNonZeroReducer`` averages the non-zero same-pair and different-pair terms separately
+    and adds the two means, losskit's ``"mean"`` is over all pairs.
 
     Paper:
         Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
@@ -242,20 +267,23 @@ def contrastive_loss(
     a, b = zero_excluded(anchor.to(work), keep, 1), zero_excluded(paired.to(work), keep, 1)
     # d itself (an overflow- and underflow-safe norm), squared after: the sum of squares
     # would underflow to 0 for tiny differences and lose the hinge's gradient
-    loss = _contrastive_terms(_row_distance(a, b, distance, False), same, margin)
+    loss = _contrastive_terms(_row_distance(a, b, distance, False), same, margin, pos_margin,
+                              form)  # fmt: skip
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
 @checked
 def batch_contrastive_loss(
     embeddings: Tensor, labels: Tensor, *, margin: NonNegative = 1.0,
+    pos_margin: NonNegative = 0.0, form: ContrastiveForm = "deepid2",
     distance: Distance = "euclidean", ignore_index: int | None = -100, weight: Weight = None,
     mask: Mask = None, reduction: Reduction = "mean",
 ) -> Tensor:  # fmt: skip
-    r"""Contrastive loss (DeepID2 form) over every pair ``i < j`` of a labelled batch.
+    r"""Contrastive loss (DeepID2 form, or pytorch-metric-learning's unsquared hinges) over
+    every pair ``i < j`` of a labelled batch.
 
     Formula:
-        mean over pairs i<j of: 1/2 d_ij^2 if y_i = y_j else 1/2 max(0, margin - d_ij)^2
+        mean over pairs i<j of: 1/2 max(0, d_ij - pos_margin)^2 if y_i = y_j else 1/2 max(0, margin - d_ij)^2;  form="hinge": the unsquared hinges, without the 1/2
 
     ``L_ij`` is :func:`contrastive_loss`'s term for the pair ``(i, j)``, same identity when
     ``labels[i] == labels[j]``; there are ``P = B (B - 1) / 2`` pairs of kept samples. Each
@@ -270,7 +298,10 @@ def batch_contrastive_loss(
     Args:
         embeddings: ``(B, D)`` embeddings.
         labels: ``(B,)`` integer identities.
-        margin: ``>= 0``, in the units of the distance; default 1.
+        margin: ``>= 0``, the different pairs' margin, in the units of the distance; default 1.
+        pos_margin: ``>= 0``, the same pairs' margin; default 0.
+        form: ``"deepid2"`` (default, halved squared hinges) or ``"hinge"`` (unsquared,
+            pytorch-metric-learning's ``ContrastiveLoss`` form).
         distance: ``"euclidean"`` (default) or ``"cosine"`` (``1 - cos``).
         ignore_index: samples whose label equals it leave the batch; default -100.
         weight: optional non-negative ``(B,)`` sample weights: each scales its sample's share;
@@ -286,6 +317,12 @@ def batch_contrastive_loss(
         TypeError: non-floating embeddings or non-integer labels.
         ValueError: shapes other than ``(B, D)`` and ``(B,)``, a negative ``margin``, an unknown
             ``distance`` or ``reduction``, a bad ``weight``/``mask``.
+
+    ``form="hinge"`` equals pytorch-metric-learning's ``ContrastiveLoss(pos_margin,
+    neg_margin=margin)`` term by term: PML lists every ordered pair, ``(i, j)`` and ``(j, i)``,
+    so its ``SumReducer`` total is twice losskit's ``"sum"``, and its default
+    ``AvgNonZeroReducer`` (the non-zero same-pair and different-pair terms averaged
+    separately, the two means added) is not losskit's ``"mean"`` over all pairs.
 
     Paper:
         Sun, Chen, Wang, Tang, "Deep Learning Face Representation by Joint
@@ -307,18 +344,18 @@ def batch_contrastive_loss(
     if b == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    pair_ok = ~torch.eye(b, dtype=torch.bool, device=x.device)
-    if keep is not None:
-        pair_ok = pair_ok & keep.unsqueeze(1) & keep.unsqueeze(0)
-    same_pair = same & pair_ok
-    diff_pair = ~same & pair_ok
     # d itself, squared after: d^2 through the scaled matrix would underflow to 0 (and lose
     # the hinge's gradient) for tiny embeddings and overflow for huge ones
     dmat = _distance_matrix(x, distance, False)
-    pair = torch.where(
-        same_pair, dmat.square(), torch.where(diff_pair, TF.relu(margin - dmat).square(), 0.0)
-    )
-    share = 0.25 * pair.sum(1)  # sample i's half of each of its pairs' 1/2 d^2 terms
+    pair = _contrastive_terms(dmat, same, margin, pos_margin, form)
+    if distance != "euclidean" or keep is not None:
+        # the euclidean diagonal is exactly 0 with a zero gradient, so its same-pair term is 0
+        # in either form; the cosine one (1 - cos) is not, nor is a left-out sample's row
+        pair_ok = ~torch.eye(b, dtype=torch.bool, device=x.device)
+        if keep is not None:
+            pair_ok = pair_ok & keep.unsqueeze(1) & keep.unsqueeze(0)
+        pair = torch.where(pair_ok, pair, 0.0)
+    share = 0.5 * pair.sum(1)  # sample i's half of each of its pairs' terms
     # count (B' - 1) / 2 per kept sample: "mean" then divides the total by B' (B' - 1) / 2 pairs
     kept = b if keep is None else keep.sum().to(work)
     count = torch.full_like(share, 1.0) * (kept - 1) / 2.0
@@ -743,14 +780,14 @@ def batch_triplet_loss(
     if x.shape[0] == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     if indices is not None:
-        loss, count = _listed(fn, x, indices, keep, margin, soft, distance, squared)
+        loss, counts = _listed(fn, x, indices, keep, margin, soft, distance, squared)
         if mean_over == "active" and not soft:
-            count = count[1]
+            listed_count = counts[1]
         else:
-            count = count[0]
+            listed_count = counts[0]
         if weight is not None:
-            loss, count = loss * weight.to(work), count * weight.to(work)
-        return reduce_counted(fn, loss, count, reduction, out_dtype)
+            loss, listed_count = loss * weight.to(work), listed_count * weight.to(work)
+        return reduce_counted(fn, loss, listed_count, reduction, out_dtype)
     pos, neg = _masks(labels, keep)
     if mining == "hard":
         loss, count = _hard(x, pos, neg, margin, soft, distance, squared)
@@ -841,11 +878,14 @@ def mine_triplets(
 
 
 class ContrastiveLoss(LossModule, function=contrastive_loss):
-    """Contrastive loss on explicit pairs: ``1/2 d^2`` for a same pair, ``1/2 max(0, margin - d)^2``
-    for a different one.
+    """Contrastive loss on explicit pairs: ``1/2 [d - pos_margin]_+^2`` for a same pair,
+    ``1/2 max(0, margin - d)^2`` for a different one; ``form="hinge"``: the unsquared hinges
+    (pytorch-metric-learning's ``ContrastiveLoss``).
 
     Args:
-        margin: ``>= 0``, in distance units; default 1.
+        margin: ``>= 0``, the different pairs' margin, in distance units; default 1.
+        pos_margin: ``>= 0``, the same pairs' margin; default 0.
+        form: ``"deepid2"`` (default) or ``"hinge"``.
         distance: ``"euclidean"`` (default) or ``"cosine"``.
         reduction: ``"none"``, ``"mean"`` (default) or ``"sum"``.
 
@@ -865,14 +905,19 @@ class ContrastiveLoss(LossModule, function=contrastive_loss):
     """
 
     margin: NonNegative = DEFAULT
+    pos_margin: NonNegative = DEFAULT
+    form: ContrastiveForm = DEFAULT
     distance: Distance = DEFAULT
 
 
 class BatchContrastiveLoss(LossModule, function=batch_contrastive_loss):
-    """Contrastive loss (DeepID2 form) over every pair of a labelled batch.
+    """Contrastive loss (DeepID2 form, or ``form="hinge"``: pytorch-metric-learning's) over
+    every pair of a labelled batch.
 
     Args:
-        margin: ``>= 0``, in distance units; default 1.
+        margin: ``>= 0``, the different pairs' margin, in distance units; default 1.
+        pos_margin: ``>= 0``, the same pairs' margin; default 0.
+        form: ``"deepid2"`` (default) or ``"hinge"``.
         distance: ``"euclidean"`` (default) or ``"cosine"``.
         ignore_index: samples with this label leave the batch; default -100.
         reduction: ``"none"`` (per-sample shares), ``"mean"`` (default, over pairs) or
@@ -893,6 +938,8 @@ class BatchContrastiveLoss(LossModule, function=batch_contrastive_loss):
     """
 
     margin: NonNegative = DEFAULT
+    pos_margin: NonNegative = DEFAULT
+    form: ContrastiveForm = DEFAULT
     distance: Distance = DEFAULT
     ignore_index: int | None = DEFAULT
 

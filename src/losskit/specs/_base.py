@@ -131,8 +131,10 @@ class LossSpec:
         half: float16/bfloat16 supported on CPU.
         half_rtol: relative tolerance of half precision against float32.
         fullgraph: ``torch.compile(fullgraph=True)`` captures the loss in one graph; ``False``
-            only for delegated torch losses that break the graph themselves (a data-dependent
-            check or output shape inside torch), which are compiled with graph breaks.
+            only for losses with a data-dependent check or output shape (delegated torch
+            losses; N-pair's selection of each class's first pair), compiled with graph breaks.
+        order_dependent: the loss reads the order of the batch (N-pair takes each class's
+            first pair), so the permutation test does not apply.
         explain: the panels ``losskit explain`` draws (see :mod:`losskit.specs._explain`).
         name: the registry name; only the PyTorch catalogue sets it (its torch class name).
         module: the module class; only the PyTorch catalogue sets it (the torch class).
@@ -154,6 +156,7 @@ class LossSpec:
     half: bool = True
     half_rtol: float = 2e-2
     fullgraph: bool = True
+    order_dependent: bool = False
     explain: Callable[[], tuple[Panel, ...]] | None = None
     name: str = ""
     module: type[nn.Module] | None = None

@@ -1,5 +1,6 @@
 """Registry entries for the embedding losses: contrastive and triplet, on explicit pairs and
-triplets and over labelled batches; the softmax pair losses (NT-Xent, InfoNCE, SupCon).
+triplets and over labelled batches; the softmax pair losses (NT-Xent, InfoNCE, SupCon,
+N-pair).
 
 The batch losses' ``"none"`` is per sample (a pair split between its two ends; a triplet
 booked to its anchor), so the shared permutation test applies to them as it does to the
@@ -8,13 +9,14 @@ explicit-pair and explicit-triplet forms.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import torch
 
 from .. import functional as F
 from ._base import LossInputs, LossSpec
-from ._explain import Panel, scalar_curve
+from ._explain import Curve, Panel, scalar_curve
 from ._inputs import randint, randn
 
 _D = 5  # feature dimension of the registry's inputs
@@ -101,12 +103,14 @@ def _negative_batch(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([anchor, near, far, _on_circle(c)]), torch.tensor([0, 0, 0, 1])
 
 
-def _negative_panels(fn: object, label: str, settings: dict[str, dict], note: str) -> object:
+def _negative_panels(
+    fn: object, label: str, settings: dict[str, dict], note: str
+) -> Callable[[], tuple[Panel, ...]]:
     """Anchor 0's loss over its negative's cosine (:func:`_negative_batch`), one curve per
     setting of the hyperparameters."""
 
     def panels() -> tuple[Panel, ...]:
-        def curve(name: str, kw: dict) -> object:
+        def curve(name: str, kw: dict) -> Curve:
             def loss_of(cs: torch.Tensor) -> torch.Tensor:
                 out = []
                 for c in cs:
@@ -129,7 +133,7 @@ def _negative_panels(fn: object, label: str, settings: dict[str, dict], note: st
     return panels
 
 
-def _softmax_panels(fn: object, label: str) -> object:
+def _softmax_panels(fn: object, label: str) -> Callable[[], tuple[Panel, ...]]:
     return _negative_panels(
         fn, label, {"temperature 0.1": {"temperature": 0.1}, "temperature 0.5": {"temperature": 0.5}},
         "A low temperature concentrates the loss and its gradient on a negative closer than the "
@@ -137,11 +141,13 @@ def _softmax_panels(fn: object, label: str) -> object:
     )  # fmt: skip
 
 
-def _proxy_panels(fn: object, label: str, settings: dict[str, dict], note: str) -> object:
+def _proxy_panels(
+    fn: object, label: str, settings: dict[str, dict], note: str
+) -> Callable[[], tuple[Panel, ...]]:
     """Sample 0's loss over its cosine with its own proxy, the other proxy orthogonal."""
 
     def panels() -> tuple[Panel, ...]:
-        def curve(name: str, kw: dict) -> object:
+        def curve(name: str, kw: dict) -> Curve:
             def loss_of(cs: torch.Tensor) -> torch.Tensor:
                 out = []
                 for c in cs:
@@ -168,8 +174,33 @@ def _proxy_panels(fn: object, label: str, settings: dict[str, dict], note: str) 
     return panels
 
 
+def _n_pair_panels() -> tuple[Panel, ...]:
+    def loss_of(cs: torch.Tensor) -> torch.Tensor:
+        out = []
+        for c in cs:
+            # class 0: anchor (1, 0), positive at cosine 0.9; class 1: anchor (0, 1) and its
+            # positive at cosine c with anchor 0 (the negative anchor 0 competes with)
+            x = torch.stack([torch.tensor([1.0, 0.0], dtype=c.dtype),
+                             _on_circle(torch.tensor(0.9, dtype=c.dtype)),
+                             torch.tensor([0.0, 1.0], dtype=c.dtype), _on_circle(c)])  # fmt: skip
+            y = torch.tensor([0, 0, 1, 1])
+            out.append(F.n_pair_loss(x, y, reduction="none")[0])
+        return torch.stack(out)
+
+    return (
+        Panel(
+            "N-pair: anchor 0's loss over its cosine with the other class's positive",
+            "cos(anchor_0, positive of class 1); anchor 0's own positive at cosine 0.9",
+            _COS,
+            (scalar_curve("two classes", _COS, loss_of),),
+            "log(e^0.9 + e^c) - 0.9: a two-way softmax over cosines, never 0; each class "
+            "competes through its first pair only.",
+        ),
+    )
+
+
 def _info_nce_panels() -> tuple[Panel, ...]:
-    def curve(symmetric: bool) -> object:
+    def curve(symmetric: bool) -> Curve:
         def loss_of(cs: torch.Tensor) -> torch.Tensor:
             out = []
             for c in cs:
@@ -200,13 +231,15 @@ def _info_nce_panels() -> tuple[Panel, ...]:
 _ANGLE = torch.linspace(0.0, 3.1, 156, dtype=torch.float64)
 
 
-def _ssl_panels(fn: object, label: str, settings: dict[str, dict], note: str) -> object:
+def _ssl_panels(
+    fn: object, label: str, settings: dict[str, dict], note: str
+) -> Callable[[], tuple[Panel, ...]]:
     """The loss over the rotation between two views of a fixed batch of 2-D embeddings."""
     base = torch.tensor([[1.0, 0.2], [-0.8, 0.5], [0.3, -1.1], [-0.5, -0.4], [0.9, 0.9],
                          [-1.2, 0.1]], dtype=torch.float64)  # fmt: skip
 
     def panels() -> tuple[Panel, ...]:
-        def curve(name: str, kw: dict) -> object:
+        def curve(name: str, kw: dict) -> Curve:
             def loss_of(ts: torch.Tensor) -> torch.Tensor:
                 out = []
                 for t in ts:
@@ -239,18 +272,14 @@ SPECS = [
     _entry(
         function=F.contrastive_loss,
         make_inputs=_pairs,
-        peers=(
-            "pytorch_metric_learning.losses.ContrastiveLoss (unsquared hinge: a different loss)",
-        ),
+        peers=("pytorch_metric_learning.losses.ContrastiveLoss (form='hinge')",),
         kwargs={"margin": 1.0},
         grad_args=(0, 1),
     ),
     _entry(
         function=F.batch_contrastive_loss,
         make_inputs=_batch,
-        peers=(
-            "pytorch_metric_learning.losses.ContrastiveLoss (unsquared hinge: a different loss)",
-        ),
+        peers=("pytorch_metric_learning.losses.ContrastiveLoss (form='hinge', SumReducer / 2)",),
         kwargs={"margin": 1.0},
     ),
     _entry(
@@ -294,6 +323,14 @@ SPECS = [
         peers=("pytorch_metric_learning.losses.SupConLoss",),
         kwargs={"temperature": 0.5},
         explain=_softmax_panels(F.supcon_loss, "SupCon"),
+    ),
+    _entry(
+        function=F.n_pair_loss,
+        make_inputs=_batch,
+        peers=("pytorch_metric_learning.losses.NPairsLoss",),
+        fullgraph=False,  # the first pair of each class: data-dependent nonzero() and unique()
+        order_dependent=True,  # each class's *first* pair, as in PML
+        explain=_n_pair_panels,
     ),
     _entry(
         function=F.multi_similarity_loss,
