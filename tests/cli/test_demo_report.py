@@ -9,6 +9,9 @@ import pytest
 
 from losskit.report import SECTIONS, Claim, Section, write_html
 
+#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
+pytestmark = pytest.mark.xdist_group("quick_report")
+
 
 @pytest.mark.slow
 def test_every_section_is_in_the_report(quick_report) -> None:
@@ -61,3 +64,7 @@ def test_docs_list_every_claim_the_report_checks(quick_report) -> None:
     assert len(texts) >= 50
     missing = [t for t in map(htmllib.unescape, texts) if f"- {t}\n" not in docs]
     assert missing == []
+    # the heading's count is the number of claims listed under it
+    listed = docs.split("## The claims the report checks")[1]
+    count = re.match(r" \((\d+)\)", listed)
+    assert count and int(count.group(1)) == len(re.findall(r"^- ", listed, re.M))

@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("regression", "losskit.report.regression"),
     ("classification", "losskit.report.classification"),
     ("box", "losskit.report.box"),
+    ("segmentation", "losskit.report.segmentation"),
     ("embedding", "losskit.report.embedding"),
     ("margin", "losskit.report.margin"),
     ("digits", "losskit.report.digits"),
@@ -114,8 +115,8 @@ class _RecordingContext(ReportContext):
 
     written: list[str] = field(default_factory=list)
 
-    def save_figure(self, fig: Any, name: str, caption: str) -> Figure:
-        figure = super().save_figure(fig, name, caption)
+    def save_figure(self, fig: Any, name: str, caption: str, *, tight: bool = True) -> Figure:
+        figure = super().save_figure(fig, name, caption, tight=tight)
         self.written.append(figure.filename)
         return figure
 

@@ -53,12 +53,18 @@ class ReportContext:
         if self.progress is not None:
             self.progress(what, None)
 
-    def save_figure(self, fig: Any, name: str, caption: str) -> Figure:
-        """Save a matplotlib figure as ``<out_dir>/<name>.png`` and close it."""
+    def save_figure(self, fig: Any, name: str, caption: str, *, tight: bool = True) -> Figure:
+        """Save a matplotlib figure as ``<out_dir>/<name>.png`` and close it.
+
+        ``tight=False`` for a figure whose constrained layout already fits its contents: the
+        tight bounding box costs a second full draw (half the time of a large figure). PNG
+        compression level 1: a fifth of level 6's encoding time for a slightly larger file.
+        """
         import matplotlib.pyplot as plt
 
         filename = f"{name}.png"
-        fig.savefig(self.out_dir / filename, dpi=110, bbox_inches="tight")
+        fig.savefig(self.out_dir / filename, dpi=110, bbox_inches="tight" if tight else None,
+                    pil_kwargs={"compress_level": 1})  # fmt: skip
         plt.close(fig)
         return Figure(filename, caption)
 

@@ -72,6 +72,7 @@ def _family_figure(ctx: ReportContext, family: str):
         f"Every {_TITLES[family].split(' (')[0]} entry over its first `losskit explain` slice, "
         "each setting it compares in its own colour; run `losskit explain NAME` for all of "
         "its panels.",
+        tight=False,
     )
 
 
