@@ -28,7 +28,8 @@ lint: $(VENV)/.test-installed
 
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples docs
-	$(BIN)/python -m pytest -q
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # the documentation site, offline, into site/ (the test suite runs the same strict build)
 docs: $(VENV)/.test-installed

@@ -29,6 +29,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ from torch import Tensor, nn
 
 from ._checks import make_check
 from ._reduction import Reduction
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # Python 3.10: typing_extensions (a dependency of torch) backports it
+    from typing_extensions import dataclass_transform
 
 __all__ = ["DEFAULT", "LossModule", "checked", "field", "DATA_ARGUMENTS"]
 
@@ -145,7 +151,7 @@ def _repr_value(v: object) -> str:
     return repr(v)
 
 
-@typing.dataclass_transform(kw_only_default=True, field_specifiers=(field,))
+@dataclass_transform(kw_only_default=True, field_specifiers=(field,))
 class LossModule(nn.Module):
     """Base of every losskit module: hyperparameters as fields, math in :attr:`function`.
 
@@ -198,7 +204,7 @@ class LossModule(nn.Module):
                 cls._fields = tuple(fields.values())
                 return
         else:
-            cls.function = staticmethod(function)  # type: ignore[assignment]
+            cls.function = staticmethod(function)
             function.__losskit_module__ = cls  # type: ignore[attr-defined]
         _build(cls, function, fields)
 
@@ -213,7 +219,8 @@ class LossModule(nn.Module):
         """The module's state that the function takes positionally after the inputs."""
         return tuple(getattr(self, name) for name in self.state)
 
-    def forward(self, *inputs: Tensor, **data: Any) -> Tensor:
+    # ``*inputs: Any``: a subclass may declare its own inputs (as nn.Module's forward allows)
+    def forward(self, *inputs: Any, **data: Any) -> Tensor:
         """One call of :attr:`function` on ``inputs`` with this module's hyperparameters.
 
         ``data`` holds the per-call keyword arguments the function accepts (``weight``,

@@ -257,6 +257,15 @@ def make_check(tp: Any) -> Callable[[str, str, object], None] | None:
     return check
 
 
+def required_check(tp: Any) -> Callable[[str, str, object], None]:
+    """:func:`make_check` for an annotation that asks for a check (``PositiveInt``,
+    ``Fraction``, ``float``): the check itself, never ``None``."""
+    check = make_check(tp)
+    if check is None:
+        raise TypeError(f"required_check: {tp!r} asks for no check")
+    return check
+
+
 def check_choice(fn: str, name: str, value: object, choices: Sequence[object]) -> object:
     """``value`` one of ``choices`` (for options not given by an annotation)."""
     if value not in choices:

@@ -117,7 +117,7 @@ def exclusion(
     if by_label is not None:
         if (
             keep is None
-            and labels.device.type == "cpu"
+            and by_label.device.type == "cpu"  # labels' device (by_label = labels != i)
             and not torch.compiler.is_compiling()
             and bool(by_label.all())
         ):
@@ -234,6 +234,7 @@ def finish_avg(
     if avg_factor is None:
         return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
     total = finish(fn, loss, "sum", weight=weight, keep=keep)
+    denom: Tensor | float
     if isinstance(avg_factor, Tensor):
         check_same_device(fn, ("the loss", loss), ("avg_factor", avg_factor))
         denom = avg_factor.reshape(()).to(total.dtype).clamp_min(1.0)

@@ -94,6 +94,11 @@ VOCABULARY: dict[str, Term] = {
     "cb_beta": T("class-balanced weights: `beta` of the effective number `(1 - beta^n) / (1 - beta)`", "float in `[0, 1]`", "`0.9999`", ("option",), ("UnitInterval",)),
     "mitigation_exponent": T("Seesaw loss: the exponent `p` of the count ratio `n_j / n_y` (mitigation factor)", "float", "`0.8`", ("option",), ("NonNegative",)),
     "compensation_exponent": T("Seesaw loss: the exponent `q` of the score ratio `s_j / s_y` (compensation factor)", "float", "`2`", ("option",), ("NonNegative",)),
+    "pos_grad": T("EQLv2: the positive gradient magnitudes accumulated per class so far, `>= 0` (module: the initial value of its buffer); `None`: 0", "`(C,)`", "`None`", ("option",), ("ClassWeight",)),
+    "neg_grad": T("EQLv2: the negative gradient magnitudes accumulated per class so far, `>= 0` (module: the initial value of its buffer); `None`: 0, no re-weighting", "`(C,)`", "`None`", ("option",), ("ClassWeight",)),
+    "ratio_slope": T("EQLv2: the slope `gamma` of the sigmoid that maps the gradient ratio `g` to the negative weight `r = sigmoid(gamma (g - mu))`", "float", "`12`", ("option",), ("Positive",)),
+    "ratio_center": T("EQLv2: the gradient ratio `mu` where the negative weight is 1/2", "float", "`0.8`", ("option",), ("NonNegative",)),
+    "pos_gain": T("EQLv2: `alpha`, the positive weight `q = 1 + alpha (1 - r)`", "float", "`4`", ("option",), ("NonNegative",)),
     # ---- robust regression
     "residual_scale": T("robust regression: the scale `c > 0` of the residual (the loss is a function of `d / c`)", "float", "`1`", ("option",), ("Positive",)),
     "robust_shape": T("Barron's general robust loss: the shape `alpha` (2 = L2, 1 = Charbonnier, 0 = Cauchy, -2 = Geman-McClure, lower = more robust); a tensor (`nn.Parameter`) to learn it", "number or tensor", "`1`", ("option",), ("RobustShape",)),
@@ -128,6 +133,8 @@ VOCABULARY: dict[str, Term] = {
     "alpha_mode": T("CIoU's trade-off weight: `\"detach\"`, `\"grad\"` or `\"threshold\"`", "", "`\"detach\"`", ("option",), ("AlphaMode",)),
     "v_grad": T("CIoU's aspect gradient: `\"exact\"` or `\"paper\"`", "", "`\"exact\"`", ("option",), ("VGrad",)),
     "shape_exponent": T("SIoU's shape-cost exponent theta", "float", "`4`", ("option",), ("Positive",)),
+    "form": T("which formula of a loss: IoU loss, the function of IoU minimised, `\"linear\"` (`1 - IoU`), `\"square\"` (`1 - IoU^2`) or `\"log\"` (`-ln IoU`): mmdetection's `IoULoss(mode=)`; contrastive losses, `\"deepid2\"` (halved squared hinges) or `\"hinge\"` (pytorch-metric-learning's unsquared hinges)", "", "`\"linear\"` (IoU), `\"deepid2\"` (contrastive)", ("option",), ("IoUForm", "ContrastiveForm")),
+    "iou_exponent": T("alpha-IoU's power `alpha >= 1` of IoU and of each penalty term of an IoU-family loss (He et al. 2021); 1: the plain loss", "float", "`1`", ("option",), ("IoUExponent",)),
     "in_fmt": T("`box_convert`: the format of the boxes given", "", "", ("input",), ("str",)),
     "out_fmt": T("`box_convert`: the format wanted", "", "", ("input",), ("str",)),
     # ---- distances and embeddings
@@ -150,7 +157,7 @@ VOCABULARY: dict[str, Term] = {
     "variance_weight": T("VICReg: the weight of the variance (anti-collapse) term", "float", "`25`", ("option",), ("NonNegative",)),
     "covariance_weight": T("VICReg: the weight of the covariance (decorrelation) term", "float", "`1`", ("option",), ("NonNegative",)),
     "off_diagonal_weight": T("Barlow Twins: the weight of the off-diagonal (redundancy) term", "float", "`5e-3`", ("option",), ("NonNegative",)),
-    "pos_margin": T("lifted structure losses: subtracted from the positive pairs' distances (`margin` is the negatives')", "float", "`0`", ("option",), ("NonNegative",)),
+    "pos_margin": T("lifted structure and contrastive losses: the positive pairs' margin, subtracted from their distances (`margin` is the negatives')", "float", "`0`", ("option",), ("NonNegative",)),
     "boundary": T("margin loss: the distance boundary beta between positive and negative pairs (function: a tensor or number; module: its initial value, learned)", "scalar", "module: `1.2`", ("input", "module"), ("Tensor | float",)),
     "symmetric": T("InfoNCE: both views are anchors among all `2N` views (SimCLR), or `anchor` rows against `paired` rows only", "bool", "`True`", ("option",), ("bool",)),
     # ---- constraint losses

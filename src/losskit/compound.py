@@ -142,6 +142,7 @@ class CompoundLoss(nn.Module):
                 s = self.log_vars[i].to(v.dtype)
                 part = self.fixed[n] * 0.5 * (torch.exp(-s) * v + s)
             total = part if total is None else total + part
+        assert total is not None  # __init__ refuses an empty ``terms``
         values["total"] = total
         return values
 
@@ -294,6 +295,7 @@ class DeepSupervisionLoss(nn.Module):
             v = self.loss(out, t, **level_data)
             values[f"level{level}"] = v
             total = w * v if total is None else total + w * v
+        assert total is not None  # ``outs`` is non-empty (checked above)
         values["total"] = total
         return values
 

@@ -56,7 +56,7 @@ from ._checks import (
     check_integer,
     check_ndim,
     check_tensor,
-    make_check,
+    required_check,
 )
 from ._reduction import Reduction, exclusion, reduce_loss
 from .functional._margin_ce import (
@@ -732,13 +732,13 @@ class ClassShardedLoss(torch.nn.Module):
                 raise ValueError(
                     f"{name}: pass sample_rate to ClassShardedLoss itself, not to the inner loss"
                 )
-            make_check(Fraction)(name, "sample_rate", sample_rate)
-            make_check(PositiveInt)(name, "num_classes", num_classes)
-            make_check(PositiveInt)(name, "embedding_dim", embedding_dim)
+            required_check(Fraction)(name, "sample_rate", sample_rate)
+            required_check(PositiveInt)(name, "num_classes", num_classes)
+            required_check(PositiveInt)(name, "embedding_dim", embedding_dim)
             mine: tuple[Any, ...] = (None, None, num_classes, embedding_dim)
         except (TypeError, ValueError) as e:
             mine = (type(e).__name__, str(e), None, None)
-        every = [mine]
+        every: list[Any] = [mine]  # then every rank's, from all_gather_object
         if ws > 1:  # one small collective, at construction only
             every = [None] * ws
             dist.all_gather_object(every, mine, group=group)
@@ -758,7 +758,9 @@ class ClassShardedLoss(torch.nn.Module):
     @property
     def centers(self) -> Tensor:
         """This rank's rows of the class centres."""
-        return self.inner.centers
+        centers = self.inner.centers
+        assert isinstance(centers, Tensor)  # the inner margin loss's parameter
+        return centers
 
     def forward(
         self, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None = None,

@@ -62,6 +62,10 @@ class CrossBatchMemory(nn.Module):
         (6, False)
     """
 
+    # buffers (registered by reset_queue)
+    embedding_memory: Tensor
+    label_memory: Tensor
+
     def __init__(
         self, loss: Callable[..., Tensor], embedding_dim: PositiveInt, *,
         memory_size: PositiveInt = 1024, miner: Miner | None = None,

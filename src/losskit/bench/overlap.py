@@ -43,10 +43,10 @@ def _bench(
             target = (torch.rand(*shape, generator=g) < 0.3).float().to(device)
         (x,) = grad_inputs(logits)
 
-        def run(f: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def run(f: Callable[..., torch.Tensor], *args: object) -> Callable[[], None]:
             def step() -> None:
                 x.grad = None
-                f(x).backward()
+                f(x, *args).backward()
 
             return step
 
@@ -55,7 +55,7 @@ def _bench(
         for name, factory in peers.items():
             module, tt = factory()
             tgt = tt(target)
-            steps[name] = run(lambda z, m=module, t=tgt: m(z, t))
+            steps[name] = run(module, tgt)
         return steps
 
     label = f"{shape} float32 {mode}{', smooth regions' if blobs else ''}, forward+backward"

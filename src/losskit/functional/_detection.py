@@ -205,7 +205,7 @@ class _ModulatedBCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, reduce_sum):  # type: ignore[override]
+    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, reduce_sum):
         ctx.save_for_backward(x, y)
         ctx.args = (kind, gamma, alpha, iou_weighted)
         ctx.reduce_sum = reduce_sum
@@ -223,7 +223,7 @@ class _ModulatedBCE(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
         kind, gamma, alpha, iou_weighted = ctx.args
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

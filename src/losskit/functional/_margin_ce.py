@@ -48,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as TF
 from torch import Tensor
 
 #: block of classes for the dense path's passes (keeps each block in cache)
@@ -186,7 +185,7 @@ def _route(
         dz.mul_(inv.unsqueeze(1))
     if gx is not None:
         gx.addmm_(dz.t(), wf)
-    if a is not None:
+    if a is not None and rows is not None:  # a is set only when rows is given
         if inv is not None:
             # through W_j / ||W_j||: (a - (a . W^_j) W^_j) / ||W_j||
             dots = torch.bmm(a.unsqueeze(1), wf.unsqueeze(2)).view(-1)
@@ -216,9 +215,10 @@ class _MarginCE(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         modulate = thr is not None
         zero = modulate and mod_a is None  # filtering: hard negatives become 0
-        if modulate:  # (1, B) threshold and the two coefficients in the compute dtype
+        if thr is not None:  # (1, B) threshold and the two coefficients in the compute dtype
             thr = thr.to(xt.dtype).unsqueeze(0)
-            if not zero:
+            if mod_a is not None:  # i.e. not zero
+                assert mod_b is not None  # Modulation gives a and b together
                 ca, cb = mod_a.detach().to(xt.dtype), mod_b.detach().to(xt.dtype)
         B = xt.shape[0]
         C = weight.shape[0]
@@ -247,7 +247,7 @@ class _MarginCE(torch.autograd.Function):
             inside, idx = _target_index(labels, j0, j1 - j0)
             cur = z.gather(0, idx).squeeze(0)
             zt = torch.where(inside, cur, zt)
-            if modulate:
+            if thr is not None:  # i.e. modulate
                 # the buffer keeps the raw logits; the modulated ones go to scratch
                 h = _hard(z, thr, hbuf[: j1 - j0])
                 if zero:  # z (1 - h)
@@ -260,11 +260,12 @@ class _MarginCE(torch.autograd.Function):
                 if out is None:
                     buf[j0:j1] = z
                 if argbuf is not None:
+                    assert arg is not None  # sub-centre weights: _block returns the argmax
                     argbuf[j0:j1] = arg
             m_new = torch.maximum(m, z.amax(0))
             shift = torch.nan_to_num(m_new, neginf=0.0)  # a row may have seen only its target
             e = z - shift if buf is not None and not modulate else z.sub_(shift)
-            e = TF.threshold_(e, floor, ninf).exp_()
+            e = torch.threshold_(e, floor, ninf).exp_()
             s = s * torch.exp(m - shift) + e.sum(0)
             m = m_new
         lse = m + torch.log(s)  # -inf for a row whose only class is its target
@@ -272,8 +273,9 @@ class _MarginCE(torch.autograd.Function):
         sums = None
         if buf is not None and not modulate:
             for j0 in range(0, C, chunk):
-                TF.threshold_(buf[j0 : j0 + chunk].sub_(safe), floor, ninf).exp_()
+                torch.threshold_(buf[j0 : j0 + chunk].sub_(safe), floor, ninf).exp_()
         elif buf is not None:
+            assert thr is not None  # the branch above takes every unmodulated call
             # the buffer's raw logits become p dz'/dz (p of the modulated logits), so that the
             # backward pass is the plain one; per row, sum p z h and sum p z^2 h for the
             # gradients of a and b
@@ -292,7 +294,7 @@ class _MarginCE(torch.autograd.Function):
                                                 fbuf[: j1 - j0])  # fmt: skip
                 cur = p.gather(0, idx).squeeze(0)
                 p.scatter_(0, idx, torch.where(inside, ninf, cur).unsqueeze(0))
-                p = TF.threshold_(p.sub_(safe), floor, ninf).exp_()
+                p = torch.threshold_(p.sub_(safe), floor, ninf).exp_()
                 if sums is not None:
                     pz = h.mul_(p).mul_(zb)  # the mask's scratch is free now
                     sums[0].add_(pz.sum(0))
@@ -391,7 +393,7 @@ class _MarginCE(torch.autograd.Function):
                 z.addcmul_(z, h, value=-1.0)
                 cur = z.gather(0, idx).squeeze(0)
                 z.scatter_(0, idx, torch.where(inside, ninf, cur).unsqueeze(0))
-                dz = TF.threshold_(z.sub_(safe), floor, ninf).exp_().mul_(g_lse)
+                dz = torch.threshold_(z.sub_(safe), floor, ninf).exp_().mul_(g_lse)
                 dz.addcmul_(dz, h, value=-1.0)
             elif modulate:
                 # recompute the raw logits, then p of the modulated ones times dz'/dz
@@ -401,7 +403,7 @@ class _MarginCE(torch.autograd.Function):
                 p, f = _modulate_and_factor(z, h, ca1, cb, one, sbuf[:c], fbuf[:c])
                 cur = p.gather(0, idx).squeeze(0)
                 p.scatter_(0, idx, torch.where(inside, ninf, cur).unsqueeze(0))
-                p = TF.threshold_(p.sub_(safe), floor, ninf).exp_().mul_(g_lse)
+                p = torch.threshold_(p.sub_(safe), floor, ninf).exp_().mul_(g_lse)
                 # d z' / d a = z, d z' / d b = z^2 on the modulated entries
                 if ga is not None or gbb is not None:
                     pz = h.mul_(p).mul_(z)
@@ -414,7 +416,7 @@ class _MarginCE(torch.autograd.Function):
                 # recompute this block's logits; p = exp(z - lse), 0 below the floor
                 b_ = None if bias is None else bias[j0:j1]
                 z, inv, arg, wf = _block(xt, w, b_, normalize, eps)
-                dz = TF.threshold_(z.sub_(safe), floor, ninf).exp_().mul_(g_lse)
+                dz = torch.threshold_(z.sub_(safe), floor, ninf).exp_().mul_(g_lse)
             # the target entry is not part of the non-target lse; its gradient comes from zt
             keep = dz.gather(0, idx).squeeze(0)
             dz.scatter_(0, idx, torch.where(inside, g_zt, keep).unsqueeze(0))
@@ -423,6 +425,7 @@ class _MarginCE(torch.autograd.Function):
             dzk = dz
             if K > 1:
                 # route each (class, row) gradient to the sub-centre that won the max
+                assert arg is not None  # sub-centre weights: the argmax was kept or recomputed
                 dzk = dz.new_zeros((c, K, B)).scatter_(1, arg.unsqueeze(1), dz.unsqueeze(1))
                 dzk = dzk.view(c * K, B)
             _route(dzk, xt, wf, inv, gx, None if gw is None else gw[j0:j1].view(c * K, D))

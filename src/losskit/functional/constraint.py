@@ -438,6 +438,7 @@ def ring_loss(
         r = torch.tensor(float(radius), dtype=work, device=embeddings.device)
     else:
         check_tensor(fn, "radius", radius)
+        assert isinstance(radius, Tensor)  # a bool: check_tensor raised
         check_floating(fn, "radius", radius)
         if radius.numel() != 1:
             raise ValueError(f"{fn}: radius must have one element; got shape {tuple(radius.shape)}")
@@ -512,7 +513,7 @@ class CenterLoss(LossModule, function=center_loss, state=("centers",)):
         if self.update == "paper":
             self.register_buffer("centers", data)
         else:
-            self.centers = nn.Parameter(data)
+            self.centers: Tensor = nn.Parameter(data)  # a buffer with the paper's update
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -645,9 +646,12 @@ class RingLoss(LossModule, function=ring_loss, state=("radius",)):
 
     def __post_init__(self) -> None:
         self.init_radius = float(self.__dict__.pop("radius"))
-        self.radius = nn.Parameter(torch.empty(()))
+        # the field's number becomes a learnable 0-dim Parameter (a change of type mypy cannot
+        # follow: the annotation is the constructor's)
+        self.radius = nn.Parameter(torch.empty(()))  # type: ignore[assignment]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        assert isinstance(self.radius, Tensor)  # the Parameter made in __post_init__
         with torch.no_grad():
             self.radius.fill_(self.init_radius)

@@ -32,6 +32,7 @@ Conventions, the same for every loss here:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,7 +56,7 @@ from .._checks import (
     check_ndim,
     check_same_device,
     compute_dtype,
-    make_check,
+    required_check,
 )
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 from ._common import labelled_rows
@@ -1524,7 +1525,7 @@ class LambdaSchedule:
     lambda_min: float = 5.0
 
     def __post_init__(self) -> None:
-        check = make_check(NonNegative)
+        check = required_check(NonNegative)
         for name in ("base", "decay", "power", "lambda_min"):
             check("LambdaSchedule", name, getattr(self, name))
 
@@ -1561,7 +1562,7 @@ def sphereface_effective_margin(
         >>> round(sphereface_effective_margin(5.0, m=4), 2)
         1.54
     """
-    make_check(NonNegative)("sphereface_effective_margin", "lambda_", lambda_)
+    required_check(NonNegative)("sphereface_effective_margin", "lambda_", lambda_)
     theta = torch.linspace(math.pi / 2 / points, math.pi / 2, points, dtype=torch.float64)
     f = (lambda_ * torch.cos(theta) + psi(theta, m=m)) / (1.0 + lambda_)
     ok = f >= -1.0
@@ -1651,7 +1652,7 @@ def partial_fc_sample(
     fn = "partial_fc_sample"
     check_integer(fn, "labels", labels)
     check_ndim(fn, "labels", labels, 1)
-    make_check(PositiveInt)(fn, "num_classes", num_classes)
+    required_check(PositiveInt)(fn, "num_classes", num_classes)
     y = labels.long()
     compiling = torch.compiler.is_compiling()
     if labels.device.type == "cpu" and y.numel() and not compiling and int(y.max()) >= num_classes:
@@ -1707,16 +1708,14 @@ class _MarginHead(LossModule, state=("centers",)):
         return (self.num_classes, self.embedding_dim)
 
     def __post_init__(self) -> None:
-        factory = {"device": self.__dict__.pop("device"), "dtype": self.__dict__.pop("dtype")}
+        factory: dict[str, Any] = {
+            "device": self.__dict__.pop("device"), "dtype": self.__dict__.pop("dtype")
+        }  # fmt: skip
         self._at_least = math.ceil(self.sample_rate * self.num_classes)
         self.centers = nn.Parameter(torch.empty(self._shape(), **factory))
         if "bias" in self.state:
             has_bias = self.__dict__.pop("bias")
             self.bias = nn.Parameter(torch.empty(self.num_classes, **factory)) if has_bias else None
-        scale = getattr(self, "scale", None)
-        if getattr(self, "learn_scale", False) and not isinstance(scale, Tensor):
-            del self.scale
-            self.scale = nn.Parameter(torch.tensor(float(scale), **factory))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -1784,7 +1783,9 @@ class SoftmaxLoss(_MarginHead, function=softmax_loss, state=("centers", "bias"))
         torch.Size([])
     """
 
-    bias: bool = field(default=True)
+    # a flag for the constructor; _MarginHead.__post_init__ stores the Parameter (or None) under
+    # the same name, a change of type mypy cannot follow
+    bias: bool = field(default=True)  # type: ignore[assignment]
 
 
 class LSoftmaxLoss(_MarginHead, function=lsoftmax_loss):
@@ -1862,6 +1863,16 @@ class _ScaledHead(_MarginHead):
     scale: Scale = DEFAULT
     learn_scale: bool = field(default=False)
 
+    def __post_init__(self) -> None:
+        factory: dict[str, Any] = {
+            "device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")
+        }  # fmt: skip
+        super().__post_init__()
+        if self.learn_scale and not isinstance(self.scale, Tensor):
+            scale = float(self.scale)
+            del self.scale
+            self.scale = nn.Parameter(torch.tensor(scale, **factory))
+
 
 class COCOLoss(_ScaledHead, function=coco_loss):
     """COCO (congenerous cosine) loss with its ``(C, D)`` class centroids.
@@ -1922,7 +1933,9 @@ class L2SoftmaxLoss(_ScaledHead, function=l2_softmax_loss, state=("centers", "bi
         True
     """
 
-    bias: bool = field(default=True)
+    # a flag for the constructor; _MarginHead.__post_init__ stores the Parameter (or None) under
+    # the same name, a change of type mypy cannot follow
+    bias: bool = field(default=True)  # type: ignore[assignment]
 
 
 class NormFaceLoss(_ScaledHead, function=normface_loss):
@@ -2114,11 +2127,15 @@ class _RunningHead(_ScaledHead):
     centres, updated in training mode only (the function's ``momentum``; 0 in evaluation)."""
 
     _running: ClassVar[dict[str, float]] = {}
+    #: ``(*function's arguments) -> (loss, the new running estimates)``, one per subclass
+    _update: ClassVar[Callable[..., tuple[Tensor, tuple[Tensor, ...]]]]
     momentum: UnitInterval = DEFAULT
     stop_gradient: bool = DEFAULT
 
     def __post_init__(self) -> None:
-        factory = {"device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")}
+        factory: dict[str, Any] = {
+            "device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")
+        }  # fmt: skip
         super().__post_init__()
         for name, value in self._running.items():
             self.register_buffer(name, torch.tensor(float(value), **factory))
@@ -2443,13 +2460,19 @@ class UniFaceLoss(_ScaledHead, function=uniface_loss, state=("centers", "unified
     negative_weight: NonNegative = DEFAULT
 
     def __post_init__(self) -> None:
-        factory = {"device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")}
+        factory: dict[str, Any] = {
+            "device": self.__dict__.get("device"), "dtype": self.__dict__.get("dtype")
+        }  # fmt: skip
         init = self.__dict__.pop("unified_threshold")
         if init is None:
             init = math.log(10.0 * self.num_classes)
-        make_check(float)("UniFaceLoss", "unified_threshold", init)
+        required_check(float)("UniFaceLoss", "unified_threshold", init)
         super().__post_init__()
-        self.unified_threshold = nn.Parameter(torch.tensor(float(init), **factory))
+        # the field's number becomes a learnable 0-dim Parameter (a change of type mypy cannot
+        # follow: the annotation is the constructor's)
+        self.unified_threshold = nn.Parameter(  # type: ignore[assignment]
+            torch.tensor(float(init), **factory)
+        )
         self._threshold_init = float(init)
 
     def reset_parameters(self) -> None:

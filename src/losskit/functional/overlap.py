@@ -1298,11 +1298,49 @@ class MCCLoss(LossModule, function=mcc_loss):
 # the segmentation losses built on this file's helpers live in private modules (the ready
 # compound losses, which also use the classification family's cross-entropy and focal loss;
 # the distance-based losses; the topology losses); they belong to this family
-from ._boundary import *  # noqa: E402, F403
-from ._boundary import __all__ as _boundary_all  # noqa: E402
-from ._segmentation import *  # noqa: E402, F403
-from ._segmentation import __all__ as _compound_all  # noqa: E402
-from ._topology import *  # noqa: E402, F403
-from ._topology import __all__ as _topology_all  # noqa: E402
+from ._boundary import (  # noqa: E402
+    BoundaryLoss,
+    HausdorffDTLoss,
+    boundary_loss,
+    hausdorff_dt_loss,
+    signed_distance_map,
+)
+from ._segmentation import (  # noqa: E402
+    DiceCELoss,
+    DiceFocalLoss,
+    GeneralizedDiceFocalLoss,
+    GeneralizedWassersteinDiceLoss,
+    dice_ce_loss,
+    dice_focal_loss,
+    generalized_dice_focal_loss,
+    generalized_wasserstein_dice_loss,
+)
+from ._topology import (  # noqa: E402
+    ClDiceLoss,
+    DiceClDiceLoss,
+    cl_dice_loss,
+    dice_cl_dice_loss,
+    soft_skeleton,
+)
 
-__all__ += _compound_all + _boundary_all + _topology_all
+# a literal list, as in box.py, so that type checkers see the exports
+__all__ += [
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "generalized_dice_focal_loss",
+    "generalized_wasserstein_dice_loss",
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "GeneralizedDiceFocalLoss",
+    "GeneralizedWassersteinDiceLoss",
+    "hausdorff_dt_loss",
+    "boundary_loss",
+    "signed_distance_map",
+    "HausdorffDTLoss",
+    "BoundaryLoss",
+    "soft_skeleton",
+    "cl_dice_loss",
+    "dice_cl_dice_loss",
+    "ClDiceLoss",
+    "DiceClDiceLoss",
+]

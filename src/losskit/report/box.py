@@ -12,6 +12,7 @@ gradients and with the authors' hand-coded ones, side by side, and records what 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -64,6 +65,7 @@ def _claims() -> tuple[list[Claim], dict[str, list[float]]]:
     for name, fn in (("IoU", B.iou_loss), ("GIoU", B.giou_loss)):
         x = near.clone().requires_grad_()
         fn(x, _T).backward()
+        assert x.grad is not None  # x requires grad and took part in the loss
         grads[name] = x.grad.abs().sum().item()
     claims.append(
         Claim(
@@ -149,7 +151,9 @@ def _claims() -> tuple[list[Claim], dict[str, list[float]]]:
     g2 = torch.Generator().manual_seed(1)
     pm = (torch.rand(64, 1, 16, 16, generator=g2) < 0.5).double()
     tm = (torch.rand(64, 1, 16, 16, generator=g2) < 0.3).double()
-    kw = {"mode": "multilabel", "from_logits": False, "smooth": 0.0, "reduction": "none"}
+    kw: dict[str, Any] = {
+        "mode": "multilabel", "from_logits": False, "smooth": 0.0, "reduction": "none"
+    }  # fmt: skip
     dice = 1 - O.dice_loss(pm, tm, **kw)
     jac = 1 - O.jaccard_loss(pm, tm, **kw)
     err = (O.dice_to_iou(dice) - jac).abs().max().item()
@@ -291,6 +295,7 @@ def _simulation(ctx: ReportContext, sec: Section) -> list[str]:
         )
     )
     disj = exact.initially_disjoint
+    assert disj is not None, "a finished run"
     frac_disjoint = float(disj.double().mean())
     unmoved = [s.summary()[0]["disjoint_unmoved"] for s in (exact, authors)]
     sec.claims.append(
@@ -364,7 +369,7 @@ def _simulation(ctx: ReportContext, sec: Section) -> list[str]:
     # which of the authors' departures makes which curve: each one removed in turn
     ab_points = 60
     rows = []
-    variants = [("all (the authors' code)", None)]
+    variants: list[tuple[str, set[str] | None]] = [("all (the authors' code)", None)]
     variants += [(f"all but {r}", set(AUTHORS_RULES) - {r}) for r in AUTHORS_RULES]
     variants.append(("none (the exact gradient, no eps)", set()))
     for label, rules in variants:
@@ -372,9 +377,9 @@ def _simulation(ctx: ReportContext, sec: Section) -> list[str]:
             ab_points, gradients="authors", losses=("giou", "diou", "ciou"), rules=rules, threads=1
         )
         rows.append(
-            [label]
-            + [_pct(sim.remaining(n, quarter)) + " / " + _pct(sim.remaining(n)) for n in sim.losses]
-        )
+            [label, *(_pct(sim.remaining(n, quarter)) + " / " + _pct(sim.remaining(n))
+                      for n in sim.losses)]
+        )  # fmt: skip
     tables.append(
         html_table(
             [

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as TF
@@ -137,6 +138,8 @@ def _pml_parity() -> list[list[str]]:
     w = torch.randn(c, d, generator=g, dtype=torch.float64)
     y = torch.randint(0, c, (b,), generator=g)
     rows = []
+    # (ours, our function, its kwargs, the peer, its class, its kwargs)
+    cases: list[tuple[str, Callable[..., torch.Tensor], dict[str, Any], str, Any, dict[str, Any]]]
     cases = [
         ("arcface_loss(margin=0.5, scale=64)", F.arcface_loss, {"margin": 0.5, "scale": 64.0},
          "ArcFaceLoss(margin=28.648 deg, scale=64)", losses.ArcFaceLoss, {"margin": math.degrees(0.5), "scale": 64}),
@@ -159,6 +162,7 @@ def _pml_parity() -> list[list[str]]:
         xb = x.clone().requires_grad_(True)
         lb = peer(xb, y)
         lb.backward()
+        assert xb.grad is not None  # xb requires grad and took part in lb
         dl = abs(la.item() - lb.item())
         dg = max((gx - xb.grad).abs().max().item(), (gw - peer.W.grad.T).abs().max().item())
         rows.append([ours_name, peer_name, f"{la.item():.6f}", f"{dl:.1e}", f"{dg:.1e}"])
@@ -190,12 +194,14 @@ def _dense_vs_chunked(c: int, chunk: int) -> tuple[list[list[str]], float, int, 
     y = torch.randint(0, c, (256,), generator=g)
     rows, ref, diff, largest = [], None, 0.0, []
     for label, cs in (("dense (chunk_size=None)", None), (f"chunk_size={chunk}", chunk)):
-        x.grad = w.grad = None
+        for leaf in (x, w):
+            leaf.grad = None
         with Largest() as seen:
             t0 = time.perf_counter()
             loss = F.arcface_loss(x, y, w, chunk_size=cs)
             loss.backward()
             dt = time.perf_counter() - t0
+        assert x.grad is not None and w.grad is not None  # both took part in the loss
         grads = (loss.detach(), x.grad.clone(), w.grad.clone())
         if ref is not None:
             diff = max((a - b).abs().max().item() for a, b in zip(grads, ref, strict=True))
@@ -291,7 +297,9 @@ def _section(ctx: ReportContext) -> Section:
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.2), sharey=True)
     for ax, name in zip(axes.flat, FACE_HEADS, strict=True):
-        panel = REGISTRY.get(name).explain()[0]
+        explain = REGISTRY.get(name).explain
+        assert explain is not None  # every face head has panels
+        panel = explain()[0]
         for curve in panel.curves:
             ax.plot(torch.rad2deg(panel.x).numpy(), curve.loss.numpy(), lw=2, label=curve.label,
                     ls="--" if curve.label.startswith("ArcFace") else "-")  # fmt: skip

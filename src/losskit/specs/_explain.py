@@ -34,7 +34,10 @@ class Panel:
     note: str = ""
 
 
-def scalar_curve(label: str, x: Tensor, loss_of: Callable[[Tensor], Tensor]) -> Curve:
+# ``loss_of`` is called with one tensor; it is typed ``Callable[..., Tensor]`` because the
+# panels bind their loop variables as lambda defaults (``lambda t, y=y: ...``), a lambda mypy
+# cannot match to ``Callable[[Tensor], Tensor]``
+def scalar_curve(label: str, x: Tensor, loss_of: Callable[..., Tensor]) -> Curve:
     """Loss and gradient along a 1-D slice.
 
     ``loss_of(t)`` receives the slice values ``t`` of shape ``(K,)`` (requiring grad) and must

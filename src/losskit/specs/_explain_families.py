@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -240,7 +241,9 @@ def _triplet() -> tuple[Panel, ...]:
 
 
 def _batch_triplet() -> tuple[Panel, ...]:
-    def make(mining: str) -> Callable[[Tensor], Tensor]:
+    Mining = Literal["all", "hard", "semihard"]
+
+    def make(mining: Mining) -> Callable[[Tensor], Tensor]:
         def one(t: Tensor) -> Tensor:
             a, p, n = (v[0] for v in _triplet_points(t.reshape(1)))
             x = torch.stack([a, p, n])
@@ -250,7 +253,8 @@ def _batch_triplet() -> tuple[Panel, ...]:
 
         return one
 
-    curves = tuple(_looped(f"mining={m!r}", _D, make(m)) for m in ("all", "hard", "semihard"))
+    minings: tuple[Mining, ...] = ("all", "hard", "semihard")
+    curves = tuple(_looped(f"mining={m!r}", _D, make(m)) for m in minings)
     return (
         Panel(
             "over the negative's distance in a batch of three",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Literal
 
 import torch
 
 from .. import functional as F
 from ._base import LossInputs, LossSpec
-from ._explain import Panel
+from ._explain import Curve, Panel
 from ._explain_families import _looped, _mask_panels
 from ._inputs import rand, randint, randn
 
@@ -44,7 +45,7 @@ _EMPTY = (
 )
 
 #: the keyword arguments every entry of the family shares
-_entry = partial(LossSpec, family="overlap", make_inputs=_maker)
+_entry = partial(LossSpec, family="overlap")
 
 SPECS = [
     _entry(
@@ -109,7 +110,7 @@ def _lovasz_softmax_panels() -> tuple[Panel, ...]:
         p1 = _FG * p1_fg + (1 - _FG) * p1_bg
         return torch.stack([1 - p1, p1], 1)
 
-    def curve(classes: str, which: str) -> object:
+    def curve(classes: Literal["present", "all"], which: str) -> Curve:
         def one(t: torch.Tensor) -> torch.Tensor:
             p = probs(t, torch.zeros(())) if which == "fg" else probs(torch.ones(()), t)
             return F.lovasz_softmax_loss(p, labels, classes=classes, from_logits=False,
@@ -246,7 +247,7 @@ def _gwdl_panels() -> tuple[Panel, ...]:
     q = torch.linspace(0.0, 1.0, 201, dtype=torch.float64)
     labels = torch.ones(1, 8, dtype=torch.long)  # every position of class 1
 
-    def curve(to: int) -> object:
+    def curve(to: int) -> Curve:
         def one(t: torch.Tensor) -> torch.Tensor:
             # probability 1 - t on the true class 1, t moved to class `to`
             p = torch.zeros(1, 3, 8, dtype=torch.float64) + torch.zeros_like(t)

@@ -205,7 +205,7 @@ class CTCLossBatchFirst(nn.CTCLoss):
     """``torch.nn.CTCLoss`` on batch-first ``(N, T, C)`` log-probabilities (see
     :func:`ctc_loss_batch_first`)."""
 
-    def forward(self, log_probs, targets, input_lengths, target_lengths):  # type: ignore[override]
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
         return ctc_loss_batch_first(
             log_probs, targets, input_lengths, target_lengths,
             blank=self.blank, zero_infinity=self.zero_infinity, reduction=self.reduction,
@@ -259,7 +259,7 @@ class AdaptiveLogSoftmaxLoss(nn.AdaptiveLogSoftmaxWithLoss):
     def state_tensors(self) -> tuple[nn.Module, ...]:
         return (self,)
 
-    def forward(self, input, target):  # type: ignore[override]
+    def forward(self, input, target):
         return adaptive_log_softmax_loss(input, target, self, reduction=self.reduction)
 
 
