@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest-xdist workers on this 2-core machine: one torch thread each,
+    # so the two never fight over the cores (torch's default would start one per core in each)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(params=DEVICES)
@@ -43,12 +50,31 @@ settings.register_profile("thorough", max_examples=1000, **_COMMON)
 settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "losskit"))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """How many cases the property tests generated in this run."""
+def _property_cases() -> Counter[str]:
     import sys
 
     module = sys.modules.get("tests.test_properties")
-    cases = getattr(module, "CASES", None)
+    return Counter(getattr(module, "CASES", None) or {})
+
+
+#: the counts the pytest-xdist workers sent back (the controller runs no test itself)
+_FROM_WORKERS: Counter[str] = Counter()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand the counts to the controller
+        workeroutput["property_cases"] = dict(_property_cases())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    _FROM_WORKERS.update(getattr(node, "workeroutput", {}).get("property_cases", {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many cases the property tests generated in this run (all workers together)."""
+    cases = _property_cases() + _FROM_WORKERS
     if cases:
         terminalreporter.write_sep("-", f"property tests: {sum(cases.values())} generated cases")
         for name, count in sorted(cases.items()):

@@ -41,7 +41,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from losskit._checks import BoolTensor, Range
+from losskit._checks import BoolTensor, ClassWeight, Range
 from losskit._geometry import FusedIoU, iou_similarity
 from losskit.registry import REGISTRY, LossInputs, LossSpec
 
@@ -57,9 +57,11 @@ F64 = torch.float64
 
 #: the decimal exponents of input scale checked in float32: the whole range (1e-30..1e30)
 #: except where docs/conventions.md ("Supported input ranges") states a narrower one: box
-#: areas must be representable (coordinates below ~1.8e19), range_loss works in squared
-#: distances (differences above ~1e-19)
-SCALE_LIMITS: dict[str, tuple[int, int]] = {"box": (-30, 18), "range_loss": (-18, 30)}
+#: areas must be representable (coordinates below ~1.8e19; 3-D volumes: below ~7e12),
+#: range_loss works in squared distances (differences above ~1e-19)
+SCALE_LIMITS: dict[str, tuple[int, int]] = {
+    "box": (-30, 18), "iou_3d_loss": (-30, 12), "giou_3d_loss": (-30, 12), "range_loss": (-18, 30)
+}  # fmt: skip
 
 
 def examples(n: int) -> Callable[[Any], Any]:
@@ -157,7 +159,7 @@ def _valid_tensor(
         given_alpha = spec.kwargs.get("alpha")
         like = given_alpha if isinstance(given_alpha, torch.Tensor) else x0
         cands = [torch.rand(like.shape, generator=g, dtype=dt) * 0.8 + 0.1]
-    elif name == "class_weight":
+    elif name == "class_weight" or _hints(spec)[name] == ClassWeight:  # any per-class tensor
         sizes = [x0.shape[1]] if x0.dim() > 1 else []
         cands = [torch.rand(c, generator=g, dtype=dt) + 0.5 for c in sizes + [1]]
     elif name == "scale":
@@ -598,6 +600,8 @@ def test_perfect_box_prediction_has_zero_gradient(spec: LossSpec, pair) -> None:
     _, t = pair
     t = t.clone()
     t[:, 2:] += 1.0  # boxes with area: IoU 1 is reachable
+    if _inputs(spec, 1).args[0].shape[-1] == 6:  # 3-D boxes: z copies y (depth = height)
+        t = torch.cat([t[:, :2], t[:, 1:2], t[:, 2:], t[:, 3:]], dim=-1)
     p = t.clone().requires_grad_()
     # eps (default 1e-7) keeps IoU = A / (A + eps) just under 1, with a gradient of order
     # eps / A; a tiny eps shows that nothing else (a min/max tie) moves a perfect box

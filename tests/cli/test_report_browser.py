@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("quick_report")]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

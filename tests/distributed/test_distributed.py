@@ -32,7 +32,8 @@ from losskit.distributed import (
     world,
 )
 
-pytestmark = pytest.mark.distributed
+#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
+pytestmark = [pytest.mark.distributed, pytest.mark.xdist_group("distributed")]
 
 D = 6
 
