@@ -43,7 +43,7 @@ from ._reduction import Reduction
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
-else:  # Python 3.10: typing_extensions (a dependency of torch) backports it
+else:  # Python 3.10: typing_extensions (a declared dependency there) backports it
     from typing_extensions import dataclass_transform
 
 __all__ = ["DEFAULT", "LossModule", "checked", "field", "DATA_ARGUMENTS"]
