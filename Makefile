@@ -29,7 +29,7 @@ lint: $(VENV)/.test-installed
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples docs
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # the documentation site, offline, into site/ (the test suite runs the same strict build)
 docs: $(VENV)/.test-installed

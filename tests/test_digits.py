@@ -7,9 +7,6 @@ import torch
 
 from losskit.experiments import digits
 
-#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
-pytestmark = pytest.mark.xdist_group("digits")
-
 
 @pytest.fixture(scope="module")
 def data():

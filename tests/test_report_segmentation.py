@@ -13,9 +13,6 @@ from losskit.report import SECTIONS
 from losskit.report import segmentation as seg
 from losskit.report._base import ReportContext
 
-#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
-pytestmark = pytest.mark.xdist_group("report_segmentation")
-
 
 @pytest.fixture(scope="module")
 def measured() -> dict:

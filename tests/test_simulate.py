@@ -29,9 +29,6 @@ from losskit.simulate import (
 
 from .conftest import gen
 
-#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
-pytestmark = pytest.mark.xdist_group("simulate")
-
 
 @pytest.fixture(scope="module")
 def runs():

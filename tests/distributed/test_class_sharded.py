@@ -19,8 +19,7 @@ from losskit.distributed import ClassShardedLoss, shard_range
 from losskit.functional import partial_fc_sample
 from tests.distributed.test_distributed import assert_same_error, messages_of, run_ranks
 
-#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
-pytestmark = [pytest.mark.distributed, pytest.mark.xdist_group("class_sharded")]
+pytestmark = pytest.mark.distributed
 
 D, C = 5, 11
 

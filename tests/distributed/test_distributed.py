@@ -32,8 +32,7 @@ from losskit.distributed import (
     world,
 )
 
-#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
-pytestmark = [pytest.mark.distributed, pytest.mark.xdist_group("distributed")]
+pytestmark = pytest.mark.distributed
 
 D = 6
 

@@ -17,9 +17,6 @@ import pytest
 
 from losskit import functional as F
 
-#: under pytest-xdist (make test), one worker runs this module: its fixtures are built once
-pytestmark = pytest.mark.xdist_group("site")
-
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
