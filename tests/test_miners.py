@@ -7,17 +7,16 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
+from pytorch_metric_learning import distances as pml_distances  # noqa: E402
+from pytorch_metric_learning import miners as pml_miners  # noqa: E402
 
 import losskit
 from losskit import miners as L
 from losskit.memory import CrossBatchMemory
 
 from .conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-from pytorch_metric_learning import distances as pml_distances  # noqa: E402
-from pytorch_metric_learning import miners as pml_miners  # noqa: E402
 
 F64 = torch.float64
 LP = pml_distances.LpDistance(normalize_embeddings=False)

@@ -12,8 +12,12 @@ import itertools
 import math
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
 import torch.nn.functional as TF
+from pytorch_metric_learning import distances as pml_distances  # noqa: E402
+from pytorch_metric_learning import miners as pml_miners  # noqa: E402
+from pytorch_metric_learning import reducers as pml_reducers  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import losskit
@@ -27,11 +31,6 @@ from losskit import (
 from losskit.functional import embedding as E
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-from pytorch_metric_learning import distances as pml_distances  # noqa: E402
-from pytorch_metric_learning import miners as pml_miners  # noqa: E402
-from pytorch_metric_learning import reducers as pml_reducers  # noqa: E402
 
 
 def _batch(

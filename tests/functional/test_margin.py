@@ -488,7 +488,7 @@ def test_lambda_schedule() -> None:
 
 
 def _pml_pair(pml_class: str, ours, ours_kw: dict, theirs_kw: dict, seed: int = 9):
-    losses = pytest.importorskip("pytorch_metric_learning.losses")
+    import pytorch_metric_learning.losses as losses  # a test extra: parity must run
     x, y, w, _ = _data(24, 10, 13, bias=False, k=None, seed=seed)
     peer = getattr(losses, pml_class)(num_classes=13, embedding_size=10, **theirs_kw).double()
     with torch.no_grad():

@@ -8,16 +8,15 @@ pairs and over every pair of a labelled batch; each deliberate difference sits b
 from __future__ import annotations
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
+from pytorch_metric_learning import distances as pml_distances  # noqa: E402
+from pytorch_metric_learning import reducers as pml_reducers  # noqa: E402
 
 from losskit import BatchContrastiveLoss, ContrastiveLoss
 from losskit.functional import batch_contrastive_loss, contrastive_loss
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-from pytorch_metric_learning import distances as pml_distances  # noqa: E402
-from pytorch_metric_learning import reducers as pml_reducers  # noqa: E402
 
 F64 = torch.float64
 

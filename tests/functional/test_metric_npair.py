@@ -9,16 +9,15 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
+from pytorch_metric_learning import miners as pml_miners  # noqa: E402
+from pytorch_metric_learning import regularizers as pml_regularizers  # noqa: E402
 
 from losskit import NPairLoss
 from losskit.functional import n_pair_loss
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-from pytorch_metric_learning import miners as pml_miners  # noqa: E402
-from pytorch_metric_learning import regularizers as pml_regularizers  # noqa: E402
 
 F64 = torch.float64
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
+from pytorch_metric_learning import miners as pml_miners  # noqa: E402
 
 from losskit.functional import (
     circle_loss,
@@ -20,9 +22,6 @@ from losskit.functional import (
 from losskit.functional._embedding_pairs import multi_similarity_pairs
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-from pytorch_metric_learning import miners as pml_miners  # noqa: E402
 
 F64 = torch.float64
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
 
 from losskit.functional import proxy_anchor_loss, proxy_nca_loss, soft_triple_loss
 from losskit.nn import ProxyAnchorLoss, ProxyNCALoss, SoftTripleLoss
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 
 F64 = torch.float64
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from losskit.functional import info_nce_loss, nt_xent_loss, supcon_loss
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 
 F64 = torch.float64
 

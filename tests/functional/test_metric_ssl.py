@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import math
 
+import monai.losses as monai_losses  # a test extra
 import pytest
+import pytorch_metric_learning.losses as pml_losses  # a test extra: parity must run, never skip
 import torch
 
 from losskit.functional import barlow_twins_loss, vicreg_loss
 
 from ..conftest import gen
-
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-monai_losses = pytest.importorskip("monai.losses")
 
 F64 = torch.float64
 
