@@ -82,14 +82,28 @@ def test_anisotropic_spacing(spacing) -> None:
 
 
 def test_the_two_envelope_forms_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stack form (CPU, long axes) and the brute-force form (accelerators, short axes)
-    give the same squared distances, bit for bit."""
+    """The windowed form (CPU, long axes: dense rounds, sparse rounds), the stack form (its
+    fallback) and the brute-force form (accelerators, short axes) give the same squared
+    distances, bit for bit."""
     x = _blobs((4, 70, 90), seed=11)
     monkeypatch.setattr(dt, "_DENSE_UP_TO", 10_000)
     dense = distance_transform_edt(x.double(), squared=True)
     monkeypatch.setattr(dt, "_DENSE_UP_TO", 0)
+    windowed = distance_transform_edt(x.double(), squared=True)  # dense rounds, then sparse
+    assert torch.equal(dense, windowed)
+    monkeypatch.setattr(dt, "_SPARSE_BELOW", 2.0)  # sparse from the first round
+    assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
+    monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.0)  # dense rounds only
+    assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
+    monkeypatch.setattr(dt, "_STACK_FROM", 1)  # the stack envelope for every axis
     stack = distance_transform_edt(x.double(), squared=True)
     assert torch.equal(dense, stack)
+    x3 = _blobs((2, 40, 41, 39), seed=12)  # blocks split across columns on the first axis
+    monkeypatch.setattr(dt, "_CPU_BLOCK", 200)
+    monkeypatch.setattr(dt, "_STACK_FROM", 48)
+    monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.08)
+    got = distance_transform_edt(x3, spatial_dims=3, spacing=(0.5, 1.0, 3.0))
+    np.testing.assert_allclose(got.numpy(), _scipy(x3, 3, (0.5, 1.0, 3.0)), rtol=1e-6)
     f = torch.randint(0, 40, (37, 300), generator=gen(2)).double() ** 2
     assert torch.equal(dt._lower_envelope(f, 1.0), dt._lower_envelope_dense(f, 1.0))
     assert torch.equal(

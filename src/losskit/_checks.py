@@ -407,6 +407,10 @@ def check_labels(
     check_integer(fn, name, labels)
     if labels.device.type != "cpu" or labels.numel() == 0 or _compiling():
         return
+    if labels.dtype != torch.bool:  # every label in range: so are the kept ones (one pass)
+        lo_t, hi_t = labels.aminmax()
+        if lo_t >= 0 and hi_t < num_classes:
+            return
     sel = None if ignore_index is None else not_ignored(labels, ignore_index)
     if keep is not None:
         k = keep.expand(labels.shape)
@@ -437,7 +441,8 @@ def check_unit_values(
             return
     if not v.is_floating_point():
         v = v.double()
-    lo, hi = float(v.min()), float(v.max())
+    lo_t, hi_t = torch.aminmax(v)  # one pass over the values (min and max: two)
+    lo, hi = float(lo_t), float(hi_t)
     if not (0.0 <= lo and hi <= 1.0):  # also refuses NaN
         raise ValueError(
             f"{fn}: {name} must hold values in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]" + hint

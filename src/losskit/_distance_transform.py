@@ -5,22 +5,34 @@ For every element of a binary image, the distance to the nearest zero element of
 image, as :func:`scipy.ndimage.distance_transform_edt` computes it, but for a whole batch at
 once and without leaving the device. It underlies the boundary and Hausdorff losses.
 
-The algorithm is separable (Saito and Toriwaki; Felzenszwalb and Huttenlocher): the squared
-distance is computed one axis at a time. The first axis is a 1-D scan (the nearest zero to
-the left and to the right of each element); every further axis takes, along each line,
-``d2(x) = min_y f(y) + (x - y)^2`` with ``f`` the squared distance so far: the lower
-envelope of the parabolas rooted at ``(y, f(y))``. The envelope is built with the classic
-stack (each parabola is pushed once and popped at most once), run for every line of the
-batch at once: each round, every line either pops its top parabola or pushes its next one,
-so at most ``2n`` rounds of vectorised operations build every envelope of an axis of
-length ``n``. Each element then takes the last envelope parabola starting at or before it.
-On an accelerator (and for short axes) the minimum is instead taken by brute force over all
-pairs ``(x, y)``, a block of lines at a time: ``O(n^2)`` work per line in a few large
-operations, which is what a GPU does fastest.
+The algorithm is separable (Saito and Toriwaki): the squared distance is computed one axis
+at a time. The last axis is a 1-D scan: the nearest zero to the left and to the right of each
+element, two cumulative maxima. Every further axis takes, along each line,
+``d2(x) = min_k f(x - k) + k^2`` (``k`` in ``[-(n-1), n-1]``, times the squared spacing) with
+``f`` the squared distance so far, as a windowed minimum that grows ``|k|`` one step at a
+time and stops as soon as ``k^2`` exceeds what is left to improve:
 
-Exactness: all squared distances are integers (times the squared spacing); the
-intersections are rationals whose comparisons float64 resolves, so the result equals
-scipy's to float rounding of the final square root (the tests compare them).
+* a *dense* round does ``|k| = k`` for every element at once (two shifted adds and minima
+  over the whole block, contiguous memory); on CPU the rounds run on blocks of about
+  ``2^16`` elements (the block stays in cache; each block stops on its own);
+* once fewer than ``8 %`` of the elements can still improve (an element whose value is at
+  most ``k^2`` is final: every later candidate costs more), the rest go on as a *sparse*
+  list: per round one gather on each side and a minimum, the finished elements dropped as
+  they finish.
+
+So the work is ``O(sum over elements of their distance)`` rather than ``O(n)`` per element,
+in a few hundred large tensor operations. Where the distances are long for most of an axis
+(few zeros: a dense phase still running after ``48`` rounds) the axis is done instead by the
+lower envelope of the parabolas rooted at ``(y, f(y))`` (Felzenszwalb and Huttenlocher), a
+stack per line run for every line at once (each round every line pops its top parabola or
+pushes its next one: at most ``2n`` rounds). Under ``torch.compile`` (whose graphs cannot
+hold the data-dependent loops) the minimum is taken by brute force over all pairs
+``(x, y)``, a block of lines at a time.
+
+Exactness: with unit spacing all squared distances are integers, computed in int32; with
+another spacing every candidate ``f(y) + (k s)^2`` is formed in float64 as scipy forms it,
+so the result equals scipy's to float rounding of the final square root (the tests compare
+them).
 """
 
 from __future__ import annotations
@@ -35,29 +47,119 @@ from ._checks import check_tensor
 
 __all__ = ["distance_transform_edt"]
 
-#: axes up to this length take the brute-force minimum on CPU too (fewer, larger operations)
+#: axes up to this length take the brute-force minimum (fewer, larger operations)
 _DENSE_UP_TO = 32
+#: the windowed minimum turns sparse when fewer than this share of elements can improve
+_SPARSE_BELOW = 0.08
+#: a dense phase still running at this round: the axis is done by the stack envelope
+_STACK_FROM = 48
+#: CPU only: the dense rounds run on blocks of about this many elements (cache-sized);
+#: an accelerator takes the whole tensor as one block
+_CPU_BLOCK = 1 << 16
 
 
-def _scan_first_axis(zero: Tensor, step: float, big: float) -> Tensor:
-    """Squared distance to the nearest ``True`` along dim 0 of ``zero`` ``(n, L)`` (``big``
-    where a line has none), in float64."""
-    n, lines = zero.shape
-    dt = torch.float64
-    far = torch.full((lines,), -2.0 * n, dtype=dt, device=zero.device)
-    left = torch.empty(n, lines, dtype=dt, device=zero.device)
-    cur = far
-    for x in range(n):  # the last zero at or before x
-        cur = torch.where(zero[x], float(x), cur)
-        left[x] = cur
-    right = torch.empty_like(left)
-    cur = -far + 2.0 * n
-    for x in range(n - 1, -1, -1):  # the first zero at or after x
-        cur = torch.where(zero[x], float(x), cur)
-        right[x] = cur
-    pos = torch.arange(n, dtype=dt, device=zero.device)[:, None]
-    d = torch.minimum(pos - left, right - pos)
-    return torch.where(d > n, big, (d * step) ** 2)
+def _scan_last(zero: Tensor, far: int, step: float, dtype: torch.dtype) -> Tensor:
+    """Squared distance to the nearest ``True`` along the last dim of ``zero`` (``>= big``,
+    the caller's "none", where a line has none: ``far * step >= sqrt(big)``)."""
+    n = zero.shape[-1]
+    pos = torch.arange(far, far + n, dtype=dtype, device=zero.device)
+    z = zero.to(torch.uint8).to(dtype)
+    # far + the last zero at or before x (0: none), and far + (n - 1 - the first at or after)
+    left = (z * pos).cummax(-1).values
+    right = (z.flip(-1) * pos).cummax(-1).values.flip(-1)
+    d = torch.minimum(pos - left, pos.flip(0) - right)  # >= far where the line has no zero
+    if step != 1.0:
+        d = d * step
+    return d * d
+
+
+def _blocks(outer: int, n: int, inner: int, device: torch.device) -> list[tuple[slice, slice]]:
+    """Blocks of ``(outer, n, inner)`` for the dense rounds: whole lines, about
+    ``_CPU_BLOCK`` elements each on CPU, one block on an accelerator."""
+    if device.type != "cpu":
+        return [(slice(None), slice(None))]
+    if n * inner <= _CPU_BLOCK:
+        g = max(1, _CPU_BLOCK // (n * inner))
+        return [(slice(a, a + g), slice(None)) for a in range(0, outer, g)]
+    w = max(16, _CPU_BLOCK // n)
+    return [(slice(a, a + 1), slice(b, b + w)) for a in range(outer) for b in range(0, inner, w)]
+
+
+def _windowed(f: Tensor, dim: int, step: float, big: float) -> Tensor | None:
+    """``min_k f[x - k] + (k step)^2`` along ``dim`` of ``f`` (the windowed form of the
+    module docstring), or ``None`` when the distances are too long for it (few zeros)."""
+    shape = f.shape
+    n = shape[dim]
+    outer, inner = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
+    f3 = f.reshape(outer, n, inner)
+    out = f3.clone()
+    s2 = step * step
+    unit = s2 == 1.0
+    # lines without a zero never improve (only where an image or a slice has no zero)
+    dead = f3.amin(1, keepdim=True) >= big if f3.amax() >= big else None
+    rounds = torch.zeros(outer, 1, inner, dtype=torch.int32, device=f.device)
+    tmp = torch.empty_like(f3)
+    for bo, bi in _blocks(outer, n, inner, f.device):
+        o, fb, t = out[bo, :, bi], f3[bo, :, bi], tmp[bo, :, bi]
+        ndead = 0 if dead is None else int(dead[bo, :, bi].count_nonzero()) * n
+        k = 1
+        while k < n:
+            thr = k * k if unit else k * k * s2
+            if k % 2 == 1:  # what is at most k^2 is final
+                left = int((o > thr).count_nonzero()) - ndead
+                if left == 0:
+                    k = n
+                    break
+                if left < _SPARSE_BELOW * o.numel():
+                    break
+                if k >= _STACK_FROM:
+                    return None
+            m = n - k
+            tt = t[:, :m]
+            torch.add(fb[:, :m], thr, out=tt)
+            torch.minimum(o[:, k:], tt, out=o[:, k:])
+            torch.add(fb[:, k:], thr, out=tt)
+            torch.minimum(o[:, :m], tt, out=o[:, :m])
+            k += 1
+        rounds[bo, :, bi] = k
+    # sparse rounds: the elements that can still improve, each from its block's round on
+    final = (rounds * rounds).to(f.dtype) if unit else rounds.double() ** 2 * s2
+    never = rounds >= n if dead is None else (rounds >= n) | dead
+    final.masked_fill_(never, math.inf if f.is_floating_point() else torch.iinfo(f.dtype).max)
+    where = (out > final).nonzero()  # (M, 3): line, position, column
+    if where.shape[0] == 0:
+        return out.view(shape)
+    line, at, col = where.unbind(1)
+    flat, ff = out.view(-1), f3.reshape(-1)
+    lo = line * (n * inner) + col  # the line's first element
+    hi = lo + (n - 1) * inner  # and its last
+    idx = lo + at * inner
+    cur = flat.index_select(0, idx)
+    kk = rounds.view(-1).index_select(0, line * inner + col).to(f.dtype)
+    pl = torch.maximum(idx - (kk.long() - 1) * inner, lo)
+    pr = torch.minimum(idx + (kk.long() - 1) * inner, hi)
+    # clamped at the line's ends: a clamped candidate costs more than one already taken
+    count = idx.numel()
+    while count:
+        pl.sub_(inner)
+        torch.maximum(pl, lo, out=pl)
+        pr.add_(inner)
+        torch.minimum(pr, hi, out=pr)
+        cand = torch.minimum(ff.take(pl), ff.take(pr))
+        cand.addcmul_(kk, kk, value=1 if unit else s2)
+        torch.minimum(cur, cand, out=cur)
+        kk += 1
+        keep = (cur > (kk * kk if unit else kk * kk * s2)) & (kk < n)
+        left = int(keep.count_nonzero())
+        if left < 0.7 * count:  # write back (the finished are final) and drop the finished
+            flat.index_copy_(0, idx, cur)
+            sel = keep.nonzero().squeeze(1)
+            idx, cur, kk, lo, hi, pl, pr = (
+                v.index_select(0, sel) for v in (idx, cur, kk, lo, hi, pl, pr)
+            )
+            count = left
+    flat.index_copy_(0, idx, cur)
+    return out.view(shape)
 
 
 def _lower_envelope(f: Tensor, step: float) -> Tensor:
@@ -192,28 +294,41 @@ def distance_transform_edt(
     # larger than any squared distance in the image: "no zero on this line"
     extent = sum((s * n) ** 2 for s, n in zip(steps, x.shape[first:], strict=True))
     big = 4.0 * (extent + 1.0)
+    far = math.ceil(math.sqrt(big) / steps[-1]) + 1  # far * step >= sqrt(big)
+    longest = max(x.shape[first:])
+    # unit spacing: the squared distances are integers, int32 while they fit
+    exact = all(s == 1.0 for s in steps) and (far + longest) ** 2 + extent < 2**31
+    dtype = torch.int32 if exact else torch.float64
+    if exact:
+        big = int(big)
+    compiling = torch.compiler.is_compiling()
     with torch.no_grad():
-        zero, shape = _axis_first(x.detach() == 0, first)
-        f = _scan_first_axis(zero, steps[0], big).view(shape).movedim(0, first)
-        for k in range(1, spatial_dims):
-            dim = first + k
-            g, shape = _axis_first(f, dim)
-            # the stack form's loop depends on the data: torch.compile traces the dense form
-            if (
-                g.device.type == "cpu"
-                and g.shape[0] > _DENSE_UP_TO
-                and not torch.compiler.is_compiling()
-            ):
-                g = _lower_envelope(g, steps[k])
+        f = _scan_last(x.detach().logical_not(), far, steps[-1], dtype)
+        for dim in range(x.dim() - 2, first - 1, -1):
+            step = steps[dim - first]
+            g = None
+            # the windowed and stack forms loop on the data: torch.compile traces the dense
+            # form, as does an accelerator (it takes all the pairs at once fastest)
+            if f.device.type == "cpu" and f.shape[dim] > _DENSE_UP_TO and not compiling:
+                g = _windowed(f, dim, step, big)
+                if g is None:
+                    h, shape = _axis_first(f.double(), dim)
+                    g = _lower_envelope(h, step).view(shape).movedim(0, dim)
             else:
+                h, shape = _axis_first(f, dim)
                 # float32 holds every value exactly while they stay below 2^24
-                exact32 = big + extent < 2.0**24 and all(s == 1.0 for s in steps)
-                g = _lower_envelope_dense(g.float() if exact32 else g, steps[k]).double()
-            f = g.view(shape).movedim(0, dim)
-        none = f >= big  # an image without any zero element
-        out = f if squared else f.sqrt()
-        out = torch.where(none, math.inf, out)
-    return out.to(out_dtype).contiguous()
+                h = h.float() if exact and big + extent < 2.0**24 else h.double()
+                g = _lower_envelope_dense(h, step).view(shape).movedim(0, dim)
+            f = g.to(dtype).contiguous()
+        out = f.to(out_dtype)
+        if not squared:
+            out = out.sqrt_()
+        # an image without any zero element has no distance to give
+        if compiling:
+            out = torch.where(f >= big, math.inf, out)
+        elif f.amax() >= big:
+            out.masked_fill_(f >= big, math.inf)
+    return out
 
 
 def _lower_envelope_dense(f: Tensor, step: float, chunk: int = 1 << 24) -> Tensor:

@@ -113,6 +113,16 @@ def exclusion(
     keep = check_broadcast(fn, "mask", mask, shape)
     by_label = None
     if ignore_index is not None and labels is not None:
+        if (
+            keep is None
+            and labels.device.type == "cpu"
+            and labels.dtype != torch.bool
+            and labels.numel()
+            and not torch.compiler.is_compiling()
+        ):
+            lo, hi = labels.aminmax()  # one pass, no bool tensor: is ignore_index there at all?
+            if ignore_index < lo or ignore_index > hi:
+                return None
         by_label = not_ignored(labels, ignore_index)
     if by_label is not None:
         if (

@@ -445,12 +445,11 @@ def test_boundary_loss_equals_monai() -> None:
     assert (ours - theirs).abs().max() <= map_gap
 
 
-@pytest.mark.xfail(strict=True, reason="losskit bug: a class filling a whole image gives -inf")
 def test_boundary_loss_of_a_full_mask_equals_monai() -> None:
     # A class whose target covers the whole image (a sample that is all background, in
     # multi-class mode; an all-ones binary mask) has no boundary: MONAI's map is 0 there, as
-    # for an absent class. losskit's signed_distance_map gives -inf (minus the distance to a
-    # background that does not exist), so boundary_loss is -inf with -inf gradients.
+    # for an absent class, and so is losskit's (it once gave -inf: minus the distance to a
+    # background that does not exist).
     from monai.losses import BoundaryLoss
 
     x = torch.zeros(1, 4, 4, dtype=F64, requires_grad=True)

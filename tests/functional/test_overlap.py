@@ -366,3 +366,62 @@ def test_dice_and_iou_identity() -> None:
     torch.testing.assert_close(dice_to_iou(dice), iou)
     torch.testing.assert_close(iou_to_dice(iou), dice)
     assert abs(dice_to_iou(0.5) - 1 / 3) < 1e-12 and abs(iou_to_dice(1 / 3) - 0.5) < 1e-12
+
+
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("with_ce", [False, True])
+def test_fused_softmax_counts_equal_autograd(squared: bool, with_ce: bool) -> None:
+    """The fused multiclass counts (one softmax, no one-hot, hand-written backward) give the
+    values and float64 gradients of the plain autograd form: softmax, one-hot products and
+    a log-softmax cross-entropy."""
+    from losskit.functional.overlap import _SoftmaxCounts
+
+    g = gen(3)
+    x = torch.randn(2, 4, 30, dtype=torch.float64, generator=g, requires_grad=True)
+    x.data[0, :, :5] *= 40.0  # large logit gaps: the cross-entropy must not underflow
+    t = torch.randint(0, 4, (2, 1, 30), generator=g)
+    w = [torch.randn(2, 4, dtype=torch.float64, generator=g) for _ in range(2)]
+    w.append(torch.randn(2, dtype=torch.float64, generator=g))
+
+    def fused(z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _SoftmaxCounts.apply(z, t, squared, with_ce)
+
+    def plain(z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        p = torch.softmax(z, 1)
+        onehot = torch.nn.functional.one_hot(t[:, 0], 4).movedim(-1, 1).double()
+        sp = (p * p).sum(2) if squared else p.sum(2)
+        ce = -(torch.log_softmax(z, 1) * onehot).sum((1, 2)) if with_ce else z.new_zeros(2)
+        return (p * onehot).sum(2), sp, onehot.sum(2), ce
+
+    got, want = fused(x), plain(x)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+    def total(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return (parts[0] * w[0]).sum() + (parts[1] * w[1]).sum() + (parts[3] * w[2]).sum()
+
+    (ga,) = torch.autograd.grad(total(fused(x)), x)
+    (gb,) = torch.autograd.grad(total(plain(x)), x)
+    torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda z: [fused(z)[i] for i in (0, 1, 3)], (x,))
+
+
+def test_fused_softmax_counts_second_derivatives() -> None:
+    """create_graph=True: the fused counts' backward recomputes its softmax on the graph, so
+    second derivatives are exact; a retained graph can be walked twice."""
+    from losskit.functional.overlap import _SoftmaxCounts
+
+    g = gen(4)
+    x = torch.randn(2, 3, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    t = torch.randint(0, 3, (2, 1, 7), generator=g)
+    for squared, with_ce in ((False, True), (True, False)):
+
+        def f(z: torch.Tensor, squared: bool = squared, with_ce: bool = with_ce) -> torch.Tensor:
+            tp, sp, _, ce = _SoftmaxCounts.apply(z, t, squared, with_ce)
+            return (tp / (sp + 1.0)).sum() + 0.1 * ce.sum()
+
+        assert torch.autograd.gradgradcheck(f, (x,))
+        loss = f(x)
+        (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
+        (g2,) = torch.autograd.grad(loss, x)
+        assert torch.equal(g1, g2)

@@ -230,7 +230,8 @@ def hausdorff_dt_loss(
 def signed_distance_map(target: Tensor, *, spatial_dims: int = 2) -> Tensor:
     r"""The signed distance map of the boundary loss: for every 0/1 image of ``target``, the
     distance to the foreground outside it and minus (the distance to the background - 1)
-    inside it (0 on the inner boundary), 0 for an image without foreground.
+    inside it (0 on the inner boundary); 0 for an image without foreground or without
+    background (no boundary: MONAI's ``BoundaryLoss`` gives 0 there too).
 
     The map of Kervadec et al.'s released code, computed with the torch transform
     (:func:`losskit.distance_transform_edt`) for the whole batch; its ``mean(p * map)`` is
@@ -252,9 +253,12 @@ def signed_distance_map(target: Tensor, *, spatial_dims: int = 2) -> Tensor:
     both = torch.stack([~fg, fg]).to(torch.float64)
     d = distance_transform_edt(both, spatial_dims=spatial_dims)
     out = torch.where(fg, 1.0 - d[1], d[0])
+    # an image without foreground, or without background, has no boundary: its map is 0
+    # (the distance to the missing side would be infinite)
     lead = fg.shape[: fg.dim() - spatial_dims]
-    flat = fg.reshape(*lead, math.prod(fg.shape[fg.dim() - spatial_dims :])).any(-1)
-    out = torch.where(flat.view(*flat.shape, *([1] * spatial_dims)), out, 0.0)
+    flat = fg.reshape(*lead, math.prod(fg.shape[fg.dim() - spatial_dims :]))
+    both_sides = flat.any(-1) & ~flat.all(-1)
+    out = torch.where(both_sides.view(*both_sides.shape, *([1] * spatial_dims)), out, 0.0)
     return out.to(out_dtype)
 
 
@@ -312,8 +316,9 @@ def boundary_loss(
             spatial dimension, labels or binary targets out of range (CPU), a bad
             ``weight``/``class_weight``/``mask``.
 
-    Equals the authors' ``SurfaceLoss`` on maps from their ``one_hot2dist`` (scipy); no
-    installed peer has the loss.
+    Equals the authors' ``SurfaceLoss`` on maps from their ``one_hot2dist`` (scipy), and
+    MONAI's ``BoundaryLoss`` to the rounding of MONAI's float32 distance map (an image that a
+    class fills entirely, without boundary, gives 0 in both).
 
     Paper:
         Kervadec, Bouchtiba, Desrosiers, Granger, Dolz, Ben Ayed, "Boundary loss for highly

@@ -73,13 +73,13 @@ def _class_mean(loss: Tensor, class_weight: Tensor | None) -> Tensor:
 def _region(
     fn: str, logits: Tensor, target: Tensor, *, kind: str, mode: str, per_sample: bool,
     squared_pred: bool, weighting: str, smooth: float, eps: float, ignore_index: int | None,
-    class_weight: Tensor | None, mask: Tensor | None,
+    class_weight: Tensor | None, mask: Tensor | None, ce: list[Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
     """The region term per sample ``(N,)`` (or ``(1,)`` over the batch) and the ``(N,)``
-    samples that keep a position (``None``: all)."""
+    samples that keep a position (``None``: all); ``ce`` as in :func:`_counts`."""
     tp, sp, sg, kept = _counts(
         fn, logits, target, mode=mode, from_logits=True, per_sample=per_sample,
-        ignore_index=ignore_index, mask=mask, squared=squared_pred,
+        ignore_index=ignore_index, mask=mask, squared=squared_pred, ce=ce,
     )  # fmt: skip
     check_same_device(fn, ("logits", logits), ("class_weight", class_weight))
     if class_weight is not None:
@@ -185,10 +185,19 @@ def _dice_ce_terms(
     smooth: float, eps: float, label_smoothing: float, ignore_index: int | None,
     class_weight: Tensor | None, mask: Tensor | None, fn: str = "dice_ce_loss",
 ) -> tuple[Tensor, Tensor, Tensor | None]:  # fmt: skip
+    # the plain case: the cross-entropy comes from the Dice term's softmax (one fused pass)
+    fused: list[Tensor] | None = (
+        [] if mode == "multiclass" and class_weight is None and label_smoothing == 0 else None
+    )
     region, kept = _region(fn, logits, target, kind="dice", mode=mode, per_sample=per_sample,
                            squared_pred=squared_pred, weighting="uniform", smooth=smooth,
                            eps=eps, ignore_index=ignore_index, class_weight=class_weight,
-                           mask=mask)  # fmt: skip
+                           mask=mask, ce=fused)  # fmt: skip
+    if fused and logits.numel():
+        total = fused[0]  # (N,): each sample's summed cross-entropy, nothing left out
+        size = math.prod(logits.shape[2:])
+        pixel = total / size if per_sample else total.sum().reshape(1) / (total.numel() * size)
+        return region, pixel.to(region.dtype), kept
     pixel = _pixel(fn, logits, target, kind="ce", mode=mode, per_sample=per_sample,
                    ignore_index=ignore_index, class_weight=class_weight,
                    label_smoothing=label_smoothing, gamma=0.0, alpha=None, mask=mask)  # fmt: skip
@@ -637,7 +646,6 @@ class GeneralizedDiceFocalLoss(_FocalCompoundModule, function=generalized_dice_f
 
     _kind = "generalized"
     _names = ("generalized_dice", "focal")
-
 
 
 # ------------------------------------------------------------- generalized Wasserstein Dice

@@ -36,7 +36,7 @@ mode. float16/bfloat16 are computed in float32 and returned in the input dtype.
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -88,14 +88,103 @@ Mode = Literal["binary", "multiclass", "multilabel"]
 MODES = get_args(Mode)
 
 
+class _SoftmaxCounts(torch.autograd.Function):
+    """The multiclass counts from logits in one softmax, without a one-hot tensor, with a
+    hand-written backward (three passes over ``(N, C, S)`` instead of autograd's six).
+
+    Forward: ``p = softmax(x)`` over dim 1 of ``x`` ``(N, C, S)``; with ``a_s = p[t_s, s]``
+    the probability at the label, ``TP_c = sum_{t_s = c} a_s`` (a scatter-add), ``|G|_c``
+    the count of positions labelled ``c``, ``|P|_c = sum_s p`` (or ``p^2``), and, when asked,
+    each sample's cross-entropy ``sum_s -log p[t_s, s]``, taken as ``max_c x - x_t -
+    log max_c p`` (the largest probability is at least ``1 / C``: no underflow, as exact as
+    a log-softmax).
+
+    Backward: with ``D = dL/dp`` the dense part (``g_P``, or ``2 p g_P``) and ``g_t`` the
+    gradient of ``TP`` at the label, the softmax Jacobian gives ``dL/dx = p (D - r) + [c =
+    t_s] a_s g_t + g_ce (p - [c = t_s])``, ``r_s = sum_c p D + a_s g_t``."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, t: Tensor, squared: bool, with_ce: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        p = torch.softmax(x, dim=1)
+        n, c = x.shape[:2]
+        at = p.gather(1, t)  # (N, 1, S)
+        zeros = x.new_zeros(n, c)
+        tp = zeros.scatter_add(1, t[:, 0], at[:, 0])
+        sg = zeros.scatter_add(1, t[:, 0], x.new_ones(()).expand(t[:, 0].shape))
+        sp = (p * p).sum(2) if squared else p.sum(2)
+        if with_ce:
+            ce = x.amax(1) - x.gather(1, t)[:, 0] - p.amax(1).log_()
+            ce = ce.sum(1)
+        else:
+            ce = x.new_zeros(n)
+        ctx.save_for_backward(x, t)
+        ctx.fast = (p, at)  # plain tensors for a first-order backward
+        ctx.squared, ctx.with_ce = squared, with_ce
+        ctx.mark_non_differentiable(sg)
+        return tp, sp, sg, ce
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_tp: Tensor | None, g_sp: Tensor | None, _g_sg: Tensor | None,
+        g_ce: Tensor | None,
+    ) -> tuple[Tensor | None, None, None, None]:  # fmt: skip
+        x, t = ctx.saved_tensors
+        # create_graph=True (grad mode on here): the same formula out of place, from a softmax
+        # recomputed on the graph, so that the second derivatives are exact
+        graph = torch.is_grad_enabled()
+        if graph or ctx.fast is None:
+            p = torch.softmax(x, dim=1)
+            at = p.gather(1, t)
+        else:
+            p, at = ctx.fast
+            ctx.fast = None  # freed now; a second backward (retain_graph) recomputes them
+        n, c, s = p.shape
+        if g_sp is None:
+            g_sp = p.new_zeros(n, c)
+        if g_tp is None:
+            g_tp = p.new_zeros(n, c)
+        gt = g_tp.gather(1, t[:, 0])[:, None]  # (N, 1, S)
+        if ctx.squared:
+            base = p * (2.0 * g_sp)[:, :, None]  # D
+            r = (p * base).sum(1, keepdim=True) + at * gt
+            at_label = base.gather(1, t)
+        else:
+            base = g_sp[:, :, None]
+            r = torch.matmul(g_sp[:, None, :], p) + at * gt  # (N, 1, S)
+            at_label = g_sp.gather(1, t[:, 0])[:, None]
+        # D - r, and (D + g_t) - r at the label: summed in the order autograd's softmax
+        # backward sums them, so that a saturated softmax cancels to exactly 0 as there
+        diff = base - r
+        label = (at_label + gt) - r
+        ce = ctx.with_ce and g_ce is not None
+        if ce:
+            assert g_ce is not None  # ce implies it
+            gce = g_ce[:, None, None]
+            diff = diff + gce if graph else diff.add_(gce)
+            label = label + gce
+        diff = diff.scatter(1, t, label) if graph else diff.scatter_(1, t, label)
+        grad = diff * p if graph else diff.mul_(p)
+        if ce:  # the cross-entropy's -1 at the label
+            minus = (-gce).expand(n, 1, s)
+            grad = grad.scatter_add(1, t, minus) if graph else grad.scatter_add_(1, t, minus)
+        return grad, None, None, None
+
+
 def _counts(
     fn: str, pred: Tensor, target: Tensor, *, mode: str, from_logits: bool, per_sample: bool,
     ignore_index: int | None, mask: Tensor | None, squared: bool = False,
+    ce: list[Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:  # fmt: skip
     """Validate, activate, exclude and count: ``(TP, |P|, |G|)`` each ``(N, C)`` or ``(C,)``
     (``|P|, |G|`` are sums of squares when ``squared``), in the compute dtype, and with
     ``per_sample`` the ``(N, 1)`` samples that keep a position (``None``: all do): a sample
-    whose every position is left out leaves the mean, as a left-out entry does."""
+    whose every position is left out leaves the mean, as a left-out entry does.
+
+    ``ce``: a list that receives each sample's summed cross-entropy ``(N,)`` from the same
+    softmax when the fused multiclass path is taken (logits, nothing left out); left empty
+    otherwise."""
     check_floating(fn, "logits", pred)
     check_tensor(fn, "target", target)
     check_same_device(fn, ("logits", pred), ("target", target), ("mask", mask))
@@ -113,11 +202,21 @@ def _counts(
         keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
         check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
                      keep=keep)  # fmt: skip
+        n, size = pred.shape[0], math.prod(pred.shape[2:])
+        if keep is None and from_logits and num_classes:  # the common case: one fused pass
+            tp, sp, sg, ce_sum = _SoftmaxCounts.apply(
+                x.reshape(n, num_classes, size), target.reshape(n, 1, size).long(), squared,
+                ce is not None,
+            )  # fmt: skip
+            if ce is not None:
+                ce.append(ce_sum)
+            if not per_sample:
+                tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
+            return tp, sp, sg, None
         x = x if keep is None else zero_excluded(x, keep.unsqueeze(1))
         p = torch.softmax(x, dim=1) if from_logits else x
         if not from_logits:
             check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
-        n, size = pred.shape[0], math.prod(pred.shape[2:])
         p = p.reshape(n, num_classes, size)
         t = target.reshape(n, 1, size).long()
         # no one-hot tensor: TP_c = sum of p[label] over the positions labelled c (a gather
@@ -896,7 +995,8 @@ def mcc_loss(
     the target or the prediction is constant; ``eps`` makes it finite there. One deliberate
     difference from SMP: an empty prediction on an empty target (``|P| = |G| = 0``) scores
     0, as in every overlap loss of losskit, where the ``eps``-regularised ratio gives about
-    0.5.
+    0.5; so does, symmetrically, a full prediction on a full target (every position
+    foreground, ``|P| = |G| =`` the number of positions).
 
     When to use:
         Binary segmentation (skin lesions, defects) where the foreground fraction varies a lot
@@ -957,7 +1057,10 @@ def mcc_loss(
     tp, fp, fn_, tn = tp + eps, fp + eps, fn_ + eps, tn + eps
     num = tp * tn - fp * fn_
     den = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt()
-    loss = torch.where(sp + sg == 0, torch.zeros_like(num), 1.0 - num / den)
+    # a perfect prediction of an image one class fills (all background, or all foreground:
+    # the classes are treated alike) scores 0, not the eps-regularised 0/0 of about 0.5
+    perfect = (sp + sg == 0) | ((sp == total) & (sg == total))
+    loss = torch.where(perfect, torch.zeros_like(num), 1.0 - num / den)
     return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 

@@ -66,7 +66,7 @@ SPECS = [
     _entry(
         function=F.tversky_loss,
         make_inputs=_maker("binary"),
-        peers=("segmentation_models_pytorch.losses.TverskyLoss",),
+        peers=("segmentation_models_pytorch.losses.TverskyLoss", "monai.losses.TverskyLoss"),
         kwargs={"fp_weight": 0.3, "fn_weight": 0.7, "mode": "binary"},
     ),
     _entry(
@@ -152,7 +152,7 @@ SPECS += [
     _entry(
         function=F.mcc_loss,
         make_inputs=_maker("binary"),
-        peers=("segmentation_models_pytorch.losses.MCCLoss",),
+        peers=("segmentation_models_pytorch.losses.MCCLoss", "monai.losses.MCCLoss"),
         kwargs={"mode": "binary"},
         explain=_mask_panels(F.mcc_loss, "mcc_loss"),
     ),
@@ -212,6 +212,7 @@ SPECS += [
     _entry(
         function=F.boundary_loss,
         make_inputs=_maker("multiclass"),
+        peers=("monai.losses.BoundaryLoss",),
         kwargs={"mode": "multiclass"},
         explain=_mask_panels(F.boundary_loss, "boundary_loss"),
     ),
