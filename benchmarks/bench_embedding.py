@@ -25,6 +25,10 @@ Method
   back to the ``ru_maxrss`` delta. On CUDA the peak is ``torch.cuda.max_memory_allocated``
   over two steps minus the memory allocated before them.
 
+``--chunks`` runs instead the chunked losses' dense path (``losskit``) beside their chunked
+path at several chunk sizes, at B = 512 (64, 128, 256) and B = 8192 (256, 1024), 4 samples
+per identity, no peer: the ratio column is then chunked / dense time and memory.
+
 ``--big`` runs instead the issue's memory figure for the softmax pair losses: one forward and
 backward step of SupCon and NT-Xent at B = 65,536, D = 128 (16,384 classes x 4) with
 ``chunk_size=256``, each in a fresh subprocess, reporting its time and the rise of its peak
@@ -75,8 +79,12 @@ def _b4096(mining: str) -> BenchCase:
     return BenchCase(f"{mining}, B=4096, D=128, 1024 classes x 4 float32", setup)
 
 
-def cases() -> list[tuple[str, BenchCase]]:
-    """Every case, in a fixed order (the ``--peak`` worker finds its case by index)."""
+def cases(chunks: bool = False) -> list[tuple[str, BenchCase]]:
+    """Every case, in a fixed order (the ``--peak`` worker finds its case by index); with
+    ``chunks``, the chunk-size cases instead."""
+    if chunks:
+        return [(name, case) for name, found in embedding_cases.CHUNK_CASES.items()
+                for case in found]  # fmt: skip
     out = [
         (name, case)
         for family in (embedding_cases, constraint_cases)
@@ -102,10 +110,10 @@ def _status(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_worker(index: int, impl: str, device: str) -> float:
+def peak_worker(index: int, impl: str, device: str, chunks: bool = False) -> float:
     torch.set_num_threads(1)
     dev = torch.device(device)
-    case = cases()[index][1]
+    case = cases(chunks)[index][1]
     warm = case.setup(dev)[impl]
     warm()  # code pages, kernels' lazy initialisation: not the step's memory
     del warm
@@ -135,7 +143,7 @@ def peak_worker(index: int, impl: str, device: str) -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before_max)
 
 
-def _peak(index: int, impl: str, device: str) -> float | None:
+def _peak(index: int, impl: str, device: str, chunks: bool = False) -> float | None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "MALLOC_MMAP_THRESHOLD_": "65536"}
     cmd = [
         sys.executable,
@@ -145,7 +153,7 @@ def _peak(index: int, impl: str, device: str) -> float | None:
         impl,
         "--device",
         device,
-    ]
+    ] + (["--chunks"] if chunks else [])
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         sys.stderr.write(f"peak worker failed for case {index} / {impl}: {res.stderr[-400:]}\n")
@@ -227,6 +235,10 @@ def main() -> None:
     ap.add_argument("--peak", nargs=2, metavar=("INDEX", "IMPL"), help=argparse.SUPPRESS)
     ap.add_argument("--big", action="store_true", help="SupCon and NT-Xent at B=65,536 only")
     ap.add_argument("--big-worker", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--chunks", action="store_true",
+        help="the chunked losses' dense path against chunk sizes at B=512 and B=8192 only",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.big_worker:
         print(big_worker(args.big_worker))
@@ -235,14 +247,14 @@ def main() -> None:
         big()
         return
     if args.peak:
-        print(peak_worker(int(args.peak[0]), args.peak[1], args.device))
+        print(peak_worker(int(args.peak[0]), args.peak[1], args.device, args.chunks))
         return
 
     torch.set_num_threads(1)
     dev = torch.device(args.device)
     names = {n for n in args.cases.split(",") if n}
     rows = []
-    for index, (name, case) in enumerate(cases()):
+    for index, (name, case) in enumerate(cases(args.chunks)):
         if names and name not in names:
             continue
         if args.quick and any(s in case.label for s in QUICK_SKIP):
@@ -255,7 +267,8 @@ def main() -> None:
         del steps
         gc.collect()
         peaks = {
-            impl: (None if args.no_memory else _peak(index, impl, args.device)) for impl in times
+            impl: (None if args.no_memory else _peak(index, impl, args.device, args.chunks))
+            for impl in times
         }
         for impl, t in times.items():
             m, m0 = peaks[impl], peaks["losskit"]

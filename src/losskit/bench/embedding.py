@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -129,25 +130,38 @@ def _bench_contrastive() -> BenchCase:
     return BenchCase(f"N={n}, D={_BDIM} float32", setup)
 
 
-def _bench_softmax(name: str, classes: int, chunk: int = 64) -> BenchCase:
+#: the chunk sizes of the B = 512 cases: 64 rows (an eighth of the matrix, the smallest block
+#: worth its per-block overhead) and 256 (half); see ``CHUNK_CASES`` for the dependence
+_CHUNKS = (64, 256)
+
+
+def _chunked_steps(
+    make: Callable[..., torch.Tensor], x0: torch.Tensor, chunks: tuple[int, ...]
+) -> dict[str, Callable[[], None]]:
+    """``"losskit chunk_size=k"`` steps of ``make(x, chunk_size=k)``, each on its own leaf."""
+    steps = {}
+    for chunk, (xc,) in zip(chunks, (grad_inputs(x0) for _ in chunks), strict=True):
+        steps[f"losskit chunk_size={chunk}"] = _step(partial(make, xc, chunk_size=chunk), xc)
+    return steps
+
+
+def _bench_softmax(name: str, classes: int, chunks: tuple[int, ...] = _CHUNKS) -> BenchCase:
     """NT-Xent or SupCon at B = 512, D = 128 against pytorch-metric-learning, with losskit's
-    chunked path (``chunk`` anchors per block) beside its dense one."""
+    chunked path (``chunks``: anchors per block) beside its dense one."""
     temperature = 0.1
 
     def setup(device: torch.device) -> dict[str, Callable[[], None]]:
         from pytorch_metric_learning import losses
 
         x0, y = _batch_data(device, _BB, classes)
-        x, xc, xp = grad_inputs(x0, x0, x0)
+        x, xp = grad_inputs(x0, x0)
         ours = getattr(F, name)
         peer = {"nt_xent_loss": losses.NTXentLoss, "supcon_loss": losses.SupConLoss}[name]
         pml = peer(temperature=temperature)
-        steps = {
-            "losskit": _step(lambda: ours(x, y, temperature=temperature), x),
-            f"losskit chunk_size={chunk}": _step(
-                lambda: ours(xc, y, temperature=temperature, chunk_size=chunk), xc
-            ),
-        }
+        steps = {"losskit": _step(lambda: ours(x, y, temperature=temperature), x)}
+        steps.update(
+            _chunked_steps(lambda t, **kw: ours(t, y, temperature=temperature, **kw), x0, chunks)
+        )
         if not skip_peer:
             steps["pytorch-metric-learning"] = _step(lambda: pml(xp, y), xp)
         return steps
@@ -162,7 +176,9 @@ def _bench_softmax(name: str, classes: int, chunk: int = 64) -> BenchCase:
     )
 
 
-def _bench_pair_weighting(name: str, classes: int, chunk: int = 64) -> BenchCase:
+def _bench_pair_weighting(
+    name: str, classes: int, chunks: tuple[int, ...] = _CHUNKS
+) -> BenchCase:
     """Multi-similarity (with its miner) or circle loss at B = 512, D = 128 against
     pytorch-metric-learning, with losskit's chunked path beside its dense one."""
 
@@ -170,7 +186,7 @@ def _bench_pair_weighting(name: str, classes: int, chunk: int = 64) -> BenchCase
         from pytorch_metric_learning import losses, miners
 
         x0, y = _batch_data(device, _BB, classes)
-        x, xc, xp = grad_inputs(x0, x0, x0)
+        x, xp = grad_inputs(x0, x0)
         if name == "multi_similarity_loss":
             kw: dict[str, Any] = {"mining_margin": 0.1}
             pml, miner = losses.MultiSimilarityLoss(), miners.MultiSimilarityMiner(0.1)
@@ -180,11 +196,10 @@ def _bench_pair_weighting(name: str, classes: int, chunk: int = 64) -> BenchCase
             pml = losses.CircleLoss()
             peer = lambda: pml(xp, y)  # noqa: E731
         ours = getattr(F, name)
-        return {
-            "losskit": _step(lambda: ours(x, y, **kw), x),
-            f"losskit chunk_size={chunk}": _step(lambda: ours(xc, y, chunk_size=chunk, **kw), xc),
-            "pytorch-metric-learning": _step(peer, xp),
-        }
+        steps = {"losskit": _step(lambda: ours(x, y, **kw), x)}
+        steps.update(_chunked_steps(lambda t, **ck: ours(t, y, **kw, **ck), x0, chunks))
+        steps["pytorch-metric-learning"] = _step(peer, xp)
+        return steps
 
     what = "with its miner, " if name == "multi_similarity_loss" else ""
     return BenchCase(
@@ -241,7 +256,7 @@ def _bench_margin(classes: int) -> BenchCase:
     return BenchCase(f"B={_BB}, D={_BDIM}, {classes} classes x {_BB // classes} float32", setup)
 
 
-def _bench_lifted(name: str, classes: int, chunk: int = 64) -> BenchCase:
+def _bench_lifted(name: str, classes: int, chunks: tuple[int, ...] = _CHUNKS) -> BenchCase:
     """Lifted structure (plain or generalized) at B = 512, D = 128 against
     pytorch-metric-learning; the generalized loss's chunked path beside its dense one."""
     # PML's LiftedStructureLoss builds a (positive pairs x negative pairs) matrix: 0.4 G
@@ -252,7 +267,7 @@ def _bench_lifted(name: str, classes: int, chunk: int = 64) -> BenchCase:
         from pytorch_metric_learning import losses
 
         x0, y = _batch_data(device, _BB, classes)
-        x, xc, xp = grad_inputs(x0, x0, x0)
+        x, xp = grad_inputs(x0, x0)
         peer = {
             "lifted_structure_loss": losses.LiftedStructureLoss,
             "generalized_lifted_structure_loss": losses.GeneralizedLiftedStructureLoss,
@@ -260,7 +275,7 @@ def _bench_lifted(name: str, classes: int, chunk: int = 64) -> BenchCase:
         ours = getattr(F, name)
         steps = {"losskit": _step(lambda: ours(x, y), x)}
         if name == "generalized_lifted_structure_loss":
-            steps[f"losskit chunk_size={chunk}"] = _step(lambda: ours(xc, y, chunk_size=chunk), xc)
+            steps.update(_chunked_steps(lambda t, **kw: ours(t, y, **kw), x0, chunks))
         if not skip_peer:
             steps["pytorch-metric-learning"] = _step(lambda: peer(xp, y), xp)
         return steps
@@ -323,17 +338,17 @@ def _bench_info_nce(symmetric: bool) -> BenchCase:
         g = torch.Generator().manual_seed(0)
         a0, p0 = (randn(g, n, _BDIM, dtype=torch.float32, device=device) for _ in range(2))
         a, p = grad_inputs(a0, p0)
-        ac, pc = grad_inputs(a0, p0)
         ap, pp = grad_inputs(a0, p0)
         pml = losses.SelfSupervisedLoss(losses.NTXentLoss(temperature=0.1), symmetric=symmetric)
         kw: dict[str, Any] = {"temperature": 0.1, "symmetric": symmetric}
-        return {
-            "losskit": _step(lambda: F.info_nce_loss(a, p, **kw), a, p),
-            "losskit chunk_size=64": _step(
-                lambda: F.info_nce_loss(ac, pc, chunk_size=64, **kw), ac, pc
-            ),
-            "pytorch-metric-learning": _step(lambda: pml(ap, pp), ap, pp),
-        }
+        steps = {"losskit": _step(lambda: F.info_nce_loss(a, p, **kw), a, p)}
+        for chunk in _CHUNKS:
+            ac, pc = grad_inputs(a0, p0)
+            steps[f"losskit chunk_size={chunk}"] = _step(
+                partial(F.info_nce_loss, ac, pc, chunk_size=chunk, **kw), ac, pc
+            )
+        steps["pytorch-metric-learning"] = _step(lambda: pml(ap, pp), ap, pp)
+        return steps
 
     return BenchCase(f"symmetric={symmetric}, N={n} x 2 views, D={_BDIM} float32", setup)
 
@@ -380,4 +395,58 @@ CASES = {
     ),
     "vicreg_loss": (_bench_ssl("vicreg_loss"),),
     "barlow_twins_loss": (_bench_ssl("barlow_twins_loss"),),
+}
+
+
+# --------------------------------------------------------------------------- chunk sizes
+
+#: the losses with ``chunk_size=`` and the keywords their B = 512 cases use
+_CHUNKED: dict[str, dict[str, Any]] = {
+    "info_nce_loss": {"temperature": 0.1},
+    "nt_xent_loss": {"temperature": 0.1},
+    "supcon_loss": {"temperature": 0.1},
+    "multi_similarity_loss": {"mining_margin": 0.1},
+    "circle_loss": {"grad_mode": "straight_through"},
+    "generalized_lifted_structure_loss": {},
+}
+
+
+def _bench_chunk_sizes(name: str, b: int, chunks: tuple[int, ...]) -> BenchCase:
+    """The dense path (``"losskit"``) beside the chunked one at each of ``chunks``: B = ``b``
+    embeddings of D = 128, ``b / 4`` identities x 4 (``info_nce_loss``: two views of
+    ``b / 2`` samples)."""
+
+    def setup(device: torch.device) -> dict[str, Callable[[], None]]:
+        x0, y = _batch_data(device, b, b // 4)
+        kw = _CHUNKED[name]
+        if name == "info_nce_loss":
+            a0, p0 = x0[: b // 2], x0[b // 2 :]
+
+            def two_views(**ck: Any) -> Callable[[], None]:
+                a, p = grad_inputs(a0, p0)
+                return _step(lambda: F.info_nce_loss(a, p, **kw, **ck), a, p)
+
+            steps = {"losskit": two_views()}
+            steps.update({f"losskit chunk_size={c}": two_views(chunk_size=c) for c in chunks})
+            return steps
+        ours = getattr(F, name)
+        (x,) = grad_inputs(x0)
+        steps = {"losskit": _step(lambda: ours(x, y, **kw), x)}
+        steps.update(_chunked_steps(lambda t, **ck: ours(t, y, **kw, **ck), x0, chunks))
+        return steps
+
+    if name == "info_nce_loss":
+        return BenchCase(f"N={b // 2} x 2 views, D={_BDIM} float32", setup)
+    return BenchCase(f"B={b}, D={_BDIM}, {b // 4} classes x 4 float32", setup)
+
+
+#: chunked against dense at several chunk sizes (``benchmarks/bench_embedding.py --chunks``):
+#: B = 512, where the whole matrix is 1 MB and chunking only costs, and B = 8192, where the
+#: dense path's ``B x B`` float32 buffers are 256 MB each
+CHUNK_CASES = {
+    name: (
+        _bench_chunk_sizes(name, 512, (64, 128, 256)),
+        _bench_chunk_sizes(name, 8192, (256, 1024)),
+    )
+    for name in _CHUNKED
 }

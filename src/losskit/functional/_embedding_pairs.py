@@ -5,11 +5,13 @@ rows at a time.
 Every pair-based loss here (NT-Xent, InfoNCE, SupCon, multi-similarity, circle) is a sum over
 anchors of a term that reads only the anchor's own row of the similarity matrix. The matrix
 is therefore computed in blocks of ``chunk_size`` query rows: a block's ``(k, M)`` similarities
-live only while its row terms are computed, and when a gradient is needed the block is
-recomputed in the backward pass (activation checkpointing), so the whole ``B x M`` matrix is
-never held and the peak memory is ``O(chunk_size * M + (B + M) * D)``. ``chunk_size=None``
-is one block: the dense path. Both paths run the same row function, so they agree to the
-rounding of the block's matrix product.
+live only while its row terms and, when a gradient is needed, the block's share of the
+gradients are computed (see "fused blocks" below), so the whole ``B x M`` matrix is never held
+and the peak memory is ``O(chunk_size * M + (B + M) * D)``. ``chunk_size=None`` is one block:
+the dense path. Both paths run the same fused row function, so they agree to the rounding of
+the block's matrix products; each fused function equals the plain row function it stands
+for (written below as ordinary tensor operations, which ``torch.compile`` and double
+backward use).
 """
 
 from __future__ import annotations
@@ -180,13 +182,23 @@ def blockwise(
     kr: Tensor | None, same_set: bool, chunk_size: int | None, hyper: tuple[Any, ...],
     sel: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """Run ``row_fn`` over blocks of ``chunk_size`` query rows (one block for ``None``); with
-    a gradient, each block is recomputed in the backward pass instead of being stored."""
+    """Run ``row_fn`` over blocks of ``chunk_size`` query rows (one block for ``None``): its
+    fused form where it has one (not under ``torch.compile``), else the plain row function,
+    each block checkpointed (recomputed in the backward pass) when chunked."""
     b = q.shape[0]
     ps, ns = (None, None) if sel is None else sel
+    grad = torch.is_grad_enabled() and (q.requires_grad or r.requires_grad)
+    if row_fn in FUSED and b > 0 and not torch.compiler.is_compiling():
+        chunk = b if chunk_size is None else min(chunk_size, b)
+        if not grad:
+            total, count, _, _ = fused_blocks(q, r, yq, yr, kq, kr, ps, ns, same_set, chunk,
+                                              row_fn, hyper, False, False)  # fmt: skip
+            return total, count
+        total, count = _FusedBlocks.apply(q, r, yq, yr, kq, kr, ps, ns, same_set, chunk, row_fn,
+                                          hyper)  # fmt: skip
+        return total, count
     if chunk_size is None or chunk_size >= b:
         return row_fn(q, r, 0, yq, yr, kq, kr, same_set, ps, ns, *hyper)
-    grad = torch.is_grad_enabled() and (q.requires_grad or r.requires_grad)
     totals, counts = [], []
     for s in range(0, b, chunk_size):
         e = min(s + chunk_size, b)
@@ -344,3 +356,282 @@ def generalized_lifted_rows(
     live = has_p & has_n
     loss = torch.where(live, torch.relu(lse_p + lse_n), 0.0)
     return loss, live.to(loss.dtype)
+
+
+# --------------------------------------------------------------------------- fused blocks
+#
+# The chunked path. Checkpointing the row functions above ran each block's forward twice and
+# its autograd backward once: three passes of some 25 elementwise operations over every
+# ``(k, M)`` block. The fused functions below compute, in the pass that computes the loss,
+# each loss's gradient with respect to the block of similarities, ``G = d total / d S``,
+# written by hand: per block one matrix product into a preallocated buffer, a few
+# elementwise passes, and the two products ``G r`` (the block's rows of the query gradient)
+# and ``G^T q_block`` (added into the reference gradient). The backward pass then only scales
+# these two gradients when the incoming per-row gradient is one number on every counted row
+# (``"mean"`` and ``"sum"`` without ``weight``); otherwise the query gradient's rows still
+# scale exactly and the reference gradient is recomputed block by block. Under
+# ``create_graph=True`` the backward pass differentiates the plain row function instead, so
+# second derivatives are those of the formulas above (with ``O(B M)`` memory).
+
+#: ``fused(s, pos, neg, kq, grad, *hyper) -> (total (k,), count (k,), G (k, M) or None)``:
+#: ``s`` is the block's ``q r^T`` (overwritten), ``pos``/``neg`` its ``(k, M)`` pairs, ``kq``
+#: its rows' keep mask (``None``: all kept)
+FusedFn = Callable[..., tuple[Tensor, Tensor, Tensor | None]]
+
+
+def _floor(dtype: torch.dtype) -> float:
+    # exponents are clamped here: e^-64 relative to a row's largest term is far below float32
+    # resolution (e^-600 in float64), and it keeps subnormal numbers out of the block
+    return -600.0 if dtype == torch.float64 else -64.0
+
+
+def _block_lse(x: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row of ``x`` over the kept entries: the max ``m`` (0 where none is kept), ``e =
+    exp(x - m)`` (0 off the mask; ``x`` is overwritten with it) and ``sum e`` (0 where none
+    is kept, at least 1 otherwise), so that ``LSE = m + log(sum e)`` and the softmax is
+    ``e / sum e``."""
+    off = ~keep
+    x = x.masked_fill_(off, float("-inf"))
+    if x.shape[1] == 0:
+        m = x.new_zeros((x.shape[0], 1))
+    else:
+        m = x.amax(1, keepdim=True).nan_to_num_(neginf=0.0)
+    # exp of -inf, or of anything whose result is subnormal, takes a slow path on x86 CPUs
+    # (about 10x and 30x a normal entry): clamp at the floor, exp, then zero what is off
+    e = x.sub_(m).clamp_min_(_floor(x.dtype)).exp_().masked_fill_(off, 0.0)
+    return m.squeeze(1), e, e.sum(1)
+
+
+def _nonzero(t: Tensor) -> Tensor:
+    """A row sum of :func:`_block_lse`'s ``e``, 0 or at least 1 (the largest entry is
+    ``e^0``), with its 0s made 1: safe to divide by and to take the log of."""
+    return t.clamp_min(1.0)
+
+
+def supcon_fused(
+    s: Tensor, pos: Tensor, neg: Tensor, kq: Tensor | None, grad: bool, temperature: float
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """:func:`supcon_rows`, and ``G = (softmax_A(s) - [p in P] / |P|) / t`` on the rows with
+    a positive."""
+    s = s.div_(temperature)
+    posf = pos.to(s.dtype)
+    n_pos = posf.sum(1)
+    has_pos = n_pos > 0
+    count = has_pos.to(s.dtype)
+    mean_pos = torch.mul(s, posf).sum(1) / n_pos.clamp_min(1)
+    m, e, tot = _block_lse(s, pos | neg)  # s holds e from here on
+    loss = torch.where(has_pos, m + torch.log(_nonzero(tot)) - mean_pos, 0.0)
+    if not grad:
+        return loss, count, None
+    live = count / temperature
+    g = e.mul_((live / _nonzero(tot)).unsqueeze(1))
+    g.addcmul_(posf, (live / n_pos.clamp_min(1)).unsqueeze(1), value=-1.0)
+    return loss, count, g
+
+
+def nt_xent_fused(
+    s: Tensor, pos: Tensor, neg: Tensor, kq: Tensor | None, grad: bool, temperature: float
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """:func:`nt_xent_rows`, and ``G = -sigma(L - s_ip) / t`` at each positive and
+    ``sum_p sigma(L - s_ip) softmax_N(s)_in / t`` at each negative (``L = LSE_N s``)."""
+    s = s.div_(temperature)
+    count = pos.sum(1).to(s.dtype)
+    z = torch.neg(s)  # L - s, once L is known (the log-sum-exp overwrites s)
+    m, e, tot = _block_lse(s, neg)
+    has_neg = tot > 0
+    lse = torch.where(has_neg, m + torch.log(_nonzero(tot)), 0.0)
+    live = pos & has_neg.unsqueeze(1)
+    z = z.add_(lse.unsqueeze(1))
+    loss = torch.where(live, softplus(z), 0.0).sum(1)
+    if not grad:
+        return loss, count, None
+    w = torch.where(live, z.sigmoid_(), 0.0).div_(temperature)
+    g = e.mul_((w.sum(1) / _nonzero(tot)).unsqueeze(1)).sub_(w)
+    return loss, count, g
+
+
+def multi_similarity_fused(
+    s: Tensor, pos: Tensor, neg: Tensor, kq: Tensor | None, grad: bool, pos_scale: float,
+    neg_scale: float, base: float, epsilon: float | None,
+) -> tuple[Tensor, Tensor, Tensor | None]:  # fmt: skip
+    """:func:`multi_similarity_rows`, and ``G = -e^{z_p} / (1 + sum_P e^{z})`` at each
+    positive (``z = -a (s - base)``), ``e^{z_n} / (1 + sum_N e^{z})`` at each negative
+    (``z = b (s - base)``)."""
+    if epsilon is not None:
+        pos, neg = multi_similarity_pairs(s, pos, neg, epsilon)
+    shifted = s.sub_(base)
+    zp = torch.mul(shifted, -pos_scale)
+    zn = shifted.mul_(neg_scale)
+    parts = []
+    for z, keep in ((zp, pos), (zn, neg)):
+        m, e, tot = _block_lse(z, keep)
+        # log(1 + sum e^z) = softplus(LSE), and e^{z - that} = e * e^{m - that}
+        term = torch.where(tot > 0, softplus(m + torch.log(_nonzero(tot))), 0.0)
+        parts.append((term, e, torch.exp(m - term)))
+    (tp, ep, fp), (tn, en, fn) = parts
+    loss = tp / pos_scale + tn / neg_scale
+    count = torch.ones_like(loss) if kq is None else kq.to(loss.dtype)
+    if not grad:
+        return loss, count, None
+    g = en.mul_(fn.unsqueeze(1)).addcmul_(ep, fp.unsqueeze(1), value=-1.0)
+    return loss, count, g
+
+
+def circle_fused(
+    s: Tensor, pos: Tensor, neg: Tensor, kq: Tensor | None, grad: bool, margin: float,
+    scale: float, straight_through: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:  # fmt: skip
+    """:func:`circle_rows`, and ``G = sigma(U) [softmax_P(l_p) dl_p/ds + softmax_N(l_n)
+    dl_n/ds]`` with ``U = LSE_P l_p + LSE_N l_n``, ``dl_p/ds = -g a_p + g (s - D_p) [a_p >
+    0]`` and ``dl_n/ds = g a_n + g (s - D_n) [a_n > 0]`` (the second terms only with
+    ``grad_mode="exact"``)."""
+    alpha_p = torch.rsub(s, 1.0 + margin).relu_()
+    alpha_n = torch.add(s, margin).relu_()
+    sp = torch.sub(s, 1.0 - margin)
+    sn = s.sub_(margin)
+    lp = torch.mul(alpha_p, -scale).mul_(sp)
+    ln = torch.mul(alpha_n, scale).mul_(sn)
+    mp, ep, tp = _block_lse(lp, pos)
+    mn, en, tn = _block_lse(ln, neg)
+    live = (tp > 0) & (tn > 0)
+    u = torch.where(live, mp + torch.log(_nonzero(tp)) + mn + torch.log(_nonzero(tn)), 0.0)
+    loss = torch.where(live, softplus(u), 0.0)
+    count = live.to(loss.dtype)
+    if not grad:
+        return loss, count, None
+    sig = torch.where(live, torch.sigmoid(u), 0.0)
+    # the derivatives of l_p and l_n, written over their own factors
+    if straight_through:
+        dp, dn = alpha_p.mul_(-scale), alpha_n.mul_(scale)
+    else:
+        dp = sp.mul_(alpha_p > 0).sub_(alpha_p).mul_(scale)
+        dn = sn.mul_(alpha_n > 0).add_(alpha_n).mul_(scale)
+    g = ep.mul_(dp).mul_((sig / _nonzero(tp)).unsqueeze(1))
+    return loss, count, g.addcmul_(en.mul_(dn), (sig / _nonzero(tn)).unsqueeze(1))
+
+
+def generalized_lifted_fused(
+    s: Tensor, pos: Tensor, neg: Tensor, kq: Tensor | None, grad: bool, margin: float,
+    pos_margin: float,
+) -> tuple[Tensor, Tensor, Tensor | None]:  # fmt: skip
+    """:func:`generalized_lifted_rows`, and ``G = -[V > 0] (softmax_P(d) - softmax_N(-d)) /
+    d`` (0 where ``d = 0``; ``V = LSE_P (d - pos_margin) + LSE_N (margin - d)``)."""
+    d = s.mul_(-2.0).add_(2.0).clamp_min_(0.0).sqrt_()  # safe_sqrt(2 - 2 S)
+    mp, ep, tp = _block_lse(torch.sub(d, pos_margin), pos)
+    mn, en, tn = _block_lse(torch.rsub(d, margin), neg)
+    live = (tp > 0) & (tn > 0)
+    v = torch.where(live, mp + torch.log(_nonzero(tp)) + mn + torch.log(_nonzero(tn)), 0.0)
+    loss = torch.where(live, torch.relu(v), 0.0)
+    count = live.to(loss.dtype)
+    if not grad:
+        return loss, count, None
+    hinge = (live & (v > 0)).to(loss.dtype)
+    g = ep.mul_((hinge / _nonzero(tp)).unsqueeze(1))
+    g.addcmul_(en, (hinge / _nonzero(tn)).unsqueeze(1), value=-1.0)
+    # d d / d S = -1 / d where d > 0 (safe_sqrt's gradient is 0 at 0)
+    return loss, count, g.div_(d.masked_fill_(d <= 0, float("inf"))).neg_()
+
+
+#: the fused form of each row function (a row function without one is checkpointed)
+FUSED: dict[RowFn, FusedFn] = {
+    supcon_rows: supcon_fused,
+    nt_xent_rows: nt_xent_fused,
+    multi_similarity_rows: multi_similarity_fused,
+    circle_rows: circle_fused,
+    generalized_lifted_rows: generalized_lifted_fused,
+}
+
+
+def _block_masks(
+    q: Tensor, r: Tensor, s0: int, e0: int, yq: Tensor, yr: Tensor, kq: Tensor | None,
+    kr: Tensor | None, same_set: bool, ps: Tensor | None, ns: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor | None]:  # fmt: skip
+    kq_s = None if kq is None else kq[s0:e0]
+    ps_s = None if ps is None else ps[s0:e0]
+    ns_s = None if ns is None else ns[s0:e0]
+    pos, neg = pairs_of(q[s0:e0], r, s0, yq[s0:e0], yr, kq_s, kr, same_set, ps_s, ns_s)
+    return pos, neg, kq_s
+
+
+def fused_blocks(
+    q: Tensor, r: Tensor, yq: Tensor, yr: Tensor, kq: Tensor | None, kr: Tensor | None,
+    ps: Tensor | None, ns: Tensor | None, same_set: bool, chunk: int, row_fn: RowFn,
+    hyper: tuple[Any, ...], need_q: bool, need_r: bool,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """Per-row totals and counts of the fused form of ``row_fn`` by blocks of ``chunk`` query
+    rows, and the gradients of ``sum(total)`` with respect to ``q`` and ``r`` where asked."""
+    fused = FUSED[row_fn]
+    b, m = q.shape[0], r.shape[0]
+    buf = q.new_empty((min(chunk, b), m))
+    total, count = q.new_empty(b), q.new_empty(b)
+    gq = torch.empty_like(q) if need_q else None
+    gr = torch.zeros_like(r) if need_r else None
+    for s0 in range(0, b, chunk):
+        e0 = min(s0 + chunk, b)
+        qb = q[s0:e0]
+        s = torch.mm(qb, r.T, out=buf[: e0 - s0])
+        pos, neg, kq_s = _block_masks(q, r, s0, e0, yq, yr, kq, kr, same_set, ps, ns)
+        t, c, g = fused(s, pos, neg, kq_s, need_q or need_r, *hyper)
+        total[s0:e0], count[s0:e0] = t, c
+        if g is not None and gq is not None:
+            torch.mm(g, r, out=gq[s0:e0])
+        if g is not None and gr is not None:
+            gr.addmm_(g.T, qb)
+    return total, count, gq, gr
+
+
+class _FusedBlocks(torch.autograd.Function):
+    """``(q, r) -> (total (B,), count (B,))`` of a fused row function, by blocks of query
+    rows; the gradients are computed in the forward pass (see above)."""
+
+    @staticmethod
+    def forward(
+        ctx, q: Tensor, r: Tensor, yq: Tensor, yr: Tensor, kq: Tensor | None,
+        kr: Tensor | None, ps: Tensor | None, ns: Tensor | None, same_set: bool, chunk: int,
+        row_fn: RowFn, hyper: tuple[Any, ...],
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        need_q, need_r = ctx.needs_input_grad[:2]
+        total, count, gq, gr = fused_blocks(q, r, yq, yr, kq, kr, ps, ns, same_set, chunk,
+                                            row_fn, hyper, need_q, need_r)  # fmt: skip
+        ctx.save_for_backward(q, r, yq, yr, kq, kr, ps, ns, count, gq, gr)
+        ctx.cfg = (same_set, chunk, row_fn, hyper)
+        ctx.mark_non_differentiable(count)
+        return total, count
+
+    @staticmethod
+    def backward(ctx, g_total: Tensor, g_count: Tensor):  # noqa: ARG004
+        q, r, yq, yr, kq, kr, ps, ns, count, gq, gr = ctx.saved_tensors
+        same_set, chunk, row_fn, hyper = ctx.cfg
+        need_q, need_r = ctx.needs_input_grad[:2]
+        nones = (None,) * 10
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the plain formulas, so the gradient has a graph
+            # (fresh views: q and r may be one tensor, whose two roles get a gradient each)
+            qv, rv = q.view_as(q), r.view_as(r)
+            total, _ = row_fn(qv, rv, 0, yq, yr, kq, kr, same_set, ps, ns, *hyper)
+            wanted = [t for t, n in ((qv, need_q), (rv, need_r)) if n]
+            grads = iter(torch.autograd.grad(total, wanted, g_total, create_graph=True,
+                                             allow_unused=True, materialize_grads=True))  # fmt: skip
+            return (next(grads) if need_q else None, next(grads) if need_r else None, *nones)
+        counted = count > 0  # a row that counts nothing has G = 0
+        g = torch.where(counted, g_total.to(q.dtype), 0.0)
+        gq_out = None if gq is None else gq * g.unsqueeze(1)
+        if gr is None:
+            return gq_out, None, *nones
+        live = g[counted]
+        first = live[:1]
+        # one number on every counted row, up to the rounding of "mean"'s (c_i / n) / c_i
+        tol = 8 * torch.finfo(q.dtype).eps
+        if live.numel() == 0 or bool(((live - first).abs() <= tol * first.abs()).all()):
+            return gq_out, gr * (first if live.numel() else 0.0), *nones
+        fused = FUSED[row_fn]
+        gr_out = torch.zeros_like(r)
+        buf = q.new_empty((min(chunk, q.shape[0]), r.shape[0]))
+        for s0 in range(0, q.shape[0], chunk):
+            e0 = min(s0 + chunk, q.shape[0])
+            s = torch.mm(q[s0:e0], r.T, out=buf[: e0 - s0])
+            pos, neg, kq_s = _block_masks(q, r, s0, e0, yq, yr, kq, kr, same_set, ps, ns)
+            _, _, gs = fused(s, pos, neg, kq_s, True, *hyper)
+            assert gs is not None  # asked for
+            gr_out.addmm_(gs.T, q[s0:e0] * g[s0:e0].unsqueeze(1))
+        return gq_out, gr_out, *nones

@@ -3,8 +3,8 @@ supervised contrastive (SupCon), N-pair. Re-exported by :mod:`losskit.functional
 
 NT-Xent, InfoNCE and SupCon score pairs by the cosine similarity of the embeddings divided by a
 temperature (pytorch-metric-learning's default ``CosineSimilarity``) and take ``chunk_size=``: the
-``B x B`` similarity matrix is then built ``chunk_size`` anchor rows at a time and recomputed
-in the backward pass (:mod:`losskit.functional._embedding_pairs`), so its memory is
+``B x B`` similarity matrix is then built ``chunk_size`` anchor rows at a time, each block's
+gradient formed with its loss (:mod:`losskit.functional._embedding_pairs`), so its memory is
 ``O(chunk_size * B)`` instead of ``O(B^2)``. N-pair uses one pair per class, so its softmax is
 ``N x N`` for ``N`` classes and needs no chunks.
 """
@@ -75,9 +75,9 @@ def nt_xent_loss(
     count in the mean (as in pytorch-metric-learning). Cosine similarities: a zero embedding
     has similarity 0 with everything.
 
-    ``chunk_size=k`` computes the similarity rows of ``k`` anchors at a time and recomputes
-    them in the backward pass: memory ``O(k B + B D)`` instead of ``O(B^2)``, the same result
-    (to the rounding of the matrix product).
+    ``chunk_size=k`` computes the similarity rows of ``k`` anchors at a time, and their
+    gradient with them: memory ``O(k B + B D)`` instead of ``O(B^2)``, the same result (to the
+    rounding of the matrix product).
 
     When to use:
         Self-supervised and supervised contrastive pre-training with a large batch: each
@@ -99,7 +99,7 @@ def nt_xent_loss(
             ``(B, M)`` bool masks. Default ``None``: every pair, by label.
         temperature: ``> 0``, the softmax temperature ``t``; default 0.07 (pytorch-metric-
             learning's).
-        chunk_size: anchors per block of the similarity matrix, recomputed in backward;
+        chunk_size: anchors per block of the similarity matrix (never held whole);
             ``None`` (default): one block.
         ignore_index: samples whose label equals it leave the batch (and reference rows
             whose label equals it leave the reference set); default -100.
@@ -165,7 +165,7 @@ def info_nce_loss(
       softmax whose correct class is ``p_i``.
 
     Similarities are cosines (embeddings normalised inside) over the temperature ``t``.
-    ``chunk_size=k`` computes ``k`` anchors' rows at a time, recomputed in backward.
+    ``chunk_size=k`` computes ``k`` anchors' rows at a time, never the whole matrix.
 
     When to use:
         Self-supervised pre-training on two augmentations of each image (SimCLR, MoCo-style
@@ -178,7 +178,7 @@ def info_nce_loss(
         temperature: ``> 0``, the softmax temperature; default 0.07.
         symmetric: both views as anchors among all ``2N`` views (default ``True``), or
             ``anchor`` rows against ``paired`` rows only (``False``).
-        chunk_size: anchors per block of the similarity matrix, recomputed in backward;
+        chunk_size: anchors per block of the similarity matrix (never held whole);
             ``None`` (default): one block.
         weight: optional non-negative ``(N,)`` per-sample weights (both views' terms of
             sample ``i`` are scaled by ``weight[i]``).
@@ -262,8 +262,8 @@ def supcon_loss(
     still defined by the formula (the positives compete among themselves); pytorch-metric-
     learning returns 0 there.
 
-    ``chunk_size=k`` computes ``k`` anchors' similarity rows at a time and recomputes them in
-    backward: ``O(k B + B D)`` memory, the same result.
+    ``chunk_size=k`` computes ``k`` anchors' similarity rows at a time, never the whole
+    matrix: ``O(k B + B D)`` memory, the same result.
 
     When to use:
         Supervised pre-training or fine-tuning of an embedding with labels and large batches:
@@ -283,7 +283,7 @@ def supcon_loss(
             ``(B, M)`` bool masks. Default ``None``: every pair, by label.
         temperature: ``> 0``, the softmax temperature ``t``; default 0.1 (pytorch-metric-
             learning's; Khosla et al. use 0.1 as well).
-        chunk_size: anchors per block of the similarity matrix, recomputed in backward;
+        chunk_size: anchors per block of the similarity matrix (never held whole);
             ``None`` (default): one block.
         ignore_index: samples whose label equals it leave the batch (reference rows leave the
             reference set); default -100.

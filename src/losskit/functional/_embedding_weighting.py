@@ -3,7 +3,7 @@ circle loss. Re-exported by :mod:`losskit.functional.embedding`.
 
 Both score pairs by cosine similarity (embeddings normalised inside, pytorch-metric-learning's
 default ``CosineSimilarity``) and read only the anchor's own row of the similarity matrix, so
-they take ``chunk_size=`` (blocks of anchor rows recomputed in backward, see
+they take ``chunk_size=`` (blocks of anchor rows, never the whole matrix, see
 :mod:`losskit.functional._embedding_pairs`) and ``ref_embeddings``/``ref_labels``.
 """
 
@@ -99,7 +99,7 @@ def multi_similarity_loss(
         base: the similarity offset ``lambda`` of both terms; default 0.5.
         mining_margin: ``>= 0``: mine pairs as above with this slack (the paper's
             ``epsilon``, 0.1); ``None`` (default): every pair.
-        chunk_size: anchors per block of the similarity matrix, recomputed in backward;
+        chunk_size: anchors per block of the similarity matrix (never held whole);
             ``None`` (default): one block.
         ignore_index: samples whose label equals it leave the batch; default -100.
         weight: optional non-negative ``(B,)`` anchor weights.
@@ -188,7 +188,7 @@ def circle_loss(
         scale: ``g > 0``; default 80.
         grad_mode: ``"exact"`` (default) or ``"straight_through"`` (the paper's gradient,
             the weights detached).
-        chunk_size: anchors per block of the similarity matrix, recomputed in backward;
+        chunk_size: anchors per block of the similarity matrix (never held whole);
             ``None`` (default): one block.
         ignore_index: samples whose label equals it leave the batch; default -100.
         weight: optional non-negative ``(B,)`` anchor weights.
@@ -551,8 +551,8 @@ def generalized_lifted_structure_loss(
 
     ``d`` is the euclidean distance between the normalised embeddings. An anchor without a
     positive or without a negative has no term: 0, and it leaves the mean (over the anchors
-    that have both). ``chunk_size=k`` computes ``k`` anchors' rows at a time, recomputed in
-    backward.
+    that have both). ``chunk_size=k`` computes ``k`` anchors' rows at a time, never the
+    whole matrix.
 
     When to use:
         Labelled batches: a soft batch-hard triplet loss (the log-sum-exps are smooth maxima),
@@ -571,7 +571,7 @@ def generalized_lifted_structure_loss(
             ``(B, M)`` bool masks. Default ``None``: every pair, by label.
         margin: ``>= 0``, the negatives' margin; default 1.
         pos_margin: ``>= 0``, subtracted from the positive distances; default 0.
-        chunk_size: anchors per block of the distance matrix, recomputed in backward;
+        chunk_size: anchors per block of the distance matrix (never held whole);
             ``None`` (default): one block.
         ignore_index: samples whose label equals it leave the batch; default -100.
         weight: optional non-negative ``(B,)`` anchor weights.

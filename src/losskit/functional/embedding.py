@@ -272,6 +272,78 @@ def contrastive_loss(
     return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype)
 
 
+def _batch_contrastive_shares(
+    x: Tensor, same: Tensor, pair_ok: Tensor | None, distance: str,
+    cfg: tuple[float, float, str],
+) -> Tensor:  # fmt: skip
+    """Each sample's half of its pairs' contrastive terms, ``1/2 sum_j L_ij`` (plain tensor
+    operations)."""
+    # d itself, squared after: d^2 through the scaled matrix would underflow to 0 (and lose
+    # the hinge's gradient) for tiny embeddings and overflow for huge ones
+    pair = _contrastive_terms(_distance_matrix(x, distance, False), same, *cfg)
+    if pair_ok is not None:
+        pair = torch.where(pair_ok, pair, 0.0)
+    return 0.5 * pair.sum(1)  # sample i's half of each of its pairs' terms
+
+
+class _BatchContrastive(torch.autograd.Function):
+    """:func:`_batch_contrastive_shares` with the euclidean distance, its backward pass
+    written by hand: the forward pass keeps ``K_ij = (d share_i / d d_ij) / d_ij`` (0 where
+    ``d_ij = 0``, as ``safe_sqrt``'s gradient), and since ``d d_ij / d x_i = (x_i - x_j) /
+    d_ij``, the gradient for per-sample gradients ``g`` is, with ``W = diag(g) K``,
+    ``diag(W 1 + W^T 1) x - (W + W^T) x``: one matrix product and a few passes over ``B x B``
+    where autograd through the plain formulas makes some twenty. Under
+    ``create_graph=True`` the backward pass differentiates the plain formulas."""
+
+    @staticmethod
+    def forward(
+        ctx, x: Tensor, same: Tensor, pair_ok: Tensor | None, cfg: tuple[float, float, str]
+    ) -> Tensor:
+        margin, pos_margin, form = cfg
+        # pairwise_euclidean_distance's: the rows scaled by the largest magnitude first
+        s = x.detach().abs().amax()
+        s = torch.where(s > 0, s, torch.ones_like(s))
+        a = x / s
+        n = a.square().sum(1)
+        d = torch.mm(a, a.T).mul_(-2.0).add_(n.unsqueeze(1)).add_(n.unsqueeze(0))
+        d = d.clamp_min_(0.0).fill_diagonal_(0.0).sqrt_().mul_(s)
+        hinge = form == "hinge"
+        t_pos = d.sub(pos_margin).clamp_min_(0.0) if pos_margin else d
+        t_neg = torch.rsub(d, margin).clamp_min_(0.0)
+        # d pair / d d: deepid2 t_pos (same) and -t_neg; hinge [d > m_p] (1 for m_p = 0: the
+        # term is d itself) and -[m - d > 0]
+        if hinge:
+            pair = torch.where(same, t_pos, t_neg)
+            slope_pos = (t_pos > 0).to(d.dtype) if pos_margin else torch.ones_like(d)
+            slope = torch.where(same, slope_pos, -(t_neg > 0).to(d.dtype))
+        else:
+            pair = torch.where(same, t_pos.square(), t_neg.square()).mul_(0.5)
+            slope = torch.where(same, t_pos, t_neg.neg())
+        if pair_ok is not None:
+            pair = pair.masked_fill_(~pair_ok, 0.0)
+            slope = slope.masked_fill_(~pair_ok, 0.0)
+        share = pair.sum(1).mul_(0.5)
+        if ctx.needs_input_grad[0]:
+            # K = (1/2 slope) / d, 0 where d = 0
+            k = slope.mul_(0.5).div_(d.masked_fill_(d <= 0, float("inf")))
+            ctx.save_for_backward(x, same, pair_ok, k)
+            ctx.cfg = cfg
+        return share
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, same, pair_ok, k = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the plain formulas, so the gradient has a graph
+            share = _batch_contrastive_shares(x, same, pair_ok, "euclidean", ctx.cfg)
+            (gx,) = torch.autograd.grad(share, x, g, create_graph=True)
+            return gx, None, None, None
+        w = k * g.to(k.dtype).unsqueeze(1)
+        coef = w.sum(1).add_(w.sum(0))
+        gx = torch.mm(w + w.T, x).neg_().addcmul_(coef.unsqueeze(1), x)
+        return gx, None, None, None
+
+
 @checked
 def batch_contrastive_loss(
     embeddings: Tensor, labels: Tensor, *, margin: NonNegative = 1.0,
@@ -344,18 +416,18 @@ def batch_contrastive_loss(
     if b == 0:  # a shape, not a value: no graph break
         return reduce_loss(x.sum(1) * 0.0, reduction, fn=fn).to(out_dtype)
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    # d itself, squared after: d^2 through the scaled matrix would underflow to 0 (and lose
-    # the hinge's gradient) for tiny embeddings and overflow for huge ones
-    dmat = _distance_matrix(x, distance, False)
-    pair = _contrastive_terms(dmat, same, margin, pos_margin, form)
+    pair_ok = None
     if distance != "euclidean" or keep is not None:
         # the euclidean diagonal is exactly 0 with a zero gradient, so its same-pair term is 0
         # in either form; the cosine one (1 - cos) is not, nor is a left-out sample's row
         pair_ok = ~torch.eye(b, dtype=torch.bool, device=x.device)
         if keep is not None:
             pair_ok = pair_ok & keep.unsqueeze(1) & keep.unsqueeze(0)
-        pair = torch.where(pair_ok, pair, 0.0)
-    share = 0.5 * pair.sum(1)  # sample i's half of each of its pairs' terms
+    cfg = (margin, pos_margin, form)
+    if distance == "euclidean" and not torch.compiler.is_compiling():
+        share = _BatchContrastive.apply(x, same, pair_ok, cfg)
+    else:
+        share = _batch_contrastive_shares(x, same, pair_ok, distance, cfg)
     # count (B' - 1) / 2 per kept sample: "mean" then divides the total by B' (B' - 1) / 2 pairs
     kept = b if keep is None else keep.sum().to(work)
     count = torch.full_like(share, 1.0) * (kept - 1) / 2.0
