@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Pinned pair that installs from this machine's disk (no multi-GB download).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs docs-figures bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: $(VENV)/.test-installed
 # the documentation site, offline, into site/ (the test suite runs the same strict build)
 docs: $(VENV)/.test-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# the report's figures on the family pages (docs/figures/, committed; the docs build draws
+# nothing): runs the full report, a few minutes (or: python docs/_figures.py --from DIR)
+docs-figures: $(VENV)/.test-installed
+	$(BIN)/python docs/_figures.py
 
 bench: $(VENV)/.test-installed
 	$(BIN)/losskit bench

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,8 @@ def test_demo_regression_section(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert f'src="{png}"' in html
     assert "Claims checked: 4, held: 4, not held: 0" in html
     assert "Claims checked: 4, held: 4" in capsys.readouterr().out
+    # called from a program (here pytest): the sections' time only, nothing before the call
+    assert re.search(r"<br>Generated in \d+\.\d s\.", html)
     # a second run into its own report folder is allowed, and keeps what a person put there
     (out / "notes.png").write_bytes(b"mine")
     assert main(["demo", "--out", str(out), "--quick", "--section", "regression"]) == 0
@@ -446,3 +449,70 @@ def test_bench_skips_a_missing_peer_with_a_message(
     assert rows == []
     err = capsys.readouterr().err
     assert "skipping l1_loss" in err and "'losskit_no_such_peer' is not installed" in err
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    # `losskit list --json | head -c 10`: the reader goes away after 10 bytes (the JSON is
+    # larger than a pipe's buffer, so the writer meets the closed pipe): exit 0, no traceback
+    exe = Path(sys.executable).with_name("losskit")
+    proc = subprocess.Popen(
+        [str(exe), "list", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b'[\n  {\n    '
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and err == ""
+
+
+def test_bench_and_simulate_show_a_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each long step advances a rich progress bar: one step a benchmark case, one an
+    # iteration of the simulation
+    from losskit.cli import bench, simulate
+
+    update, bar = bench._progress(3)
+    update("l1_loss", 2)
+    assert bar is not None and bar.tasks[0].completed == 2
+    assert bar.tasks[0].description == "l1_loss"
+    update, bar = simulate._progress(10)
+    for t in range(1, 6):
+        update("exact giou", t, 5)
+    assert bar is not None and bar.tasks[0].completed == 5
+    assert bar.tasks[0].description == "exact giou"
+    # and the commands drive them: every iteration of every loss of the simulation
+    seen: list[tuple[str, int]] = []
+    real = simulate._progress
+
+    def recording(total: int):
+        update, bar = real(total)
+        seen.append(("total", total))
+        return (lambda label, t, n: (seen.append((label, t)), update(label, t, n))), bar
+
+    monkeypatch.setattr(simulate, "_progress", recording)
+    out = tmp_path / "sim.png"
+    args = ["simulate", "boxes", "--points", "2", "--iterations", "4", "--out", str(out)]
+    assert main([*args, "--gradients", "exact"]) == 0
+    total = seen[0][1]
+    assert len(seen) - 1 == total and seen[-1][1] == 4
+
+
+def test_the_report_times_the_whole_command(tmp_path: Path) -> None:
+    # run as the `losskit` command, the page's time starts with the process: Python's start
+    # and the imports are part of what a person waits for
+    exe = Path(sys.executable).with_name("losskit")
+    out = tmp_path / "report"
+    subprocess.run(
+        [str(exe), "demo", "--quick", "--section", "regression", "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    html = (out / "index.html").read_text()
+    m = re.search(
+        r"Generated in (\d+\.\d) s, the whole <code>losskit demo --quick</code> command "
+        r"\((\d+\.\d) s of it starting Python and importing torch; (\d+\.\d) s the sections\)",
+        html,
+    )
+    assert m, html[:2000]
+    total, startup, sections = map(float, m.groups())
+    assert startup > 0 and abs(total - startup - sections) <= 0.11

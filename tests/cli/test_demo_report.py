@@ -53,6 +53,134 @@ def test_a_claim_that_does_not_hold_is_shown(tmp_path: Path) -> None:
     assert '<span class="not-held">&#10007; does not hold</span>: B fails' in html
 
 
+def test_a_claim_the_quick_run_cannot_decide_says_so(tmp_path: Path) -> None:
+    # counted apart (neither held nor failed), marked, and listed with a link in the summary
+    sec = Section(
+        "x",
+        "X",
+        "intro",
+        claims=[Claim("A holds", True, "1"), Claim("C later", False, "3", checked=False)],
+    )
+    html = write_html(tmp_path, [sec], 0.1).read_text()
+    assert "Claims checked: 1, held: 1, not held: 0. Checked in the full run only: 1." in html
+    assert "&#10007;" not in html and "Claims that do not hold" not in html
+    assert (
+        '<li class="claim" id="claim-x-2"><span class="unchecked">&#9675; checked in the full '
+        "run only</span>: C later" in html
+    )
+    assert '<a href="#claim-x-2">C later</a>' in html.split('id="summary"')[1].split("</div>")[0]
+    assert "(1 of 1 claims hold; 1 checked in the full run only)" in html
+
+
+@pytest.mark.slow
+def test_the_quick_run_shows_no_false_failure(quick_report) -> None:
+    # the one claim that does not hold in the quick run does not hold in the full run either
+    # (the DIoU paper's "DIoU converges faster than GIoU", with exact gradients: see
+    # docs/families/box.md); MagFace's norm claim needs the full run's epochs and says so
+    _, html = quick_report
+    failed = re.findall(r'<span class="not-held">[^<]+</span>: ([^<]+)<br>', html)
+    assert len(failed) == 1 and "DIoU loss converges faster than GIoU" in failed[0]
+    assert "with exact gradients" in failed[0]
+    later = re.findall(r'<span class="unchecked">[^<]+</span>: ([^<]+)<br>', html)
+    assert len(later) == 1 and later[0].startswith("MagFace trains the feature magnitude")
+    assert "Checked in the full run only: 1." in html
+
+
+def test_a_second_process_runs_its_sections_into_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # build_report runs report.BACKGROUND in `python -m losskit.report._worker`: the page is
+    # the same as from one process, in report order, and the marker lists its figures
+    import losskit.report as report
+
+    monkeypatch.setattr(report, "BACKGROUND", ("regression",))
+    steps: list[str] = []
+    two = report.build_report(
+        tmp_path / "two", quick=True, only=["regression", "segmentation"], processes=2,
+        progress=lambda desc, frac: steps.append(desc),
+    )  # fmt: skip
+    one = report.build_report(
+        tmp_path / "one", quick=True, only=["regression", "segmentation"], processes=1
+    )
+    assert [s.key for s in two] == ["regression", "segmentation"]
+    assert two == one  # the same figures, claims, measurements and tables
+    assert "section regression (second process)" in steps
+    marker = (tmp_path / "two" / report.MARKER).read_text().splitlines()
+    for sec in two:
+        for fig in sec.figures:
+            assert (tmp_path / "two" / fig.filename).stat().st_size > 5_000
+            assert fig.filename in marker
+
+
+def test_quick_settings() -> None:
+    from losskit.experiments import digits
+    from losskit.report import _base
+    from losskit.report import classification as cls
+
+    assert _base.ReportContext(Path("."), quick=True).dpi == _base.QUICK_DPI < _base.FULL_DPI
+    assert digits.QUICK_DIMS == (3,) and digits.FULL_DIMS == (2, 3)
+    # the quick run trains the losses its claims compare, none of the newer ones
+    assert set(digits.QUICK_LOSSES) == {"softmax", "center", "COCO", "NormFace", "CosFace",
+                                        "ArcFace"}  # fmt: skip
+    assert not set(digits.QUICK_LOSSES) & set(digits.NEW_LOSSES)
+    assert cls.QUICK_FIT_STEPS < cls.FULL_FIT_STEPS
+    fit = cls.sigmoid_vs_softmax(cls.QUICK_FIT_STEPS)  # the quick fit still decides its claims
+    assert min(fit.multi_label_sigmoid[:2]) > 0.95 and max(fit.multi_label_softmax) <= 0.5
+
+
+def test_the_atlas_is_laid_out_on_a_fixed_grid(tmp_path: Path) -> None:
+    # no layout engine (measuring ~200 axes' labels took a third of the atlas's time): each
+    # panel's axes sit at a fixed place in its cell, inside the figure, none overlapping
+    from losskit.registry import REGISTRY
+    from losskit.report import atlas
+    from losskit.report._base import ReportContext
+
+    drawn = []
+
+    class Keep(ReportContext):
+        def save_figure(self, fig, name, caption, *, tight=True):
+            drawn.append((fig, tight))
+            return super().save_figure(fig, name, caption, tight=tight)
+
+    atlas._family_figure(Keep(tmp_path, quick=True), "constraint")
+    (fig, tight), = drawn
+    assert fig.get_layout_engine() is None and tight is False
+    boxes = [ax.get_position() for ax in fig.axes]
+    main = boxes[::2]  # each panel: its axes, then the gradient's twin at the same place
+    assert [b.bounds for b in boxes[1::2]] == [b.bounds for b in main]
+    assert len(main) == len(REGISTRY.specs("constraint"))
+    for i, a in enumerate(main):
+        assert 0 < a.x0 < a.x1 < 1 and 0 < a.y0 < a.y1 < 1
+        for b in main[i + 1 :]:
+            assert not a.overlaps(b)
+    assert (tmp_path / "atlas_constraint.png").stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_the_family_pages_show_what_the_report_draws(quick_report) -> None:
+    # docs/figures/figures.json (make docs-figures, from the full report) lists for each family
+    # page the figures the report draws for it; the quick report draws the same ones, less
+    # the 2-D digits features (the quick run trains 3-D features only)
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("_figures", root / "docs" / "_figures.py")
+    assert spec and spec.loader
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    _, html = quick_report
+    quick = figures.page_figures(html)
+    listed = json.loads((root / "docs" / "figures" / "figures.json").read_text("utf-8"))
+    assert set(listed) == set(quick) == set(figures.PAGES)
+    for page, figs in listed.items():
+        full_only = [f["file"] for f in figs if f["file"] not in {q["file"] for q in quick[page]}]
+        assert full_only in ([], ["digits_features_2d.png"]), page
+        assert [q["file"] for q in quick[page]] == [
+            f["file"] for f in figs if f["file"] not in full_only
+        ]
+
+
 @pytest.mark.slow
 def test_docs_list_every_claim_the_report_checks(quick_report) -> None:
     """docs/claims.md lists each claim of the report, so a reader can see what is checked
@@ -127,6 +255,17 @@ def test_report_opens_in_headless_chromium(report: Path) -> None:
             "#summary a", "els => els.map(e => e.getAttribute('href'))"
         )
         assert page.locator("meta[name=viewport]").count() == 1
+        # prose left-aligned (numbers right-aligned), the contents reachable from anywhere
+        align = page.evaluate(
+            "[...document.querySelectorAll('td')].map(td => [td.className,"
+            " getComputedStyle(td).textAlign])"
+        )
+        totop = page.evaluate(
+            "[getComputedStyle(document.getElementById('totop')).position,"
+            " document.getElementById('totop').getAttribute('href'),"
+            " document.querySelectorAll('h2 a.top[href=\"#summary\"]').length,"
+            " document.querySelectorAll('section').length]"
+        )
         layout = {}
         for width in (1400, 800, 390):
             page.set_viewport_size({"width": width, "height": 900})
@@ -135,6 +274,9 @@ def test_report_opens_in_headless_chromium(report: Path) -> None:
                 " Array.from(document.images).map(i => [i.naturalWidth, i.getBoundingClientRect().width])]"
             )
         browser.close()
+    assert {a for c, a in align if c != "num"} == {"left"}
+    assert {a for c, a in align if c == "num"} == {"right"}
+    assert totop[:2] == ["fixed", "#summary"] and totop[2] == totop[3]
     assert len(images) >= 10, f"the report has only {len(images)} images"
     for src, complete, w, h in images:
         assert complete and w > 0 and h > 0, f"image {src} did not load"

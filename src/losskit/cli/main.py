@@ -179,16 +179,23 @@ def _progress_printer():
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ..report import ReportFolderError, build_report
+    from ..report import ReportFolderError, build_report, process_age
 
+    # the page's "Generated in" is the whole command's time when this process is the command
+    # (not a program calling main(), whose own time before the call is not the command's)
+    startup = process_age() if Path(sys.argv[0]).stem in {"losskit", "main"} else None
     out = writable_folder(args.out, "--out")
     update, progress = _progress_printer()
     try:
         if progress is not None:
             with progress:
-                sections = build_report(out, quick=args.quick, only=args.section, progress=update)
+                sections = build_report(
+                    out, quick=args.quick, only=args.section, progress=update, startup=startup
+                )
         else:
-            sections = build_report(out, quick=args.quick, only=args.section, progress=update)
+            sections = build_report(
+                out, quick=args.quick, only=args.section, progress=update, startup=startup
+            )
     except ReportFolderError as e:
         raise UsageError(str(e)) from None
     _print_summary(sections)
@@ -198,28 +205,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_summary(sections) -> None:
     """The claims per section as a table (rich when installed), then every claim not held."""
+    from ..report import claim_counts
+
     claims = [c for s in sections for c in s.claims]
-    held = sum(c.held for c in claims)
-    rows = [(s.title, len(s.claims), sum(c.held for c in s.claims)) for s in sections]
+    checked, held, failed, later = claim_counts(claims)
+    rows = [(s.title, *claim_counts(s.claims)) for s in sections]
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:  # pragma: no cover - rich is in the demo extra
-        for title, n, h in rows:
-            print(f"  {title}: {n} claims, {h} held, {n - h} not held")
+        for title, n, h, f, k in rows:
+            print(f"  {title}: {n} claims checked, {h} held, {f} not held, {k} full run only")
     else:
         table = Table(title="The study notes' claims, checked")
-        for col in ("section", "claims", "held", "not held"):
+        for col in ("section", "checked", "held", "not held", "full run only"):
             table.add_column(col, justify="left" if col == "section" else "right")
-        for title, n, h in rows:
-            table.add_row(title, str(n), str(h), str(n - h))
-        table.add_row("all", str(len(claims)), str(held), str(len(claims) - held), style="bold")
+        for title, *counts in rows:
+            table.add_row(title, *map(str, counts))
+        table.add_row("all", str(checked), str(held), str(failed), str(later), style="bold")
         Console().print(table)
     for s in sections:
         for c in s.claims:
-            if not c.held:
+            if c.failed:
                 print(f"  NOT HELD ({s.key}): {c.text} [measured: {c.measured}]")
-    print(f"\nClaims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}")
+    for s in sections:
+        for c in s.claims:
+            if not c.checked:
+                print(f"  FULL RUN ONLY ({s.key}): {c.text} [quick run measured: {c.measured}]")
+    print(
+        f"\nClaims checked: {checked}, held: {held}, not held: {failed}"
+        + (f"; checked in the full run only: {later}" if later else "")
+    )
 
 
 def _resolve(name: str):

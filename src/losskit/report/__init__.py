@@ -6,11 +6,13 @@ A section is one function ``section(ctx) -> Section`` (see :mod:`losskit.report.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib
+import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from ._base import Claim, Figure, ReportContext, Section, html_table
 
 __all__ = [
     "Claim",
+    "claim_counts",
     "Figure",
     "ReportContext",
     "Section",
@@ -134,7 +137,7 @@ figcaption{font-size:.9em;color:#444} figcaption a{white-space:nowrap}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 th{background:#f4f4f4} caption{text-align:left;font-weight:600;margin-bottom:.3em}
-.held{color:#17702a} .not-held{color:#b00020;font-weight:600} .summary{background:#f7f7f7;padding:.8em 1em;border-radius:6px}
+.held{color:#17702a} .not-held{color:#b00020;font-weight:600} .unchecked{color:#6a5d00} .summary{background:#f7f7f7;padding:.8em 1em;border-radius:6px}
 li.claim{margin:.4em 0} li.claim:target{background:#fff6d6} .measured{color:#555;font-size:.92em}
 #totop{position:fixed;right:1em;bottom:1em;background:#fff;border:1px solid #ccc;border-radius:6px;padding:.3em .6em;text-decoration:none;font-size:.9em}
 @media (max-width:600px){body{margin:.5em auto;padding:0 .6em} figure{margin:.5em 0}}
@@ -160,6 +163,22 @@ def claim_id(sec: Section, i: int) -> str:
     return f"claim-{sec.key}-{i + 1}"
 
 
+#: a claim's class and mark by (checked, held)
+_MARKS = {
+    (True, True): ("held", "&#10003; holds"),
+    (True, False): ("not-held", "&#10007; does not hold"),
+    (False, True): ("unchecked", "&#9675; checked in the full run only"),
+    (False, False): ("unchecked", "&#9675; checked in the full run only"),
+}
+
+
+def claim_counts(claims: list[Claim]) -> tuple[int, int, int, int]:
+    """``(checked, held, not held, checked in the full run only)`` of ``claims``."""
+    checked = [c for c in claims if c.checked]
+    held = sum(c.held for c in checked)
+    return len(checked), held, len(checked) - held, len(claims) - len(checked)
+
+
 def _section_html(sec: Section, out: Path | None = None) -> str:
     parts = [
         f'<section id="{html.escape(sec.key)}"><h2>{html.escape(sec.title)}'
@@ -179,9 +198,7 @@ def _section_html(sec: Section, out: Path | None = None) -> str:
     if sec.claims:
         parts.append("<h3>The study notes' claims, checked</h3><ul>")
         for i, c in enumerate(sec.claims):
-            cls, mark = (
-                ("held", "&#10003; holds") if c.held else ("not-held", "&#10007; does not hold")
-            )
+            cls, mark = _MARKS[(c.checked, c.held)]
             parts.append(
                 f'<li class="claim" id="{claim_id(sec, i)}"><span class="{cls}">{mark}</span>: '
                 f"{html.escape(c.text)}"
@@ -195,12 +212,49 @@ def _section_html(sec: Section, out: Path | None = None) -> str:
     return "\n".join(parts)
 
 
-def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
+def process_age() -> float | None:
+    """Seconds since this process started (Linux: ``/proc``), ``None`` where unknown: the
+    ``losskit demo`` command's own time, the interpreter's start and the imports included."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _generated(elapsed: float, startup: float | None, quick: bool) -> str:
+    what = "losskit demo --quick" if quick else "losskit demo"
+    if startup is None:
+        return f"Generated in {elapsed:.1f} s."
+    return (
+        f"Generated in {startup + elapsed:.1f} s, the whole <code>{what}</code> command "
+        f"({startup:.1f} s of it starting Python and importing torch; "
+        f"{elapsed:.1f} s the sections)."
+    )
+
+
+def write_html(
+    out: Path,
+    sections: list[Section],
+    elapsed: float,
+    startup: float | None = None,
+    *,
+    quick: bool = False,
+) -> Path:
+    """Write ``index.html``: ``elapsed`` seconds for the sections, after ``startup`` seconds
+    of starting the command (the interpreter, the imports), when known."""
     claims = [c for s in sections for c in s.claims]
-    held = sum(c.held for c in claims)
+    checked, held, failed, later = claim_counts(claims)
+
+    def hold(sec: Section) -> str:
+        n, h, _, k = claim_counts(sec.claims)
+        return f"{h} of {n} claims hold" + (f"; {k} checked in the full run only" if k else "")
+
     toc = "".join(
-        f'<li><a href="#{html.escape(s.key)}">{html.escape(s.title)}</a> '
-        f"({sum(c.held for c in s.claims)} of {len(s.claims)} claims hold)</li>"
+        f'<li><a href="#{html.escape(s.key)}">{html.escape(s.title)}</a> ({hold(s)})</li>'
         for s in sections
     )
     not_held = "".join(
@@ -208,11 +262,24 @@ def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
         f'<span class="measured">({html.escape(s.title)})</span></li>'
         for s in sections
         for i, c in enumerate(s.claims)
-        if not c.held
+        if c.failed
+    )
+    unchecked = "".join(
+        f'<li><a href="#{claim_id(s, i)}">{html.escape(c.text)}</a> '
+        f'<span class="measured">({html.escape(s.title)})</span></li>'
+        for s in sections
+        for i, c in enumerate(s.claims)
+        if not c.checked
     )
     not_held_html = (
         f'<p class="not-held">Claims that do not hold:</p><ul>{not_held}</ul>' if not_held else ""
     )
+    if unchecked:
+        not_held_html += (
+            '<p class="unchecked">Checked in the full run only (<code>losskit demo</code> '
+            f"without --quick; this quick run measures too little to decide them):</p>"
+            f"<ul>{unchecked}</ul>"
+        )
     body = "\n".join(_section_html(s, out) for s in sections)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -221,8 +288,8 @@ def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
 <style>{_CSS}</style></head><body>
 <h1>losskit report</h1>
 <p>Every loss of the study notes, drawn, and every claim the notes make about it, measured (the claims and their sources: docs/claims.md in the repository). Click a figure to open it at full size.</p>
-<div class="summary" id="summary"><strong>Claims checked: {len(claims)}, held: {held}, not held: {len(claims) - held}.</strong>
-<br>Generated in {elapsed:.1f} s.{not_held_html}<p>Contents:</p><ul>{toc}</ul></div>
+<div class="summary" id="summary"><strong>Claims checked: {checked}, held: {held}, not held: {failed}.{f" Checked in the full run only: {later}." if later else ""}</strong>
+<br>{_generated(elapsed, startup, quick)}{not_held_html}<p>Contents:</p><ul>{toc}</ul></div>
 {body}
 <a id="totop" href="#summary">&#8593; contents</a>
 </body></html>
@@ -232,24 +299,147 @@ def write_html(out: Path, sections: list[Section], elapsed: float) -> Path:
     return path
 
 
+#: the sections a second process runs while this one runs the others (``build_report``'s
+#: ``processes=2``): the atlas (every registry entry's explanation computed and drawn, the
+#: report's largest single piece), the box section (the DIoU simulation) and the embedding
+#: section; this process keeps classification, margin and digits. Measured CPU seconds of the
+#: quick run (one thread): atlas 35, classification 17, digits 10, embedding 9, margin 9,
+#: box 5, segmentation 2, regression 1: about half on each side
+BACKGROUND: tuple[str, ...] = ("box", "embedding", "atlas")
+
+def _run_sections(
+    keys: list[str], out: Path, quick: bool, progress
+) -> tuple[list[Section], list[str], str | None]:
+    """Run the sections ``keys``: ``(sections, files written, error)``, the error as its
+    traceback's text (the files written are returned even then). The second process's body
+    (``python -m losskit.report._worker``)."""
+    import traceback
+
+    ctx = _RecordingContext(out_dir=out, quick=quick, progress=progress)
+    modules = dict(SECTIONS)
+    sections: list[Section] = []
+    try:
+        for key in keys:
+            if progress:
+                progress(f"section {key} (second process)", None)
+            sections.append(_load(modules[key])(ctx))
+    except Exception:  # reported by the parent, with what was written
+        return sections, ctx.written, traceback.format_exc()
+    return sections, ctx.written, None
+
+
 def build_report(
-    out: Path, *, quick: bool = False, only: list[str] | None = None, progress=None
+    out: Path,
+    *,
+    quick: bool = False,
+    only: list[str] | None = None,
+    progress=None,
+    processes: int = 2,
+    startup: float | None = None,
 ) -> list[Section]:
-    """Run every section into ``out`` and write ``index.html``; returns the sections."""
+    """Run every section into ``out`` and write ``index.html``; returns the sections.
+
+    With ``processes=2`` (the default, where the machine has two cores or more) the
+    :data:`BACKGROUND` sections run in a second process, on one torch thread, while this one
+    runs the others, also on one thread; ``processes=1`` runs everything here. The numbers are
+    the same either way (every experiment is seeded and runs on one thread). ``startup``:
+    the seconds the command took before this call (the page's "Generated in" counts them).
+    """
     out = Path(out)
     prepare_folder(out)
     ctx = _RecordingContext(out_dir=out, quick=quick, progress=progress)
     start = time.perf_counter()
     chosen = [(k, m) for k, m in SECTIONS if not only or k in only]
-    sections = []
+    background = [k for k, _ in chosen if k in BACKGROUND]
+    if processes < 2 or (os.cpu_count() or 1) < 2 or len(background) == len(chosen):
+        background = []
+    here = [(k, m) for k, m in chosen if k not in background]
+    done: dict[str, Section] = {}
     try:
-        for i, (key, module) in enumerate(chosen):
-            if progress:
-                progress(f"section {key}", i / max(len(chosen), 1))
-            sections.append(_load(module)(ctx))
+        with _second_process(background, out, quick, progress) as pending:
+            try:
+                for i, (key, module) in enumerate(here):
+                    if progress:
+                        progress(f"section {key}", i / max(len(chosen), 1))
+                    done[key] = _load(module)(ctx)
+                if pending is not None and progress:
+                    progress(f"waiting for {', '.join(background)}", len(here) / len(chosen))
+            finally:  # what the second process wrote is recorded even if this one failed
+                if pending is not None:
+                    theirs, written, error = pending.result()
+                    ctx.written.extend(written)
+            if pending is not None:
+                if error is not None:
+                    raise RuntimeError(f"losskit demo: a section failed:\n{error}")
+                done.update((s.key, s) for s in theirs)
+        sections = [done[k] for k, _ in chosen]
         if progress:
             progress("done", 1.0)
-        ctx.written.append(write_html(out, sections, time.perf_counter() - start).name)
+        elapsed = time.perf_counter() - start
+        ctx.written.append(write_html(out, sections, elapsed, startup, quick=quick).name)
     finally:  # also after a failed section: the next run removes what this one wrote
         write_marker(out, ctx.written)
     return sections
+
+
+class _Pending:
+    """The second process's result, once it has finished."""
+
+    def __init__(self, proc: Any, result: Path, relay: Any) -> None:
+        self.proc, self.path, self.relay = proc, result, relay
+
+    def result(self) -> tuple[list[Section], list[str], str | None]:
+        import pickle
+
+        self.proc.wait()
+        self.relay.join()
+        try:
+            with open(self.path, "rb") as f:
+                return pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return [], [], f"the second process ended with exit code {self.proc.returncode}"
+
+
+@contextlib.contextmanager
+def _second_process(keys: list[str], out: Path, quick: bool, progress) -> Iterator[Any]:
+    """Run ``keys`` in a second process (``python -m losskit.report._worker``: a fresh
+    interpreter, so it works from any caller, a script without a main guard included), its
+    progress forwarded to ``progress``; yields the pending result (``None`` without keys).
+    This process runs on one torch thread meanwhile: the two share the cores."""
+    if not keys:
+        yield None
+        return
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="losskit-report-") as tmp:
+        result = Path(tmp) / "sections.pickle"
+        cmd = [sys.executable, "-m", "losskit.report._worker", str(out), str(result)]
+        cmd += ["--quick"] * quick + keys
+        # the child imports this very losskit, wherever the parent found it
+        here = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+
+        def forward() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if progress and line.strip():
+                    progress(line.strip(), None)
+
+        relay = threading.Thread(target=forward, daemon=True)
+        relay.start()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield _Pending(proc, result, relay)
+        finally:
+            if proc.poll() is None and sys.exc_info()[0] is not None:
+                proc.wait()  # an error here: still let the other finish (its files are listed)
+            proc.wait()
+            torch.set_num_threads(threads)

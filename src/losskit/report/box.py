@@ -235,15 +235,8 @@ def section(ctx: ReportContext) -> Section:
     sec.figures.append(
         ctx.save_figure(fig, "box_alpha_dice", "CIoU's alpha against IoU; Dice against IoU.")
     )
-    simulation_tables = _simulation(ctx, sec)
-    sec.tables.append(
-        html_table(
-            ["claim", "held", "measured"],
-            [[c.text, "yes" if c.held else "NO", c.measured] for c in claims],
-            "Claims of the study notes",
-        )
-    )
-    sec.tables.extend(simulation_tables)
+    # the claims are listed once, with their measurements (no second table of them)
+    sec.tables.extend(_simulation(ctx, sec))
     return sec
 
 
