@@ -423,9 +423,13 @@ def _fused_backward(
     v_grad: str,
     want_t: bool,
     power: float = 1.0,
+    q: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Gradients ``(4, c)`` of one block for the upstream gradient ``g`` ``(c,)``."""
-    q = _fused(p, t, kind, eps, alpha_mode, power)
+    """Gradients ``(4, c)`` of one block for the upstream gradient ``g`` (``(c,)``, or a
+    0-dim tensor that broadcasts); ``q`` is the block's :func:`_fused` (recomputed when not
+    given), whose entries this consumes in place."""
+    if q is None:
+        q = _fused(p, t, kind, eps, alpha_mode, power)
     p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
     whp, wht, iwh, ue = q["whp"], q["wht"], q["iwh"], q["ue"]
 
@@ -483,44 +487,58 @@ def _fused_backward(
             _add_angle_grad(g_wht, wht, coef, v_grad)
 
     # sizes -> corners; the clamp passes the gradient where the raw size is >= 0
-    g_whp.mul_(p2 >= p1)
+    g_whp.mul_(_ge(p2, p1))
     gp = torch.cat([torch.neg(g_whp), g_whp])
     if g_wht is not None:  # i.e. want_t
-        g_wht.mul_(t2 >= t1)
+        g_wht.mul_(_ge(t2, t1))
         gt = torch.cat([torch.neg(g_wht), g_wht])
     # intersection I = iw ih, (iw, ih) = max(min(p2, t2) - max(p1, t1), 0). Where the two
     # boxes' edges tie, min and max share the gradient equally between them, as autograd's
     # torch.minimum/maximum do: the fused backward equals autograd of the plain formulas
     # everywhere, and a perfect prediction gets no gradient
-    g_iwh = iwh.flip(0).mul_(g_inter).mul_(torch.minimum(p2, t2).sub_(torch.maximum(p1, t1)) >= 0)
-    lo_p, hi_p = _share(p1, t1), _share(t2, p2)  # p's part of max(p1, t1) and of min(p2, t2)
-    gp[:2].sub_(g_iwh * lo_p)
-    gp[2:].add_(g_iwh * hi_p)
-    if want_t:
-        gt[:2].sub_(g_iwh * (1.0 - lo_p))
-        gt[2:].add_(g_iwh * (1.0 - hi_p))
-    if kind != "iou":
-        # enclosing box (cw, ch) = max(max(p2, t2) - min(p1, t1), 0), ties shared likewise
-        g_cwh.mul_(torch.maximum(p2, t2).sub_(torch.minimum(p1, t1)) >= 0)
-        clo_p, chi_p = _share(t1, p1), _share(p2, t2)  # p's part of min(p1, t1), max(p2, t2)
-        gp[:2].sub_(g_cwh * clo_p)
-        gp[2:].add_(g_cwh * chi_p)
+    g_iwh = iwh.flip(0).mul_(g_inter).mul_(_ge(torch.minimum(p2, t2), torch.maximum(p1, t1)))
+    # p's part of max(p1, t1) and of min(p2, t2); t's are 1 minus them. The enclosing box
+    # takes min(p1, t1) and max(p2, t2), where p's parts are those same 1 minus them, so one
+    # pair of shares serves both boxes: with dd = g_iwh - g_cwh,
+    #   gp[:2] -= g_cwh + dd lo,  gp[2:] += g_cwh + dd hi,
+    #   gt[:2] -= g_iwh - dd lo,  gt[2:] += g_iwh - dd hi
+    lo_p, hi_p = _share(p1, t1), _share(t2, p2)
+    if kind == "iou":
+        gp[:2].addcmul_(g_iwh, lo_p, value=-1.0)
+        gp[2:].addcmul_(g_iwh, hi_p)
         if want_t:
-            gt[:2].sub_(g_cwh * (1.0 - clo_p))
-            gt[2:].add_(g_cwh * (1.0 - chi_p))
+            gt[:2].sub_(g_iwh).addcmul_(g_iwh, lo_p)
+            gt[2:].add_(g_iwh).addcmul_(g_iwh, hi_p, value=-1.0)
+    else:
+        # enclosing box (cw, ch) = max(max(p2, t2) - min(p1, t1), 0)
+        g_cwh.mul_(_ge(torch.maximum(p2, t2), torch.minimum(p1, t1)))
+        dd = g_iwh.sub(g_cwh)
         if kind != "giou":
+            # the centre distance: d(rho2 / c2)/dp1 = dp2 = g_d, dt1 = dt2 = -g_d
             gp[:2].add_(g_d)
             gp[2:].add_(g_d)
-            if want_t:
+        gp[:2].sub_(g_cwh).addcmul_(dd, lo_p, value=-1.0)
+        gp[2:].add_(g_cwh).addcmul_(dd, hi_p)
+        if want_t:
+            if kind != "giou":
                 gt[:2].sub_(g_d)
                 gt[2:].sub_(g_d)
+            gt[:2].sub_(g_iwh).addcmul_(dd, lo_p)
+            gt[2:].add_(g_iwh).addcmul_(dd, hi_p, value=-1.0)
     return gp, (gt if want_t else None)
 
 
 def _share(a: Tensor, b: Tensor) -> Tensor:
     """``a``'s part of the gradient of ``max(a, b)``: 1 where ``a > b``, 1/2 at a tie, else 0
-    (so ``_share(b, a)`` is ``a``'s part of ``min(a, b)``)."""
-    return (a > b).to(a.dtype).add_((a == b).to(a.dtype), alpha=0.5)
+    (so ``_share(b, a)`` is ``a``'s part of ``min(a, b)``), as autograd's ``torch.maximum``
+    shares it: ``(sign(a - b) + 1) / 2``, in floating point throughout (a bool mask and its
+    conversion cost several times a float pass on the CPU)."""
+    return torch.sub(a, b).sign_().add_(1.0).mul_(0.5)
+
+
+def _ge(a: Tensor, b: Tensor) -> Tensor:
+    """``a >= b`` as 1.0 / 0.0 in ``a``'s dtype, written straight into a float tensor."""
+    return torch.ge(a, b, out=torch.empty_like(a))
 
 
 def _add_angle_grad(g_wh: Tensor, wh: Tensor, coef: Tensor, v_grad: str) -> None:
@@ -548,14 +566,18 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
 
 
 class FusedIoU(torch.autograd.Function):
-    """IoU / GIoU / DIoU / CIoU loss of equal-shape xyxy box pairs, analytic backward.
+    """IoU / GIoU / DIoU / CIoU loss of equal-shape xyxy box pairs, analytic gradient.
 
     ``apply(pred, target, kind, eps, alpha_mode, v_grad[, power])`` with ``pred`` and
     ``target`` ``(..., 4)`` returns the unreduced loss ``(...)``; ``power`` (default 1) is
-    alpha-IoU's exponent (see :func:`iou_similarity`). Only the inputs are saved for the
-    backward pass, which recomputes the forward quantities block by block; under
-    ``create_graph=True`` it differentiates :func:`iou_similarity` instead, so second
-    derivatives are exact. Eager only: under
+    alpha-IoU's exponent (see :func:`iou_similarity`). Each box's loss depends on its own
+    pair only, so when an input needs a gradient the forward pass computes each box's
+    derivative beside its loss from the same quantities, block by block, and the backward
+    pass scales it by the upstream gradient: nothing is computed twice, and what is held
+    between the passes is the gradient (the size of the boxes) rather than the forward
+    quantities. A second backward pass through the same graph (``retain_graph=True``)
+    recomputes it; under ``create_graph=True`` the backward differentiates
+    :func:`iou_similarity` instead, so second derivatives are exact. Eager only: under
     ``torch.compile`` the box losses use :func:`iou_similarity`, which the compiler fuses.
     """
 
@@ -566,19 +588,17 @@ class FusedIoU(torch.autograd.Function):
     ) -> Tensor:  # fmt: skip
         ctx.save_for_backward(p, t)
         ctx.cfg = (kind, eps, alpha_mode, v_grad, power)
-        pf, tf = p.reshape(-1, 4), t.reshape(-1, 4)
-        loss = torch.empty(pf.shape[0], dtype=p.dtype, device=p.device)
-        for s, e in _blocks(pf.shape[0], p.device):
-            blk = _fused(pf[s:e].t().contiguous(), tf[s:e].t().contiguous(), kind, eps,
-                         alpha_mode, power)  # fmt: skip
-            loss[s:e] = blk["loss"]
-        return loss.view(p.shape[:-1])
+        need_p, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        loss, gp, gt = _fused_pass(p, t, ctx.cfg, need_p or need_t, need_t)
+        ctx.grads = (gp, gt)  # not the output: ctx -> output -> grad_fn -> ctx is a cycle
+        return loss
 
     @staticmethod
     def backward(ctx, g: Tensor):
         p, t = ctx.saved_tensors
         kind, eps, alpha_mode, v_grad, power = ctx.cfg
         want_p, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        none = (None,) * 5
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the composable formulas on the saved boxes
             # themselves, so the gradient has a graph (second derivatives are exact)
@@ -586,44 +606,52 @@ class FusedIoU(torch.autograd.Function):
                                  power=power)  # fmt: skip
             wanted = [x for x, w in ((p, want_p), (t, want_t)) if w]
             grads = iter(torch.autograd.grad(1.0 - sim, wanted, g, create_graph=True))
-            return (
-                next(grads) if want_p else None,
-                next(grads) if want_t else None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
-        pf, tf, gf = p.reshape(-1, 4), t.reshape(-1, 4), g.reshape(-1)
-        gp = torch.empty_like(pf) if want_p else None
-        gt = torch.empty_like(tf) if want_t else None
-        for s, e in _blocks(pf.shape[0], p.device):
-            bp, bt = _fused_backward(
-                gf[s:e],
-                pf[s:e].t().contiguous(),
-                tf[s:e].t().contiguous(),
-                kind,
-                eps,
-                alpha_mode,
-                v_grad,
-                want_t,
-                power,
-            )
-            if gp is not None:  # i.e. want_p
-                gp[s:e] = bp.t()
-            if gt is not None:  # i.e. want_t, so bt is not None
-                assert bt is not None
-                gt[s:e] = bt.t()
+            return (next(grads) if want_p else None), (next(grads) if want_t else None), *none
+        held, ctx.grads = ctx.grads, None
+        if held is None:  # a second backward pass through this graph: recompute
+            held = _fused_pass(p, t, ctx.cfg, True, want_t)[1:]
+        gp, gt = held
+        # the held gradients are this graph's own buffers: scale them in place
+        gs = g.unsqueeze(-1)
         return (
-            gp.view(p.shape) if gp is not None else None,
-            gt.view(t.shape) if gt is not None else None,
-            None,
-            None,
-            None,
-            None,
-            None,
+            gp.mul_(gs) if want_p and gp is not None else None,
+            gt.mul_(gs) if want_t and gt is not None else None,
+            *none,
         )
+
+
+def _fused_pass(
+    p: Tensor, t: Tensor, cfg: tuple, need_grad: bool, need_t: bool
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``(loss (...), dloss/dp (..., 4), dloss/dt (..., 4))`` of :class:`FusedIoU`, block by
+    block in the transposed ``(4, c)`` layout (the gradients only when asked)."""
+    kind, eps, alpha_mode, v_grad, power = cfg
+    pf, tf = p.reshape(-1, 4), t.reshape(-1, 4)
+    n = pf.shape[0]
+    blocks = _blocks(n, p.device)
+    one = torch.ones((), dtype=p.dtype, device=p.device)
+    loss = torch.empty(n, dtype=p.dtype, device=p.device) if len(blocks) > 1 else None
+    gp = torch.empty_like(pf) if need_grad else None
+    gt = torch.empty_like(tf) if need_grad and need_t else None
+    for s, e in blocks:
+        pb, tb = pf[s:e].t().contiguous(), tf[s:e].t().contiguous()
+        q = _fused(pb, tb, kind, eps, alpha_mode, power)
+        if loss is None:
+            loss = q["loss"]
+        else:
+            loss[s:e] = q["loss"]
+        if gp is not None:
+            bp, bt = _fused_backward(one, pb, tb, kind, eps, alpha_mode, v_grad, need_t, power, q)
+            gp[s:e] = bp.t()
+            if gt is not None and bt is not None:
+                gt[s:e] = bt.t()
+    if loss is None:  # no boxes
+        loss = torch.empty(0, dtype=p.dtype, device=p.device)
+    return (
+        loss.view(p.shape[:-1]),
+        None if gp is None else gp.view(p.shape),
+        None if gt is None else gt.view(t.shape),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -653,3 +681,144 @@ def iou_similarity_3d(
     lo, hi = torch.minimum(a[..., :3], b[..., :3]), torch.maximum(a[..., 3:], b[..., 3:])
     vol_c = _volume(_nonneg(hi - lo))
     return sim - power_term((vol_c - union) / (vol_c + eps), power)
+
+
+# ---------------------------------------------------------------------------------------
+# 3-D boxes, fused form: IoU and GIoU losses of equal-shape pairs with an analytic gradient
+#
+# One block of pairs transposed to (6, c): rows 0-2 the low corners (x1, y1, z1), rows 3-5
+# the high ones, so each axis triple is a contiguous (3, c) block. The gradient is computed
+# beside the loss in the forward pass, as FusedIoU does for 2-D boxes.
+
+
+def _others(s: Tensor) -> Tensor:
+    """``(3, c)``: for each axis, the product of the other two rows of ``s`` (``dV/ds_k`` of
+    the volume ``V = s_0 s_1 s_2``)."""
+    return torch.stack([s[1] * s[2], s[0] * s[2], s[0] * s[1]])
+
+
+def _fused3d_block(
+    p: Tensor, t: Tensor, giou: bool, eps: float, need_t: bool
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Loss ``(c,)`` and gradients ``(6, c)`` of one transposed block (``dL/dt`` only when
+    ``need_t``). With ``I``, ``U = Va + Vb - I``, ``ue = U + eps``, ``iou = I / ue`` and,
+    for GIoU, ``ce = C + eps``: ``L = 1 - iou`` (+ ``1 - ue / ce``);
+    ``dL/dI = -(1 + iou) / ue`` (+ ``1 / ce``), ``dL/dVa = dL/dVb = iou / ue`` (- ``1 / ce``),
+    ``dL/dC = ue / ce^2``; each volume's derivative reaches the sizes through the products
+    of the other two sizes, the sizes reach the corners through the clamps (which pass the
+    gradient where the raw size is ``>= 0``) and through ``min``/``max``, whose ties share it
+    equally (as autograd's ``torch.minimum``/``maximum`` do)."""
+    p1, p2, t1, t2 = p[:3], p[3:], t[:3], t[3:]
+    rsp, rst = torch.sub(p2, p1), torch.sub(t2, t1)
+    sp, st = rsp.clamp_min(0), rst.clamp_min(0)
+    lo, hi = torch.maximum(p1, t1), torch.minimum(p2, t2)
+    riw = hi.sub_(lo)
+    iw = riw.clamp_min(0)
+    oi, op, ot = _others(iw), _others(sp), _others(st)
+    # the values in the order of iou_similarity_3d (and MONAI's box_pair_giou), so that the
+    # loss is the same to the bit: V = (s0 s1) s2, U = (Va + Vb) - I, I / (U + eps)
+    inter = oi[2] * iw[2]
+    u = torch.mul(op[2], sp[2]).add_(ot[2] * st[2]).sub_(inter)
+    ue = u + eps
+    iou = inter.div_(ue)
+    g_i = torch.add(iou, 1.0).div_(ue).neg_()
+    g_v = torch.div(iou, ue)
+    if giou:
+        rcw = torch.maximum(p2, t2).sub_(torch.minimum(p1, t1))
+        cw = rcw.clamp_min(0)
+        oc = _others(cw)
+        vc = oc[2] * cw[2]
+        ce = vc + eps
+        loss = torch.sub(vc, u).div_(ce).sub_(iou).add_(1.0)  # 1 - (IoU - (C - U) / (C + eps))
+        inv_ce = ce.reciprocal()
+        g_i.add_(inv_ce)
+        g_v.sub_(inv_ce)
+        g_cw = oc.mul_(ue.mul(inv_ce).mul_(inv_ce)).mul_(_ge(rcw, torch.zeros_like(rcw)))
+    else:
+        loss = torch.neg(iou).add_(1.0)
+    g_iw = oi.mul_(g_i).mul_(_ge(riw, torch.zeros_like(riw)))
+    g_sp = op.mul_(g_v).mul_(_ge(rsp, torch.zeros_like(rsp)))
+    lo_p, hi_p = _share(p1, t1), _share(t2, p2)  # p's part of max(p1, t1), min(p2, t2)
+    gp = torch.cat([torch.neg(g_sp), g_sp])
+    if giou:
+        # the enclosing box's min(p1, t1), max(p2, t2): p's parts are 1 - lo_p, 1 - hi_p
+        dd = g_iw.sub(g_cw)
+        gp[:3].sub_(g_cw).addcmul_(dd, lo_p, value=-1.0)
+        gp[3:].add_(g_cw).addcmul_(dd, hi_p)
+    else:
+        gp[:3].addcmul_(g_iw, lo_p, value=-1.0)
+        gp[3:].addcmul_(g_iw, hi_p)
+    gt = None
+    if need_t:
+        g_st = ot.mul_(g_v).mul_(_ge(rst, torch.zeros_like(rst)))
+        gt = torch.cat([torch.neg(g_st), g_st])
+        if giou:
+            gt[:3].sub_(g_iw).addcmul_(dd, lo_p)
+            gt[3:].add_(g_iw).addcmul_(dd, hi_p, value=-1.0)
+        else:
+            gt[:3].sub_(g_iw).addcmul_(g_iw, lo_p)
+            gt[3:].add_(g_iw).addcmul_(g_iw, hi_p, value=-1.0)
+    return loss, gp, gt
+
+
+class FusedIoU3D(torch.autograd.Function):
+    """IoU (``giou=False``) or GIoU loss of equal-shape ``(..., 6)`` 3-D box pairs with the
+    conventions of :func:`iou_similarity_3d` (``power`` 1), analytic gradient computed in the
+    forward pass (see :class:`FusedIoU`). Eager only; double backward differentiates
+    :func:`iou_similarity_3d`."""
+
+    @staticmethod
+    def forward(ctx, p: Tensor, t: Tensor, giou: bool, eps: float) -> Tensor:
+        ctx.save_for_backward(p, t)
+        ctx.cfg = (giou, eps)
+        need_p, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        loss, gp, gt = _fused3d_pass(p, t, giou, eps, need_t, need_p or need_t)
+        ctx.grads = (gp, gt)  # not the output: ctx -> output -> grad_fn -> ctx is a cycle
+        return loss
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        p, t = ctx.saved_tensors
+        giou, eps = ctx.cfg
+        want_p, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():
+            sim = iou_similarity_3d(p, t, "giou" if giou else "iou", eps=eps)
+            wanted = [x for x, w in ((p, want_p), (t, want_t)) if w]
+            grads = iter(torch.autograd.grad(1.0 - sim, wanted, g, create_graph=True))
+            return (next(grads) if want_p else None), (next(grads) if want_t else None), None, None
+        held, ctx.grads = ctx.grads, None
+        if held is None:  # a second backward pass through this graph: recompute
+            held = _fused3d_pass(p, t, giou, eps, want_t, True)[1:]
+        gp, gt = held
+        gs = g.unsqueeze(-1)
+        return (
+            gp.mul_(gs) if want_p and gp is not None else None,
+            gt.mul_(gs) if want_t and gt is not None else None,
+            None,
+            None,
+        )
+
+
+def _fused3d_pass(
+    p: Tensor, t: Tensor, giou: bool, eps: float, need_t: bool, need_grad: bool
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``(loss (...), dL/dp, dL/dt)`` of :class:`FusedIoU3D`, block by block (the gradients
+    only when asked)."""
+    pf, tf = p.reshape(-1, 6), t.reshape(-1, 6)
+    n = pf.shape[0]
+    loss = torch.empty(n, dtype=p.dtype, device=p.device)
+    gp = torch.empty_like(pf) if need_grad else None
+    gt = torch.empty_like(tf) if need_grad and need_t else None
+    for s, e in _blocks(n, p.device):
+        bl, bp, bt = _fused3d_block(pf[s:e].t().contiguous(), tf[s:e].t().contiguous(), giou,
+                                    eps, need_t)  # fmt: skip
+        loss[s:e] = bl
+        if gp is not None:
+            gp[s:e] = bp.t()
+        if gt is not None and bt is not None:
+            gt[s:e] = bt.t()
+    return (
+        loss.view(p.shape[:-1]),
+        None if gp is None else gp.view(p.shape),
+        None if gt is None else gt.view(t.shape),
+    )

@@ -29,7 +29,7 @@ from .._checks import (
     check_same_shape,
     compute_dtype,
 )
-from .._geometry import iou_similarity_3d
+from .._geometry import FusedIoU3D, iou_similarity_3d
 from .._reduction import Reduction, check_avg_factor, exclusion, finish_avg, zero_excluded
 from .box import IoUExponent, IoUForm
 
@@ -65,7 +65,10 @@ def _box3d_loss(
         loss = torch.log(iou.clamp_min(eps)).mul(-power)
     else:
         power = 2.0 * power if form == "square" else power
-        loss = 1.0 - iou_similarity_3d(p, t, kind, eps=eps, power=power)
+        if power == 1.0 and not torch.compiler.is_compiling():
+            loss = FusedIoU3D.apply(p, t, kind == "giou", eps)
+        else:
+            loss = 1.0 - iou_similarity_3d(p, t, kind, eps=eps, power=power)
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                       out_dtype=out_dtype)  # fmt: skip
 

@@ -37,7 +37,13 @@ from .._checks import (
     compute_dtype,
 )
 from .._reduction import Reduction, exclusion, finish_avg, mean_over_ranks, zero_excluded
-from .classification import _binary_inputs, _blocks, _focal_alpha, _masked, _neg_log_probs
+from .classification import (
+    _binary_inputs,
+    _blockwise,
+    _focal_alpha,
+    _masked,
+    _neg_log_probs,
+)
 
 __all__ = [
     "quality_focal_loss",
@@ -124,32 +130,16 @@ def _vfl_plain(
     return bce * torch.where(y > 0, pos, neg)
 
 
-def _block_parts(
-    kind: str, x: Tensor, y: Tensor, gamma: float, alpha: float | None, iou_weighted: bool
-) -> tuple[Tensor, Tensor]:
-    """One block's ``(b, m)``: the loss is ``b * m`` with ``b = BCE(x, y) = softplus(x) - x y``
-    and ``m`` the modulating factor (its sum is ``dot(b, m)``)."""
-    b = torch.addcmul(TF.softplus(x), x, y, value=-1.0)
-    p = torch.sigmoid(x)
-    if kind == "quality":
-        return b, _abs_pow(p.sub_(y), gamma)  # |p - y|^gamma
-    if gamma == 2.0:
-        neg = p.mul_(p)
-    else:
-        neg = _p_pow(TF.softplus(-x), gamma)
-    if alpha is not None:
-        neg = neg.mul_(alpha)
-    return b, torch.where(y > 0, y if iou_weighted else torch.ones_like(y), neg)
-
-
-def _block_grads(
+def _modulated_block(
     kind: str, x: Tensor, y: Tensor, gamma: float, alpha: float | None, iou_weighted: bool,
-    need_y: bool,
-) -> tuple[Tensor, Tensor | None]:  # fmt: skip
-    """One block's ``(dl/dx, dl/dy)`` (``dl/dy`` only when asked).
+    need_x: bool, need_y: bool,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """One block's per-element loss ``l = b m`` and, when asked, ``dl/dx`` and ``dl/dy``, from
+    one evaluation of the shared terms.
 
-    ``b = softplus(x) - x y``, ``p = sigmoid(x)``, ``q = 1 - p = sigmoid(-x)``, ``dp/dx = p q``,
-    ``db/dx = p - y``, ``db/dy = -x``.
+    ``b = BCE(x, y) = softplus(x) - x y``, ``p = sigmoid(x)``, ``q = 1 - p = sigmoid(-x)``,
+    ``dp/dx = p q``, ``db/dx = p - y``, ``db/dy = -x``; ``softplus(+-x)`` from one ``exp`` and
+    one ``log1p`` (``max(+-x, 0) + log1p(exp(-|x|))``).
 
     * quality focal, ``m = |d|^g`` with ``d = y - p``:
       ``dl/dx = -sign(d) |d|^(g-1) (d^2 + g p q b)`` (``-d (d^2 + 2 p q b)`` at ``g = 2``),
@@ -158,50 +148,77 @@ def _block_grads(
       ``b = softplus(x)``): ``dl/dx = (p - y) m`` on the positives and
       ``a p^g (p + g q softplus(x))`` on the negatives; ``dl/dy = -x m + b [y > 0]
       [iou_weighted]``.
+
+    The positives are selected by a 0/1 float mask and ``lerp`` (exact at 0 and 1): on CPU a
+    ``where`` on a bool mask costs many times a float pass.
     """
-    sp = TF.softplus(x)
+    l1 = torch.exp(x.abs().neg_()).log1p_()
+    sp = x.clamp_min(0.0).add_(l1)  # softplus(x) = -log(1 - p)
     p = torch.sigmoid(x)
-    q = torch.sigmoid(-x)
+    q = torch.sigmoid(x.neg())
+    b = torch.addcmul(sp, x, y, value=-1.0)
+    gx = gy = None
     if kind == "quality":
-        b = torch.addcmul(sp, x, y, value=-1.0)
-        d = y - p
+        d = torch.sub(y, p)
         if gamma == 2.0:
             m = d * d
-            gx = torch.addcmul(m, p.mul_(q), b, value=2.0).mul_(d).neg_()
-            gy = torch.addcmul(-x * m, d, b, value=2.0) if need_y else None
-            return gx, gy
+            if need_x:
+                gx = torch.addcmul(m, p * q, b, value=2.0).mul_(d).neg_()
+            if need_y:
+                gy = torch.mul(x, m).neg_().addcmul_(d, b, value=2.0)
+            return b.mul_(m), gx, gy
         m = _abs_pow(d, gamma)
         a = d.abs().clamp_min(torch.finfo(d.dtype).tiny)
         core = torch.sign(d)
         if gamma != 1.0:
             core = core * a.pow(gamma - 1.0)
-        gx = (a * a + gamma * p * q * b).mul_(core).neg_()
-        gy = (-x * m + gamma * core * b) if need_y else None
-        return gx, gy
-    pos = y > 0
-    neg = p * p if gamma == 2.0 else _p_pow(TF.softplus(-x), gamma)
+        if need_x:
+            gx = (a * a + gamma * p * q * b).mul_(core).neg_()
+        if need_y:
+            gy = -x * m + gamma * core * b
+        return b.mul_(m), gx, gy
+    pos = torch.gt(y, 0.0, out=torch.empty_like(y))  # 1.0 on the positives, else 0.0
+    if gamma == 2.0:
+        neg = p * p
+    else:
+        snp = x.neg().clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
+        neg = _p_pow(snp, gamma)
     if alpha is not None:
         neg = neg.mul_(alpha)
-    gneg = torch.addcmul(p, q, sp, value=gamma).mul_(neg)  # a p^g (p + g q softplus(x))
-    w = y if iou_weighted else pos.to(x.dtype)
-    gpos = (p - y).mul_(w)
-    gx = torch.where(pos, gpos, gneg)
-    gy = None
+    w = y if iou_weighted else pos
+    m = torch.lerp(neg, w, pos)
+    if need_x:
+        gneg = torch.addcmul(p, q, sp, value=gamma).mul_(neg)  # a p^g (p + g q softplus(x))
+        gpos = torch.sub(p, y).mul_(w)
+        gx = torch.lerp(gneg, gpos, pos)
     if need_y:
-        m = torch.where(pos, w, neg)
-        gy = -x * m
+        gy = torch.mul(x, m).neg_()
         if iou_weighted:
-            gy = gy + torch.where(pos, sp - x * y, torch.zeros_like(x))
-    return gx, gy
+            gy.addcmul_(b, pos)
+    return b.mul_(m), gx, gy
+
+
+def _modulated_pass(
+    x: Tensor, y: Tensor, args: tuple[str, float, float | None, bool], need_x: bool,
+    need_y: bool, reduce_sum: bool,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """``(loss or its sum, dl/dx, dl/dy)`` over flat inputs, block by block; ``args`` is
+    ``(kind, gamma, alpha, iou_weighted)``."""
+    kind, gamma, alpha, iou_weighted = args
+    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b: _modulated_block(
+        kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_x, need_y))  # fmt: skip
 
 
 class _ModulatedBCE(torch.autograd.Function):
-    """``BCE(x, y) m(x, y)`` (quality focal or varifocal) with an analytic backward.
+    """``BCE(x, y) m(x, y)`` (quality focal or varifocal) with an analytic gradient.
 
     ``forward(x, y, kind, gamma, alpha, iou_weighted, reduce_sum)`` takes flat ``x``/``y`` and
-    a number (or None) ``alpha``; it returns the per-element loss, or its sum. Only ``x`` and
-    ``y`` are saved; under ``create_graph=True`` the backward differentiates the plain formula
-    on them, so second derivatives are exact.
+    a number (or None) ``alpha``; it returns the per-element loss, or its sum. When an input
+    needs a gradient, the forward pass computes it beside the loss from the same terms and the
+    backward pass scales it by the upstream gradient (as :func:`losskit.focal_loss` does); a
+    second backward pass through the same graph recomputes it. Under ``create_graph=True``
+    the backward differentiates the plain formula on the saved inputs, so second derivatives
+    are exact.
     """
 
     @staticmethod
@@ -209,17 +226,9 @@ class _ModulatedBCE(torch.autograd.Function):
         ctx.save_for_backward(x, y)
         ctx.args = (kind, gamma, alpha, iou_weighted)
         ctx.reduce_sum = reduce_sum
-        blocks = _blocks(x.numel(), x.device)
-        if reduce_sum:
-            total = x.new_zeros(())
-            for a, b in blocks:
-                bce, m = _block_parts(kind, x[a:b], y[a:b], gamma, alpha, iou_weighted)
-                total = total + torch.dot(bce, m)
-            return total
-        out = torch.empty_like(x)
-        for a, b in blocks:
-            bce, m = _block_parts(kind, x[a:b], y[a:b], gamma, alpha, iou_weighted)
-            torch.mul(bce, m, out=out[a:b])
+        need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        out, gx, gy = _modulated_pass(x, y, ctx.args, need_x, need_y, reduce_sum)
+        ctx.grads = (gx, gy)  # not the output: ctx -> output -> grad_fn -> ctx is a cycle
         return out
 
     @staticmethod
@@ -238,15 +247,13 @@ class _ModulatedBCE(torch.autograd.Function):
             grads = iter(torch.autograd.grad(loss, wanted, grad_out.expand_as(loss),
                                              create_graph=True))  # fmt: skip
             return (next(grads) if need_x else None), (next(grads) if need_y else None), *none
-        gx = torch.empty_like(x) if need_x else None
-        gy = torch.empty_like(y) if need_y else None
-        for a, b in _blocks(x.numel(), x.device):
-            g = grad_out if ctx.reduce_sum else grad_out[a:b]
-            dx, dy = _block_grads(kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_y)
-            if gx is not None:
-                torch.mul(dx, g, out=gx[a:b])
-            if gy is not None and dy is not None:
-                torch.mul(dy, g, out=gy[a:b])
+        held, ctx.grads = ctx.grads, None
+        if held is None:  # a second backward pass through this graph: recompute
+            held = _modulated_pass(x, y, ctx.args, need_x, need_y, ctx.reduce_sum)[1:]
+        gx, gy = held
+        # the held derivatives are this graph's own buffers: scale them in place
+        gx = gx.mul_(grad_out) if need_x and gx is not None else None
+        gy = gy.mul_(grad_out) if need_y and gy is not None else None
         return gx, gy, *none
 
 

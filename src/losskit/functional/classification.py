@@ -24,6 +24,8 @@ instead, so every input gets its exact gradient.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as TF
 from torch import Tensor
@@ -484,15 +486,38 @@ def _scale(t: Tensor, factor: float | Tensor | None) -> Tensor:
     return t if factor is None else t.mul_(factor)
 
 
-def _focal_block_loss(
-    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float
-) -> tuple[Tensor, Tensor]:
-    """Per-element positive and negative terms: ``fpos = a (1-p)^g (-log p)``,
-    ``fneg = (1-a) p^g (-log(1-p))``."""
-    nlp, nl1mp, _, _, mods = _focal_parts(x, gamma)
+def _focal_block(
+    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, need_x: bool,
+    need_y: bool,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """One block's per-element loss ``l = y fpos + (1 - y) fneg`` and, when asked, its
+    derivatives, from one evaluation of the shared terms (so the backward pass only scales
+    them by the upstream gradient).
+
+    ``fpos = a q^g (-log p)``, ``fneg = (1-a) p^g (-log q)`` with ``p = sigmoid(x)``,
+    ``q = 1 - p``; ``d fpos/dx = -a q^g (g p (-log p) + q)``,
+    ``d fneg/dx = (1-a) p^g (g q (-log q) + p)``, ``dl/dy = fpos - fneg``. Neither derivative
+    carries ``q^(g-1)``, so every gamma >= 0 is finite at ``p = 0`` and ``p = 1``.
+    """
+    nlp, nl1mp, p, q, mods = _focal_parts(x, gamma)
     ap, an = _alpha_pair(alpha)
-    fpos, fneg = (nlp, nl1mp) if mods is None else (nlp.mul_(mods[0]), nl1mp.mul_(mods[1]))
-    return _scale(fpos, ap), _scale(fneg, an)
+    gx = None
+    if need_x:
+        gpos = torch.addcmul(q, p, nlp, value=gamma)
+        gneg = torch.addcmul(p, q, nl1mp, value=gamma)
+    if mods is None:
+        mq: Tensor | float | None = ap
+        mp: Tensor | float | None = an
+    else:  # the alpha factors folded into the modulators: one product serves loss and grad
+        mq = _scale(mods[0], ap)
+        mp = _scale(mods[1], an)
+    fpos = nlp if mq is None else nlp.mul_(mq)
+    fneg = nl1mp if mp is None else nl1mp.mul_(mp)
+    if need_x:
+        gpos = gpos.neg_() if mq is None else gpos.mul_(mq).neg_()
+        gx = torch.lerp(gneg if mp is None else gneg.mul_(mp), gpos, y)
+    gy = torch.sub(fpos, fneg) if need_y else None
+    return torch.lerp(fneg, fpos, y), gx, gy
 
 
 def _focal_plain(x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float) -> Tensor:
@@ -508,36 +533,6 @@ def _focal_plain(x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: floa
     return torch.lerp(fneg, fpos, y)
 
 
-def _focal_block_grad(
-    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, need_y: bool
-) -> tuple[Tensor, Tensor | None]:
-    """``dl/dx`` (and ``dl/dy`` if asked) of ``l = y fpos + (1 - y) fneg``.
-
-    With ``p = sigmoid(x)``, ``q = 1 - p``:
-    ``d fpos/dx = -a q^g (g p (-log p) + q)`` and ``d fneg/dx = (1-a) p^g (g q (-log q) + p)``.
-    Neither carries ``q^(g-1)``, so every gamma >= 0 is finite at ``p = 0`` and ``p = 1``.
-    """
-    nlp, nl1mp, p, q, mods = _focal_parts(x, gamma)
-    ap, an = _alpha_pair(alpha)
-    gpos = torch.addcmul(q, p, nlp, value=gamma)
-    gneg = torch.addcmul(p, q, nl1mp, value=gamma)
-    gy = None
-    if mods is not None:
-        if need_y:
-            gy = (nlp * mods[0], nl1mp * mods[1])
-        gpos.mul_(mods[0])
-        gneg.mul_(mods[1])
-    elif need_y:
-        gy = (nlp, nl1mp)
-    gpos = gpos.neg_() if ap is None else gpos.mul_(-ap)
-    _scale(gneg, an)
-    gx = torch.lerp(gneg, gpos, y)
-    dy = None
-    if gy is not None:
-        dy = _scale(gy[0], ap).sub_(_scale(gy[1], an))
-    return gx, dy
-
-
 def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
     """Index ranges of the blocks: one block under torch.compile (which fuses the element-wise
     work itself), cache-sized blocks on CPU, large ones on accelerators."""
@@ -551,15 +546,54 @@ def _take(alpha: float | Tensor | None, a: int, b: int) -> float | Tensor | None
     return alpha[a:b] if isinstance(alpha, Tensor) else alpha
 
 
+def _blockwise(
+    x: Tensor, y: Tensor, need_x: bool, need_y: bool, reduce_sum: bool,
+    block: Callable[[int, int], tuple[Tensor, Tensor | None, Tensor | None]],
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """``(loss or its sum, dl/dx, dl/dy)`` over flat inputs from ``block(a, b)``, which gives
+    the per-element loss and derivatives of the elements ``[a, b)``, block by block."""
+    blocks = _blocks(x.numel(), x.device)
+    if len(blocks) == 1:
+        loss, gx, gy = block(0, x.numel())
+        return (loss.sum() if reduce_sum else loss), gx, gy
+    out = x.new_zeros(()) if reduce_sum else torch.empty_like(x)
+    gx = torch.empty_like(x) if need_x else None
+    gy = torch.empty_like(y) if need_y else None
+    for a, b in blocks:
+        loss, dx, dy = block(a, b)
+        if reduce_sum:
+            out = out + loss.sum()
+        else:
+            out[a:b] = loss
+        if gx is not None and dx is not None:
+            gx[a:b] = dx
+        if gy is not None and dy is not None:
+            gy[a:b] = dy
+    return out, gx, gy
+
+
+def _focal_pass(
+    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, need_x: bool,
+    need_y: bool, reduce_sum: bool,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """``(loss or its sum, dl/dx, dl/dy)`` of the sigmoid focal loss over flat inputs."""
+    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b: _focal_block(
+        x[a:b], y[a:b], _take(alpha, a, b), gamma, need_x, need_y))  # fmt: skip
+
+
 class _SigmoidFocal(torch.autograd.Function):
-    """Sigmoid focal loss with an analytic backward.
+    """Sigmoid focal loss with an analytic gradient.
 
     ``forward(x, y, alpha, gamma, reduce_sum)`` takes flat ``x``/``y`` (and a flat ``alpha``
     of the same length that needs no gradient, a number, or None) and returns the per-element
-    loss, or its sum. Only ``x``, ``y`` (and a tensor ``alpha``) are saved; the backward
-    recomputes the sigmoid and softplus terms, so nothing of the size of the input is kept in
-    between. Under ``create_graph=True`` the backward differentiates :func:`_focal_plain`
-    instead, so second derivatives are exact.
+    loss, or its sum. When an input needs a gradient, the forward pass computes its
+    derivative beside the loss from the same sigmoid and softplus terms (one block of cache
+    size at a time on CPU), and the backward pass scales it by the upstream gradient: the
+    element-wise work is done once, not again in the backward pass. The derivative is held
+    between the passes (the size of ``x``) in place of a recomputation; a second backward
+    pass through the same graph (``retain_graph=True``) recomputes it. Under
+    ``create_graph=True`` the backward differentiates :func:`_focal_plain` instead, so second
+    derivatives are exact.
     """
 
     @staticmethod
@@ -568,20 +602,9 @@ class _SigmoidFocal(torch.autograd.Function):
         ctx.alpha = None if isinstance(alpha, Tensor) else alpha
         ctx.gamma = gamma
         ctx.reduce_sum = reduce_sum
-        blocks = _blocks(x.numel(), x.device)
-        if reduce_sum:
-            total = x.new_zeros(())
-            for a, b in blocks:
-                fpos, fneg = _focal_block_loss(x[a:b], y[a:b], _take(alpha, a, b), gamma)
-                total = total + torch.lerp(fneg, fpos, y[a:b]).sum()
-            return total
-        if len(blocks) == 1:
-            fpos, fneg = _focal_block_loss(x, y, alpha, gamma)
-            return torch.lerp(fneg, fpos, y)
-        out = torch.empty_like(x)
-        for a, b in blocks:
-            fpos, fneg = _focal_block_loss(x[a:b], y[a:b], _take(alpha, a, b), gamma)
-            torch.lerp(fneg, fpos, y[a:b], out=out[a:b])
+        need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        out, gx, gy = _focal_pass(x, y, alpha, gamma, need_x, need_y, reduce_sum)
+        ctx.grads = (gx, gy)  # not the output: ctx -> output -> grad_fn -> ctx would be a cycle
         return out
 
     @staticmethod
@@ -597,16 +620,13 @@ class _SigmoidFocal(torch.autograd.Function):
             grads = torch.autograd.grad(loss, wanted, grad_out.expand_as(loss), create_graph=True)
             it = iter(grads)
             return (next(it) if need_x else None), (next(it) if need_y else None), None, None, None
-        blocks = _blocks(x.numel(), x.device)
-        gx = torch.empty_like(x) if need_x else None
-        gy = torch.empty_like(y) if need_y else None
-        for a, b in blocks:
-            g = grad_out if ctx.reduce_sum else grad_out[a:b]
-            dx, dy = _focal_block_grad(x[a:b], y[a:b], _take(alpha, a, b), ctx.gamma, need_y)
-            if gx is not None:
-                torch.mul(dx, g, out=gx[a:b])
-            if gy is not None and dy is not None:
-                torch.mul(dy, g, out=gy[a:b])
+        held, ctx.grads = ctx.grads, None
+        if held is None:  # a second backward pass through this graph: recompute
+            held = _focal_pass(x, y, alpha, ctx.gamma, need_x, need_y, ctx.reduce_sum)[1:]
+        gx, gy = held
+        # the held derivatives are this graph's own buffers: scale them in place
+        gx = gx.mul_(grad_out) if need_x and gx is not None else None
+        gy = gy.mul_(grad_out) if need_y and gy is not None else None
         return gx, gy, None, None, None
 
 

@@ -605,7 +605,7 @@ SPECS = [
     _entry(
         function=F.poly1_cross_entropy,
         make_inputs=_classes,
-        peers=("PolyLoss paper's poly1_cross_entropy (formula re-derived)",),
+        peers=("timm.loss.PolyCrossEntropy", "PolyLoss paper's poly1_cross_entropy"),
         kwargs={"poly_coef": 2.0, "label_smoothing": 0.1},
         explain=_explain_poly_ce,
     ),
