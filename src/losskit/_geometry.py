@@ -536,7 +536,7 @@ def _share(a: Tensor, b: Tensor) -> Tensor:
     return torch.sub(a, b).sign_().add_(1.0).mul_(0.5)
 
 
-def _ge(a: Tensor, b: Tensor) -> Tensor:
+def _ge(a: Tensor, b: Tensor | float) -> Tensor:
     """``a >= b`` as 1.0 / 0.0 in ``a``'s dtype, written straight into a float tensor."""
     return torch.ge(a, b, out=torch.empty_like(a))
 
@@ -733,11 +733,11 @@ def _fused3d_block(
         inv_ce = ce.reciprocal()
         g_i.add_(inv_ce)
         g_v.sub_(inv_ce)
-        g_cw = oc.mul_(ue.mul(inv_ce).mul_(inv_ce)).mul_(_ge(rcw, torch.zeros_like(rcw)))
+        g_cw = oc.mul_(ue.mul(inv_ce).mul_(inv_ce)).mul_(_ge(rcw, 0.0))
     else:
         loss = torch.neg(iou).add_(1.0)
-    g_iw = oi.mul_(g_i).mul_(_ge(riw, torch.zeros_like(riw)))
-    g_sp = op.mul_(g_v).mul_(_ge(rsp, torch.zeros_like(rsp)))
+    g_iw = oi.mul_(g_i).mul_(_ge(riw, 0.0))
+    g_sp = op.mul_(g_v).mul_(_ge(rsp, 0.0))
     lo_p, hi_p = _share(p1, t1), _share(t2, p2)  # p's part of max(p1, t1), min(p2, t2)
     gp = torch.cat([torch.neg(g_sp), g_sp])
     if giou:
@@ -750,7 +750,7 @@ def _fused3d_block(
         gp[3:].addcmul_(g_iw, hi_p)
     gt = None
     if need_t:
-        g_st = ot.mul_(g_v).mul_(_ge(rst, torch.zeros_like(rst)))
+        g_st = ot.mul_(g_v).mul_(_ge(rst, 0.0))
         gt = torch.cat([torch.neg(g_st), g_st])
         if giou:
             gt[:3].sub_(g_iw).addcmul_(dd, lo_p)

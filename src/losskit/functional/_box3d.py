@@ -22,16 +22,14 @@ from .._checks import (
     Mask,
     Positive,
     Weight,
-    check_broadcast,
     check_floating,
     check_last_dim,
     check_same_device,
-    check_same_shape,
     compute_dtype,
 )
 from .._geometry import FusedIoU3D, iou_similarity_3d
-from .._reduction import Reduction, check_avg_factor, exclusion, finish_avg, zero_excluded
-from .box import IoUExponent, IoUForm
+from .._reduction import Reduction, finish_avg
+from .box import IoUExponent, IoUForm, _paired_boxes
 
 __all__ = [
     "iou_3d_loss",
@@ -48,18 +46,8 @@ def _box3d_loss(
     weight: Tensor | None, mask: Tensor | None, avg_factor: float | Tensor | None,
     reduction: Reduction,
 ) -> Tensor:  # fmt: skip
-    check_avg_factor(fn, avg_factor, reduction)
-    check_floating(fn, "boxes", boxes)
-    check_floating(fn, "target", target)
-    check_same_shape(fn, boxes, target, ("boxes", "target"))
-    check_last_dim(fn, "boxes", boxes, 6)
-    check_same_device(fn, ("boxes", boxes), ("target", target), ("weight", weight), ("mask", mask))
-    per_box = boxes.shape[:-1]
-    check_broadcast(fn, "weight", weight, per_box)
-    keep = exclusion(fn, per_box, mask=mask)
-    out_dtype, work = boxes.dtype, compute_dtype(boxes)
-    p = zero_excluded(boxes.to(work), keep, 1)
-    t = zero_excluded(target.to(work), keep, 1)
+    p, t, keep = _paired_boxes(fn, boxes, target, 6, weight, mask, avg_factor, reduction)
+    out_dtype = boxes.dtype
     if form == "log":
         iou = iou_similarity_3d(p, t, "iou", eps=eps)
         loss = torch.log(iou.clamp_min(eps)).mul(-power)

@@ -81,24 +81,36 @@ IoUExponent = Annotated[float, Range(1.0)]
 _FUSED = ("iou", "giou", "diou", "ciou")
 
 
+def _paired_boxes(
+    fn: str, boxes: Tensor, target: Tensor, coords: int, weight: Tensor | None,
+    mask: Tensor | None, avg_factor: float | Tensor | None, reduction: Reduction,
+) -> tuple[Tensor, Tensor, Tensor | None]:  # fmt: skip
+    """Check the inputs of a loss of paired boxes with ``coords`` coordinates (4 in 2-D, 6 in
+    3-D); return both in the compute dtype with the left-out boxes zeroed, and the kept boxes
+    (``None``: all)."""
+    check_avg_factor(fn, avg_factor, reduction)
+    check_floating(fn, "boxes", boxes)
+    check_floating(fn, "target", target)
+    check_same_shape(fn, boxes, target, ("boxes", "target"))
+    check_last_dim(fn, "boxes", boxes, coords)
+    check_same_device(fn, ("boxes", boxes), ("target", target), ("weight", weight), ("mask", mask))
+    per_box = boxes.shape[:-1]
+    check_broadcast(fn, "weight", weight, per_box)
+    keep = exclusion(fn, per_box, mask=mask)
+    work = compute_dtype(boxes)
+    return (zero_excluded(boxes.to(work), keep, 1), zero_excluded(target.to(work), keep, 1),
+            keep)  # fmt: skip
+
+
 def _box_loss(
     fn: str, kind: str, boxes: Tensor, target: Tensor, box_format: str, eps: float,
     weight: Tensor | None, mask: Tensor | None, reduction: Reduction, alpha_mode: str = "detach",
     v_grad: str = "exact", shape_exponent: float = 4.0, avg_factor: float | Tensor | None = None,
     power: float = 1.0, form: str = "linear",
 ) -> Tensor:  # fmt: skip
-    check_avg_factor(fn, avg_factor, reduction)
-    check_floating(fn, "boxes", boxes)
-    check_floating(fn, "target", target)
-    check_same_shape(fn, boxes, target, ("boxes", "target"))
-    check_last_dim(fn, "boxes", boxes, 4)
-    check_same_device(fn, ("boxes", boxes), ("target", target), ("weight", weight), ("mask", mask))
-    per_box = boxes.shape[:-1]
-    check_broadcast(fn, "weight", weight, per_box)
-    keep = exclusion(fn, per_box, mask=mask)
-    out_dtype, work = boxes.dtype, compute_dtype(boxes)
-    p = to_xyxy(zero_excluded(boxes.to(work), keep, 1), box_format)
-    t = to_xyxy(zero_excluded(target.to(work), keep, 1), box_format)
+    p, t, keep = _paired_boxes(fn, boxes, target, 4, weight, mask, avg_factor, reduction)
+    p, t = to_xyxy(p, box_format), to_xyxy(t, box_format)
+    out_dtype = boxes.dtype
     if form == "log":
         # -ln(max(IoU, eps)^a) = -a ln max(IoU, eps): the floor keeps disjoint boxes finite
         iou = iou_similarity(p, t, "iou", eps=eps)
