@@ -16,26 +16,32 @@ are applied to the ``B x C`` block, never to a normalised copy of ``W``), and th
 over blocks of classes:
 
 * ``chunk_size=None`` (dense): the ``(C, B)`` probabilities are kept for the backward pass,
-  which is then three matrix products, like any linear layer;
+  which is then three matrix products, like any linear layer. The forward pass makes them in
+  one pass over the logits: each block is overwritten by ``e = exp(z - shift)``, ``shift``
+  the running maximum of the online log-sum-exp when the block is reached, and a last
+  in-place pass multiplies each block by ``exp(shift - lse)`` (no second exponential);
 * ``chunk_size=n``: only per-row statistics are kept (an online log-sum-exp over class
   blocks); the backward pass recomputes each block's logits and writes its rows of the weight
   gradient directly. Peak memory beyond ``W`` and its gradient is ``O(n (B + D))``, at the
   cost of one more matrix product (four instead of three).
 
-Denormals: probabilities below ``exp(-64)`` (float32; ``exp(-600)`` in float64) are set to
-exactly 0 before any arithmetic touches them. Their total mass is below ``C e^-64``,
-far under float32 resolution, and it keeps subnormal numbers, which can be many times slower
-on x86 CPUs, out of the matrix products whatever the user's flush-to-zero setting.
+Denormals: terms below ``exp(-64)`` of the running maximum (float32; ``exp(-600)`` in
+float64) are set to exactly 0 before the exponential, and probabilities that the final
+rescaling brings below ``exp(-64)`` in size are set to 0 too. Their total mass is below
+``C e^-64``, far under float32 resolution, and it keeps subnormal numbers, which can be many
+times slower on x86 CPUs, out of the matrix products whatever the user's flush-to-zero
+setting.
 
 Hard-negative modulation (CurricularFace; insightface's inter-class filtering): with a
 :class:`Modulation` ``(threshold, a, b)``, every *non-target* logit above its row's threshold
 becomes ``z (a + b z)`` (or 0) before the log-sum-exp (``a``, ``b`` may require grad). The
-dense path keeps the raw logits during its first pass and turns them into ``p dz'/dz`` in its
-last one (plus two per-row sums when ``a`` or ``b`` needs a gradient), so its backward pass
-is the plain one; the chunked path recomputes the block and its modulation in the backward
-pass. Only elementwise passes are added (no matrix product, no ``(C, B)`` buffer), written as
-float arithmetic with a 0/1 mask: on CPU a boolean ``where`` costs many times a multiply.
-Losses without a modulation run the code path they ran before.
+dense path computes the modulation once: each block's ``e`` of the modulated logits times
+``dz'/dz`` replaces the raw logits in the buffer (plus two per-row running sums when ``a`` or
+``b`` needs a gradient), so its backward pass is the plain one; the chunked path recomputes
+the block and its modulation in the backward pass. Only elementwise passes are added (no
+matrix product, no ``(C, B)`` buffer), written as float arithmetic with a 0/1 mask: on CPU a
+boolean ``where`` costs many times a multiply. Losses without a modulation run the code path
+they ran before.
 
 The backward pass is hand-written. Under ``create_graph=True`` (a gradient penalty, a
 Hessian-vector product) it differentiates the same quantities written as plain tensor
@@ -44,6 +50,7 @@ operations instead (:func:`_plain_parts`, ``O(B C)`` memory), so second derivati
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -194,6 +201,21 @@ def _route(
             rows.copy_(a)
 
 
+def _lse_step(
+    z: Tensor, m: Tensor, s: Tensor, floor: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One step of the online log-sum-exp over a block of logits ``z`` ``(c, B)`` (its
+    targets already ``-inf``), which becomes ``e = exp(z - shift)`` in place (terms below
+    ``exp(floor)`` exactly 0). Returns the new running max, the new running sum of
+    ``exp(z - max)``, the ``shift`` (the new max, 0 where still ``-inf``) and the factor
+    ``exp(m_old - shift)`` by which the running sums were rescaled."""
+    m_new = torch.maximum(m, z.amax(0))
+    shift = torch.nan_to_num(m_new, neginf=0.0)  # a row may have seen only its target
+    e = torch.threshold_(z.sub_(shift), floor, float("-inf")).exp_()
+    rescale = torch.exp(m - shift)
+    return m_new, s * rescale + e.sum(0), shift, rescale
+
+
 class _MarginCE(torch.autograd.Function):
     """``(xt, W, b, labels) -> (lse over non-target classes, raw target logit, ||W_y||)``."""
 
@@ -228,14 +250,23 @@ class _MarginCE(torch.autograd.Function):
         m = xt.new_full((B,), ninf)  # running max of the non-target logits
         s = xt.new_zeros(B)  # running sum of exp(z - m)
         zt = xt.new_zeros(B)  # raw target logit
+        # dense: each block of the buffer holds e = exp(z - shift) (times dz'/dz under a
+        # modulation), ``shift`` the running max when the block was seen; one rescaling pass
+        # at the end turns it into the probabilities the backward pass reads
         buf = xt.new_empty((C, B)) if store else None
+        shifts: list[tuple[int, int, Tensor]] = []
         argbuf = None
         if store and subcentres:
             small = weight.shape[1] <= 256  # the winning sub-centre's index fits a byte
             kind = torch.uint8 if small else torch.int64
             argbuf = torch.empty((C, B), dtype=kind, device=xt.device)
-        if modulate:  # scratch blocks: the hard mask and the modulated logits
+        # dense with a learnable modulation: per row, running sums of e z h and e z^2 h (the
+        # gradients of a and b), rescaled like s
+        want = modulate and not zero and store and any(ctx.needs_input_grad[10:12])
+        sa, sb = (xt.new_zeros(B), xt.new_zeros(B)) if want else (None, None)
+        if modulate:  # scratch blocks: the hard mask, the modulated logits, dz'/dz
             hbuf, sbuf = xt.new_empty((min(chunk, C), B)), xt.new_empty((min(chunk, C), B))
+            fbuf = torch.empty_like(hbuf) if store and not zero else None
             if not zero:
                 ca1, one = ca - 1.0, xt.new_ones(())
         for j0 in range(0, C, chunk):
@@ -247,68 +278,61 @@ class _MarginCE(torch.autograd.Function):
             inside, idx = _target_index(labels, j0, j1 - j0)
             cur = z.gather(0, idx).squeeze(0)
             zt = torch.where(inside, cur, zt)
-            if thr is not None:  # i.e. modulate
-                # the buffer keeps the raw logits; the modulated ones go to scratch
-                h = _hard(z, thr, hbuf[: j1 - j0])
-                if zero:  # z (1 - h)
-                    z = torch.addcmul(z, z, h, value=-1.0, out=sbuf[: j1 - j0])
-                else:
-                    z = _modulate(z, h, ca1, cb, sbuf[: j1 - j0])
-                cur = z.gather(0, idx).squeeze(0)  # what the scatter below keeps
-            z.scatter_(0, idx, torch.where(inside, torch.full_like(cur, ninf), cur).unsqueeze(0))
-            if buf is not None:
-                if out is None:
-                    buf[j0:j1] = z
-                if argbuf is not None:
-                    assert arg is not None  # sub-centre weights: _block returns the argmax
-                    argbuf[j0:j1] = arg
-            m_new = torch.maximum(m, z.amax(0))
-            shift = torch.nan_to_num(m_new, neginf=0.0)  # a row may have seen only its target
-            e = z - shift if buf is not None and not modulate else z.sub_(shift)
-            e = torch.threshold_(e, floor, ninf).exp_()
-            s = s * torch.exp(m - shift) + e.sum(0)
-            m = m_new
+            if argbuf is not None:
+                assert arg is not None  # sub-centre weights: _block returns the argmax
+                argbuf[j0:j1] = arg
+            if not modulate:
+                z.scatter_(0, idx, torch.where(inside, ninf, cur).unsqueeze(0))
+                m, s, shift, _ = _lse_step(z, m, s, floor)  # z is now e
+                if buf is not None:
+                    if out is None:
+                        buf[j0:j1] = z
+                    shifts.append((j0, j1, shift))
+                continue
+            # the modulated logits go to scratch; dense, e dz'/dz then replaces the block's raw
+            # logits in the buffer
+            n = j1 - j0
+            h = _hard(z, thr, hbuf[:n])
+            f = None
+            if zero:  # z (1 - h)
+                zm = torch.addcmul(z, z, h, value=-1.0, out=sbuf[:n])
+            elif fbuf is not None:
+                zm, f = _modulate_and_factor(z, h, ca1, cb, one, sbuf[:n], fbuf[:n])
+            else:
+                zm = _modulate(z, h, ca1, cb, sbuf[:n])
+            kept = zm.gather(0, idx).squeeze(0)
+            zm.scatter_(0, idx, torch.where(inside, ninf, kept).unsqueeze(0))
+            m, s, shift, rescale = _lse_step(zm, m, s, floor)  # zm is now e
+            if buf is None:
+                continue
+            if sa is not None and sb is not None:
+                ezh = h.mul_(zm).mul_(z)  # the mask's scratch is free once f is known
+                sa = sa * rescale + ezh.sum(0)
+                sb = sb * rescale + ezh.mul_(z).sum(0)
+            if f is None:  # dz'/dz = 1 - h
+                torch.addcmul(zm, zm, h, value=-1.0, out=z)
+            else:
+                torch.mul(zm, f, out=z)
+            shifts.append((j0, j1, shift))
         lse = m + torch.log(s)  # -inf for a row whose only class is its target
         safe = torch.nan_to_num(lse, neginf=0.0)
-        sums = None
-        if buf is not None and not modulate:
-            for j0 in range(0, C, chunk):
-                torch.threshold_(buf[j0 : j0 + chunk].sub_(safe), floor, ninf).exp_()
-        elif buf is not None:
-            assert thr is not None  # the branch above takes every unmodulated call
-            # the buffer's raw logits become p dz'/dz (p of the modulated logits), so that the
-            # backward pass is the plain one; per row, sum p z h and sum p z^2 h for the
-            # gradients of a and b
-            want_a, want_b = ctx.needs_input_grad[10:12]
-            sums = (xt.new_zeros(B), xt.new_zeros(B)) if want_a or want_b else None
-            fbuf = torch.empty_like(hbuf)
-            for j0 in range(0, C, chunk):
-                j1 = min(j0 + chunk, C)
-                zb = buf[j0:j1]
-                inside, idx = _target_index(labels, j0, j1 - j0)
-                h = _hard(zb, thr, hbuf[: j1 - j0])
-                if zero:
-                    p = torch.addcmul(zb, zb, h, value=-1.0, out=sbuf[: j1 - j0])
-                else:
-                    p, f = _modulate_and_factor(zb, h, ca1, cb, one, sbuf[: j1 - j0],
-                                                fbuf[: j1 - j0])  # fmt: skip
-                cur = p.gather(0, idx).squeeze(0)
-                p.scatter_(0, idx, torch.where(inside, ninf, cur).unsqueeze(0))
-                p = torch.threshold_(p.sub_(safe), floor, ninf).exp_()
-                if sums is not None:
-                    pz = h.mul_(p).mul_(zb)  # the mask's scratch is free now
-                    sums[0].add_(pz.sum(0))
-                    sums[1].add_(pz.mul_(zb).sum(0))
-                if zero:  # dz'/dz = 1 - h
-                    torch.addcmul(p, p, h, value=-1.0, out=zb)
-                else:
-                    torch.mul(p, f, out=zb)
+        if buf is not None:
+            # e exp(shift - lse) = p; what falls below exp(floor) in size becomes exactly 0
+            # (subnormal numbers can make the backward's matrix products many times slower)
+            tiny = math.exp(floor)
+            for k0, k1, shift in shifts:
+                blk = buf[k0:k1].mul_(torch.exp(shift - safe).unsqueeze(0))
+                torch.hardshrink(blk, tiny, out=blk)
+        s0 = s1 = None
+        if sa is not None and sb is not None:
+            # the sums were taken in units of exp(z - final shift); p = that times 1 / s
+            last = torch.exp(torch.nan_to_num(m, neginf=0.0) - safe)
+            s0, s1 = sa * last, sb * last
         target_norm = target_norm and not subcentres
         if target_norm:
             wn = torch.linalg.vector_norm(weight[labels].to(xt.dtype), dim=-1)
         else:
             wn = xt.new_zeros(B)
-        s0, s1 = (None, None) if sums is None else sums
         ctx.save_for_backward(
             xt, weight, bias, labels, safe, wn, buf, argbuf, thr, mod_a, mod_b, s0, s1
         )

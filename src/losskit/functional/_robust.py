@@ -65,10 +65,11 @@ def _log1p_sq(t: Tensor) -> Tensor:
     ``t^2``, no cancellation below)."""
     a = t.abs()
     small = a < 1.0
-    a_small = torch.where(small, a, torch.zeros_like(a))
+    # the small branch squares t itself, not |t|: the second derivative at t = 0 is exact
+    t_small = torch.where(small, t, torch.zeros_like(t))
     a_large = torch.where(small, torch.ones_like(a), a)
     inv = 1.0 / a_large
-    return torch.where(small, torch.log1p(a_small * a_small),
+    return torch.where(small, torch.log1p(t_small * t_small),
                        2.0 * torch.log(a_large) + torch.log1p(inv * inv))  # fmt: skip
 
 
@@ -81,9 +82,9 @@ def _geman_mcclure(r: Tensor) -> Tensor:
     """``2 r^2 / (r^2 + 4) = 2 / (1 + (2 / r)^2)``, the second form above ``|r| = 1``."""
     a = r.abs()
     small = a < 1.0
-    a_small = torch.where(small, a, torch.zeros_like(a))
+    r_small = torch.where(small, r, torch.zeros_like(r))  # r, not |r|: exact at r = 0 twice
     a_large = torch.where(small, torch.ones_like(a), a)
-    q = a_small * a_small
+    q = r_small * r_small
     inv = 2.0 / a_large
     return torch.where(small, 2.0 * q / (q + 4.0), 2.0 / (1.0 + inv * inv))
 
@@ -96,13 +97,120 @@ def _welsch(r: Tensor) -> Tensor:
 
 def _elementwise_scaled(
     fn: str, pred: Tensor, target: Tensor, residual_scale: float, weight: Tensor | None,
-    mask: Tensor | None, reduction: Reduction, rho,
+    mask: Tensor | None, reduction: Reduction, rho, fused=None,
 ) -> Tensor:  # fmt: skip
     def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
-        d = p - t
-        return _reduce(rho(d if residual_scale == 1.0 else d / residual_scale), r)
+        return _reduce(_residual_loss(p, t, residual_scale, rho, fused), r)
 
     return elementwise_loss(fn, pred, target, weight, mask, reduction, kernel)
+
+
+# ----------------------------------------------------------------- fused value + derivative
+#
+# Cauchy, Geman-McClure and balanced L1 evaluate their overflow-safe forms above with
+# ``torch.where`` branches, which on a CPU cost many times a multiply in the forward and the
+# backward pass. On CPU they run instead through :class:`_Fused`: one forward pass computes
+# the loss and its derivative together (the textbook formula, in place), and the backward
+# pass only scales the held derivative. The textbook formula is used where it cannot
+# overflow, decided once per call from the residuals' extreme values; otherwise (and on other
+# devices, under ``torch.compile``, and for second derivatives) the safe forms above are used.
+
+
+def _cauchy_fused(r: Tensor, want: bool) -> tuple[Tensor, Tensor | None] | None:
+    """``log1p(r^2 / 2)`` and ``r / (1 + r^2 / 2)``, or None where ``r^2`` could overflow."""
+    if not _bounded(r, math.sqrt(torch.finfo(r.dtype).max) / 4.0):
+        return None
+    q = (r * r).mul_(0.5)
+    loss = torch.log1p(q)
+    return loss, (r.div_(q.add_(1.0)) if want else None)
+
+
+def _geman_mcclure_fused(r: Tensor, want: bool) -> tuple[Tensor, Tensor | None] | None:
+    """``2 r^2 / (r^2 + 4)`` and ``16 r / (r^2 + 4)^2``, or None where ``(r^2 + 4)^2`` could
+    overflow."""
+    if not _bounded(r, torch.finfo(r.dtype).max ** 0.25 / 4.0):
+        return None
+    q = r * r
+    den = q + 4.0
+    loss = q.mul_(2.0).div_(den)
+    return loss, (r.mul_(16.0).div_(den.square_()) if want else None)
+
+
+def _bounded(r: Tensor, limit: float) -> bool:
+    """Every ``|r| <= limit`` (one pass; False for a NaN or an empty ``r``)."""
+    if r.numel() == 0:
+        return False
+    lo, hi = torch.aminmax(r)
+    return bool(torch.maximum(-lo, hi) <= limit)
+
+
+class _Fused(torch.autograd.Function):
+    """``rho((pred - target) / c)`` element-wise, its derivative computed in the forward pass.
+
+    ``forward(pred, target, plain, fused, c)``: ``fused(r, want)`` returns the loss and
+    (if ``want``) ``d rho / d r`` computed in place on its own ``r``, or None to fall back to
+    ``plain(r)`` (the overflow-safe composable form, differentiated by autograd). The
+    derivative, divided by ``c``, is held for the backward pass (a second backward pass through
+    the same graph recomputes it); under ``create_graph=True`` the backward pass
+    differentiates ``plain`` instead, so second derivatives are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, pred: Tensor, target: Tensor, plain, fused, c: float) -> Tensor:
+        ctx.save_for_backward(pred, target)
+        ctx.fns = (plain, fused, c)
+        want = any(ctx.needs_input_grad[:2])
+        loss, ctx.held = _fused_pass(pred, target, plain, fused, c, want)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        pred, target = ctx.saved_tensors
+        plain, fused, c = ctx.fns
+        need_p, need_t = ctx.needs_input_grad[:2]
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the composable form on the saved inputs
+            loss = plain(_scaled(pred - target, c))
+            wanted = [t for t, n in ((pred, need_p), (target, need_t)) if n]
+            it = iter(torch.autograd.grad(loss, wanted, grad, create_graph=True))
+            return (next(it) if need_p else None), (next(it) if need_t else None), None, None, None
+        held, ctx.held = ctx.held, None
+        if held is None:  # a second backward pass through this graph: recompute
+            held = _fused_pass(pred, target, plain, fused, c, True)[1]
+        assert held is not None  # computed whenever an input needs a gradient
+        gp = held.mul_(grad)  # the held derivative is this graph's own buffer
+        if not need_t:
+            return gp, None, None, None, None
+        return (gp, -gp, None, None, None) if need_p else (None, gp.neg_(), None, None, None)
+
+
+def _fused_pass(
+    pred: Tensor, target: Tensor, plain, fused, c: float, want: bool
+) -> tuple[Tensor, Tensor | None]:
+    r = pred - target
+    if c != 1.0:
+        r.div_(c)
+    out = fused(r, want)
+    if out is None:  # the safe form and its derivative by autograd
+        with torch.enable_grad():
+            r = _scaled(pred.detach() - target.detach(), c).requires_grad_(want)
+            loss = plain(r)
+            deriv = torch.autograd.grad(loss.sum(), r)[0] if want else None
+        return loss.detach(), deriv if deriv is None or c == 1.0 else deriv.div_(c)
+    loss, deriv = out
+    return loss, deriv if deriv is None or c == 1.0 else deriv.div_(c)
+
+
+def _scaled(d: Tensor, c: float) -> Tensor:
+    return d if c == 1.0 else d / c
+
+
+def _residual_loss(p: Tensor, t: Tensor, c: float, plain, fused) -> Tensor:
+    """``plain((p - t) / c)`` element-wise, through :class:`_Fused` on CPU in eager mode (on
+    other devices and under ``torch.compile`` the composable form is as fast or fused)."""
+    if fused is not None and p.device.type == "cpu" and not torch.compiler.is_compiling():
+        return _Fused.apply(p, t, plain, fused, c)
+    return plain(_scaled(p - t, c))
 
 
 @checked
@@ -207,7 +315,7 @@ def cauchy_loss(
         tensor([0.0000, 1.0986])
     """
     return _elementwise_scaled("cauchy_loss", pred, target, residual_scale, weight, mask,
-                               reduction, _cauchy)  # fmt: skip
+                               reduction, _cauchy, _cauchy_fused)  # fmt: skip
 
 
 @checked
@@ -258,7 +366,7 @@ def geman_mcclure_loss(
         tensor([0., 1., 2.])
     """
     return _elementwise_scaled("geman_mcclure_loss", pred, target, residual_scale, weight, mask,
-                               reduction, _geman_mcclure)  # fmt: skip
+                               reduction, _geman_mcclure, _geman_mcclure_fused)  # fmt: skip
 
 
 @checked
@@ -507,17 +615,58 @@ def balanced_l1_loss(
         >>> balanced_l1_loss(torch.tensor([0.0, 0.5, 2.0]), torch.zeros(3), reduction="none")
         tensor([0.0000, 0.4006, 2.5786])
     """
-    b = math.expm1(error_bound / balance)
+    plain, fused = _balanced_l1(beta, balance, error_bound)
 
     def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
-        a = (p - t).abs()
-        inner = a < beta
-        ai = torch.where(inner, a, torch.zeros_like(a))
-        inlier = balance / b * (b * ai + 1.0) * torch.log1p(b * ai / beta) - balance * ai if beta > 0 else ai
-        outlier = error_bound * a + error_bound / b - balance * beta
-        return _reduce(torch.where(inner, inlier, outlier), r)
+        return _reduce(_residual_loss(p, t, 1.0, plain, fused), r)
 
     return elementwise_loss("balanced_l1_loss", pred, target, weight, mask, reduction, kernel)
+
+
+def _balanced_l1(beta: float, balance: float, error_bound: float):
+    """Balanced L1 of a residual ``r``: the two-piece (composable) form and the fused one.
+
+    The fused form writes the loss as one expression, ``inlier(min(|r|, beta)) + g relu(|r| -
+    beta)`` (the pieces meet at ``beta`` with equal values), and its derivative as
+    ``(a ln(b m / beta + 1) + [|r| < beta] a (1 - beta) / (b m + beta)) sign(r)`` with
+    ``m = min(|r|, beta)``: above ``beta`` that is ``g sign(r)``, because ``a ln(b + 1) = g`` by
+    the choice of ``b``, so the inliers' logarithm serves both pieces. (The second term, 0 at
+    the default ``beta = 1``, is the derivative of mmdetection's ``(b |r| + 1)`` factor, which
+    keeps no ``/ beta``; the gradient then jumps at ``beta``, as mmdetection's does.)
+    """
+    b = math.expm1(error_bound / balance)
+
+    def plain(r: Tensor) -> Tensor:
+        a = r.abs()
+        inner = a < beta
+        ai = torch.where(inner, a, torch.zeros_like(a))
+        inlier = (
+            balance / b * (b * ai + 1.0) * torch.log1p(b * ai / beta) - balance * ai
+            if beta > 0
+            else ai
+        )
+        outlier = error_bound * a + error_bound / b - balance * beta
+        return torch.where(inner, inlier, outlier)
+
+    def fused(r: Tensor, want: bool) -> tuple[Tensor, Tensor | None]:
+        a = r.abs()
+        if beta == 0:
+            return a.mul_(error_bound).add_(error_bound / b), (
+                r.sign_().mul_(error_bound) if want else None
+            )
+        ai = a.clamp_max(beta)
+        log = (ai * (b / beta)).log1p_()
+        loss = (ai * b).add_(1.0).mul_(log).mul_(balance / b).add_(ai, alpha=-balance)
+        loss.add_(a.sub_(beta).clamp_min_(0.0), alpha=error_bound)
+        if not want:
+            return loss, None
+        deriv = log.mul_(balance)
+        if beta != 1.0:  # the inliers' derivative has a term that vanishes only at beta = 1
+            inner = torch.lt(ai, beta).to(ai.dtype)
+            deriv.add_(ai.mul_(b).add_(beta).reciprocal_().mul_(inner), alpha=balance * (1 - beta))
+        return loss, deriv.mul_(r.sign_())
+
+    return plain, fused
 
 
 # ----------------------------------------------------------------------------- modules

@@ -1,0 +1,118 @@
+"""The fused path of the Cauchy, Geman-McClure and balanced L1 losses (CPU, eager): the loss
+and its derivative computed in one forward pass, the textbook formula where it cannot
+overflow and the overflow-safe composable form elsewhere. Each test compares with the
+composable form (``plain``), which the other devices, ``torch.compile`` and second
+derivatives use."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import losskit
+from losskit.functional import _robust as R
+
+CASES = [
+    ("cauchy", {}, lambda c: lambda d: R._cauchy(d / c), 1.0),
+    ("cauchy", {"residual_scale": 0.3}, lambda c: lambda d: R._cauchy(d / c), 0.3),
+    ("geman_mcclure", {}, lambda c: lambda d: R._geman_mcclure(d / c), 1.0),
+    ("geman_mcclure", {"residual_scale": 2.5}, lambda c: lambda d: R._geman_mcclure(d / c), 2.5),
+    *[
+        (
+            "balanced_l1",
+            {"beta": beta},
+            (lambda b: lambda c: R._balanced_l1(b, 0.5, 1.5)[0])(beta),
+            1.0,
+        )
+        for beta in (1.0, 0.5, 2.0, 0.0)
+    ],
+]
+
+
+def _fn(name: str):
+    return getattr(losskit, f"{name}_loss")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("name", "kw", "plain", "c"), CASES)
+def test_fused_equals_composable_in_value_and_both_gradients(name, kw, plain, c, dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    # residuals on both sides of every switch point (|r| = 1, beta), and exact zeros
+    pred = (torch.randn(300, generator=g, dtype=torch.float64) * 3).to(dtype)
+    pred[:5] = 0.0
+    target = torch.randn(300, generator=g, dtype=torch.float64).to(dtype)
+    target[:5] = 0.0
+    p1, t1 = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    p2, t2 = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = _fn(name)(p1, t1, reduction="none", **kw)
+    ref = plain(c)(p2 - t2)
+    tol = {"rtol": 2e-6, "atol": 2e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(ours, ref, **tol)
+    w = torch.rand(300, generator=g, dtype=torch.float64).to(dtype)
+    ga = torch.autograd.grad((ours * w).sum(), (p1, t1))
+    gb = torch.autograd.grad((ref * w).sum(), (p2, t2))
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, **tol)
+    torch.testing.assert_close(ga[1], -ga[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cauchy", "geman_mcclure"])
+def test_residuals_past_the_bound_take_the_overflow_safe_form(name: str) -> None:
+    # one residual of 1e30 (its square overflows float32): the whole call falls back, and
+    # value and gradient stay finite and equal to the safe form's
+    fused = {"cauchy": R._cauchy_fused, "geman_mcclure": R._geman_mcclure_fused}[name]
+    plain = {"cauchy": R._cauchy, "geman_mcclure": R._geman_mcclure}[name]
+    r = torch.tensor([0.5, -2.0, 1e30, -3e20], dtype=torch.float32)
+    assert fused(r.clone(), True) is None
+    assert fused(r[:2].clone(), True) is not None
+    p = r.clone().requires_grad_()
+    loss = _fn(name)(p, torch.zeros(4), reduction="none")
+    (gp,) = torch.autograd.grad(loss.sum(), p)
+    q = r.clone().requires_grad_()
+    ref = plain(q)
+    (gq,) = torch.autograd.grad(ref.sum(), q)
+    assert torch.isfinite(loss).all() and torch.isfinite(gp).all()
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(gp, gq)
+
+
+def test_a_nan_residual_is_not_taken_for_bounded() -> None:
+    # aminmax propagates NaN, and NaN <= limit is False: the safe form decides what NaN gives
+    assert not R._bounded(torch.tensor([1.0, float("nan")]), 10.0)
+    assert not R._bounded(torch.empty(0), 10.0)
+    assert R._bounded(torch.tensor([-10.0, 10.0]), 10.0)
+
+
+@pytest.mark.parametrize("name", ["cauchy", "geman_mcclure", "balanced_l1"])
+def test_second_backward_through_the_same_graph_recomputes_the_derivative(name: str) -> None:
+    g = torch.Generator().manual_seed(1)
+    p = torch.randn(50, generator=g, dtype=torch.float64).mul_(3).requires_grad_()
+    t = torch.randn(50, generator=g, dtype=torch.float64)
+    loss = _fn(name)(p, t, reduction="sum")
+    (g1,) = torch.autograd.grad(loss, p, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, p)
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    # and the held derivative was scaled by the upstream gradient, not returned as is
+    (g3,) = torch.autograd.grad(2.0 * _fn(name)(p, t, reduction="sum"), p)
+    torch.testing.assert_close(g3, 2.0 * g1)
+
+
+@pytest.mark.parametrize("name", ["cauchy", "geman_mcclure", "balanced_l1"])
+def test_create_graph_differentiates_the_composable_form(name: str) -> None:
+    # a zero residual too for the two smooth losses (their composable forms square r itself);
+    # balanced L1 is written in |r|, whose second derivative autograd takes as 0 at r = 0
+    zero = 0.0 if name != "balanced_l1" else 0.05
+    p = torch.tensor([0.3, -1.7, 2.5, zero], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.1, 0.2, -0.4, 0.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(
+        lambda a, b: _fn(name)(a, b, reduction="sum"), (p, t), eps=1e-6, atol=1e-5
+    )
+
+
+def test_without_a_gradient_no_derivative_is_computed() -> None:
+    # an input that needs no gradient: the forward pass returns the loss only
+    p, t = torch.randn(10), torch.randn(10)
+    with torch.no_grad():
+        out = losskit.cauchy_loss(p, t, reduction="none")
+    torch.testing.assert_close(out, R._cauchy(p - t))
+    assert R._cauchy_fused((p - t).clone(), False)[1] is None
