@@ -90,7 +90,7 @@ VOCABULARY: dict[str, Term] = {
     "consistency_weight": T("Jensen-Shannon consistency: the weight `lambda` of the views' divergence", "float", "`12`", ("option",), ("NonNegative",)),
     "teacher_logits": T("knowledge distillation: the teacher's logits, the shape of the student's", "`(N, C, *)`", "", ("input",), ("Tensor",)),
     # ---- long tail
-    "counts": T("long-tail losses: the number of (training) samples of each class, `>= 0`; a count of 0 is safe", "`(C,)`", "required", ("input", "option"), ("ClassCounts", "Tensor")),
+    "counts": T("long-tail losses: the number of (training) samples of each class, `>= 0`; a count of 0 is safe; keyword where fixed for the run (LDAM), positional where cumulative and updated each call (seesaw)", "`(C,)`", "required", ("input", "option"), ("ClassCounts", "Tensor")),
     "cb_beta": T("class-balanced weights: `beta` of the effective number `(1 - beta^n) / (1 - beta)`", "float in `[0, 1]`", "`0.9999`", ("option",), ("UnitInterval",)),
     "mitigation_exponent": T("Seesaw loss: the exponent `p` of the count ratio `n_j / n_y` (mitigation factor)", "float", "`0.8`", ("option",), ("NonNegative",)),
     "compensation_exponent": T("Seesaw loss: the exponent `q` of the score ratio `s_j / s_y` (compensation factor)", "float", "`2`", ("option",), ("NonNegative",)),

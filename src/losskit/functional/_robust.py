@@ -553,15 +553,40 @@ def wing_loss(
         >>> wing_loss(torch.tensor([0.0, 2.0, 20.0]), torch.zeros(3), reduction="none")  # 10 ln 2; 20 - C
         tensor([ 0.0000,  6.9315, 27.9176])
     """
-    const = width - width * math.log1p(width / curvature)
+    plain, fused = _wing(width, curvature)
 
     def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
-        a = (p - t).abs()
-        inner = a < width
-        log_part = width * torch.log1p(torch.where(inner, a, torch.zeros_like(a)) / curvature)
-        return _reduce(torch.where(inner, log_part, a - const), r)
+        return _reduce(_residual_loss(p, t, 1.0, plain, fused), r)
 
     return elementwise_loss("wing_loss", pred, target, weight, mask, reduction, kernel)
+
+
+def _wing(width: float, curvature: float):
+    """Wing loss of a residual ``r``: the two-piece (composable) form and the fused one.
+
+    The fused form is ``w ln(1 + m / eps) + relu(|r| - w)`` with ``m = min(|r|, w)`` (the
+    pieces meet at ``w``: ``C`` is chosen so), and its derivative ``(1 + [|r| < w] (w / (eps +
+    m) - 1)) sign(r)``.
+    """
+    const = width - width * math.log1p(width / curvature)
+
+    def plain(r: Tensor) -> Tensor:
+        a = r.abs()
+        inner = a < width
+        log_part = width * torch.log1p(torch.where(inner, a, torch.zeros_like(a)) / curvature)
+        return torch.where(inner, log_part, a - const)
+
+    def fused(r: Tensor, want: bool) -> tuple[Tensor, Tensor | None]:
+        a = r.abs()
+        m = a.clamp_max(width)
+        loss = (m / curvature).log1p_().mul_(width).add_(a.sub_(width).clamp_min_(0.0))
+        if not want:
+            return loss, None
+        inner = torch.lt(m, width).to(m.dtype)
+        deriv = m.add_(curvature).reciprocal_().mul_(width).sub_(1.0).mul_(inner).add_(1.0)
+        return loss, deriv.mul_(r.sign_())
+
+    return plain, fused
 
 
 @checked
