@@ -151,16 +151,15 @@ def _modulate(z: Tensor, h: Tensor, a1: Tensor, b: Tensor, out: Tensor) -> Tenso
     return torch.addcmul(z, h, u, out=out)
 
 
-def _modulate_and_factor(
-    z: Tensor, h: Tensor, a1: Tensor, b: Tensor, one: Tensor, out: Tensor, factor: Tensor
+def _modulate_and_slope(
+    z: Tensor, h: Tensor, a1: Tensor, b: Tensor, nhalf: Tensor, out: Tensor, slope: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """:func:`_modulate` into ``out`` and ``d z' / d z`` (``a + 2 b z`` where ``h = 1``, 1
-    elsewhere) into ``factor`` (``a1 = a - 1``, ``one`` a 0-dim 1): five passes."""
-    half = 0.5 * a1
-    w = torch.addcmul(half, z, b, out=factor)  # (a - 1) / 2 + b z
-    u = torch.add(w, half, out=out).mul_(z)  # z (a - 1 + b z)
-    factor = torch.addcmul(one, h, w, value=2.0, out=factor)  # 1 + h (a - 1 + 2 b z)
-    return torch.addcmul(z, h, u, out=out), factor
+    """:func:`_modulate` into ``out`` and ``w`` into ``slope``, with ``d z' / d z = 1 + 2 w``
+    (``a + 2 b z`` where ``h = 1``, 1 elsewhere; ``a1 = a - 1``, ``nhalf = -(a - 1) / 2``):
+    four passes. With ``v = h (a - 1 + b z)``: ``z' = z + z v`` and ``w = v - h (a - 1) / 2``."""
+    v = torch.addcmul(a1, z, b, out=slope).mul_(h)
+    zm = torch.addcmul(z, z, v, out=out)
+    return zm, v.addcmul_(h, nhalf)
 
 
 def _modulated(z: Tensor, thr: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -268,7 +267,7 @@ class _MarginCE(torch.autograd.Function):
             hbuf, sbuf = xt.new_empty((min(chunk, C), B)), xt.new_empty((min(chunk, C), B))
             fbuf = torch.empty_like(hbuf) if store and not zero else None
             if not zero:
-                ca1, one = ca - 1.0, xt.new_ones(())
+                ca1, nhalf = ca - 1.0, (1.0 - ca) * 0.5
         for j0 in range(0, C, chunk):
             j1 = min(j0 + chunk, C)
             b = None if bias is None else bias[j0:j1]
@@ -297,7 +296,7 @@ class _MarginCE(torch.autograd.Function):
             if zero:  # z (1 - h)
                 zm = torch.addcmul(z, z, h, value=-1.0, out=sbuf[:n])
             elif fbuf is not None:
-                zm, f = _modulate_and_factor(z, h, ca1, cb, one, sbuf[:n], fbuf[:n])
+                zm, f = _modulate_and_slope(z, h, ca1, cb, nhalf, sbuf[:n], fbuf[:n])
             else:
                 zm = _modulate(z, h, ca1, cb, sbuf[:n])
             kept = zm.gather(0, idx).squeeze(0)
@@ -312,7 +311,7 @@ class _MarginCE(torch.autograd.Function):
             if f is None:  # dz'/dz = 1 - h
                 torch.addcmul(zm, zm, h, value=-1.0, out=z)
             else:
-                torch.mul(zm, f, out=z)
+                torch.addcmul(zm, zm, f, value=2.0, out=z)  # e (1 + 2 w)
             shifts.append((j0, j1, shift))
         lse = m + torch.log(s)  # -inf for a row whose only class is its target
         safe = torch.nan_to_num(lse, neginf=0.0)
@@ -387,7 +386,7 @@ class _MarginCE(torch.autograd.Function):
                 gbb = xt.new_zeros(()) if need_bb else None
                 hbuf = xt.new_empty((min(chunk, weight.shape[0]), xt.shape[0]))
                 sbuf, fbuf = torch.empty_like(hbuf), torch.empty_like(hbuf)
-                ca1, one = ca - 1.0, xt.new_ones(())
+                ca1, nhalf = ca - 1.0, (1.0 - ca) * 0.5
         B, D = xt.shape
         C = weight.shape[0]
         K = weight.shape[1] if weight.dim() == 3 else 1
@@ -424,7 +423,7 @@ class _MarginCE(torch.autograd.Function):
                 b_ = None if bias is None else bias[j0:j1]
                 z, inv, arg, wf = _block(xt, w, b_, normalize, eps)
                 h = _hard(z, thr, hbuf[:c])
-                p, f = _modulate_and_factor(z, h, ca1, cb, one, sbuf[:c], fbuf[:c])
+                p, f = _modulate_and_slope(z, h, ca1, cb, nhalf, sbuf[:c], fbuf[:c])
                 cur = p.gather(0, idx).squeeze(0)
                 p.scatter_(0, idx, torch.where(inside, ninf, cur).unsqueeze(0))
                 p = torch.threshold_(p.sub_(safe), floor, ninf).exp_().mul_(g_lse)
@@ -435,7 +434,7 @@ class _MarginCE(torch.autograd.Function):
                         ga += pz.sum()
                     if gbb is not None:
                         gbb += pz.mul_(z).sum()
-                dz = p.mul_(f)
+                dz = p.addcmul_(p, f, value=2.0)  # p (1 + 2 w)
             else:
                 # recompute this block's logits; p = exp(z - lse), 0 below the floor
                 b_ = None if bias is None else bias[j0:j1]
