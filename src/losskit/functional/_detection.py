@@ -155,10 +155,10 @@ def _modulated_block(
     l1 = torch.exp(x.abs().neg_()).log1p_()
     sp = x.clamp_min(0.0).add_(l1)  # softplus(x) = -log(1 - p)
     p = torch.sigmoid(x)
-    q = torch.sigmoid(x.neg())
     b = torch.addcmul(sp, x, y, value=-1.0)
     gx = gy = None
     if kind == "quality":
+        q = torch.sigmoid(x.neg())  # not 1 - p: p q must keep its relative accuracy near p = 1
         d = torch.sub(y, p)
         if gamma == 2.0:
             m = d * d
@@ -188,7 +188,10 @@ def _modulated_block(
     w = y if iou_weighted else pos
     m = torch.lerp(neg, w, pos)
     if need_x:
-        gneg = torch.addcmul(p, q, sp, value=gamma).mul_(neg)  # a p^g (p + g q softplus(x))
+        # a p^g (p + g q softplus(x)); q = 1 - p is exact enough here: beside p, the term
+        # q softplus(x) matters only where p is small and q near 1
+        q = torch.rsub(p, 1.0)
+        gneg = torch.addcmul(p, q, sp, value=gamma).mul_(neg)
         gpos = torch.sub(p, y).mul_(w)
         gx = torch.lerp(gneg, gpos, pos)
     if need_y:
