@@ -620,6 +620,19 @@ class FusedIoU(torch.autograd.Function):
         )
 
 
+def _to_rows(x: Tensor) -> Tensor:
+    """``(c, k)`` -> ``(k, c)`` contiguous: one stack of the k columns (about 2.5x faster on
+    CPU than ``x.t().contiguous()``, whose strided copy is not vectorised)."""
+    return torch.stack(x.unbind(1))
+
+
+def _from_rows(y: Tensor, out: Tensor) -> None:
+    """Write ``(k, c)`` ``y`` into ``(c, k)`` ``out``, a column at a time (about 2x faster on
+    CPU than ``out.copy_(y.t())``)."""
+    for k in range(y.shape[0]):
+        out[:, k] = y[k]
+
+
 def _fused_pass(
     p: Tensor, t: Tensor, cfg: tuple, need_grad: bool, need_t: bool
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -634,7 +647,7 @@ def _fused_pass(
     gp = torch.empty_like(pf) if need_grad else None
     gt = torch.empty_like(tf) if need_grad and need_t else None
     for s, e in blocks:
-        pb, tb = pf[s:e].t().contiguous(), tf[s:e].t().contiguous()
+        pb, tb = _to_rows(pf[s:e]), _to_rows(tf[s:e])
         q = _fused(pb, tb, kind, eps, alpha_mode, power)
         if loss is None:
             loss = q["loss"]
@@ -642,9 +655,9 @@ def _fused_pass(
             loss[s:e] = q["loss"]
         if gp is not None:
             bp, bt = _fused_backward(one, pb, tb, kind, eps, alpha_mode, v_grad, need_t, power, q)
-            gp[s:e] = bp.t()
+            _from_rows(bp, gp[s:e])
             if gt is not None and bt is not None:
-                gt[s:e] = bt.t()
+                _from_rows(bt, gt[s:e])
     if loss is None:  # no boxes
         loss = torch.empty(0, dtype=p.dtype, device=p.device)
     return (
@@ -810,13 +823,13 @@ def _fused3d_pass(
     gp = torch.empty_like(pf) if need_grad else None
     gt = torch.empty_like(tf) if need_grad and need_t else None
     for s, e in _blocks(n, p.device):
-        bl, bp, bt = _fused3d_block(pf[s:e].t().contiguous(), tf[s:e].t().contiguous(), giou,
+        bl, bp, bt = _fused3d_block(_to_rows(pf[s:e]), _to_rows(tf[s:e]), giou,
                                     eps, need_t)  # fmt: skip
         loss[s:e] = bl
         if gp is not None:
-            gp[s:e] = bp.t()
+            _from_rows(bp, gp[s:e])
         if gt is not None and bt is not None:
-            gt[s:e] = bt.t()
+            _from_rows(bt, gt[s:e])
     return (
         loss.view(p.shape[:-1]),
         None if gp is None else gp.view(p.shape),
