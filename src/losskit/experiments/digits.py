@@ -125,13 +125,41 @@ class Result:
     norm_noise_rho: float | None = None
 
 
+def digits_arrays() -> tuple[Tensor, Tensor]:
+    """scikit-learn's bundled digits: ``(pixels (1797, 64) in 0..16 as float64, labels
+    (1797,))``, the arrays ``sklearn.datasets.load_digits()`` returns.
+
+    Read straight from the package's ``datasets/data/digits.csv.gz`` (the file
+    ``load_digits`` parses the same way, pixels then label on each line) without importing
+    scikit-learn: that import costs more than a second, in each of the report's processes;
+    ``load_digits`` itself where the file is not there.
+    """
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package, imports nothing
+    roots = spec.submodule_search_locations if spec is not None else None
+    path = Path(list(roots)[0], "datasets", "data", "digits.csv.gz") if roots else None
+    if path is not None and path.is_file():
+        with gzip.open(path, "rt", encoding="ascii") as f:
+            table = np.loadtxt(f, delimiter=",")
+        pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    else:  # pragma: no cover - a scikit-learn that stores its data elsewhere
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        pixels, labels = bunch.data, bunch.target
+    return torch.from_numpy(np.ascontiguousarray(pixels)), torch.from_numpy(labels)
+
+
 def load_digits_split(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Standardised digits, 70/30 stratified split: ``(x_train, y_train, x_test, y_test)``."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = torch.tensor(data.data, dtype=torch.float32) / 16.0
-    y = torch.tensor(data.target, dtype=torch.long)
+    pixels, labels = digits_arrays()
+    x = pixels.to(torch.float32) / 16.0
+    y = labels.to(torch.long)
     g = torch.Generator().manual_seed(seed)
     train_idx, test_idx = [], []
     for c in range(NUM_CLASSES):

@@ -290,6 +290,7 @@ class _MarginCE(torch.autograd.Function):
                 continue
             # the modulated logits go to scratch; dense, e dz'/dz then replaces the block's raw
             # logits in the buffer
+            assert thr is not None  # the branch above takes every unmodulated call
             n = j1 - j0
             h = _hard(z, thr, hbuf[:n])
             f = None

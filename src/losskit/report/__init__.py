@@ -51,6 +51,19 @@ def _load(module: str) -> Callable[[ReportContext], Section]:
     return importlib.import_module(module).section
 
 
+#: a section's cost: (wall seconds, CPU seconds of the process that ran it, which process:
+#: 1 the command's own, 2 the second)
+Timing = tuple[float, float, int]
+
+
+def _timed(module: str, ctx: ReportContext, process: int) -> tuple[Section, Timing]:
+    """Run the section of ``module``: the section and what it cost (the first section of a
+    process also pays for its first imports of matplotlib, scikit-learn and the like)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    sec = _load(module)(ctx)
+    return sec, (time.perf_counter() - wall, time.process_time() - cpu, process)
+
+
 class ReportFolderError(ValueError):
     pass
 
@@ -225,15 +238,43 @@ def process_age() -> float | None:
         return None
 
 
-def _generated(elapsed: float, startup: float | None, quick: bool) -> str:
+def _generated(
+    elapsed: float,
+    startup: float | None,
+    quick: bool,
+    timings: dict[str, Timing] | None = None,
+    load: tuple[float, float] | None = None,
+) -> str:
     what = "losskit demo --quick" if quick else "losskit demo"
     if startup is None:
-        return f"Generated in {elapsed:.1f} s."
-    return (
-        f"Generated in {startup + elapsed:.1f} s, the whole <code>{what}</code> command "
-        f"({startup:.1f} s of it starting Python and importing torch; "
-        f"{elapsed:.1f} s the sections)."
-    )
+        text = f"Generated in {elapsed:.1f} s."
+    else:
+        text = (
+            f"Generated in {startup + elapsed:.1f} s, the whole <code>{what}</code> command "
+            f"({startup:.1f} s of it starting Python and importing torch; "
+            f"{elapsed:.1f} s the sections)."
+        )
+    if load is not None:
+        text += (
+            f" Load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end, on "
+            f"{os.cpu_count() or 1} cores (the report's own two processes count for up to 2; "
+            "more means other jobs shared the cores and every time here grew)."
+        )
+    if timings:
+        each = ", ".join(
+            f"{html.escape(k)} {w:.1f} / {c:.1f}" + (" (second process)" if p == 2 else "")
+            for k, (w, c, p) in timings.items()
+        )
+        text += f" Each section, wall / CPU seconds: {each}."
+    return text
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (``None`` where the system does not tell)."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
 
 
 def write_html(
@@ -243,9 +284,12 @@ def write_html(
     startup: float | None = None,
     *,
     quick: bool = False,
+    timings: dict[str, Timing] | None = None,
+    load: tuple[float, float] | None = None,
 ) -> Path:
     """Write ``index.html``: ``elapsed`` seconds for the sections, after ``startup`` seconds
-    of starting the command (the interpreter, the imports), when known."""
+    of starting the command (the interpreter, the imports), when known; each section's
+    ``timings`` and the machine's ``load`` average at the start and the end, when given."""
     claims = [c for s in sections for c in s.claims]
     checked, held, failed, later = claim_counts(claims)
 
@@ -289,7 +333,7 @@ def write_html(
 <h1>losskit report</h1>
 <p>Every loss of the study notes, drawn, and every claim the notes make about it, measured (the claims and their sources: docs/claims.md in the repository). Click a figure to open it at full size.</p>
 <div class="summary" id="summary"><strong>Claims checked: {checked}, held: {held}, not held: {failed}.{f" Checked in the full run only: {later}." if later else ""}</strong>
-<br>{_generated(elapsed, startup, quick)}{not_held_html}<p>Contents:</p><ul>{toc}</ul></div>
+<br>{_generated(elapsed, startup, quick, timings, load)}{not_held_html}<p>Contents:</p><ul>{toc}</ul></div>
 {body}
 <a id="totop" href="#summary">&#8593; contents</a>
 </body></html>
@@ -299,33 +343,47 @@ def write_html(
     return path
 
 
-#: the sections a second process runs while this one runs the others (``build_report``'s
-#: ``processes=2``): the atlas (every registry entry's explanation computed and drawn, the
-#: report's largest single piece), the box section (the DIoU simulation) and the embedding
-#: section; this process keeps classification, margin and digits. Measured CPU seconds of the
-#: quick run (one thread): atlas 35, classification 17, digits 10, embedding 9, margin 9,
-#: box 5, segmentation 2, regression 1: about half on each side
-BACKGROUND: tuple[str, ...] = ("box", "embedding", "atlas")
+#: the sections the full run's second process runs while this one runs the others
+#: (``build_report``'s ``processes=2``): the box section (the DIoU simulation), the atlas
+#: (every registry entry's explanation computed and drawn), classification and embedding;
+#: this process keeps the digits experiment (the report's largest piece), margin,
+#: segmentation and regression. CPU seconds each of the full run (one thread; 2026-11-30,
+#: load average 1.3 rising to 5.0 as other jobs started): digits 146, box 95, atlas 32,
+#: classification 28, margin 13, embedding 8, segmentation 1.4, regression 1.1: 162 on each
+#: side (with classification here: 190 and 134)
+BACKGROUND: tuple[str, ...] = ("classification", "box", "embedding", "atlas")
+#: the quick run's second process: the quick atlas draws nothing (see its section), so the
+#: digits section goes there instead, beside the embedding section. Wall seconds each of the
+#: quick run (2026-11-30, the cores to itself): classification 11.7, digits 9.4, box 6.0,
+#: margin 5.9, embedding 3.9, segmentation 1.3, regression 0.8, atlas 0.0: 19.3 here against
+#: 19.7 in the first process, which the second still finishes after: it starts once the
+#: first has imported torch, and imports it again (about 2 s each)
+QUICK_BACKGROUND: tuple[str, ...] = ("box", "embedding", "digits")
 
-def _run_sections(
-    keys: list[str], out: Path, quick: bool, progress
-) -> tuple[list[Section], list[str], str | None]:
-    """Run the sections ``keys``: ``(sections, files written, error)``, the error as its
-    traceback's text (the files written are returned even then). The second process's body
-    (``python -m losskit.report._worker``)."""
+
+#: what the second process hands back: (sections, files written, error, each section's timing)
+Outcome = tuple[list[Section], list[str], str | None, dict[str, Timing]]
+
+
+def _run_sections(keys: list[str], out: Path, quick: bool, progress) -> Outcome:
+    """Run the sections ``keys``: ``(sections, files written, error, timings)``, the error as
+    its traceback's text (the files written are returned even then). The second process's
+    body (``python -m losskit.report._worker``)."""
     import traceback
 
     ctx = _RecordingContext(out_dir=out, quick=quick, progress=progress)
     modules = dict(SECTIONS)
     sections: list[Section] = []
+    timings: dict[str, Timing] = {}
     try:
         for key in keys:
             if progress:
                 progress(f"section {key} (second process)", None)
-            sections.append(_load(modules[key])(ctx))
+            sec, timings[key] = _timed(modules[key], ctx, 2)
+            sections.append(sec)
     except Exception:  # reported by the parent, with what was written
-        return sections, ctx.written, traceback.format_exc()
-    return sections, ctx.written, None
+        return sections, ctx.written, traceback.format_exc(), timings
+    return sections, ctx.written, None, timings
 
 
 def build_report(
@@ -340,34 +398,39 @@ def build_report(
     """Run every section into ``out`` and write ``index.html``; returns the sections.
 
     With ``processes=2`` (the default, where the machine has two cores or more) the
-    :data:`BACKGROUND` sections run in a second process, on one torch thread, while this one
-    runs the others, also on one thread; ``processes=1`` runs everything here. The numbers are
-    the same either way (every experiment is seeded and runs on one thread). ``startup``:
-    the seconds the command took before this call (the page's "Generated in" counts them).
+    :data:`BACKGROUND` sections (:data:`QUICK_BACKGROUND` with ``quick``) run in a second
+    process, on one torch thread, while this one runs the others, also on one thread;
+    ``processes=1`` runs everything here. The numbers are the same either way (every
+    experiment is seeded and runs on one thread). ``startup``: the seconds the command took
+    before this call (the page's "Generated in" counts them). The page also gives each
+    section's wall and CPU seconds and the load average at the start and the end.
     """
     out = Path(out)
     prepare_folder(out)
     ctx = _RecordingContext(out_dir=out, quick=quick, progress=progress)
     start = time.perf_counter()
+    load_start = _load_average()
     chosen = [(k, m) for k, m in SECTIONS if not only or k in only]
-    background = [k for k, _ in chosen if k in BACKGROUND]
+    background = [k for k, _ in chosen if k in (QUICK_BACKGROUND if quick else BACKGROUND)]
     if processes < 2 or (os.cpu_count() or 1) < 2 or len(background) == len(chosen):
         background = []
     here = [(k, m) for k, m in chosen if k not in background]
     done: dict[str, Section] = {}
+    timings: dict[str, Timing] = {}
     try:
         with _second_process(background, out, quick, progress) as pending:
             try:
                 for i, (key, module) in enumerate(here):
                     if progress:
                         progress(f"section {key}", i / max(len(chosen), 1))
-                    done[key] = _load(module)(ctx)
+                    done[key], timings[key] = _timed(module, ctx, 1)
                 if pending is not None and progress:
                     progress(f"waiting for {', '.join(background)}", len(here) / len(chosen))
             finally:  # what the second process wrote is recorded even if this one failed
                 if pending is not None:
-                    theirs, written, error = pending.result()
+                    theirs, written, error, their_timings = pending.result()
                     ctx.written.extend(written)
+                    timings.update(their_timings)
             if pending is not None:
                 if error is not None:
                     raise RuntimeError(f"losskit demo: a section failed:\n{error}")
@@ -376,7 +439,11 @@ def build_report(
         if progress:
             progress("done", 1.0)
         elapsed = time.perf_counter() - start
-        ctx.written.append(write_html(out, sections, elapsed, startup, quick=quick).name)
+        load_end = _load_average()
+        load = None if load_start is None or load_end is None else (load_start, load_end)
+        timings = {k: timings[k] for k, _ in chosen}  # report order
+        page = write_html(out, sections, elapsed, startup, quick=quick, timings=timings, load=load)
+        ctx.written.append(page.name)
     finally:  # also after a failed section: the next run removes what this one wrote
         write_marker(out, ctx.written)
     return sections
@@ -388,7 +455,7 @@ class _Pending:
     def __init__(self, proc: Any, result: Path, relay: Any) -> None:
         self.proc, self.path, self.relay = proc, result, relay
 
-    def result(self) -> tuple[list[Section], list[str], str | None]:
+    def result(self) -> Outcome:
         import pickle
 
         self.proc.wait()
@@ -397,7 +464,7 @@ class _Pending:
             with open(self.path, "rb") as f:
                 return pickle.load(f)
         except (OSError, EOFError, pickle.UnpicklingError):
-            return [], [], f"the second process ended with exit code {self.proc.returncode}"
+            return [], [], f"the second process ended with exit code {self.proc.returncode}", {}
 
 
 @contextlib.contextmanager

@@ -44,11 +44,11 @@ __all__ = [
 
 def load_digits_tensors(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """scikit-learn's digits, scaled to [0, 1], split 2/3 train, 1/3 test (fixed shuffle)."""
-    from sklearn.datasets import load_digits
+    from ..experiments.digits import digits_arrays
 
-    data = load_digits()
-    x = torch.tensor(data.data, dtype=torch.float32) / 16.0
-    y = torch.tensor(data.target, dtype=torch.long)
+    pixels, labels = digits_arrays()
+    x = pixels.to(torch.float32) / 16.0
+    y = labels.to(torch.long)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     x, y = x[perm], y[perm]
     cut = 2 * len(y) // 3
