@@ -425,3 +425,76 @@ def test_fused_softmax_counts_second_derivatives() -> None:
         (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
         (g2,) = torch.autograd.grad(loss, x)
         assert torch.equal(g1, g2)
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_fused_sigmoid_counts_equal_autograd(squared: bool) -> None:
+    """The fused binary/multilabel counts (sigmoid, products, sums, a two-pass hand-written
+    backward) give the values and float64 gradients of the plain autograd form, exact second
+    derivatives, and a retained graph can be walked twice."""
+    from losskit.functional.overlap import _SigmoidCounts
+
+    g = gen(5)
+    x = torch.randn(2, 3, 40, dtype=torch.float64, generator=g, requires_grad=True)
+    x.data[0, :, :5] *= 40.0  # saturated sigmoids: the derivative must vanish, not go NaN
+    t = (torch.rand(2, 3, 40, generator=g) < 0.4).double()
+    t[1, 0, :3] = 0.25  # soft targets are allowed
+    w = [torch.randn(2, 3, dtype=torch.float64, generator=g) for _ in range(2)]
+
+    def plain(z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        p = torch.sigmoid(z)
+        if squared:
+            return (p * t).sum(2), (p * p).sum(2), (t * t).sum(2)
+        return (p * t).sum(2), p.sum(2), t.sum(2)
+
+    got, want = _SigmoidCounts.apply(x, t, squared), plain(x)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+    def total(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return (parts[0] * w[0]).sum() + (parts[1] * w[1]).sum()
+
+    (ga,) = torch.autograd.grad(total(_SigmoidCounts.apply(x, t, squared)), x)
+    (gb,) = torch.autograd.grad(total(plain(x)), x)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-15)
+    small = x[:, :, 5:12].detach().clone().requires_grad_()
+    ts = t[:, :, 5:12]
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        tp, sp, sg = _SigmoidCounts.apply(z, ts, squared)
+        return (tp / (sp + sg + 1.0)).sum()
+
+    assert torch.autograd.gradcheck(f, (small,))
+    assert torch.autograd.gradgradcheck(f, (small,))
+    loss = f(small)
+    (g1,) = torch.autograd.grad(loss, small, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, small)
+    assert torch.equal(g1, g2)
+
+
+def test_one_pass_target_check_keeps_every_error_and_exclusion() -> None:
+    """The one-aminmax fast path for targets (in range, ignore_index absent) leaves every
+    error message and exclusion as the general checks give them: an out-of-range value, a
+    present ignore_index, a float label tensor and a target that needs its gradient."""
+    x, y = _multiclass()
+    with pytest.raises(ValueError, match="target must lie in"):
+        dice_loss(x, y + 1, mode="multiclass")
+    with pytest.raises(TypeError, match="integer"):
+        dice_loss(x, y.double(), mode="multiclass")
+    y2 = y.clone()
+    y2[0, 0, 0] = -100  # present: the position leaves every sum
+    keep = y2 != -100
+    torch.testing.assert_close(dice_loss(x, y2, mode="multiclass"),
+                               dice_loss(x, y.clamp_min(0), mode="multiclass", mask=keep))  # fmt: skip
+    xl, t = _multilabel()
+    with pytest.raises(ValueError, match="values in \\[0, 1\\]"):
+        jaccard_loss(xl, t * 2, mode="multilabel")
+    t2 = t.clone()
+    t2[0, 0, 0, 0] = -100
+    torch.testing.assert_close(jaccard_loss(xl, t2, mode="multilabel"),
+                               jaccard_loss(xl, t.clamp_min(0), mode="multilabel",
+                                            mask=t2 != -100))  # fmt: skip
+    # a soft target that requires grad takes the autograd path: its gradient is kept
+    soft = (t * 0.5).requires_grad_()
+    jaccard_loss(xl, soft, mode="multilabel").backward()
+    assert soft.grad is not None and soft.grad.abs().sum() > 0

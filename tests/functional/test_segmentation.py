@@ -5,6 +5,8 @@ test), and the edges: empty targets and predictions, everything left out, one cl
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import segmentation_models_pytorch.losses as smp
 import torch
@@ -346,3 +348,56 @@ def test_mcc_multiclass_and_ignore_index() -> None:
 def test_generalized_dice_module_repr() -> None:
     m = GeneralizedDiceLoss(mode="multiclass", weighting="simple")
     assert "weighting='simple'" in repr(m)
+
+
+def test_lovasz_radix_order_is_the_stable_descending_sort() -> None:
+    """The integer-bits order (a radix sort) is the permutation of a stable descending float
+    sort, ties (including -0.0 against +0.0) kept in position order, +-inf in place, for
+    float32 and float64 keys, above and below the size where torch switches to radix."""
+    from losskit.functional.overlap import _descending_order
+
+    g = gen(30)
+    for dtype in (torch.float32, torch.float64):
+        for n in (9, 40000):
+            k = (torch.randn(n, generator=g) * 3).round().to(dtype)  # many ties
+            k[::5] = torch.randn(len(k[::5]), generator=g).to(dtype)
+            k[::11], k[::13], k[::17], k[::19] = 0.0, -0.0, -float("inf"), float("inf")
+            want = k.sort(descending=True, stable=True).indices
+            assert torch.equal(_descending_order(k), want), (dtype, n)
+
+
+def test_lovasz_weights_scattered_back_equal_the_sorted_sum() -> None:
+    """The Lovász sum taken as errors times weights scattered back to their positions equals
+    the textbook form (errors sorted, times the Jaccard increments) in value and in float64
+    gradient, with excluded positions and ties."""
+    from losskit.functional.overlap import _jaccard_increments, _lovasz
+
+    g = gen(31)
+    e = torch.rand(2, 3, 50, generator=g, dtype=torch.float64).requires_grad_()
+    key = e.detach().clone()
+    key[:, :, 10:20] = 0.5  # ties: broken by position
+    fg = (torch.rand(2, 3, 50, generator=g) < 0.4).double()
+    keep = torch.rand(2, 3, 50, generator=g) < 0.8
+    got = _lovasz(e, lambda i: key[i], fg, keep)
+    kk = torch.where(keep, key, -math.inf)
+    order = kk.sort(dim=-1, descending=True, stable=True).indices
+    ee, ff = torch.where(keep, e, 0.0), torch.where(keep, fg, 0.0)
+    want = (ee.gather(-1, order) * _jaccard_increments(ff.gather(-1, order))).sum(-1)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    # a 0/1 foreground may be gathered from a uint8 copy: the same weights
+    assert torch.equal(_lovasz(e, lambda i: key[i], fg, keep, binary=True), got)
+    w = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    (ga,) = torch.autograd.grad((got * w).sum(), e)
+    (gb,) = torch.autograd.grad((want * w).sum(), e)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
+
+
+def test_lovasz_softmax_leaves_float64_probabilities_untouched() -> None:
+    """The float64 sort key is built in place: on its own copy, never on the caller's
+    float64 probabilities."""
+    x, y = _multiclass(seed=32)
+    p = torch.softmax(x, 1)
+    before = p.clone()
+    lovasz_softmax_loss(p, y, from_logits=False)
+    lovasz_softmax_loss(p, y, from_logits=False, per_sample=False)
+    assert torch.equal(p, before)

@@ -106,3 +106,36 @@ def test_cl_dice_edges() -> None:
     assert out.shape == (2, 3) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="soft_skeleton: x must be"):
         soft_skeleton(torch.zeros(2, 3))
+
+
+def test_cl_dice_float32_probabilities_decide_as_float64() -> None:
+    """From probabilities the pools compare input values, whose order float32 holds exactly:
+    a float32 call (computed in float32) gives the float64 value and gradient to float32
+    rounding, ties included (probabilities quantised to eighths tie everywhere)."""
+    t = _vessels(2, (24, 20), seed=40)
+    p = (torch.rand(2, 24, 20, generator=gen(41), dtype=torch.float64) * 8).round() / 8
+    out = []
+    for dt in (torch.float64, torch.float32):
+        z = p.to(dt).detach().requires_grad_()
+        loss = dice_cl_dice_loss(z, t.to(dt), from_logits=False)
+        loss.backward()
+        assert loss.dtype == dt
+        out.append((loss.double(), z.grad.double()))
+    (v64, g64), (v32, g32) = out
+    torch.testing.assert_close(v32, v64, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g32, g64, rtol=1e-4, atol=1e-6 * g64.abs().max().item())
+
+
+def test_soft_skeleton_reuses_each_erosion() -> None:
+    """Each step's erosion is the next step's image, computed once: the skeleton equals the
+    textbook recursion (which erodes it twice) exactly."""
+    from losskit.functional._topology import _dilate, _erode
+
+    x = torch.rand(2, 2, 12, 13, generator=gen(42), dtype=torch.float64)
+    skel = torch.relu(x - _dilate(_erode(x)))
+    y = x
+    for _ in range(4):
+        y = _erode(y)
+        delta = torch.relu(y - _dilate(_erode(y)))
+        skel = skel + torch.relu(delta - skel * delta)
+    assert torch.equal(soft_skeleton(x, iterations=4), skel)

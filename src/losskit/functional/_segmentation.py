@@ -14,7 +14,7 @@ the two terms and their sum separately, for logging.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -31,6 +31,7 @@ from .._checks import (
     Weight,
     check_class_vector,
     check_floating,
+    check_integer,
     check_labels,
     check_min_ndim,
     check_same_device,
@@ -45,6 +46,7 @@ from .overlap import (
     _counts,
     _finish_per_sample,
     _generalized_dice,
+    _plain_target,
     _ratio,
 )
 
@@ -650,6 +652,45 @@ class GeneralizedDiceFocalLoss(_FocalCompoundModule, function=generalized_dice_f
 
 # ------------------------------------------------------------- generalized Wasserstein Dice
 
+
+class _WassersteinMap(torch.autograd.Function):
+    """``W_s = sum_c M[t_s, c] p_c,s`` with ``p = softmax(x)`` over dim 1 of ``x`` ``(N, C,
+    S)``, ``t`` ``(N, 1, S)`` the labels, ``M`` ``(C, C)``: the Wasserstein distance of each
+    position's prediction to its one-hot label, ``(N, S)``.
+
+    The rows ``R_c,s = M[t_s, c]`` are gathered in the layout of ``p`` (``(N, C, S)``), so
+    the forward is a softmax, a gather and a product summed over the classes; the backward,
+    ``dL/dx_c,s = p_c,s g_s (R_c,s - W_s)`` (the softmax Jacobian applied to ``g_s R``, whose
+    ``sum_c p_c g_s R_c`` is ``g_s W_s``), three in-place passes over the saved rows. The
+    gradient flows to ``x`` only (``M`` here is a constant)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, t: Tensor, m: Tensor) -> Tensor:
+        p = torch.softmax(x, dim=1)
+        rows = m.t().expand(x.shape[0], -1, -1).gather(2, t.expand(-1, x.shape[1], -1))
+        w = (rows * p).sum(1)
+        ctx.save_for_backward(x, t, m)
+        ctx.fast = (p, rows, w)  # plain tensors for a first-order backward
+        return w
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        x, t, m = ctx.saved_tensors
+        if torch.is_grad_enabled() or ctx.fast is None:
+            # create_graph=True: the same formula, in the same order, on the graph and out of
+            # place, so that the second derivatives are exact; a second backward after
+            # retain_graph recomputes the same values
+            p = torch.softmax(x, dim=1)
+            rows = m.t().expand(x.shape[0], -1, -1).gather(2, t.expand(-1, x.shape[1], -1))
+            w = (rows * p).sum(1)
+            if torch.is_grad_enabled():
+                return (rows - w[:, None]) * g[:, None] * p, None, None
+        else:
+            p, rows, w = ctx.fast
+            ctx.fast = None  # freed now
+        return rows.sub_(w[:, None]).mul_(g[:, None]).mul_(p), None, None
+
+
 TPWeighting = Literal["foreground", "inverse_volume"]
 
 
@@ -740,8 +781,13 @@ def generalized_wasserstein_dice_loss(
             f"{fn}: target must be (N, ...) = {tuple(spatial)} for logits "
             f"{tuple(logits.shape)}; got {tuple(target.shape)}"
         )
-    keep = exclusion(fn, spatial, mask=mask, labels=target, ignore_index=ignore_index)
-    check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index, keep=keep)
+    if mask is None and _plain_target(target, 0, num_classes - 1, ignore_index):
+        check_integer(fn, "target", target)  # in range, nothing left out: one pass
+        keep = None
+    else:
+        keep = exclusion(fn, spatial, mask=mask, labels=target, ignore_index=ignore_index)
+        check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
+                     keep=keep)  # fmt: skip
     work = compute_dtype(logits)
     top = class_distance.detach().amax() if class_distance.numel() else None
     if (
@@ -757,17 +803,20 @@ def generalized_wasserstein_dice_loss(
     x = logits.to(work)
     if keep is not None:
         x = torch.where(keep.unsqueeze(1), x, 0.0)
-    p = torch.softmax(x, 1).reshape(n, num_classes, size)
     labels = target.long() if keep is None else torch.where(keep, target.long(), 0)
     labels = labels.reshape(n, size)
     k = None if keep is None else keep.expand(spatial).reshape(n, size).to(work)
-    # W_i = sum_c M[y_i, c] p_c,i: the row of M of the true class against p
-    rows = m.index_select(0, labels.reshape(-1)).reshape(n, size, num_classes)
-    wass = (rows * p.transpose(1, 2)).sum(-1)  # (N, S)
+    # W_i = sum_c M[y_i, c] p_c,i in the (N, C, S) layout of p: gathering the rows of M as
+    # (N, S, C) makes the softmax's incoming gradient transposed, and its backward several
+    # times slower. Eagerly, a hand-written backward (_WassersteinMap); with a gradient for
+    # class_distance or under torch.compile, (M p) at the true class (a matmul and a gather)
+    if class_distance.requires_grad or torch.compiler.is_compiling():
+        p = torch.softmax(x, 1).reshape(n, num_classes, size)
+        wass = torch.matmul(m, p).gather(1, labels[:, None])[:, 0]  # (N, S)
+    else:
+        wass = _WassersteinMap.apply(x.reshape(n, num_classes, size), labels[:, None], m)
     if tp_weighting == "foreground":
-        a = torch.ones(num_classes, dtype=work, device=logits.device)
-        a = torch.cat([a[:1] * 0.0, a[1:]])
-        at = a.index_select(0, labels.reshape(-1)).reshape(n, size)
+        at = (labels != 0).to(work)  # a_0 = 0, a_c = 1
     else:
         ones = torch.ones(n, size, dtype=work, device=logits.device)
         ones = ones if k is None else ones * k

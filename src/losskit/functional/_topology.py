@@ -106,10 +106,14 @@ def soft_skeleton(x: Tensor, *, iterations: NonNegativeInt = 3) -> Tensor:
         raise ValueError(
             f"soft_skeleton: x must be (N, C, H, W) or (N, C, D, H, W); got shape {tuple(x.shape)}"
         )
-    skel = TF.relu(x - _dilate(_erode(x)))
+    # each step's erosion is the next step's image: computed once (12 pools instead of 18
+    # for 3 iterations in 2-D; the pools are nearly all of the time)
+    eroded = _erode(x)
+    skel = TF.relu(x - _dilate(eroded))
     for _ in range(iterations):
-        x = _erode(x)
-        delta = TF.relu(x - _dilate(_erode(x)))
+        x = eroded
+        eroded = _erode(x)
+        delta = TF.relu(x - _dilate(eroded))
         skel = skel + TF.relu(delta - skel * delta)
     return skel
 
@@ -119,12 +123,19 @@ def _cl_dice_terms(
     iterations: int, smooth: float, eps: float, ignore_index: int | None, mask: Tensor | None,
     with_dice: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
-    """``(clDice, Dice or None, kept samples)``, each ``(N, C)`` (or ``(C,)``), in float64:
-    the skeletons' max-pools and relus decide by comparisons of the probabilities, which
-    float32's rounding would tie differently (routing the gradient elsewhere)."""
+    """``(clDice, Dice or None, kept samples)``, each ``(N, C)`` (or ``(C,)``).
+
+    The skeletons' max-pools decide by comparisons of the probabilities. From logits they
+    run in float64: float32's rounding of the sigmoid/softmax ties (or reorders) nearby
+    probabilities that float64 keeps apart and routes a pool's gradient elsewhere (at logits
+    of order 1e-4, a property test measured gradients 0.017 apart, 17% of the largest). From
+    probabilities (``from_logits=False``) every pool compares input values, whose order
+    float32 holds exactly, so they run in the input's dtype (float32 for float16/bfloat16):
+    the same decisions at half the memory traffic."""
     check_floating(fn, "logits", logits)
-    p, g, keep, _ = _class_maps(fn, logits.double(), target, mode=mode, from_logits=from_logits,
-                                ignore_index=ignore_index, mask=mask)  # fmt: skip
+    p, g, keep, _ = _class_maps(fn, logits.double() if from_logits else logits, target,
+                                mode=mode, from_logits=from_logits, ignore_index=ignore_index,
+                                mask=mask)  # fmt: skip
     if p.dim() not in (4, 5):
         raise ValueError(
             f"{fn}: the soft skeleton needs 2-D or 3-D images: logits (N, C, H, W) or "
@@ -175,8 +186,10 @@ def cl_dice_loss(
     empty prediction on an empty target gives ``Tprec = Tsens = 1`` and a loss of
     ``eps / (2 + eps)`` (about ``5e-5``). Positions left out (``mask``, ``ignore_index``)
     count as background for the skeletons and leave every sum. 2-D and 3-D images only. The
-    loss is computed in float64 whatever the input's dtype (and returned in it): the
-    skeletons' max-pools and relus decide by comparisons that float32 would tie differently.
+    loss is computed in float64 from logits (the skeletons' max-pools decide by comparisons
+    that float32's rounding of the activation would tie differently) and in the input's
+    dtype from probabilities (whose order float32 holds exactly); it is returned in the
+    input's dtype.
 
     When to use:
         Tubular and curvilinear structures (vessels, neurons, roads, cracks) where

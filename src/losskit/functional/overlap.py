@@ -36,6 +36,7 @@ mode. float16/bfloat16 are computed in float32 and returned in the input dtype.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 import torch
@@ -50,6 +51,7 @@ from .._checks import (
     Weight,
     check_class_vector,
     check_floating,
+    check_integer,
     check_labels,
     check_min_ndim,
     check_per_row,
@@ -172,6 +174,72 @@ class _SoftmaxCounts(torch.autograd.Function):
         return grad, None, None, None
 
 
+class _SigmoidCounts(torch.autograd.Function):
+    """The binary and multilabel counts from logits with a hand-written backward: two passes
+    over ``(N, C, S)`` (an ``addcmul`` and the sigmoid's derivative, in place) where autograd
+    takes four (the product's, the two sums' broadcast adds and the sigmoid's).
+
+    Forward: ``p = sigmoid(x)``, ``TP = sum_s p g``, ``|P| = sum_s p`` (or ``p^2``), ``|G| =
+    sum_s g`` (or ``g^2``) for ``x``, ``g`` ``(N, C, S)``. Backward: ``dL/dx = p (1 - p)
+    (g_TP g + g_P)`` (``g_P 2 p`` when squared), the same products and sums, in the same
+    order, as autograd's chain of ``mul``, ``add`` and ``sigmoid_backward``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, g: Tensor, squared: bool) -> tuple[Tensor, Tensor, Tensor]:
+        p = torch.sigmoid(x)
+        tp = (p * g).sum(2)
+        sp = (p * p).sum(2) if squared else p.sum(2)
+        sg = (g * g).sum(2) if squared else g.sum(2)
+        ctx.save_for_backward(x, g)
+        ctx.fast = p  # a plain tensor for a first-order backward
+        ctx.squared = squared
+        ctx.mark_non_differentiable(sg)
+        return tp, sp, sg
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_tp: Tensor | None, g_sp: Tensor | None, _g_sg: Tensor | None
+    ) -> tuple[Tensor | None, None, None]:
+        x, g = ctx.saved_tensors
+        # create_graph=True (grad mode on here): the same formula from a sigmoid recomputed
+        # on the graph, out of place, so that the second derivatives are exact
+        graph = torch.is_grad_enabled()
+        if graph or ctx.fast is None:
+            p = torch.sigmoid(x)
+        else:
+            p = ctx.fast
+            ctx.fast = None  # freed now; a second backward (retain_graph) recomputes it
+        zeros = p.new_zeros(p.shape[:2])
+        a = (zeros if g_tp is None else g_tp)[:, :, None]
+        b = (zeros if g_sp is None else g_sp)[:, :, None]
+        if ctx.squared:
+            dp = g * a + p * (2.0 * b)
+        else:
+            dp = g * a + b if graph else torch.addcmul(b.expand(p.shape), g, a)
+        if graph:
+            return dp * (1.0 - p) * p, None, None
+        return torch.ops.aten.sigmoid_backward.grad_input(dp, p, grad_input=dp), None, None
+
+
+def _plain_target(target: Tensor, lo: float, hi: float, ignore_index: int | None) -> bool:
+    """One ``aminmax`` pass (eager, CPU, real non-bool ``target``): every value lies in
+    ``[lo, hi]`` and none equals ``ignore_index``, so nothing is left out and the range checks
+    pass; ``False`` sends the caller to the general checks (which raise where needed)."""
+    if (
+        target.device.type != "cpu"
+        or target.numel() == 0
+        or target.dtype == torch.bool
+        or target.is_complex()
+        or torch.compiler.is_compiling()
+    ):
+        return False
+    lo_t, hi_t = target.detach().aminmax()
+    low, high = float(lo_t), float(hi_t)  # NaN fails both comparisons
+    if not (lo <= low and high <= hi):
+        return False
+    return ignore_index is None or not low <= ignore_index <= high
+
+
 def _counts(
     fn: str, pred: Tensor, target: Tensor, *, mode: str, from_logits: bool, per_sample: bool,
     ignore_index: int | None, mask: Tensor | None, squared: bool = False,
@@ -199,9 +267,13 @@ def _counts(
                 f"logits {tuple(pred.shape)}; got {tuple(target.shape)}"
             )
         num_classes = pred.shape[1]
-        keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
-        check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
-                     keep=keep)  # fmt: skip
+        if mask is None and _plain_target(target, 0, num_classes - 1, ignore_index):
+            check_integer(fn, "target", target)  # in range and nothing to leave out
+            keep = None
+        else:
+            keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
+            check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
+                         keep=keep)  # fmt: skip
         n, size = pred.shape[0], math.prod(pred.shape[2:])
         if keep is None and from_logits and num_classes:  # the common case: one fused pass
             tp, sp, sg, ce_sum = _SoftmaxCounts.apply(
@@ -241,16 +313,32 @@ def _counts(
                    "(N, C, ...) in multilabel mode" if mode == "multilabel" else "(N, ...)")  # fmt: skip
     if target.is_complex():
         raise TypeError(f"{fn}: target must be real; got dtype {target.dtype}")
-    keep = exclusion(fn, pred.shape, mask=mask, labels=target, ignore_index=ignore_index)
-    check_unit_values(fn, "target", target, " (binary targets; exclude void labels with "
-                      "ignore_index or mask)", keep)  # fmt: skip
+    if mask is None and _plain_target(target, 0.0, 1.0, ignore_index):
+        keep = None  # 0/1 values and nothing to leave out: one pass for both checks
+    else:
+        keep = exclusion(fn, pred.shape, mask=mask, labels=target, ignore_index=ignore_index)
+        check_unit_values(fn, "target", target, " (binary targets; exclude void labels with "
+                          "ignore_index or mask)", keep)  # fmt: skip
     if not from_logits:
         check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
-    x = zero_excluded(x, keep)
-    p = torch.sigmoid(x) if from_logits else x
     n = pred.shape[0]
     c = 1 if mode == "binary" else pred.shape[1]
     shape = (n, c, math.prod(pred.shape[1:]) // max(c, 1))
+    if (
+        keep is None
+        and from_logits
+        and not target.requires_grad
+        and x.numel()
+        and not torch.compiler.is_compiling()  # traced plainly below, for the compiler to fuse
+    ):
+        # the common case: sigmoid and counts with a two-pass backward
+        tp, sp, sg = _SigmoidCounts.apply(x.reshape(shape), target.reshape(shape).to(work),
+                                          squared)  # fmt: skip
+        if not per_sample:
+            tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
+        return tp, sp, sg, None
+    x = zero_excluded(x, keep)
+    p = torch.sigmoid(x) if from_logits else x
     p = p.reshape(shape)
     t = target.reshape(shape)
     if keep is not None:
@@ -747,17 +835,62 @@ def _jaccard_increments(fg_sorted: Tensor) -> Tensor:
     return torch.cat([jac[..., :1], jac[..., 1:] - jac[..., :-1]], -1)
 
 
-def _lovasz(errors: Tensor, key: Tensor, fg: Tensor, keep: Tensor | None) -> Tensor:
-    """``sum_k errors_(k) delta_k`` along the last dim, the positions ordered by decreasing
-    ``key`` (a stable sort: ties keep their order); excluded positions go last with error 0
-    and foreground 0, so they change nothing."""
+_INT_OF = {
+    torch.float32: (torch.int32, 0x7FFFFFFF),
+    torch.float64: (torch.int64, 0x7FFFFFFFFFFFFFFF),
+}
+
+
+def _descending_order(key: Tensor) -> Tensor:
+    """``key.sort(descending=True, stable=True).indices`` of a 1-D float key without NaN, the
+    same permutation, 2-3x faster: the float's bits mapped to an integer of the same order
+    (non-negative floats keep their bits; negative ones flip their magnitude bits), negated
+    by ``~`` for a descending order, then an ascending stable sort, which torch does by radix
+    sort for 1-D integer tensors (ties keep their order in both). ``-0.0`` is first made
+    ``+0.0`` (they compare equal as floats). Other dtypes sort as they are."""
+    if key.dtype not in _INT_OF or key.dim() != 1:
+        return key.sort(descending=True, stable=True).indices
+    dtype, magnitude = _INT_OF[key.dtype]
+    bits = (key + 0.0).view(dtype)  # a new tensor, -0.0 -> +0.0
+    # ~m with m = bits ^ (magnitude if bits < 0 else 0), i.e. bits ^ ~((bits >> width-1) & magnitude)
+    flip = (bits >> (8 * key.element_size() - 1)).bitwise_and_(magnitude).bitwise_not_()
+    return bits.bitwise_xor_(flip).sort(stable=True).indices
+
+
+def _lovasz(
+    errors: Tensor, key_of: Callable[[int], Tensor], fg: Tensor, keep: Tensor | None,
+    binary: bool = False,
+) -> Tensor:  # fmt: skip
+    """``sum_k errors_(k) delta_k`` along the last dim of ``errors``, ``fg`` ``(G, K, L)``
+    (``keep`` broadcastable to them or ``None``), the positions of each row ordered by
+    decreasing sort key (a stable sort: ties keep their order); ``key_of(i)`` gives the
+    ``(K, L)`` keys of group ``i``. Excluded positions go last with error 0 and foreground 0,
+    so they change nothing.
+
+    The weights ``delta`` do not depend on the errors' values (only on the order and the
+    foreground), so they are computed without autograd, a row at a time (the key of one
+    group, the sort's buffers of one row), and scattered back to the positions they weigh:
+    the loss is then ``sum(errors * delta)``, whose gradient is ``delta`` (what the gather of
+    the sorted errors would route back), saved as one float tensor instead of the int64
+    order and the sorted copies. ``binary``: ``fg`` holds only 0 and 1, so the gather in
+    sorted order reads a uint8 copy (a quarter of the bytes of random access)."""
     if keep is not None:
-        key = torch.where(keep, key, torch.full((), -math.inf, dtype=key.dtype, device=key.device))
+        keep = keep.expand(errors.shape)
         errors = torch.where(keep, errors, torch.zeros_like(errors))
         fg = torch.where(keep, fg, torch.zeros_like(fg))
-    order = key.sort(dim=-1, descending=True, stable=True).indices
-    delta = _jaccard_increments(fg.gather(-1, order))
-    return (errors.gather(-1, order) * delta).sum(-1)
+    with torch.no_grad():
+        delta = torch.empty(errors.shape, dtype=errors.dtype, device=errors.device)
+        f = fg.detach().to(torch.uint8) if binary else fg.detach()
+        for i in range(errors.shape[0]):
+            key = key_of(i)
+            if keep is not None:
+                key = torch.where(keep[i], key, torch.full((), -math.inf, dtype=key.dtype,
+                                                           device=key.device))  # fmt: skip
+            for j in range(errors.shape[1]):
+                order = _descending_order(key[j])
+                fs = f[i, j].gather(0, order).to(delta.dtype)
+                delta[i, j].scatter_(0, order, _jaccard_increments(fs))
+    return (errors * delta).sum(-1)
 
 
 @checked
@@ -843,7 +976,9 @@ def lovasz_hinge_loss(
     margin = (x * (2.0 * g - 1.0)).reshape(rows)
     k = None if keep is None else keep.expand(logits.shape).reshape(rows)
     # sorted by the margin (exact in every dtype) rather than by 1 - margin
-    loss = _lovasz(torch.relu(1.0 - margin), -margin.detach(), g.reshape(rows), k)
+    key = margin.detach().reshape(rows[0], 1, rows[1])
+    loss = _lovasz(torch.relu(1.0 - margin).reshape(rows[0], 1, rows[1]), lambda i: -key[i],
+                   g.reshape(rows[0], 1, rows[1]), None if k is None else k[:, None])[:, 0]  # fmt: skip
     kept = _kept_samples(keep, logits.shape, per_sample)
     return _finish_per_sample(fn, loss, logits, per_sample, weight, reduction,
                               None if kept is None else kept[:, 0])  # fmt: skip
@@ -957,12 +1092,17 @@ def lovasz_softmax_loss(
         k = rows(keep.expand(expected).reshape(n, 1, size))
         fg = fg * k
     errors = (fg - rows(p)).abs()
-    with torch.no_grad():
-        # the order in float64: float32's rounding of p would create ties (and so change the
-        # gradient) where float64 has none
-        p64 = torch.softmax(x.double(), 1) if from_logits else x.double()
-        key = (fg.double() - rows(p64)).abs()
-    per_class = _lovasz(errors, key, fg, None if k is None else k.expand(errors.shape))
+    xr = rows(x.detach())
+
+    def key_of(i: int) -> Tensor:
+        # the order in float64, a group (sample) at a time: float32's rounding of p would
+        # create ties (and so change the gradient) where float64 has none. |fg - p| is
+        # -p + fg, computed in place
+        x64 = xr[i].to(torch.float64, copy=True)  # never the caller's tensor: changed in place
+        p64 = torch.softmax(x64, 0) if from_logits else x64
+        return p64.neg_().add_(fg[i].double()).abs_()  # (a mixed-dtype add_ is slow)
+
+    per_class = _lovasz(errors, key_of, fg, k, binary=True)
     cw = torch.ones(num_classes, dtype=work, device=logits.device) if class_weight is None \
         else class_weight.to(work)  # fmt: skip
     w = cw.expand(per_class.shape)
