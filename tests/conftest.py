@@ -24,6 +24,17 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def timm_in_input_dtype(peer, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """timm's loss forward with its ``.float()`` casts made no-ops, so that its arithmetic
+    runs in the input's dtype (float64 in the parity tests)."""
+    cast = torch.Tensor.float
+    try:
+        torch.Tensor.float = lambda t: t  # type: ignore[method-assign]
+        return peer(x, target)
+    finally:
+        torch.Tensor.float = cast  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """`losskit demo --quick`, run once per test session: (folder, index.html text)."""

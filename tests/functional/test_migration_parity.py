@@ -16,7 +16,7 @@ import torch.nn.functional as TF
 import losskit
 from losskit import functional as F
 
-from ..conftest import gen
+from ..conftest import gen, timm_in_input_dtype
 
 F64 = torch.float64
 
@@ -139,17 +139,6 @@ def test_smp_soft_cross_entropy_ignore_index_mean_counts_every_position(s: float
 # ------------------------------------------------------------------ timm: Poly-1, defaults
 
 
-def _timm_in_float64(peer, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """timm's forward with its ``.float()`` casts made no-ops, so its arithmetic runs in the
-    input's dtype (float64 here)."""
-    cast = torch.Tensor.float
-    try:
-        torch.Tensor.float = lambda t: t  # type: ignore[method-assign]
-        return peer(x, target)
-    finally:
-        torch.Tensor.float = cast  # type: ignore[method-assign]
-
-
 @pytest.mark.parametrize("epsilon", [-1.0, 1.0, 2.0])
 @pytest.mark.parametrize("s", [0.0, 0.1])
 def test_poly1_cross_entropy_equals_timm(epsilon: float, s: float) -> None:
@@ -181,17 +170,17 @@ def test_poly1_cross_entropy_equals_timm(epsilon: float, s: float) -> None:
     # equal to 1e-12, values and gradients
     q = TF.one_hot(y, c).to(F64) * (1 - s) + s / c
     dense = PolyCrossEntropy(epsilon=epsilon, smoothing=0.0, reduction="none")
-    _assert_same(ours, _value_and_grad(lambda z: _timm_in_float64(dense, z, q), x))
+    _assert_same(ours, _value_and_grad(lambda z: timm_in_input_dtype(dense, z, q), x))
     # 3. with class indices, timm smooths an int64 one-hot: one_hot * (1 - s) + s / C has the
     # default dtype, float32, so q is computed in float32 (0.9 -> 0.89999998) even when the
     # rest runs in float64. Without smoothing q is exact and timm equals losskit; with it,
     # timm equals the float64 formula on that float32 q.
-    by_index = _timm_in_float64(peer, x, y)
+    by_index = timm_in_input_dtype(peer, x, y)
     q_timm = TF.one_hot(y, c) * (1 - s) + s / c
     assert q_timm.dtype == torch.float32
     q32 = q_timm.to(F64)
     assert (q32 - q).abs().max() < 1e-7
-    torch.testing.assert_close(by_index, _timm_in_float64(dense, x, q32), rtol=0, atol=1e-12)
+    torch.testing.assert_close(by_index, timm_in_input_dtype(dense, x, q32), rtol=0, atol=1e-12)
     if s == 0.0:
         assert (by_index - ours[0]).abs().max() < 1e-12
     else:

@@ -25,6 +25,8 @@ from losskit import (
     poly1_focal_loss,
 )
 
+from ..conftest import timm_in_input_dtype
+
 F64 = torch.float64
 LN2 = math.log(2.0)
 
@@ -72,7 +74,7 @@ def test_asymmetric_equals_timm(smoothing: float, clip: float, soft: bool) -> No
                                         reduction=reduction)  # fmt: skip
         a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
         ours = asymmetric_loss(a, y, clip=clip, label_smoothing=smoothing, reduction=reduction)
-        ref = _timm_f64(peer, b, y)
+        ref = timm_in_input_dtype(peer, b, y)
         assert (ours - ref).abs().max() < 1e-12
         ga = torch.autograd.grad(ours.sum(), a)[0]
         gb = torch.autograd.grad(ref.sum(), b)[0]
@@ -81,19 +83,8 @@ def test_asymmetric_equals_timm(smoothing: float, clip: float, soft: bool) -> No
     peer = AsymmetricLossMultiLabel(clip=clip, smoothing=smoothing)
     torch.testing.assert_close(
         asymmetric_loss(x, y, clip=clip, label_smoothing=smoothing, reduction="sum") / 16,
-        _timm_f64(peer, x, y),
+        timm_in_input_dtype(peer, x, y),
     )
-
-
-def _timm_f64(peer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """timm's forward casts to float32 (x.float()); run its arithmetic in float64 by
-    patching that cast away for the comparison."""
-    orig = torch.Tensor.float
-    try:
-        torch.Tensor.float = lambda t: t  # type: ignore[method-assign]
-        return peer(x, y)
-    finally:
-        torch.Tensor.float = orig  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("gammas", [(1.0, 4.0), (0.0, 4.0), (0.5, 2.0)])
@@ -113,7 +104,9 @@ def test_asymmetric_softmax_equals_timm(gammas: tuple[float, float], smoothing: 
     ga, gb = torch.autograd.grad(ours, a)[0], torch.autograd.grad(ref, b)[0]
     assert (ga - gb).abs().max() < 1e-12
     # per sample: timm's reduction='none' sums over classes
-    peer_none = AsymmetricLossSingleLabel(gamma_pos=gp, gamma_neg=gn, eps=smoothing, reduction="none")
+    peer_none = AsymmetricLossSingleLabel(
+        gamma_pos=gp, gamma_neg=gn, eps=smoothing, reduction="none"
+    )
     ours_none = asymmetric_softmax_loss(x, labels, gamma_pos=gp, gamma_neg=gn,
                                         label_smoothing=smoothing, reduction="none")  # fmt: skip
     assert (ours_none - peer_none(x, labels)).abs().max() < 1e-12
@@ -169,7 +162,9 @@ def paper_poly1_focal(logits, labels, epsilon, gamma=2.0, alpha=0.25):
 def test_poly1_hand_worked() -> None:
     z, y = torch.tensor([[2.0, 1.0, 1.0, 1.0]], dtype=F64), torch.tensor([0])
     p = math.exp(2) / (math.exp(2) + 3 * math.e)  # softmax of (2, 1, 1, 1) at class 0
-    torch.testing.assert_close(poly1_cross_entropy(z, y), torch.tensor(-math.log(p) + 1 - p, dtype=F64))
+    torch.testing.assert_close(
+        poly1_cross_entropy(z, y), torch.tensor(-math.log(p) + 1 - p, dtype=F64)
+    )
     # with smoothing 0.1: p_t = .9 p + .1 / 4
     pt = 0.9 * p + 0.025
     ce = TF.cross_entropy(z, y, label_smoothing=0.1)
@@ -178,7 +173,9 @@ def test_poly1_hand_worked() -> None:
     )
     # epsilon = 0 is cross-entropy; epsilon = -1 stays non-negative
     x, labels = _logits(9, 5, seed=8), torch.randint(0, 5, (9,), generator=_gen(9))
-    torch.testing.assert_close(poly1_cross_entropy(x, labels, poly_coef=0.0), TF.cross_entropy(x, labels))
+    torch.testing.assert_close(
+        poly1_cross_entropy(x, labels, poly_coef=0.0), TF.cross_entropy(x, labels)
+    )
     assert (poly1_cross_entropy(x, labels, poly_coef=-1.0, reduction="none") >= 0).all()
 
 
@@ -246,9 +243,9 @@ def test_jsd_hand_worked_and_bounds() -> None:
     got = jsd_cross_entropy(z, torch.tensor([0]), num_splits=2, consistency_weight=1.0)
     torch.testing.assert_close(got, torch.tensor(LN2, dtype=F64), atol=1e-12, rtol=0)
     x = _logits(6, 5, 3, seed=16)
-    js = jsd_cross_entropy(x, torch.zeros(6, dtype=torch.long), reduction="none") - TF.cross_entropy(
-        x[..., 0], torch.zeros(6, dtype=torch.long), reduction="none"
-    )
+    js = jsd_cross_entropy(
+        x, torch.zeros(6, dtype=torch.long), reduction="none"
+    ) - TF.cross_entropy(x[..., 0], torch.zeros(6, dtype=torch.long), reduction="none")
     assert (js >= -1e-12).all() and (js <= 12 * math.log(3) + 1e-12).all()
 
 

@@ -123,3 +123,29 @@ def test_without_a_gradient_no_derivative_is_computed() -> None:
         out = losskit.cauchy_loss(p, t, reduction="none")
     torch.testing.assert_close(out, R._cauchy(p - t))
     assert R._cauchy_fused((p - t).clone(), False)[1] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "curvature"),
+    [
+        ("mse", {}, 2.0),  # d^2
+        ("huber", {}, 1.0),  # d^2 / 2 near 0
+        ("smooth_l1", {}, 1.0),  # d^2 / (2 beta), beta = 1
+        ("charbonnier", {}, 1.0),  # sqrt(d^2 + 1) - 1
+        ("cauchy", {}, 1.0),  # log(1 + d^2 / 2)
+        ("geman_mcclure", {}, 1.0),  # 2 d^2 / (d^2 + 4)
+        ("welsch", {}, 1.0),  # 1 - exp(-d^2 / 2)
+        ("log_cosh", {}, 1.0),  # log cosh d
+        *[("general_robust", {"robust_shape": a}, 1.0) for a in (-2.0, 0.0, 0.5, 1.0, 2.0)],
+        ("cauchy", {"residual_scale": 0.5}, 4.0),  # 1 / c^2
+    ],
+)
+def test_second_derivative_at_a_zero_residual_is_exact(name: str, kw: dict, curvature: float):
+    # the class of defect: a smooth loss written in |d| has autograd's second derivative 0 at
+    # d = 0 (abs' = sign(0) = 0); each smooth loss's curvature there is its Taylor term
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    t = torch.zeros(3, dtype=torch.float64)
+    loss = getattr(losskit, f"{name}_loss")(p, t, reduction="sum", **kw)
+    (g,) = torch.autograd.grad(loss, p, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), p)
+    torch.testing.assert_close(h, torch.full_like(h, curvature), rtol=1e-12, atol=1e-12)

@@ -55,9 +55,9 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 def _charbonnier(r: Tensor) -> Tensor:
     """``sqrt(r^2 + 1) - 1 = r * r / (hypot(r, 1) + 1)``: no cancellation near 0, no overflow
-    of ``r^2`` far away."""
-    a = r.abs()
-    return a * (a / (torch.hypot(a, torch.ones_like(a)) + 1.0))
+    of ``r^2`` far away; written in ``r``, not ``|r|``, so that the second derivative at
+    ``r = 0`` is exact."""
+    return r * (r / (torch.hypot(r, torch.ones_like(r)) + 1.0))
 
 
 def _log1p_sq(t: Tensor) -> Tensor:
@@ -90,9 +90,9 @@ def _geman_mcclure(r: Tensor) -> Tensor:
 
 
 def _welsch(r: Tensor) -> Tensor:
-    """``1 - exp(-r^2 / 2) = -expm1(-r^2 / 2)``: exact for small residuals."""
-    a = r.abs()
-    return -torch.expm1(-0.5 * a * a)
+    """``1 - exp(-r^2 / 2) = -expm1(-r^2 / 2)``: exact for small residuals (and, squaring
+    ``r`` rather than ``|r|``, in its second derivative at 0)."""
+    return -torch.expm1(-0.5 * r * r)
 
 
 def _elementwise_scaled(

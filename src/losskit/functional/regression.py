@@ -254,9 +254,10 @@ def _log_cosh(p: Tensor, t: Tensor, reduction: str) -> Tensor:
     # |d| < 1: log cosh d = log1p(2 sinh(|d|/2)^2), relatively exact down to the smallest
     # residual (value and gradient tanh d). |d| >= 1: |d| + softplus(-2|d|) - log 2, no cosh
     # to overflow (cosh(90) is inf in float32) and no cancellation there.
-    a = (p - t).abs()
+    d = p - t
+    a = d.abs()
     near = a < 1.0
-    s = torch.sinh(torch.where(near, a, 0.0) * 0.5)
+    s = torch.sinh(torch.where(near, d, 0.0) * 0.5)  # d, not |d|: exact second derivative at 0
     far = torch.where(near, 1.0, a)
     loss = torch.where(
         near, torch.log1p(2.0 * s * s), far + TF.softplus(-2.0 * far) - math.log(2.0)
