@@ -139,3 +139,55 @@ def test_soft_skeleton_reuses_each_erosion() -> None:
         delta = torch.relu(y - _dilate(_erode(y)))
         skel = skel + torch.relu(delta - skel * delta)
     assert torch.equal(soft_skeleton(x, iterations=4), skel)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9, 11), (2, 2, 6, 7, 8), (1, 2, 1, 5), (1, 1, 2, 1, 3)],
+                         ids=["2-D", "3-D", "one row", "thin 3-D"])  # fmt: skip
+@pytest.mark.parametrize("levels", [None, 4, 1], ids=["continuous", "quarters", "0/1"])
+def test_soft_skeleton_gradient_equals_monai_ties_included(shape, levels) -> None:
+    """The pools are element-wise passes over shifted views with their own backward: each
+    window's gradient goes to its first extreme, as MONAI's max-pools route it, also where
+    values tie (quantised images tie everywhere; erosion copies values into neighbours)."""
+    x = torch.rand(*shape, generator=gen(50), dtype=torch.float64)
+    if levels is not None:
+        x = (x * levels).round() / levels
+    w = torch.randn(shape, generator=gen(51), dtype=torch.float64)
+    for iterations in (0, 1, 3):
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours, theirs = soft_skeleton(a, iterations=iterations), soft_skel(b, iterations)
+        assert torch.equal(ours, theirs)
+        (ours * w).sum().backward()
+        (theirs * w).sum().backward()
+        # the same terms summed in another order: equal to float64 rounding
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9, 11), (2, 2, 6, 7, 8)], ids=["2-D", "3-D"])
+def test_dilation_equals_max_pool_ties_included(shape) -> None:
+    from losskit.functional._topology import _dilate
+
+    pool = torch.nn.functional.max_pool2d if len(shape) == 4 else torch.nn.functional.max_pool3d
+    x = (torch.rand(*shape, generator=gen(52), dtype=torch.float64) * 3).round()
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, theirs = _dilate(a), pool(b, 3, 1, 1)
+    assert torch.equal(ours, theirs)
+    w = torch.randn(shape, generator=gen(53), dtype=torch.float64)
+    (ours * w).sum().backward()
+    (theirs * w).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 5, 6), (1, 1, 3, 4, 5), (1, 1, 1, 4)])
+def test_soft_skeleton_second_derivative(shape) -> None:
+    """The pools' backward is linear in the incoming gradient and differentiable: gradgradcheck
+    holds, and a gradient of a gradient equals MONAI's."""
+    x = torch.rand(*shape, generator=gen(54), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: soft_skeleton(t, iterations=2), (x,))
+    w = torch.randn(shape, generator=gen(55), dtype=torch.float64)
+    a, b = x.detach().clone().requires_grad_(), x.detach().clone().requires_grad_()
+    (ga,) = torch.autograd.grad((soft_skeleton(a, iterations=2) ** 2 * w).sum(), a,
+                                create_graph=True)  # fmt: skip
+    (gb,) = torch.autograd.grad((soft_skel(b, 2) ** 2 * w).sum(), b, create_graph=True)
+    torch.testing.assert_close(ga, gb, rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(torch.autograd.grad(ga.sum(), a)[0],
+                               torch.autograd.grad(gb.sum(), b)[0], rtol=1e-13, atol=1e-14)  # fmt: skip

@@ -34,29 +34,115 @@ __all__ = [
 ]
 
 
-def _pool(x: Tensor, kernel: tuple[int, ...], sign: float) -> Tensor:
-    """Max (``sign = 1``) or min (``sign = -1``) over a ``kernel`` window, stride 1, the
-    output the size of the input (the border is not eroded: padding never wins)."""
-    pad = tuple(k // 2 for k in kernel)
-    pool = TF.max_pool2d if x.dim() == 4 else TF.max_pool3d
-    return sign * pool(sign * x, kernel, 1, pad)
+class _Window3(torch.autograd.Function):
+    """The maximum (``largest``) or minimum of three neighbours along one axis: ``y_i`` is
+    the extreme of ``x_(i-1), x_i, x_(i+1)`` (the ones that exist: the border never takes a
+    padding value), stride 1, the size of ``x``: a max-pool of kernel 3 along ``dim``.
+
+    Computed as two element-wise ``maximum``/``minimum`` passes over shifted views, where
+    torch's CPU max-pool kernels take 20-70 times an element-wise pass. The backward pass
+    routes each ``y_i``'s gradient to the first entry of its window (in the order ``i - 1,
+    i, i + 1``) that holds the extreme, as the max-pool does: pools composed along the axes
+    one after another (the last axis first) route a square window's gradient exactly as
+    ``max_pool2d``/``max_pool3d`` do, ties included. It is written in differentiable
+    operations on the incoming gradient (linear in it), so a second backward pass works.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int, largest: bool) -> Tensor:
+        n = x.shape[dim]
+        op = torch.maximum if largest else torch.minimum
+        if n == 1:
+            y = x.clone()
+        elif torch.compiler.is_compiling():  # out= into views breaks a compiled graph
+            first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
+            prev = torch.cat([first, x.narrow(dim, 0, n - 1)], dim)  # x_(i-1), x_0 at i = 0
+            nxt = torch.cat([x.narrow(dim, 1, n - 1), last], dim)
+            y = op(op(x, prev), nxt)
+        else:
+            y = torch.empty_like(x)
+            y.narrow(dim, 0, 1).copy_(x.narrow(dim, 0, 1))
+            op(x.narrow(dim, 1, n - 1), x.narrow(dim, 0, n - 1), out=y.narrow(dim, 1, n - 1))
+            left = y.narrow(dim, 0, n - 1)
+            op(left, x.narrow(dim, 1, n - 1), out=left)  # then with x_(i+1)
+        ctx.save_for_backward(x, y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, y = ctx.saved_tensors
+        dim = ctx.dim
+        n = x.shape[dim]
+        if n == 1:
+            return g.clone(), None, None
+
+        def cut(t: Tensor, start: int) -> Tensor:
+            return t.narrow(dim, start, n - 1)
+
+        # each y_i's gradient goes to x_(i-1) when it holds the extreme, else to x_i when it
+        # does, else to x_(i+1). Masks as 0/1 floats (on CPU a bool mask in a product costs
+        # about five element-wise passes, a float one one); eight passes, no copy of g.
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            # create_graph=True or a compiled graph: the same, out of place
+            zero = torch.zeros_like(g.narrow(dim, 0, 1))
+            left = cut(g, 1) * (cut(x, 0) == cut(y, 1)).to(g.dtype)
+            rest = torch.cat([g.narrow(dim, 0, 1), cut(g, 1) - left], dim)
+            mid = rest * (x == y).to(g.dtype)
+            right = cut(rest - mid, 0)
+            return mid + torch.cat([left, zero], dim) + torch.cat([zero, right], dim), None, None
+        left = torch.eq(cut(x, 0), cut(y, 1), out=torch.empty_like(cut(g, 1))).mul_(cut(g, 1))
+        rest = torch.empty_like(g)  # what x_(i-1) did not take
+        rest.narrow(dim, 0, 1).copy_(g.narrow(dim, 0, 1))
+        torch.sub(cut(g, 1), left, out=cut(rest, 1))
+        out = torch.eq(x, y, out=torch.empty_like(g)).mul_(rest)  # x_i's share
+        rest.sub_(out)  # x_(i+1)'s share
+        cut(out, 0).add_(left)
+        cut(out, 1).add_(cut(rest, 0))
+        return out, None, None
+
+
+class _Min2(torch.autograd.Function):
+    """``torch.minimum(a, b)``, its gradient split in halves where ``a == b`` (as torch's own),
+    with 0/1 float masks (torch's backward builds bool masks, several times slower on CPU)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(a, b)
+        return torch.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        a, b = ctx.saved_tensors
+        share = torch.lt(a, b, out=torch.empty_like(g))  # a's share: 1, 1/2 on ties, 0
+        share.add_(torch.eq(a, b, out=torch.empty_like(g)), alpha=0.5)
+        ga = share.mul_(g)
+        return ga, g - ga
+
+
+def _pool(x: Tensor, axes: tuple[int, ...], largest: bool) -> Tensor:
+    """The extreme over a window 3 long along each of ``axes`` (tensor dimensions), taken
+    one axis at a time from the last: the ``max_pool``/``-max_pool(-x)`` of MONAI's soft
+    morphology with kernel 3 (``1`` on the other axes), stride 1 and padding 1, values and
+    gradients."""
+    for axis in sorted(axes, reverse=True):
+        x = _Window3.apply(x, axis, largest)
+    return x
 
 
 def _erode(x: Tensor) -> Tensor:
     """Soft erosion: the minimum over a cross (3 along each axis, one axis at a time)."""
-    d = x.dim() - 2
     out = None
-    for axis in range(d):
-        kernel = tuple(3 if a == axis else 1 for a in range(d))
-        e = _pool(x, kernel, -1.0)
-        out = e if out is None else torch.minimum(out, e)
+    for axis in range(2, x.dim()):
+        e = _pool(x, (axis,), False)
+        out = e if out is None else _Min2.apply(out, e)
     assert out is not None  # x has at least one spatial dimension
     return out
 
 
 def _dilate(x: Tensor) -> Tensor:
     """Soft dilation: the maximum over a 3 x 3 (x 3) square."""
-    return _pool(x, (3,) * (x.dim() - 2), 1.0)
+    return _pool(x, tuple(range(2, x.dim())), True)
 
 
 def soft_skeleton(x: Tensor, *, iterations: NonNegativeInt = 3) -> Tensor:
