@@ -105,7 +105,8 @@ def test_aspect_angle_is_atan2_and_safe_at_a_point() -> None:
     torch.testing.assert_close(wh.grad[2], torch.zeros(2))
 
 
-CONFIGS = [("iou", "detach", "exact"), ("giou", "detach", "exact"), ("diou", "detach", "exact")] + [
+CONFIGS = [("iou", "detach", "exact"), ("giou", "detach", "exact"), ("diou", "detach", "exact"),
+           ("eiou", "detach", "exact")] + [
     ("ciou", a, v) for a in G.ALPHA_MODES for v in G.V_GRADS
 ]
 
@@ -173,7 +174,7 @@ def test_fused_backward_at_tied_edges_equals_torchvision() -> None:
     assert abs(p.grad[0, 0].item() - 0.0117) < 1e-4
 
 
-@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou"])
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou"])
 def test_fused_perfect_prediction_has_no_gradient(kind: str) -> None:
     t = torch.tensor([[0.0, 0.0, 20.0, 40.0], [3.0, 3.0, 3.0, 9.0]], dtype=torch.float64)
     p = t.clone().requires_grad_()
@@ -181,7 +182,7 @@ def test_fused_perfect_prediction_has_no_gradient(kind: str) -> None:
     assert p.grad[0].abs().max() < 1e-12  # one SGD step leaves it where it is
 
 
-@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou"])
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou"])
 def test_fused_backward_for_huge_and_tiny_boxes(kind: str) -> None:
     # sides above 4e9 keep their gradient (no squared union in float32), a tiny eps on
     # zero-area boxes gives finite gradients

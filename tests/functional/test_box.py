@@ -82,6 +82,21 @@ def test_siou_hand_worked_value() -> None:
     )
 
 
+@pytest.mark.parametrize("shape_exponent", [0.25, 0.5, 1.0, 4.0])
+def test_siou_matching_side_has_finite_gradient_for_every_shape_exponent(shape_exponent) -> None:
+    # a side of the prediction equal to the target's (omega = 0): the shape cost is 0 there,
+    # and its gradient 0 for every exponent > 0 (below 1, 0^theta's slope is infinite and
+    # the chain rule gave inf * 0 = NaN); the other coordinates keep their gradient
+    p = torch.tensor([[0.0, 0.0, 2.0, 3.0], [1.0, 1.0, 4.0, 5.0]], requires_grad=True)
+    t = torch.tensor([[0.5, 0.0, 2.5, 3.0], [1.0, 1.0, 4.0, 6.0]])
+    for loss in (siou_loss(p, t, shape_exponent=shape_exponent),
+                 siou_loss(p, p.detach(), shape_exponent=shape_exponent)):  # fmt: skip
+        (g,) = torch.autograd.grad(loss, p)
+        assert torch.isfinite(g).all()
+    g = torch.autograd.grad(siou_loss(p, t, shape_exponent=shape_exponent), p)[0]
+    assert g[1, 3] != 0  # the mismatched height still pulls
+
+
 @pytest.mark.parametrize("shape_exponent", [1.0, 4.0])
 def test_siou_shape_exponent(shape_exponent: float) -> None:
     # same centre, widths 2 and 1, same height: IoU = 1/2, no angle or distance cost, shape
@@ -405,15 +420,47 @@ def test_masked_missing_boxes_get_zero_gradient(fn) -> None:
     assert torch.isfinite(grad).all() and (grad[1] == 0).all()
 
 
-def test_compiled_path_equals_fused_eager_path() -> None:
-    # under torch.compile the losses run the composable form; eager runs the fused kernel
-    p, t = make_boxes(9, dtype=torch.float32, device="cpu", generator=gen(16))
-    for fn in (iou_loss, giou_loss, diou_loss, ciou_loss):
-        torch._dynamo.reset()
-        compiled = torch.compile(
-            lambda a, b, f=fn: f(a, b, reduction="none"), backend="aot_eager", fullgraph=True
-        )
-        torch.testing.assert_close(compiled(p, t), fn(p, t, reduction="none"))
+@pytest.mark.parametrize(
+    ("fn", "kwargs"),
+    [(iou_loss, {}), (giou_loss, {}), (diou_loss, {}), (ciou_loss, {}),
+     (ciou_loss, {"alpha_mode": "grad", "v_grad": "paper"}), (eiou_loss, {}),
+     (giou_loss, {"iou_exponent": 3.0}), (eiou_loss, {"iou_exponent": 2.0}), (siou_loss, {})],
+    ids=["iou", "giou", "diou", "ciou", "ciou-grad-paper", "eiou", "giou-a3", "eiou-a2", "siou"],
+)  # fmt: skip
+def test_compiled_path_equals_fused_eager_path(fn, kwargs) -> None:
+    # under torch.compile the fused losses run CompiledFusedIoU (one block, the gradient saved
+    # from the forward graph), eager runs FusedIoU: values and both gradients agree, the
+    # upstream gradient applied per box, with no graph break
+    p, t = make_boxes(9, dtype=torch.float64, device="cpu", generator=gen(16))
+    w = torch.rand(3, 3, generator=gen(161), dtype=torch.float64)
+    p, t = p.view(3, 3, 4), t.view(3, 3, 4)
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda a, b: fn(a, b, reduction="none", **kwargs),
+                             backend="aot_eager", fullgraph=True)  # fmt: skip
+    out = []
+    for f in (compiled, lambda a, b: fn(a, b, reduction="none", **kwargs)):
+        a, b = p.clone().requires_grad_(), t.clone().requires_grad_()
+        loss = f(a, b)
+        out.append((loss, *torch.autograd.grad(loss, (a, b), w)))
+    for x, y in zip(*out, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_fused_kernel_equals_eager_kernel_without_compiling() -> None:
+    from losskit._geometry import CompiledFusedIoU, FusedIoU
+
+    p, t = make_boxes(12, dtype=torch.float64, device="cpu", generator=gen(162))
+    for kind in ("iou", "giou", "diou", "ciou", "eiou"):
+        for need in ((True, True), (True, False), (False, True)):
+            got, want = [], []
+            for fn, acc in ((CompiledFusedIoU, got), (FusedIoU, want)):
+                a = p.clone().requires_grad_(need[0])
+                b = t.clone().requires_grad_(need[1])
+                loss = fn.apply(a, b, kind, 1e-7, "detach", "exact")
+                wanted = [x for x, n in zip((a, b), need, strict=True) if n]
+                acc += [loss, *torch.autograd.grad(loss, wanted, torch.arange(12.0).double())]
+            for x, y in zip(got, want, strict=True):
+                torch.testing.assert_close(x, y, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

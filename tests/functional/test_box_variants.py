@@ -20,7 +20,9 @@ from ..conftest import gen
 
 LOSSES = [iou_loss, giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss]
 IDS = [f.__name__ for f in LOSSES]
-KIND = {iou_loss: "iou", giou_loss: "giou", diou_loss: "diou", ciou_loss: "ciou"}
+#: the losses with a fused eager kernel at exponent 1 (SIoU has none)
+KIND = {iou_loss: "iou", giou_loss: "giou", diou_loss: "diou", ciou_loss: "ciou",
+        eiou_loss: "eiou"}  # fmt: skip
 F64 = torch.float64
 
 

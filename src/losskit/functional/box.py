@@ -13,9 +13,11 @@ angle). In short:
 * identical boxes give 0; zero-width, zero-height and inverted boxes give finite losses and
   finite gradients; no check or computation synchronises an accelerator with the host.
 
-Eager IoU/GIoU/DIoU/CIoU run the fused kernel with a hand-derived backward pass
-(:class:`losskit._geometry.FusedIoU`); under ``torch.compile`` (and for EIoU, SIoU and the
-pairwise forms) the same formulas run as plain tensor operations differentiated by autograd.
+IoU/GIoU/DIoU/CIoU and EIoU (at ``iou_exponent=1``) run the fused kernel with a hand-derived
+gradient computed beside the loss (:class:`losskit._geometry.FusedIoU`; under
+``torch.compile`` :class:`losskit._geometry.CompiledFusedIoU`, the same formulas in one
+block for the compiler to fuse); SIoU, the other EIoU exponents and the pairwise forms run
+as plain tensor operations differentiated by autograd.
 The default reduction is ``"mean"`` (torchvision's box losses default to ``"none"``).
 """
 
@@ -41,7 +43,14 @@ from .._checks import (
     check_same_shape,
     compute_dtype,
 )
-from .._geometry import FusedIoU, _from_xyxy, box_convert, iou_similarity, to_xyxy
+from .._geometry import (
+    CompiledFusedIoU,
+    FusedIoU,
+    _from_xyxy,
+    box_convert,
+    iou_similarity,
+    to_xyxy,
+)
 from .._reduction import Reduction, check_avg_factor, exclusion, finish_avg, zero_excluded
 
 __all__ = [
@@ -118,7 +127,10 @@ def _box_loss(
     else:
         if form == "square":  # 1 - (IoU^a)^2
             power = 2.0 * power
-        if kind in _FUSED and not torch.compiler.is_compiling():
+        fused = kind in _FUSED or (kind == "eiou" and power == 1.0)
+        if fused and torch.compiler.is_compiling():
+            loss = CompiledFusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power)
+        elif fused:
             loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power)
         else:
             sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,

@@ -123,10 +123,6 @@ _NONNEG = Range(0.0)
 # --------------------------------------------------------------------------------------------
 
 
-def _compiling() -> bool:
-    return torch.compiler.is_compiling()
-
-
 def _binary_inputs(
     fn: str,
     logits: Tensor,
@@ -537,7 +533,7 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
     """Index ranges of the blocks: one block under torch.compile (which fuses the element-wise
     work itself), cache-sized blocks on CPU, large ones on accelerators."""
     size = _FOCAL_BLOCK if device.type == "cpu" else _FOCAL_BLOCK_ACCELERATOR
-    if _compiling() or n <= size:
+    if torch.compiler.is_compiling() or n <= size:
         return [(0, n)]
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
