@@ -103,25 +103,35 @@ class _SoftmaxCounts(torch.autograd.Function):
 
     Backward: with ``D = dL/dp`` the dense part (``g_P``, or ``2 p g_P``) and ``g_t`` the
     gradient of ``TP`` at the label, the softmax Jacobian gives ``dL/dx = p (D - r) + [c =
-    t_s] a_s g_t + g_ce (p - [c = t_s])``, ``r_s = sum_c p D + a_s g_t``."""
+    t_s] a_s g_t + g_ce (p - [c = t_s])``, ``r_s = sum_c p D + a_s g_t``.
+
+    ``keep`` (bool ``(N, 1, S)`` or None): positions left out (``ignore_index``, a mask)
+    count nowhere: their ``p`` is 0 (their logits are replaced by 0 first, so a NaN there
+    reaches nothing), their label must be any valid class, and no cross-entropy is taken.
+    With the held ``p`` zeroed there, the backward formula above gives 0 at those positions
+    and is unchanged elsewhere (``k p (E - k sum p E) = p (E - sum p E)`` for ``k = 1``)."""
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, t: Tensor, squared: bool, with_ce: bool
+        ctx: Any, x: Tensor, t: Tensor, squared: bool, with_ce: bool, keep: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        p = torch.softmax(x, dim=1)
+        if keep is not None:
+            x = torch.where(keep, x, 0.0)
+        p = _masked_softmax(x, keep)
         n, c = x.shape[:2]
         at = p.gather(1, t)  # (N, 1, S)
         zeros = x.new_zeros(n, c)
         tp = zeros.scatter_add(1, t[:, 0], at[:, 0])
-        sg = zeros.scatter_add(1, t[:, 0], x.new_ones(()).expand(t[:, 0].shape))
+        ones = x.new_ones(()).expand(t[:, 0].shape) if keep is None else keep[:, 0].to(x.dtype)
+        sg = zeros.scatter_add(1, t[:, 0], ones)
         sp = (p * p).sum(2) if squared else p.sum(2)
         if with_ce:
+            assert keep is None  # the callers take no cross-entropy here when leaving out
             ce = x.amax(1) - x.gather(1, t)[:, 0] - p.amax(1).log_()
             ce = ce.sum(1)
         else:
             ce = x.new_zeros(n)
-        ctx.save_for_backward(x, t)
+        ctx.save_for_backward(x, t, keep)
         ctx.fast = (p, at)  # plain tensors for a first-order backward
         ctx.squared, ctx.with_ce = squared, with_ce
         ctx.mark_non_differentiable(sg)
@@ -131,13 +141,13 @@ class _SoftmaxCounts(torch.autograd.Function):
     def backward(
         ctx: Any, g_tp: Tensor | None, g_sp: Tensor | None, _g_sg: Tensor | None,
         g_ce: Tensor | None,
-    ) -> tuple[Tensor | None, None, None, None]:  # fmt: skip
-        x, t = ctx.saved_tensors
+    ) -> tuple[Tensor | None, None, None, None, None]:  # fmt: skip
+        x, t, keep = ctx.saved_tensors
         # create_graph=True (grad mode on here): the same formula out of place, from a softmax
         # recomputed on the graph, so that the second derivatives are exact
         graph = torch.is_grad_enabled()
         if graph or ctx.fast is None:
-            p = torch.softmax(x, dim=1)
+            p = _masked_softmax(x, keep)
             at = p.gather(1, t)
         else:
             p, at = ctx.fast
@@ -171,7 +181,13 @@ class _SoftmaxCounts(torch.autograd.Function):
         if ce:  # the cross-entropy's -1 at the label
             minus = (-gce).expand(n, 1, s)
             grad = grad.scatter_add(1, t, minus) if graph else grad.scatter_add_(1, t, minus)
-        return grad, None, None, None
+        return grad, None, None, None, None
+
+
+def _masked_softmax(x: Tensor, keep: Tensor | None) -> Tensor:
+    """``softmax(x)`` over dim 1, 0 where ``keep`` (broadcast over dim 1) is False."""
+    p = torch.softmax(x, dim=1)
+    return p if keep is None else p * keep
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -275,16 +291,20 @@ def _counts(
             check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
                          keep=keep)  # fmt: skip
         n, size = pred.shape[0], math.prod(pred.shape[2:])
-        if keep is None and from_logits and num_classes:  # the common case: one fused pass
+        if from_logits and num_classes:  # the common case: one fused pass
+            t = target.reshape(n, 1, size).long()
+            k = None
+            if keep is not None:  # left-out positions: any valid label, p = 0 there
+                k = keep.expand(expected).reshape(n, 1, size)
+                t = torch.where(k, t, 0)
             tp, sp, sg, ce_sum = _SoftmaxCounts.apply(
-                x.reshape(n, num_classes, size), target.reshape(n, 1, size).long(), squared,
-                ce is not None,
+                x.reshape(n, num_classes, size), t, squared, ce is not None and k is None, k
             )  # fmt: skip
-            if ce is not None:
+            if ce is not None and k is None:
                 ce.append(ce_sum)
             if not per_sample:
                 tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
-            return tp, sp, sg, None
+            return tp, sp, sg, _kept_samples(keep, expected, per_sample)
         x = x if keep is None else zero_excluded(x, keep.unsqueeze(1))
         p = torch.softmax(x, dim=1) if from_logits else x
         if not from_logits:
