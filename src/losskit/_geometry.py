@@ -595,8 +595,9 @@ class FusedIoU(torch.autograd.Function):
     ``apply(pred, target, kind, eps, alpha_mode, v_grad[, power])`` with ``pred`` and
     ``target`` ``(..., 4)`` returns the unreduced loss ``(...)``; ``power`` (default 1) is
     alpha-IoU's exponent (see :func:`iou_similarity`; EIoU at 1 only). Each box's loss
-    depends on its own pair only, so when an input needs a gradient the forward pass computes each box's
-    derivative beside its loss from the same quantities, block by block, and the backward
+    depends on its own pair only, so when an input needs a gradient the forward pass
+    computes each box's derivative beside its loss from the same quantities, block by
+    block, and the backward
     pass scales it by the upstream gradient: nothing is computed twice, and what is held
     between the passes is the gradient (the size of the boxes) rather than the forward
     quantities. A second backward pass through the same graph (``retain_graph=True``)

@@ -185,9 +185,10 @@ class _SoftmaxCounts(torch.autograd.Function):
 
 
 def _masked_softmax(x: Tensor, keep: Tensor | None) -> Tensor:
-    """``softmax(x)`` over dim 1, 0 where ``keep`` (broadcast over dim 1) is False."""
+    """``softmax(x)`` over dim 1, 0 where ``keep`` (broadcast over dim 1) is False (a 0/1
+    float factor: a bool one in a product costs about five float products on CPU)."""
     p = torch.softmax(x, dim=1)
-    return p if keep is None else p * keep
+    return p if keep is None else p * keep.to(p.dtype)
 
 
 class _SigmoidCounts(torch.autograd.Function):
