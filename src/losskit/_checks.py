@@ -149,6 +149,36 @@ def _type_name(v: object) -> str:
     return type(v).__name__
 
 
+def any_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """``b.any(dim)`` for a bool ``b``; on CPU (eager) the maximum of its bytes, about 35x
+    faster there (torch's CPU ``any``/``all`` on bool run element by element: 1.5 ms against
+    0.04 ms on two million entries)."""
+    if b.dtype != torch.bool or b.device.type != "cpu" or b.numel() == 0 or _compiling():
+        return b.any() if dim is None else b.any(dim, keepdim=keepdim)
+    u = b.view(torch.uint8)
+    return (u.amax() if dim is None else u.amax(dim, keepdim=keepdim)).bool()
+
+
+def all_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """``b.all(dim)`` for a bool ``b``; the minimum of its bytes on CPU (see :func:`any_true`)."""
+    if b.dtype != torch.bool or b.device.type != "cpu" or b.numel() == 0 or _compiling():
+        return b.all() if dim is None else b.all(dim, keepdim=keepdim)
+    u = b.view(torch.uint8)
+    return (u.amin() if dim is None else u.amin(dim, keepdim=keepdim)).bool()
+
+
+def surely_finite(x: Tensor) -> bool:
+    """``True`` only when every value of ``x`` is finite, known from one sum (a NaN or an inf
+    makes the sum non-finite; an overflowing sum of finite values answers ``False``, which is
+    only conservative). CPU and eager only (``False`` elsewhere: no sync, nothing traced).
+
+    Lets a loss skip the bool select that guards left-out entries (``where(keep, x, 0)``),
+    about 4x a float product on CPU, when there is nothing to guard against."""
+    if x.device.type != "cpu" or _compiling() or not x.is_floating_point():
+        return False
+    return bool(torch.isfinite(x.detach().sum()))
+
+
 def check_tensor_values(fn: str, name: str, x: Tensor, allowed: Range) -> None:
     """Every element finite and in ``allowed`` (CPU tensors only, never while compiling)."""
     if x.device.type != "cpu" or x.numel() == 0 or _compiling():
@@ -156,7 +186,7 @@ def check_tensor_values(fn: str, name: str, x: Tensor, allowed: Range) -> None:
     if x.dtype == torch.bool:
         return
     v = x.detach()
-    if v.is_floating_point() and bool(torch.isnan(v).any()):
+    if v.is_floating_point() and bool(any_true(torch.isnan(v))):
         raise ValueError(f"{fn}: {name} must not contain NaN")
     lo, hi = float(v.min()), float(v.max())
     if lo not in allowed or hi not in allowed:
@@ -388,6 +418,36 @@ def not_ignored(labels: Tensor, ignore_index: int) -> Tensor | None:
     return labels != ignore_index
 
 
+def kept_range(x: Tensor, sel: Tensor | None, lo: float, hi: float) -> tuple[float, float] | None:
+    """``None`` when every value of ``x`` that ``sel`` (bool, broadcastable; ``None``: all)
+    keeps lies in ``[lo, hi]`` (NaN does not), else the kept values' ``(min, max)``.
+
+    The common case is one select and one ``aminmax`` pass: left-out values are replaced by
+    ``lo``, which passes. Boolean indexing (``x[sel]``: a ``nonzero`` and a gather, about 15x
+    a pass over the tensor on CPU) is paid only on the way to an error, for its message."""
+    v = x.detach()
+    if v.numel() == 0:
+        return None
+    if v.dtype == torch.bool:
+        v = v.to(torch.uint8)  # aminmax takes no bool
+    s = None if sel is None else sel.expand(v.shape)
+    fill: float | None = lo
+    if not v.is_floating_point():  # the filler must be a value of the dtype, inside [lo, hi]
+        info = torch.iinfo(v.dtype)
+        fill = max(math.ceil(lo), info.min)
+        fill = fill if fill <= min(hi, info.max) else None
+    if s is None or fill is not None:
+        w = v if s is None else torch.where(s, v, torch.tensor(fill, dtype=v.dtype, device=v.device))
+        a, b = w.aminmax()
+        if lo <= float(a) and float(b) <= hi:  # NaN fails both comparisons
+            return None
+    kept = v if s is None else v[s]
+    if kept.numel() == 0:
+        return None
+    a, b = kept.aminmax()
+    return float(a), float(b)
+
+
 def check_labels(
     fn: str,
     labels: Tensor,
@@ -415,11 +475,9 @@ def check_labels(
     if keep is not None:
         k = keep.expand(labels.shape)
         sel = k if sel is None else sel & k
-    valid = labels if sel is None else labels[sel]
-    if valid.numel() == 0:
-        return
-    lo, hi = int(valid.min()), int(valid.max())
-    if lo < 0 or hi >= num_classes:
+    bad = kept_range(labels, sel, 0, num_classes - 1)
+    if bad is not None:
+        lo, hi = int(bad[0]), int(bad[1])
         raise ValueError(
             f"{fn}: {name} must lie in [0, {num_classes - 1}]"
             + (f" or equal ignore_index={ignore_index}" if ignore_index is not None else "")
@@ -434,16 +492,9 @@ def check_unit_values(
     ``None``); CPU only, never while compiling."""
     if x.device.type != "cpu" or x.numel() == 0 or _compiling():
         return
-    v = x.detach()
-    if keep is not None:
-        v = v[keep.expand(x.shape)]
-        if v.numel() == 0:
-            return
-    if not v.is_floating_point():
-        v = v.double()
-    lo_t, hi_t = torch.aminmax(v)  # one pass over the values (min and max: two)
-    lo, hi = float(lo_t), float(hi_t)
-    if not (0.0 <= lo and hi <= 1.0):  # also refuses NaN
+    bad = kept_range(x, keep, 0.0, 1.0)
+    if bad is not None:
+        lo, hi = bad
         raise ValueError(
             f"{fn}: {name} must hold values in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]" + hint
         )

@@ -20,7 +20,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-from ._checks import check_broadcast, check_same_device, not_ignored
+from ._checks import all_true, check_broadcast, check_same_device, not_ignored
 
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
@@ -129,7 +129,7 @@ def exclusion(
             keep is None
             and by_label.device.type == "cpu"  # labels' device (by_label = labels != i)
             and not torch.compiler.is_compiling()
-            and bool(by_label.all())
+            and bool(all_true(by_label))
         ):
             return None  # nothing to leave out: the losses take their unmasked fast paths
         keep = by_label if keep is None else keep & by_label

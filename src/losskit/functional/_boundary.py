@@ -21,6 +21,8 @@ from .._checks import (
     Mask,
     NonNegative,
     Weight,
+    all_true,
+    any_true,
     check_floating,
     check_labels,
     check_min_ndim,
@@ -110,7 +112,7 @@ def _boundary_field(fg: Tensor) -> Tensor:
     d = distance_transform_edt(both, spatial_dims=spatial)
     field = d[0] + d[1]
     flat = fg.reshape(fg.shape[0], fg.shape[1], math.prod(fg.shape[2:]))
-    mixed = flat.any(-1) & ~flat.all(-1)
+    mixed = any_true(flat, -1) & ~all_true(flat, -1)
     return torch.where(mixed.view(*mixed.shape, *([1] * spatial)), field, 0.0)
 
 
@@ -257,7 +259,7 @@ def signed_distance_map(target: Tensor, *, spatial_dims: int = 2) -> Tensor:
     # (the distance to the missing side would be infinite)
     lead = fg.shape[: fg.dim() - spatial_dims]
     flat = fg.reshape(*lead, math.prod(fg.shape[fg.dim() - spatial_dims :]))
-    both_sides = flat.any(-1) & ~flat.all(-1)
+    both_sides = any_true(flat, -1) & ~all_true(flat, -1)
     out = torch.where(both_sides.view(*both_sides.shape, *([1] * spatial_dims)), out, 0.0)
     return out.to(out_dtype)
 
@@ -415,4 +417,3 @@ class BoundaryLoss(LossModule, function=boundary_loss):
     per_sample: bool = DEFAULT
     ignore_index: int | None = DEFAULT
     class_weight: ClassWeight = DEFAULT
-

@@ -35,6 +35,7 @@ from .._checks import (
     check_min_ndim,
     check_same_device,
     compute_dtype,
+    kept_range,
 )
 from .._reduction import Reduction, exclusion, finish_avg, mean_over_ranks, zero_excluded
 from .classification import (
@@ -617,13 +618,9 @@ def _check_bins(fn: str, target: Tensor, n: int, keep: Tensor | None) -> None:
     """Targets in ``[0, n - 1]`` at the kept entries (CPU, never while compiling)."""
     if target.device.type != "cpu" or target.numel() == 0 or torch.compiler.is_compiling():
         return
-    v = target.detach()
-    if keep is not None:
-        v = v[keep.expand(target.shape)]
-        if v.numel() == 0:
-            return
-    lo, hi = float(v.min()), float(v.max())
-    if not (0.0 <= lo and hi <= n - 1):  # also refuses NaN
+    bad = kept_range(target, keep, 0.0, n - 1)
+    if bad is not None:
+        lo, hi = bad
         raise ValueError(
             f"{fn}: target must hold values in [0, {n - 1}] (bins of the {n} logits); got "
             f"values in [{lo:.4g}, {hi:.4g}]"

@@ -29,6 +29,7 @@ from .._checks import (
     Positive,
     UnitInterval,
     Weight,
+    any_true,
     check_class_vector,
     check_floating,
     check_integer,
@@ -831,7 +832,7 @@ def generalized_wasserstein_dice_loss(
     else:
         den = (at * (2.0 - wass)).sum(1)
     loss = 1.0 - (2.0 * tp + smooth) / (den + smooth).clamp_min(torch.finfo(work).tiny)
-    kept = None if keep is None else keep.expand(spatial).reshape(n, size).any(1)
+    kept = None if keep is None else any_true(keep.expand(spatial).reshape(n, size), 1)
     return _finish_per_sample(fn, loss, logits, True, weight, reduction, kept)
 
 

@@ -49,6 +49,7 @@ from .._checks import (
     NonNegative,
     Positive,
     Weight,
+    any_true,
     check_class_vector,
     check_floating,
     check_integer,
@@ -60,6 +61,8 @@ from .._checks import (
     check_tensor,
     check_unit_values,
     compute_dtype,
+    kept_range,
+    surely_finite,
 )
 from .._distance_transform import distance_transform_edt
 from .._reduction import Reduction, exclusion, finish, zero_excluded
@@ -106,8 +109,9 @@ class _SoftmaxCounts(torch.autograd.Function):
     t_s] a_s g_t + g_ce (p - [c = t_s])``, ``r_s = sum_c p D + a_s g_t``.
 
     ``keep`` (bool ``(N, 1, S)`` or None): positions left out (``ignore_index``, a mask)
-    count nowhere: their ``p`` is 0 (their logits are replaced by 0 first, so a NaN there
-    reaches nothing), their label must be any valid class, and no cross-entropy is taken.
+    count nowhere: their ``p`` is 0 (their logits are replaced by 0 first when any logit is
+    not finite, so a NaN there reaches nothing), their label must be any valid class, and no
+    cross-entropy is taken.
     With the held ``p`` zeroed there, the backward formula above gives 0 at those positions
     and is unchanged elsewhere (``k p (E - k sum p E) = p (E - sum p E)`` for ``k = 1``)."""
 
@@ -115,8 +119,8 @@ class _SoftmaxCounts(torch.autograd.Function):
     def forward(
         ctx: Any, x: Tensor, t: Tensor, squared: bool, with_ce: bool, keep: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        if keep is not None:
-            x = torch.where(keep, x, 0.0)
+        if keep is not None and not surely_finite(x):
+            x = torch.where(keep, x, 0.0)  # a NaN or inf left out reaches nothing
         p = _masked_softmax(x, keep)
         n, c = x.shape[:2]
         at = p.gather(1, t)  # (N, 1, S)
@@ -199,15 +203,21 @@ class _SigmoidCounts(torch.autograd.Function):
     Forward: ``p = sigmoid(x)``, ``TP = sum_s p g``, ``|P| = sum_s p`` (or ``p^2``), ``|G| =
     sum_s g`` (or ``g^2``) for ``x``, ``g`` ``(N, C, S)``. Backward: ``dL/dx = p (1 - p)
     (g_TP g + g_P)`` (``g_P 2 p`` when squared), the same products and sums, in the same
-    order, as autograd's chain of ``mul``, ``add`` and ``sigmoid_backward``."""
+    order, as autograd's chain of ``mul``, ``add`` and ``sigmoid_backward``.
+
+    ``keep`` (bool, broadcastable to ``x``, or None): positions left out have ``p = 0`` (a
+    select after the sigmoid) and the caller passes ``g = 0`` there, so they count nowhere
+    and the backward's ``p (1 - p)`` gives them a zero gradient whatever their logits hold."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, g: Tensor, squared: bool) -> tuple[Tensor, Tensor, Tensor]:
-        p = torch.sigmoid(x)
+    def forward(
+        ctx: Any, x: Tensor, g: Tensor, squared: bool, keep: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        p = _kept_sigmoid(x, keep)
         tp = (p * g).sum(2)
         sp = (p * p).sum(2) if squared else p.sum(2)
         sg = (g * g).sum(2) if squared else g.sum(2)
-        ctx.save_for_backward(x, g)
+        ctx.save_for_backward(x, g, keep)
         ctx.fast = p  # a plain tensor for a first-order backward
         ctx.squared = squared
         ctx.mark_non_differentiable(sg)
@@ -216,13 +226,13 @@ class _SigmoidCounts(torch.autograd.Function):
     @staticmethod
     def backward(
         ctx: Any, g_tp: Tensor | None, g_sp: Tensor | None, _g_sg: Tensor | None
-    ) -> tuple[Tensor | None, None, None]:
-        x, g = ctx.saved_tensors
+    ) -> tuple[Tensor | None, None, None, None]:
+        x, g, keep = ctx.saved_tensors
         # create_graph=True (grad mode on here): the same formula from a sigmoid recomputed
         # on the graph, out of place, so that the second derivatives are exact
         graph = torch.is_grad_enabled()
         if graph or ctx.fast is None:
-            p = torch.sigmoid(x)
+            p = _kept_sigmoid(x, keep, graph)
         else:
             p = ctx.fast
             ctx.fast = None  # freed now; a second backward (retain_graph) recomputes it
@@ -234,8 +244,22 @@ class _SigmoidCounts(torch.autograd.Function):
         else:
             dp = g * a + b if graph else torch.addcmul(b.expand(p.shape), g, a)
         if graph:
-            return dp * (1.0 - p) * p, None, None
-        return torch.ops.aten.sigmoid_backward.grad_input(dp, p, grad_input=dp), None, None
+            return dp * (1.0 - p) * p, None, None, None
+        return torch.ops.aten.sigmoid_backward.grad_input(dp, p, grad_input=dp), None, None, None
+
+
+def _kept_sigmoid(x: Tensor, keep: Tensor | None, graph: bool = False) -> Tensor:
+    """``sigmoid(x)``, and 0 where ``keep`` (bool, broadcastable) is False: a select after
+    the activation, so that a NaN or inf left out reaches neither the counts nor, through
+    ``p (1 - p) = 0`` there, the first-order gradient. ``graph`` (a backward with
+    ``create_graph``): the logits are replaced by 0 there first as well, so that the recorded
+    sigmoid's own derivative is finite too."""
+    if keep is None:
+        return torch.sigmoid(x)
+    if graph or torch.compiler.is_compiling():
+        return torch.where(keep, torch.sigmoid(torch.where(keep, x, 0.0) if graph else x), 0.0)
+    p = torch.sigmoid(x)
+    return torch.where(keep, p, p.new_zeros(()), out=p)  # in place: no fresh buffer
 
 
 def _plain_target(target: Tensor, lo: float, hi: float, ignore_index: int | None) -> bool:
@@ -334,53 +358,71 @@ def _counts(
                    "(N, C, ...) in multilabel mode" if mode == "multilabel" else "(N, ...)")  # fmt: skip
     if target.is_complex():
         raise TypeError(f"{fn}: target must be real; got dtype {target.dtype}")
+    keep = g_kept = None  # g_kept: the target with 0 where left out, when something is
     if mask is None and _plain_target(target, 0.0, 1.0, ignore_index):
-        keep = None  # 0/1 values and nothing to leave out: one pass for both checks
+        pass  # 0/1 values and nothing to leave out: one pass for both checks
     else:
         keep = exclusion(fn, pred.shape, mask=mask, labels=target, ignore_index=ignore_index)
-        check_unit_values(fn, "target", target, " (binary targets; exclude void labels with "
-                          "ignore_index or mask)", keep)  # fmt: skip
+        hint = " (binary targets; exclude void labels with ignore_index or mask)"
+        if keep is None:
+            check_unit_values(fn, "target", target, hint)
+        else:
+            zero = torch.zeros((), dtype=work, device=target.device)
+            g_kept = torch.where(keep.expand(pred.shape), target.to(work), zero)
+            if (
+                g_kept.device.type == "cpu"
+                and not torch.compiler.is_compiling()
+                and kept_range(g_kept, None, 0.0, 1.0) is not None
+            ):
+                check_unit_values(fn, "target", target, hint, keep)  # raises, naming the range
     if not from_logits:
         check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
     n = pred.shape[0]
     c = 1 if mode == "binary" else pred.shape[1]
     shape = (n, c, math.prod(pred.shape[1:]) // max(c, 1))
     if (
-        keep is None
-        and from_logits
+        from_logits
         and not target.requires_grad
         and x.numel()
         and not torch.compiler.is_compiling()  # traced plainly below, for the compiler to fuse
     ):
-        # the common case: sigmoid and counts with a two-pass backward
-        tp, sp, sg = _SigmoidCounts.apply(x.reshape(shape), target.reshape(shape).to(work),
-                                          squared)  # fmt: skip
+        # the common case: sigmoid and counts with a two-pass backward; positions left out
+        # have p = 0 and g = 0 (the target may hold anything there)
+        t = target.to(work) if g_kept is None else g_kept
+        k = None if keep is None else keep.expand(pred.shape).reshape(shape)
+        tp, sp, sg = _SigmoidCounts.apply(x.reshape(shape), t.reshape(shape), squared, k)
         if not per_sample:
-            tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
-        return tp, sp, sg, None
-    x = zero_excluded(x, keep)
+            return tp.sum(0), sp.sum(0), sg.sum(0), None
+        return tp, sp, sg, None if k is None else any_true(k.reshape(shape[0], -1), 1, True)
+    x = zero_excluded(x, keep)  # a left-out NaN or inf never reaches the activation
     p = torch.sigmoid(x) if from_logits else x
     p = p.reshape(shape)
-    t = target.reshape(shape)
-    if keep is not None:
-        k = keep.expand(pred.shape).reshape(shape)
-        g = torch.where(k, t.to(work), torch.zeros((), dtype=work, device=t.device))
-        p = zero_excluded(p, k)
-    else:
-        g = t.to(work)
     dims = (2,) if per_sample else (0, 2)
+    if keep is not None:
+        # g is 0 where left out (the target may hold anything there), and the sums of p and
+        # the samples that keep a position take a 0/1 float factor: one fused reduction under
+        # torch.compile, where a second select on p and a bool any() took more passes
+        assert g_kept is not None  # set with keep
+        g = g_kept.reshape(shape)
+        kf = keep.expand(pred.shape).reshape(shape).to(work)
+        tp = (p * g).sum(dims)
+        sp = (p * p * kf).sum(dims) if squared else (p * kf).sum(dims)
+        sg = (g * g).sum(dims) if squared else g.sum(dims)
+        kept = kf.sum(2).sum(1, keepdim=True) > 0 if per_sample else None
+        return tp, sp, sg, kept
+    g = target.reshape(shape).to(work)
     tp = (p * g).sum(dims)
     if squared:
         sp, sg = (p * p).sum(dims), (g * g).sum(dims)
     else:
         sp, sg = p.sum(dims), g.sum(dims)
-    return tp, sp, sg, _kept_samples(keep, pred.shape, per_sample)
+    return tp, sp, sg, None
 
 
 def _kept_samples(keep: Tensor | None, shape: torch.Size, per_sample: bool) -> Tensor | None:
     if keep is None or not per_sample:
         return None
-    return keep.expand(shape).reshape(shape[0], -1).any(1, keepdim=True)
+    return any_true(keep.expand(shape).reshape(shape[0], -1), 1, True)
 
 
 def _ratio(num: Tensor, den: Tensor, smooth: float, eps: float, empty: Tensor) -> Tensor:

@@ -1,0 +1,176 @@
+"""The helpers that check and reduce under a keep mask without boolean indexing.
+
+``kept_range`` replaces ``x[keep].aminmax()`` (a ``nonzero`` and a gather: about 15x a pass
+on CPU, which made Jaccard with void labels 80 ms where it is 8 ms without) by a select and
+one ``aminmax``; ``any_true``/``all_true`` replace torch's CPU ``any``/``all`` on bool tensors
+(element by element, about 35x slower than the byte maximum/minimum). Each must give exactly
+the result of the form it replaces, on every shape, layout and edge.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import losskit.functional as F
+from losskit._checks import all_true, any_true, kept_range
+
+
+def _layouts(b: torch.Tensor) -> list[torch.Tensor]:
+    """``b``, a transposed view, a strided slice and (for a size-1 dim) an expanded view."""
+    out = [b]
+    if b.dim() >= 2:
+        out.append(b.transpose(0, -1))
+        out.append(b[..., ::2])
+    if b.dim() >= 1 and b.shape[0] == 1:
+        out.append(b.expand(3, *b.shape[1:]))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+    density=st.sampled_from([0.0, 0.3, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_all_equal_torch_on_every_layout(shape: list[int], density: float, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    b = torch.rand(shape, generator=g) < density
+    for v in _layouts(b):
+        assert torch.equal(any_true(v), v.any()) and torch.equal(all_true(v), v.all())
+        for d in range(-v.dim(), v.dim()):
+            for keepdim in (False, True):
+                assert torch.equal(any_true(v, d, keepdim), v.any(d, keepdim=keepdim))
+                assert torch.equal(all_true(v, d, keepdim), v.all(d, keepdim=keepdim))
+
+
+def test_any_all_pass_non_bool_through() -> None:
+    x = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
+    assert torch.equal(any_true(x, 1), x.any(1)) and torch.equal(all_true(x), x.all())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 40),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.int64, torch.uint8, torch.bool]),
+    density=st.sampled_from([0.0, 0.5, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_kept_range_equals_boolean_indexing(
+    n: int, dtype: torch.dtype, density: float, seed: int
+) -> None:
+    """``None`` exactly when the kept values lie in ``[lo, hi]`` (or none is kept), else their
+    exact minimum and maximum, whatever the left-out entries hold (NaN, inf, -100)."""
+    g = torch.Generator().manual_seed(seed)
+    raw = torch.randint(-3, 6, (n,), generator=g)
+    x = raw.bool() if dtype == torch.bool else raw.to(dtype).clamp_min(0 if dtype == torch.uint8 else -3)
+    keep = torch.rand(n, generator=g) < density
+    if x.is_floating_point():
+        x = torch.where(keep, x, torch.tensor(float("nan"), dtype=dtype))
+    for lo, hi in ((0.0, 1.0), (0.0, 4.0), (-3.0, 5.0)):
+        kept = x[keep].double()
+        if kept.numel() == 0 or (lo <= float(kept.min()) and float(kept.max()) <= hi):
+            assert kept_range(x, keep, lo, hi) is None
+        else:
+            assert kept_range(x, keep, lo, hi) == (float(kept.min()), float(kept.max()))
+
+
+def test_kept_range_refuses_nan_at_a_kept_position() -> None:
+    x = torch.tensor([0.5, float("nan"), 0.2])
+    bad = kept_range(x, torch.tensor([True, True, False]), 0.0, 1.0)
+    assert bad is not None
+    assert kept_range(x, torch.tensor([True, False, True]), 0.0, 1.0) is None
+
+
+def test_error_messages_name_the_kept_range_only() -> None:
+    """A left-out void label does not enter the range the error reports: kept values in
+    [2, 5] read [2, 5], not the [-100, 5] of the whole tensor nor a [0, 5] of a filler."""
+    x = torch.zeros(1, 1, 6)
+    t = torch.tensor([[[2.0, 5.0, -100.0, 3.0, 2.0, 4.0]]])
+    with pytest.raises(ValueError, match=r"jaccard_loss: target must hold values in \[0, 1\]; "
+                       r"got values in \[2, 5\]"):  # fmt: skip
+        F.jaccard_loss(x, t, mode="multilabel")
+    logits = torch.zeros(1, 3, 4)
+    labels = torch.tensor([[2, 7, -100, 4]])
+    with pytest.raises(ValueError, match=r"dice_loss: target must lie in \[0, 2\] or equal "
+                       r"ignore_index=-100; got values in \[2, 7\]"):  # fmt: skip
+        F.dice_loss(logits, labels, mode="multiclass", from_logits=True)
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel"])
+@pytest.mark.parametrize("squared", [False, True])
+def test_void_labels_take_the_fused_path_with_the_plain_results(mode: str, squared: bool) -> None:
+    """Binary/multilabel counts with positions left out (ignore_index and a mask) equal the
+    plain masked formula in value and float64 gradient, with NaN logits and NaN targets at the
+    left-out positions; a sample with every position left out leaves the per-sample mean."""
+    g = torch.Generator().manual_seed(3)
+    shape = (3, 2, 5, 6) if mode == "multilabel" else (3, 5, 6)
+    x = torch.randn(shape, dtype=torch.float64, generator=g)
+    t = (torch.rand(shape, generator=g) < 0.5).double()
+    t[0, ..., :2] = -100.0
+    t[2] = -100.0  # a sample with nothing kept
+    x[t == -100] = float("nan")
+    x.requires_grad_()
+    kw = dict(mode=mode, squared_pred=squared)
+    loss = F.dice_loss(x, t, **kw)
+    (grad,) = torch.autograd.grad(loss, x)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    assert (grad[t == -100] == 0).all()
+
+    keep = t != -100
+    z = torch.where(keep, x.detach(), 0.0).requires_grad_()
+    p = torch.where(keep, torch.sigmoid(z), 0.0).flatten(2 if mode == "multilabel" else 1)
+    y = torch.where(keep, t, 0.0).flatten(2 if mode == "multilabel" else 1)
+    if mode == "binary":
+        p, y = p[:, None], y[:, None]
+    tp = (p * y).sum(2)
+    sp, sg = ((p * p).sum(2), (y * y).sum(2)) if squared else (p.sum(2), y.sum(2))
+    per = 1.0 - (2.0 * tp + 1.0) / (sp + sg + 1.0)
+    want = per[:2].mean()  # sample 2 keeps nothing: it leaves the mean
+    (want_grad,) = torch.autograd.grad(want, z)
+    torch.testing.assert_close(loss, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, want_grad, rtol=1e-10, atol=1e-12)
+
+    small = x.detach()[:2, ..., :3].clone()
+    ts = t[:2, ..., :3]
+    small[ts == -100] = 0.3
+    small.requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: F.dice_loss(z, ts, **kw), (small,))
+    assert torch.autograd.gradgradcheck(lambda z: F.dice_loss(z, ts, **kw), (small,))
+
+
+@pytest.mark.parametrize("poison", [None, float("nan"), float("inf"), 3e38])
+def test_multiclass_void_positions_with_or_without_a_guard(poison: float | None) -> None:
+    """The fused softmax counts skip the select on the logits when every logit is finite
+    (``surely_finite``) and take it otherwise: either way the left-out positions count nowhere
+    and get a zero gradient, and the loss equals the one on logits zeroed there."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=g)
+    t = torch.randint(0, 3, (2, 4, 5), generator=g)
+    t[0, :2] = -100
+    if poison is not None:
+        x[0, :, :2] = poison  # only at left-out positions
+    x.requires_grad_()
+    loss = F.dice_loss(x, t, mode="multiclass")
+    (grad,) = torch.autograd.grad(loss, x)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    assert (grad[0, :, :2] == 0).all()
+    z = x.detach().clone()
+    z[0, :, :2] = 0.0
+    z.requires_grad_()
+    want = F.dice_loss(z, t, mode="multiclass")
+    (want_grad,) = torch.autograd.grad(want, z)
+    torch.testing.assert_close(loss, want, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(grad, want_grad, rtol=1e-12, atol=1e-14)
+
+
+def test_surely_finite_is_conservative() -> None:
+    from losskit._checks import surely_finite
+
+    assert surely_finite(torch.tensor([1.0, -2.0]))
+    assert not surely_finite(torch.tensor([1.0, float("nan")]))
+    assert not surely_finite(torch.tensor([float("inf"), float("-inf")]))
+    assert not surely_finite(torch.tensor([3e38, 3e38]))  # finite values, overflowing sum
+    assert not surely_finite(torch.tensor([1, 2]))  # not floating: no claim
