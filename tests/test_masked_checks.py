@@ -174,3 +174,69 @@ def test_surely_finite_is_conservative() -> None:
     assert not surely_finite(torch.tensor([float("inf"), float("-inf")]))
     assert not surely_finite(torch.tensor([3e38, 3e38]))  # finite values, overflowing sum
     assert not surely_finite(torch.tensor([1, 2]))  # not floating: no claim
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", ["bce_loss", "focal_loss"])
+def test_binary_masks_fast_and_guarded_paths_agree(loss: str, reduction: str) -> None:
+    """With finite inputs a masked BCE/focal loss weighs left-out elements 0 without selects
+    (BCE: torch's fused kernel with a 0/1 weight); with a NaN or inf there it selects first.
+    Both give the same value, the same gradient on kept elements and 0 on left-out ones, and
+    0 (with a gradient) when the mask keeps nothing."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 3, 7, dtype=torch.float64, generator=g)
+    t = (torch.rand(4, 3, 7, generator=g) < 0.4).double()
+    m = torch.rand(4, 3, 7, generator=g) < 0.7
+    t[~m] = 255.0  # a void label where left out (finite: the fast path)
+    fn = getattr(F, loss)
+    results = []
+    for poison in (None, float("nan"), float("inf")):
+        xi = x.clone()
+        if poison is not None:
+            xi[~m] = poison
+        xi.requires_grad_()
+        out = fn(xi, t, mask=m, reduction=reduction)
+        (grad,) = torch.autograd.grad(out.sum(), xi)
+        assert torch.isfinite(out).all() and torch.isfinite(grad).all()
+        assert (grad[~m] == 0).all()
+        results.append((out, grad))
+    for out, grad in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(grad, results[0][1], rtol=1e-13, atol=1e-15)
+    if reduction == "mean":
+        z = x.clone().requires_grad_()
+        none = fn(z, t, mask=torch.zeros_like(m), reduction=reduction)
+        none.backward()
+        assert none.item() == 0.0 and z.grad is not None and (z.grad == 0).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("class_weight", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_ignore_index_in_torch_kernel_equals_masked_path(
+    reduction: str, class_weight: bool, smoothing: float
+) -> None:
+    """Labels left out by ``ignore_index`` alone (finite logits) go to torch's kernel with its
+    ``ignore_index``; the same labels left out by a mask take the general path. Equal in value
+    and float64 gradient, and 0 with a gradient when every label is ignored (torch: NaN)."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 5, 4, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    t = torch.randint(0, 5, (3, 4, 6), generator=g)
+    t[0, :2] = -100
+    cw = torch.rand(5, dtype=torch.float64, generator=g) + 0.5 if class_weight else None
+    kw = dict(class_weight=cw, label_smoothing=smoothing, reduction=reduction)
+    fast = F.softmax_cross_entropy(x, t, **kw)
+    (g_fast,) = torch.autograd.grad(fast, x)
+    keep = t != -100
+    slow = F.softmax_cross_entropy(x, torch.where(keep, t, 0), mask=keep, **kw)
+    (g_slow,) = torch.autograd.grad(slow, x)
+    torch.testing.assert_close(fast, slow, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(g_fast, g_slow, rtol=1e-12, atol=1e-15)
+    want = torch.nn.functional.cross_entropy(x, t, weight=cw, label_smoothing=smoothing,
+                                             reduction=reduction)  # fmt: skip
+    torch.testing.assert_close(fast, want, rtol=1e-13, atol=1e-13)
+    every = torch.full_like(t, -100)
+    z = x.detach().clone().requires_grad_()
+    out = F.softmax_cross_entropy(z, every, **kw)
+    out.backward()
+    assert out.item() == 0.0 and z.grad is not None and (z.grad == 0).all()

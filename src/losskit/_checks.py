@@ -167,6 +167,14 @@ def all_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor
     return (u.amin() if dim is None else u.amin(dim, keepdim=keepdim)).bool()
 
 
+def keep_factor(keep: Tensor, dtype: torch.dtype) -> Tensor:
+    """A bool ``keep`` as a 0/1 tensor of ``dtype``; on CPU (eager) through its bytes, about
+    3x faster there than torch's bool-to-float conversion."""
+    if keep.dtype != torch.bool or keep.device.type != "cpu" or _compiling():
+        return keep.to(dtype)
+    return keep.view(torch.uint8).to(dtype)
+
+
 def surely_finite(x: Tensor) -> bool:
     """``True`` only when every value of ``x`` is finite, known from one sum (a NaN or an inf
     makes the sum non-finite; an overflowing sum of finite values answers ``False``, which is
@@ -176,7 +184,8 @@ def surely_finite(x: Tensor) -> bool:
     about 4x a float product on CPU, when there is nothing to guard against."""
     if x.device.type != "cpu" or _compiling() or not x.is_floating_point():
         return False
-    return bool(torch.isfinite(x.detach().sum()))
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return bool(torch.isfinite(x.detach().sum(dtype=acc)))
 
 
 def check_tensor_values(fn: str, name: str, x: Tensor, allowed: Range) -> None:
@@ -431,6 +440,10 @@ def kept_range(x: Tensor, sel: Tensor | None, lo: float, hi: float) -> tuple[flo
     if v.dtype == torch.bool:
         v = v.to(torch.uint8)  # aminmax takes no bool
     s = None if sel is None else sel.expand(v.shape)
+    if s is not None:  # every value in range, so the kept ones too: one pass, no select
+        a, b = v.aminmax()
+        if lo <= float(a) and float(b) <= hi:
+            return None
     fill: float | None = lo
     if not v.is_floating_point():  # the filler must be a value of the dtype, inside [lo, hi]
         info = torch.iinfo(v.dtype)

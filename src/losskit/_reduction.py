@@ -20,7 +20,14 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-from ._checks import all_true, check_broadcast, check_same_device, not_ignored
+from ._checks import (
+    all_true,
+    check_broadcast,
+    check_same_device,
+    keep_factor,
+    not_ignored,
+    surely_finite,
+)
 
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
@@ -147,6 +154,8 @@ def zero_excluded(x: Tensor, keep: Tensor | None, trailing: int = 0) -> Tensor:
     if keep is None:
         return x
     k = keep.reshape(*keep.shape, *([1] * trailing))
+    if surely_finite(x):  # (CPU, eager) nothing to guard against: a product, 3x cheaper
+        return x * keep_factor(k, x.dtype)
     return torch.where(k, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
@@ -174,13 +183,18 @@ def finish(
     check_same_device(fn, ("the loss", loss), ("weight", weight), ("mask", keep))
     w = None if weight is None else weight.to(loss.dtype)
     if keep is not None:
-        loss = torch.where(keep, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
-        k = keep.to(loss.dtype)
-        w = (
-            k
-            if w is None
-            else torch.where(keep, w, torch.zeros((), dtype=w.dtype, device=w.device))
-        )
+        k = keep_factor(keep, loss.dtype)
+        if surely_finite(loss) and (w is None or surely_finite(w)):
+            # (CPU, eager) every entry finite: a left-out one weighs 0, in value and gradient,
+            # without the selects (a bool select costs about three float products on CPU)
+            w = k if w is None else w * k
+        else:
+            loss = torch.where(keep, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+            w = (
+                k
+                if w is None
+                else torch.where(keep, w, torch.zeros((), dtype=w.dtype, device=w.device))
+            )
     if mean_weight is not None:
         mw = mean_weight.to(loss.dtype)
         if weight is not None:

@@ -53,6 +53,8 @@ from .._checks import (
     check_tensor,
     check_unit_values,
     compute_dtype,
+    keep_factor,
+    surely_finite,
 )
 from .._reduction import (
     Reduction,
@@ -249,13 +251,24 @@ def bce_loss(
     fn = "bce_loss"
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
+    x, y = logits.to(work), target.to(work)
+    fused = from_logits and weight is None and reduction != "none" and x.numel() > 0
+    if keep is not None and not (fused and surely_finite(x) and surely_finite(y)):
+        x, y = _masked(x, keep), _masked(y, keep)  # (finite: weighed 0 in the fused kernel)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        if weight is None and keep is None and reduction != "none" and x.numel() > 0:
-            # torch's own fused kernels for the common case
-            return TF.binary_cross_entropy_with_logits(x, y, reduction=reduction).to(out_dtype)
+        if fused:
+            # torch's own fused kernels for the common case; left-out elements weigh 0 there,
+            # 2-3x cheaper than the unreduced loss and a mask after it
+            if keep is None:
+                return TF.binary_cross_entropy_with_logits(x, y, reduction=reduction).to(out_dtype)
+            k = keep_factor(keep, work)
+            total = TF.binary_cross_entropy_with_logits(x, y, weight=k, reduction="sum")
+            if reduction == "mean":
+                count = k.sum() * (x.numel() // k.numel())  # k broadcasts whole copies
+                total = torch.where(count > 0, total / count.clamp_min(1.0), total * 0.0)
+            return total.to(out_dtype)
         loss = TF.binary_cross_entropy_with_logits(x, y, reduction="none")
     else:
         nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
@@ -718,7 +731,11 @@ def focal_loss(
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     a = _focal_alpha(fn, alpha, logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
+    x, y = logits.to(work), target.to(work)
+    if keep is not None and not (from_logits and surely_finite(x) and surely_finite(y)):
+        # (finite logits and targets give a finite loss, linear in y, which the mask then
+        # weighs 0 in value and gradient: the two selects are needed only against NaN/inf)
+        x, y = _masked(x, keep), _masked(y, keep)
 
     if not from_logits:
         # probabilities: the formula as written, on the clamped probability (autograd)
@@ -896,6 +913,28 @@ def softmax_cross_entropy(
             f"got dtype {target.dtype}"
         )
     labels, keep = _index_labels(fn, logits, target, "target", ignore_index, mask)
+    if (
+        keep is not None
+        and mask is None
+        and weight is None
+        and reduction != "none"
+        and not (cw is not None and cw.requires_grad)
+        and surely_finite(z)
+    ):
+        # only ignore_index leaves labels out: torch's kernel skips them itself (a NaN or inf
+        # logit there would reach its backward: hence finite logits only), 2x cheaper than a
+        # select on the logits and a mask on the loss; the mean divides as torch does, by the
+        # kept count (or class weight), and is 0 when nothing is kept
+        assert ignore_index is not None  # the only source of keep here
+        total = TF.cross_entropy(z, labels, weight=cw, ignore_index=ignore_index,
+                                 label_smoothing=label_smoothing, reduction="sum")  # fmt: skip
+        if reduction == "mean":
+            if cw is None:
+                count = keep.count_nonzero().to(work)
+            else:
+                count = (cw[torch.where(keep, labels, 0)] * keep_factor(keep, work)).sum()
+            total = torch.where(count > 0, total / count.clamp_min(1e-30), total * 0.0)
+        return total.to(out_dtype)
     safe = labels if keep is None else torch.where(keep, labels, 0)
     z = z if keep is None else zero_excluded(z, keep.unsqueeze(1))
     if cw is not None and cw.requires_grad:
