@@ -9,6 +9,8 @@ the result of the form it replaces, on every shape, layout and edge.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -176,6 +178,31 @@ def test_surely_finite_is_conservative() -> None:
     assert not surely_finite(torch.tensor([1, 2]))  # not floating: no claim
 
 
+def _fast_and_guarded_agree(
+    fn, x: torch.Tensor, t: torch.Tensor, m: torch.Tensor, reduction: str,
+    poisons: tuple[tuple[float, float | None], ...],
+) -> None:  # fmt: skip
+    """``fn(x, t, mask=m)`` with finite values where ``m`` leaves out (the fast path) and with
+    each ``(x value, t value)`` of ``poisons`` there (the guarded path; ``None``: ``t`` as
+    is): finite values and gradients, 0 on the left-out elements, equal across the runs."""
+    results = []
+    for xv, tv in ((None, None), *poisons):
+        xi, ti = x.clone(), t.clone()
+        if xv is not None:
+            xi[~m] = xv
+        if tv is not None:
+            ti[~m] = tv
+        xi.requires_grad_()
+        out = fn(xi, ti, mask=m, reduction=reduction)
+        (grad,) = torch.autograd.grad(out.sum(), xi)
+        assert torch.isfinite(out).all() and torch.isfinite(grad).all()
+        assert (grad[~m] == 0).all()
+        results.append((out, grad))
+    for out, grad in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(grad, results[0][1], rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("loss", ["bce_loss", "focal_loss"])
 def test_binary_masks_fast_and_guarded_paths_agree(loss: str, reduction: str) -> None:
@@ -189,20 +216,7 @@ def test_binary_masks_fast_and_guarded_paths_agree(loss: str, reduction: str) ->
     m = torch.rand(4, 3, 7, generator=g) < 0.7
     t[~m] = 255.0  # a void label where left out (finite: the fast path)
     fn = getattr(F, loss)
-    results = []
-    for poison in (None, float("nan"), float("inf")):
-        xi = x.clone()
-        if poison is not None:
-            xi[~m] = poison
-        xi.requires_grad_()
-        out = fn(xi, t, mask=m, reduction=reduction)
-        (grad,) = torch.autograd.grad(out.sum(), xi)
-        assert torch.isfinite(out).all() and torch.isfinite(grad).all()
-        assert (grad[~m] == 0).all()
-        results.append((out, grad))
-    for out, grad in results[1:]:
-        torch.testing.assert_close(out, results[0][0], rtol=1e-13, atol=1e-13)
-        torch.testing.assert_close(grad, results[0][1], rtol=1e-13, atol=1e-15)
+    _fast_and_guarded_agree(fn, x, t, m, reduction, ((math.nan, None), (math.inf, None)))
     if reduction == "mean":
         z = x.clone().requires_grad_()
         none = fn(z, t, mask=torch.zeros_like(m), reduction=reduction)
@@ -240,3 +254,19 @@ def test_cross_entropy_ignore_index_in_torch_kernel_equals_masked_path(
     out = F.softmax_cross_entropy(z, every, **kw)
     out.backward()
     assert out.item() == 0.0 and z.grad is not None and (z.grad == 0).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    "loss", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cauchy_loss", "wing_loss"]
+)
+def test_elementwise_masks_fast_and_guarded_paths_agree(loss: str, reduction: str) -> None:
+    """An element mask on a regression loss: finite inputs skip the input selects (the loss
+    is weighed 0 there), NaN or inf inputs there take them; value and gradient agree, and the
+    left-out elements get exactly 0."""
+    g = torch.Generator().manual_seed(7)
+    p = torch.randn(5, 6, dtype=torch.float64, generator=g)
+    t = torch.randn(5, 6, dtype=torch.float64, generator=g)
+    m = torch.rand(5, 6, generator=g) < 0.6
+    fn = getattr(F, loss)
+    _fast_and_guarded_agree(fn, p, t, m, reduction, ((math.nan, 1e30), (-math.inf, 1e30)))

@@ -15,6 +15,7 @@ from .._checks import (
     check_per_row,
     check_same_device,
     check_same_shape,
+    surely_finite,
 )
 from .._checks import compute_dtype as compute_dtype
 from .._reduction import Reduction, exclusion, finish, zero_excluded
@@ -45,7 +46,11 @@ def elementwise_loss(
     check_broadcast(fn, "weight", weight, pred.shape)
     out_dtype = pred.dtype
     work = compute_dtype(pred)
-    p, t = zero_excluded(pred.to(work), keep), zero_excluded(target.to(work), keep)
+    p, t = pred.to(work), target.to(work)
+    if keep is not None and not (surely_finite(p) and surely_finite(t)):
+        # a NaN or inf left out must reach nothing; finite inputs give a finite loss, which
+        # finish weighs 0 there (value and gradient) without these selects
+        p, t = zero_excluded(p, keep), zero_excluded(t, keep)
     if weight is None and keep is None and reduction != "none" and pred.numel() > 0:
         return kernel(p, t, reduction).to(out_dtype)
     loss = kernel(p, t, "none")
