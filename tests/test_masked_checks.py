@@ -270,3 +270,34 @@ def test_elementwise_masks_fast_and_guarded_paths_agree(loss: str, reduction: st
     m = torch.rand(5, 6, generator=g) < 0.6
     fn = getattr(F, loss)
     _fast_and_guarded_agree(fn, p, t, m, reduction, ((math.nan, 1e30), (-math.inf, 1e30)))
+
+
+@pytest.mark.parametrize("per_sample", [True, False])
+@pytest.mark.parametrize("poison", [None, math.nan])
+def test_dice_ce_with_void_labels_takes_the_cross_entropy_from_the_dice_softmax(
+    per_sample: bool, poison: float | None
+) -> None:
+    """Dice + CE with void labels: the cross-entropy comes from the Dice term's softmax
+    (weighed 0 where left out, divided by each sample's kept count) and equals the separate
+    cross-entropy path (class weights of 1 take it) in value and float64 gradient, a sample
+    with every label void included; second derivatives are exact."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, generator=g)
+    t = torch.randint(0, 4, (3, 5, 6), generator=g)
+    t[0, :2] = -100
+    t[2] = -100
+    if poison is not None:
+        x[(t == -100).unsqueeze(1).expand_as(x)] = poison
+    x.requires_grad_()
+    kw = dict(mode="multiclass", per_sample=per_sample)
+    fused = F.dice_ce_loss(x, t, **kw)
+    (g_fused,) = torch.autograd.grad(fused, x)
+    plain = F.dice_ce_loss(x, t, class_weight=torch.ones(4, dtype=torch.float64), **kw)
+    (g_plain,) = torch.autograd.grad(plain, x)
+    assert torch.isfinite(fused) and torch.isfinite(g_fused).all()
+    torch.testing.assert_close(fused, plain, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(g_fused, g_plain, rtol=1e-12, atol=1e-15)
+    small = torch.randn(2, 3, 2, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    ts = torch.tensor([[[0, -100, 2], [1, 1, -100]], [[2, 0, 1], [-100, 0, 2]]])
+    assert torch.autograd.gradcheck(lambda z: F.dice_ce_loss(z, ts, **kw), (small,))
+    assert torch.autograd.gradgradcheck(lambda z: F.dice_ce_loss(z, ts, **kw), (small,))

@@ -197,9 +197,10 @@ def _dice_ce_terms(
                            eps=eps, ignore_index=ignore_index, class_weight=class_weight,
                            mask=mask, ce=fused)  # fmt: skip
     if fused and logits.numel():
-        total = fused[0]  # (N,): each sample's summed cross-entropy, nothing left out
-        size = math.prod(logits.shape[2:])
-        pixel = total / size if per_sample else total.sum().reshape(1) / (total.numel() * size)
+        total, count = fused  # (N,): each sample's summed cross-entropy, its kept positions
+        if not per_sample:
+            total, count = total.sum().reshape(1), count.sum().reshape(1)
+        pixel = torch.where(count > 0, total / count.clamp_min(1.0), total * 0.0)
         return region, pixel.to(region.dtype), kept
     pixel = _pixel(fn, logits, target, kind="ce", mode=mode, per_sample=per_sample,
                    ignore_index=ignore_index, class_weight=class_weight,

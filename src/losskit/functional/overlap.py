@@ -61,6 +61,7 @@ from .._checks import (
     check_tensor,
     check_unit_values,
     compute_dtype,
+    keep_factor,
     kept_range,
     surely_finite,
 )
@@ -110,8 +111,8 @@ class _SoftmaxCounts(torch.autograd.Function):
 
     ``keep`` (bool ``(N, 1, S)`` or None): positions left out (``ignore_index``, a mask)
     count nowhere: their ``p`` is 0 (their logits are replaced by 0 first when any logit is
-    not finite, so a NaN there reaches nothing), their label must be any valid class, and no
-    cross-entropy is taken.
+    not finite, so a NaN there reaches nothing), their label must be any valid class, and
+    their cross-entropy is weighed 0 (with its ``-1`` at the label in the backward).
     With the held ``p`` zeroed there, the backward formula above gives 0 at those positions
     and is unchanged elsewhere (``k p (E - k sum p E) = p (E - sum p E)`` for ``k = 1``)."""
 
@@ -121,18 +122,23 @@ class _SoftmaxCounts(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         if keep is not None and not surely_finite(x):
             x = torch.where(keep, x, 0.0)  # a NaN or inf left out reaches nothing
-        p = _masked_softmax(x, keep)
         n, c = x.shape[:2]
+        kf = None if keep is None else keep_factor(keep, x.dtype)  # (N, 1, S)
+        p = torch.softmax(x, dim=1)
+        # the cross-entropy's log max_c p from the softmax before the keep factor zeroes it
+        top = p.amax(1) if with_ce else None
+        if kf is not None:
+            p = p.mul_(kf)  # in place: the softmax's buffer, no autograd here
         at = p.gather(1, t)  # (N, 1, S)
         zeros = x.new_zeros(n, c)
         tp = zeros.scatter_add(1, t[:, 0], at[:, 0])
-        ones = x.new_ones(()).expand(t[:, 0].shape) if keep is None else keep[:, 0].to(x.dtype)
+        ones = x.new_ones(()).expand(t[:, 0].shape) if kf is None else kf[:, 0]
         sg = zeros.scatter_add(1, t[:, 0], ones)
         sp = (p * p).sum(2) if squared else p.sum(2)
         if with_ce:
-            assert keep is None  # the callers take no cross-entropy here when leaving out
-            ce = x.amax(1) - x.gather(1, t)[:, 0] - p.amax(1).log_()
-            ce = ce.sum(1)
+            assert top is not None  # computed with with_ce
+            ce = x.amax(1) - x.gather(1, t)[:, 0] - top.log_()  # finite: x is finite here
+            ce = ce.sum(1) if kf is None else (ce * kf[:, 0]).sum(1)
         else:
             ce = x.new_zeros(n)
         ctx.save_for_backward(x, t, keep)
@@ -182,8 +188,10 @@ class _SoftmaxCounts(torch.autograd.Function):
             label = label + gce
         diff = diff.scatter(1, t, label) if graph else diff.scatter_(1, t, label)
         grad = diff * p if graph else diff.mul_(p)
-        if ce:  # the cross-entropy's -1 at the label
+        if ce:  # the cross-entropy's -1 at the label, at the kept positions
             minus = (-gce).expand(n, 1, s)
+            if keep is not None:
+                minus = minus * keep_factor(keep, minus.dtype)
             grad = grad.scatter_add(1, t, minus) if graph else grad.scatter_add_(1, t, minus)
         return grad, None, None, None, None
 
@@ -192,7 +200,7 @@ def _masked_softmax(x: Tensor, keep: Tensor | None) -> Tensor:
     """``softmax(x)`` over dim 1, 0 where ``keep`` (broadcast over dim 1) is False (a 0/1
     float factor: a bool one in a product costs about five float products on CPU)."""
     p = torch.softmax(x, dim=1)
-    return p if keep is None else p * keep.to(p.dtype)
+    return p if keep is None else p * keep_factor(keep, p.dtype)
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -291,9 +299,9 @@ def _counts(
     ``per_sample`` the ``(N, 1)`` samples that keep a position (``None``: all do): a sample
     whose every position is left out leaves the mean, as a left-out entry does.
 
-    ``ce``: a list that receives each sample's summed cross-entropy ``(N,)`` from the same
-    softmax when the fused multiclass path is taken (logits, nothing left out); left empty
-    otherwise."""
+    ``ce``: a list that receives each sample's summed cross-entropy over its kept positions
+    and the count of those positions (two ``(N,)`` tensors) from the same softmax when the
+    fused multiclass path is taken (logits); left empty otherwise."""
     check_floating(fn, "logits", pred)
     check_tensor(fn, "target", target)
     check_same_device(fn, ("logits", pred), ("target", target), ("mask", mask))
@@ -323,10 +331,11 @@ def _counts(
                 k = keep.expand(expected).reshape(n, 1, size)
                 t = torch.where(k, t, 0)
             tp, sp, sg, ce_sum = _SoftmaxCounts.apply(
-                x.reshape(n, num_classes, size), t, squared, ce is not None and k is None, k
+                x.reshape(n, num_classes, size), t, squared, ce is not None, k
             )  # fmt: skip
-            if ce is not None and k is None:
+            if ce is not None:
                 ce.append(ce_sum)
+                ce.append(sg.sum(1))  # each sample's kept positions
             if not per_sample:
                 tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
             return tp, sp, sg, _kept_samples(keep, expected, per_sample)
