@@ -267,6 +267,8 @@ def _kept_sigmoid(x: Tensor, keep: Tensor | None, graph: bool = False) -> Tensor
     if graph or torch.compiler.is_compiling():
         return torch.where(keep, torch.sigmoid(torch.where(keep, x, 0.0) if graph else x), 0.0)
     p = torch.sigmoid(x)
+    if surely_finite(x):  # a 0/1 factor, about 3x cheaper than a bool select on CPU
+        return p.mul_(keep_factor(keep, p.dtype))
     return torch.where(keep, p, p.new_zeros(()), out=p)  # in place: no fresh buffer
 
 
