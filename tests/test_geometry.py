@@ -106,7 +106,7 @@ def test_aspect_angle_is_atan2_and_safe_at_a_point() -> None:
 
 
 CONFIGS = [("iou", "detach", "exact"), ("giou", "detach", "exact"), ("diou", "detach", "exact"),
-           ("eiou", "detach", "exact")] + [
+           ("eiou", "detach", "exact"), ("siou", "detach", "exact")] + [
     ("ciou", a, v) for a in G.ALPHA_MODES for v in G.V_GRADS
 ]
 
@@ -138,6 +138,36 @@ def test_fused_matches_autograd_of_composable_form(
     ref.backward(g)
     torch.testing.assert_close(a1.grad, a2.grad)
     torch.testing.assert_close(b1.grad, b2.grad)
+
+
+@pytest.mark.parametrize("theta", [0.25, 0.5, 1.0, 2.5, 4.0])
+def test_fused_siou_matches_autograd_for_every_shape_exponent(theta: float, monkeypatch) -> None:
+    """SIoU's fused kernel (``shape_exponent`` theta) equals autograd of the composable form
+    in value and float64 gradient of both boxes, with equal sides (theta below 1: the shape
+    cost's zero-gradient branch), coincident centres (the angle cost's 0/eps) and inverted
+    boxes among the pairs."""
+    monkeypatch.setattr(G, "_BLOCK", 9)
+    p, t = _pairs(48, seed=13)
+    t[4] = p[4]  # identical
+    t[5] = p[5] + 1.0  # same size, shifted: omega = 0 on both sides
+    t[6, 0::2] = p[6, 0::2] + 2.0  # same width, centres offset along x only
+    g = torch.rand(48, generator=gen(14), dtype=torch.float64)
+    a1, b1 = p.clone().requires_grad_(), t.clone().requires_grad_()
+    a2, b2 = p.clone().requires_grad_(), t.clone().requires_grad_()
+    fused = G.FusedIoU.apply(a1, b1, "siou", 1e-7, "detach", "exact", 1.0, theta)
+    ref = 1.0 - G.iou_similarity(a2, b2, "siou", eps=1e-7, shape_exponent=theta)
+    torch.testing.assert_close(fused, ref, rtol=1e-12, atol=1e-12)
+    fused.backward(g)
+    ref.backward(g)
+    assert torch.isfinite(a1.grad).all() and torch.isfinite(b1.grad).all()
+    torch.testing.assert_close(a1.grad, a2.grad, rtol=1e-7, atol=1e-12)
+    torch.testing.assert_close(b1.grad, b2.grad, rtol=1e-7, atol=1e-12)
+
+
+def test_fused_siou_refuses_a_power() -> None:
+    p, t = _pairs(4, seed=2)
+    with pytest.raises(ValueError, match="siou is fused for power 1 only"):
+        G.FusedIoU.apply(p, t, "siou", 1e-7, "detach", "exact", 2.0)
 
 
 def test_fused_target_only_gradient_and_no_gradient() -> None:
@@ -174,7 +204,7 @@ def test_fused_backward_at_tied_edges_equals_torchvision() -> None:
     assert abs(p.grad[0, 0].item() - 0.0117) < 1e-4
 
 
-@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou"])
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou", "siou"])
 def test_fused_perfect_prediction_has_no_gradient(kind: str) -> None:
     t = torch.tensor([[0.0, 0.0, 20.0, 40.0], [3.0, 3.0, 3.0, 9.0]], dtype=torch.float64)
     p = t.clone().requires_grad_()
@@ -182,7 +212,7 @@ def test_fused_perfect_prediction_has_no_gradient(kind: str) -> None:
     assert p.grad[0].abs().max() < 1e-12  # one SGD step leaves it where it is
 
 
-@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou"])
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou", "siou"])
 def test_fused_backward_for_huge_and_tiny_boxes(kind: str) -> None:
     # sides above 4e9 keep their gradient (no squared union in float32), a tiny eps on
     # zero-area boxes gives finite gradients

@@ -577,7 +577,7 @@ def grid_boxes(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
 @examples(40)
 @given(
     pair=grid_boxes(),
-    kind=st.sampled_from(["iou", "giou", "diou", "ciou", "eiou"]),
+    kind=st.sampled_from(["iou", "giou", "diou", "ciou", "eiou", "siou"]),
     alpha_mode=st.sampled_from(["detach", "grad", "threshold"]),
     v_grad=st.sampled_from(["exact", "paper"]),
 )

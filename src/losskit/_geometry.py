@@ -6,9 +6,9 @@ here. Two forms of the same formulas live in this file:
 
 * the **composable** form (:func:`iou_similarity`): plain tensor operations on boxes that
   broadcast, differentiated by autograd. It serves the pairwise ``N x M`` matrices (boxes
-  broadcast as ``(N, 1, 4)`` against ``(1, M, 4)``), EIoU and SIoU, ``torch.compile`` (which
-  fuses it) and higher-order gradients;
-* the **fused** form (:class:`FusedIoU`): the same IoU/GIoU/DIoU/CIoU losses for equal-shape
+  broadcast as ``(N, 1, 4)`` against ``(1, M, 4)``), EIoU and SIoU with an exponent,
+  and higher-order gradients;
+* the **fused** form (:class:`FusedIoU`): the same losses, IoU to SIoU, for equal-shape
   box pairs with a hand-derived backward pass, used by the eager box losses. It keeps only
   the inputs for the backward pass (recomputing the rest) and works on a few reused buffers,
   so it allocates a handful of temporaries where autograd allocates dozens. It is tested
@@ -320,7 +320,7 @@ def _siou_penalty(
 
 
 # ---------------------------------------------------------------------------------------
-# fused form: IoU / GIoU / DIoU / CIoU / EIoU (power 1) with an analytic backward
+# fused form: IoU / GIoU / DIoU / CIoU, and EIoU / SIoU (power 1), with an analytic backward
 #
 # The kernels below work on one block of boxes transposed to (4, c): rows 0-1 are (x1, y1),
 # rows 2-3 (x2, y2), so every (x, y) pair is a contiguous (2, c) block and each operation
@@ -334,8 +334,9 @@ _BLOCK = 16384
 
 
 def _fused(
-    p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, power: float = 1.0
-) -> dict[str, Tensor]:
+    p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, power: float = 1.0,
+    shape_exponent: float = 4.0,
+) -> dict[str, Tensor]:  # fmt: skip
     """Forward quantities of one (4, c) block: the loss and what the backward pass needs
     (the backward pass calls this again rather than keeping them between the passes).
 
@@ -361,6 +362,10 @@ def _fused(
             # (C - U) / (C + eps) = 1 - (U + eps) / (C + eps)
             loss.add_(1.0).sub_(ue / ce)
             out["ce"] = ce
+        elif kind == "siou":
+            d = torch.add(p1, p2).sub_(t1).sub_(t2).mul_(0.5)  # centre offset
+            out.update(_siou_terms(d, cwh, whp, wht, eps, shape_exponent))
+            loss.add_(out["pen"])
         else:
             c2 = torch.mul(cwh[0], cwh[0]).addcmul_(cwh[1], cwh[1]).add_(eps)
             d = torch.add(p1, p2).sub_(t1).sub_(t2).mul_(0.5)  # centre offset
@@ -386,12 +391,82 @@ def _fused(
     return out
 
 
+def _siou_terms(
+    d: Tensor, cwh: Tensor, whp: Tensor, wht: Tensor, eps: float, theta: float
+) -> dict[str, Tensor]:
+    """SIoU's penalty ``0.5 (dist + shape)`` of one ``(2, c)`` block (the composable form's
+    :func:`_siou_penalty`) and what its backward needs: ``lam = 2 |dx| |dy| / S`` with ``S =
+    dx^2 + dy^2 + eps``, ``gamma = 2 - lam``, ``rho_k = (d_k / (c_k + eps))^2``, ``e_k =
+    exp(-gamma rho_k)``, ``dist = sum_k 1 - e_k``; ``omega_k = |w_p - w_t| / (max(w_p, w_t) +
+    eps)`` per side, ``shape = sum_k power_term(1 - exp(-omega_k), theta)``."""
+    ad = d.abs()
+    big_s = torch.mul(d[0], d[0]).addcmul_(d[1], d[1]).add_(eps)
+    lam = torch.mul(ad[0], ad[1]).mul_(2.0).div_(big_s)
+    gamma = torch.neg(lam).add_(2.0)
+    ce = torch.add(cwh, eps)
+    qd = torch.div(d, ce)
+    rho = torch.mul(qd, qd)
+    e = torch.mul(rho, gamma).neg_().exp_()
+    dwh = torch.sub(whp, wht)
+    me = torch.maximum(whp, wht).add_(eps)
+    omega = dwh.abs().div_(me)
+    eo = torch.neg(omega).exp_()
+    sv = torch.neg(eo).add_(1.0)
+    shape = power_term(sv, theta)
+    pen = torch.neg(e[0]).sub_(e[1]).add_(2.0).add_(shape[0]).add_(shape[1]).mul_(0.5)
+    return {"d": d, "ad": ad, "big_s": big_s, "lam": lam, "gamma": gamma, "ce": ce, "qd": qd,
+            "rho": rho, "e": e, "dwh": dwh, "me": me, "omega": omega, "eo": eo, "sv": sv,
+            "pen": pen}  # fmt: skip
+
+
+def _siou_grads(
+    q: dict[str, Tensor], g: Tensor, theta: float, want_t: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """``(g_d, g_cwh, g_whp, g_wht)`` of SIoU's penalty for the upstream gradient ``g``:
+    ``g_d`` per corner of ``p`` (half the derivative in the centre offset ``d``), ``g_cwh``
+    on the enclosing sizes, ``g_whp``/``g_wht`` on the two boxes' sizes. With ``h = g / 2``:
+
+    * ``d dist / d rho_k = gamma e_k``, ``d dist / d gamma = sum_k rho_k e_k``, ``d gamma /
+      d lam = -1``; ``d rho_k / d d_k = 2 q_k / c'_k`` and ``d rho_k / d c_k = -2 rho_k /
+      c'_k`` (``q_k = d_k / c'_k``, ``c'_k = c_k + eps``);
+    * ``d lam / d d_k = 2 (sign(d_k) |d_other| - lam d_k) / S`` (``sign(0) = 0``, as
+      autograd's ``abs``);
+    * ``d shape / d omega_k = theta sv_k^(theta - 1) exp(-omega_k)`` (0 where ``sv_k = 0``
+      below ``theta = 1``, :func:`power_term`), ``d omega_k / d w_p = (sign(w_p - w_t) -
+      omega_k s_p) / m'_k`` and ``d omega_k / d w_t = (-sign(w_p - w_t) - omega_k (1 - s_p)) /
+      m'_k``, ``s_p`` the predicted side's share of the maximum (1/2 at a tie, as autograd's
+      ``torch.maximum``)."""
+    h = torch.mul(g, 0.5)
+    e, rho, gamma, qd, ce = q["e"], q["rho"], q["gamma"], q["qd"], q["ce"]
+    g_rho = torch.mul(e, gamma).mul_(h)  # (2, c)
+    g_lam = torch.mul(rho, e).sum(0).mul_(h).neg_()  # (c,)
+    d, ad, lam = q["d"], q["ad"], q["lam"]
+    dlam = torch.sign(d).mul_(ad.flip(0)).sub_(torch.mul(d, lam)).mul_(g_lam.mul_(2.0).div_(q["big_s"]))
+    g_d = torch.mul(qd, g_rho).div_(ce).add_(dlam.mul_(0.5))  # 0.5 * (2 q / c' g_rho + ...)
+    g_cwh = g_rho.mul_(rho).div_(ce).mul_(-2.0)
+    sv, omega = q["sv"], q["omega"]
+    if theta == 1.0:
+        g_s = h.expand(sv.shape)
+    else:
+        pos = sv > 0
+        g_s = torch.where(pos, torch.where(pos, sv, 1.0).pow(theta - 1.0).mul_(theta), 0.0)
+        g_s = g_s.mul_(h)
+    g_om = torch.mul(g_s, q["eo"]).div_(q["me"])
+    sgn = torch.sign(q["dwh"])
+    share = _share(q["whp"], q["wht"])
+    g_whp = torch.mul(omega, share).neg_().add_(sgn).mul_(g_om)
+    g_wht = None
+    if want_t:
+        g_wht = share.sub_(1.0).mul_(omega).sub_(sgn).mul_(g_om)
+    return g_d, g_cwh, g_whp, g_wht
+
+
 def _fused_powered(
     p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, power: float
 ) -> dict[str, Tensor]:
     # the plain quantities, then each term raised to the power (a term <= 0 gives 0)
-    if kind == "eiou":
-        raise ValueError("FusedIoU: EIoU is fused for power 1 only (use iou_similarity)")
+    if kind in ("eiou", "siou"):
+        raise ValueError(f"FusedIoU: {kind} is fused for power 1 only (use iou_similarity)")
     out = _fused(p, t, "iou" if kind == "iou" else "diou" if kind == "ciou" else kind, eps,
                  alpha_mode)  # fmt: skip
     loss = out["iou"].clamp_min(0).pow(power).neg_().add_(1.0)
@@ -435,12 +510,13 @@ def _fused_backward(
     want_t: bool,
     power: float = 1.0,
     q: dict[str, Tensor] | None = None,
+    shape_exponent: float = 4.0,
 ) -> tuple[Tensor, Tensor | None]:
     """Gradients ``(4, c)`` of one block for the upstream gradient ``g`` (``(c,)``, or a
     0-dim tensor that broadcasts); ``q`` is the block's :func:`_fused` (recomputed when not
     given), whose entries this consumes in place."""
     if q is None:
-        q = _fused(p, t, kind, eps, alpha_mode, power)
+        q = _fused(p, t, kind, eps, alpha_mode, power, shape_exponent)
     p1, p2, t1, t2 = p[:2], p[2:], t[:2], t[2:]
     whp, wht, iwh, ue = q["whp"], q["wht"], q["iwh"], q["ue"]
 
@@ -449,6 +525,7 @@ def _fused_backward(
     # g_av for CIoU's alpha v) then flows through the plain formulas below
     g_dist = g_pen = g_av = g
     g_side = None  # EIoU's side terms' gradient on the sizes of p
+    siou_wh: tuple[Tensor, Tensor | None] | None = None  # SIoU's shape cost's, on p and t
     if power != 1.0:
         if kind != "iou":
             g_pen = g_dist = g * _dpow(q["pen" if kind == "giou" else "dist"], power)
@@ -479,6 +556,9 @@ def _fused_backward(
         g_area.sub_(g_u)
         g_c = g_u.mul_(ue).div_(ce)
         g_cwh = q["cwh"].flip(0).mul_(g_c)  # dC/d(cw, ch) = (ch, cw)
+    elif kind == "siou":
+        g_d, g_cwh, g_sp, g_st = _siou_grads(q, g_dist, shape_exponent, want_t)
+        siou_wh = (g_sp, g_st)
     elif kind != "iou":
         if kind == "eiou":
             # T = dwh^2 / cw2e per axis, dwh = wh_p - wh_t, cw2e = cwh^2 + eps:
@@ -501,6 +581,10 @@ def _fused_backward(
         g_whp.add_(g_side)
         if g_wht is not None:
             g_wht.sub_(g_side)
+    if siou_wh is not None:
+        g_whp.add_(siou_wh[0])
+        if g_wht is not None and siou_wh[1] is not None:
+            g_wht.add_(siou_wh[1])
     if kind == "ciou":
         a = q["alpha"]
         gv = g_av * a if alpha_mode != "grad" else torch.mul(g_av, a).mul_(torch.neg(a).add_(2.0))
@@ -590,11 +674,13 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
 
 
 class FusedIoU(torch.autograd.Function):
-    """IoU / GIoU / DIoU / CIoU / EIoU loss of equal-shape xyxy box pairs, analytic gradient.
+    """IoU / GIoU / DIoU / CIoU / EIoU / SIoU loss of equal-shape xyxy box pairs, analytic
+    gradient.
 
-    ``apply(pred, target, kind, eps, alpha_mode, v_grad[, power])`` with ``pred`` and
-    ``target`` ``(..., 4)`` returns the unreduced loss ``(...)``; ``power`` (default 1) is
-    alpha-IoU's exponent (see :func:`iou_similarity`; EIoU at 1 only). Each box's loss
+    ``apply(pred, target, kind, eps, alpha_mode, v_grad[, power[, shape_exponent]])`` with
+    ``pred`` and ``target`` ``(..., 4)`` returns the unreduced loss ``(...)``; ``power``
+    (default 1) is alpha-IoU's exponent (see :func:`iou_similarity`; EIoU and SIoU at 1
+    only), ``shape_exponent`` SIoU's theta (default 4). Each box's loss
     depends on its own pair only, so when an input needs a gradient the forward pass
     computes each box's derivative beside its loss from the same quantities, block by
     block, and the backward
@@ -609,10 +695,10 @@ class FusedIoU(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx, p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
-        power: float = 1.0,
+        power: float = 1.0, shape_exponent: float = 4.0,
     ) -> Tensor:  # fmt: skip
         ctx.save_for_backward(p, t)
-        ctx.cfg = (kind, eps, alpha_mode, v_grad, power)
+        ctx.cfg = (kind, eps, alpha_mode, v_grad, power, shape_exponent)
         need_p, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         loss, gp, gt = _fused_pass(p, t, ctx.cfg, need_p or need_t, need_t)
         ctx.grads = (gp, gt)  # not the output: ctx -> output -> grad_fn -> ctx is a cycle
@@ -621,14 +707,14 @@ class FusedIoU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         p, t = ctx.saved_tensors
-        kind, eps, alpha_mode, v_grad, power = ctx.cfg
+        kind, eps, alpha_mode, v_grad, power, shape_exponent = ctx.cfg
         want_p, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        none = (None,) * 5
+        none = (None,) * 6
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the composable formulas on the saved boxes
             # themselves, so the gradient has a graph (second derivatives are exact)
             sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
-                                 power=power)  # fmt: skip
+                                 power=power, shape_exponent=shape_exponent)  # fmt: skip
             wanted = [x for x, w in ((p, want_p), (t, want_t)) if w]
             grads = iter(torch.autograd.grad(1.0 - sim, wanted, g, create_graph=True))
             return (next(grads) if want_p else None), (next(grads) if want_t else None), *none
@@ -660,16 +746,17 @@ class CompiledFusedIoU(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx, p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
-        power: float = 1.0,
+        power: float = 1.0, shape_exponent: float = 4.0,
     ) -> Tensor:  # fmt: skip
         need_p, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         pb, tb = _to_rows(p.reshape(-1, 4)), _to_rows(t.reshape(-1, 4))
-        q = _fused(pb, tb, kind, eps, alpha_mode, power)
+        q = _fused(pb, tb, kind, eps, alpha_mode, power, shape_exponent)
         loss = q["loss"]
         bp = bt = None
         if need_p or need_t:
             one = torch.ones((), dtype=p.dtype, device=p.device)
-            bp, bt = _fused_backward(one, pb, tb, kind, eps, alpha_mode, v_grad, need_t, power, q)
+            bp, bt = _fused_backward(one, pb, tb, kind, eps, alpha_mode, v_grad, need_t, power, q,
+                                     shape_exponent)  # fmt: skip
         ctx.save_for_backward(bp if need_p else None, bt)
         return loss.view(p.shape[:-1])
 
@@ -681,7 +768,7 @@ class CompiledFusedIoU(torch.autograd.Function):
         def back(b: Tensor | None) -> Tensor | None:
             return None if b is None else (b * gs).t().reshape(*g.shape, 4)
 
-        return back(bp), back(bt), None, None, None, None, None
+        return back(bp), back(bt), None, None, None, None, None, None
 
 
 def _to_rows(x: Tensor) -> Tensor:
@@ -702,7 +789,7 @@ def _fused_pass(
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """``(loss (...), dloss/dp (..., 4), dloss/dt (..., 4))`` of :class:`FusedIoU`, block by
     block in the transposed ``(4, c)`` layout (the gradients only when asked)."""
-    kind, eps, alpha_mode, v_grad, power = cfg
+    kind, eps, alpha_mode, v_grad, power, shape_exponent = cfg
     pf, tf = p.reshape(-1, 4), t.reshape(-1, 4)
     n = pf.shape[0]
     blocks = _blocks(n, p.device)
@@ -712,13 +799,14 @@ def _fused_pass(
     gt = torch.empty_like(tf) if need_grad and need_t else None
     for s, e in blocks:
         pb, tb = _to_rows(pf[s:e]), _to_rows(tf[s:e])
-        q = _fused(pb, tb, kind, eps, alpha_mode, power)
+        q = _fused(pb, tb, kind, eps, alpha_mode, power, shape_exponent)
         if loss is None:
             loss = q["loss"]
         else:
             loss[s:e] = q["loss"]
         if gp is not None:
-            bp, bt = _fused_backward(one, pb, tb, kind, eps, alpha_mode, v_grad, need_t, power, q)
+            bp, bt = _fused_backward(one, pb, tb, kind, eps, alpha_mode, v_grad, need_t, power, q,
+                                     shape_exponent)  # fmt: skip
             _from_rows(bp, gp[s:e])
             if gt is not None and bt is not None:
                 _from_rows(bt, gt[s:e])

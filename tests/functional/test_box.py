@@ -450,7 +450,7 @@ def test_compiled_fused_kernel_equals_eager_kernel_without_compiling() -> None:
     from losskit._geometry import CompiledFusedIoU, FusedIoU
 
     p, t = make_boxes(12, dtype=torch.float64, device="cpu", generator=gen(162))
-    for kind in ("iou", "giou", "diou", "ciou", "eiou"):
+    for kind in ("iou", "giou", "diou", "ciou", "eiou", "siou"):
         for need in ((True, True), (True, False), (False, True)):
             got, want = [], []
             for fn, acc in ((CompiledFusedIoU, got), (FusedIoU, want)):

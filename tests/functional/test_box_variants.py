@@ -20,9 +20,9 @@ from ..conftest import gen
 
 LOSSES = [iou_loss, giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss]
 IDS = [f.__name__ for f in LOSSES]
-#: the losses with a fused eager kernel at exponent 1 (SIoU has none)
+#: the losses with a fused eager kernel at exponent 1
 KIND = {iou_loss: "iou", giou_loss: "giou", diou_loss: "diou", ciou_loss: "ciou",
-        eiou_loss: "eiou"}  # fmt: skip
+        eiou_loss: "eiou", siou_loss: "siou"}  # fmt: skip
 F64 = torch.float64
 
 

@@ -13,11 +13,11 @@ angle). In short:
 * identical boxes give 0; zero-width, zero-height and inverted boxes give finite losses and
   finite gradients; no check or computation synchronises an accelerator with the host.
 
-IoU/GIoU/DIoU/CIoU and EIoU (at ``iou_exponent=1``) run the fused kernel with a hand-derived
-gradient computed beside the loss (:class:`losskit._geometry.FusedIoU`; under
+IoU/GIoU/DIoU/CIoU, and EIoU and SIoU at ``iou_exponent=1``, run the fused kernel with a
+hand-derived gradient computed beside the loss (:class:`losskit._geometry.FusedIoU`; under
 ``torch.compile`` :class:`losskit._geometry.CompiledFusedIoU`, the same formulas in one
-block for the compiler to fuse); SIoU, the other EIoU exponents and the pairwise forms run
-as plain tensor operations differentiated by autograd.
+block for the compiler to fuse); EIoU and SIoU at other exponents and the pairwise forms
+run as plain tensor operations differentiated by autograd.
 The default reduction is ``"mean"`` (torchvision's box losses default to ``"none"``).
 """
 
@@ -127,11 +127,12 @@ def _box_loss(
     else:
         if form == "square":  # 1 - (IoU^a)^2
             power = 2.0 * power
-        fused = kind in _FUSED or (kind == "eiou" and power == 1.0)
+        fused = kind in _FUSED or (kind in ("eiou", "siou") and power == 1.0)
         if fused and torch.compiler.is_compiling():
-            loss = CompiledFusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power)
+            loss = CompiledFusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power,
+                                          shape_exponent)  # fmt: skip
         elif fused:
-            loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power)
+            loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent)
         else:
             sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
                                  shape_exponent=shape_exponent, power=power)  # fmt: skip
