@@ -38,6 +38,7 @@ from .._checks import (
     check_same_device,
     check_tensor,
     compute_dtype,
+    keep_factor,
 )
 from .._reduction import Reduction, exclusion
 from .classification import bce_loss, focal_loss, softmax_cross_entropy
@@ -118,7 +119,7 @@ def _pixel(
                 else class_weight.to(loss.dtype)[labels]
             )  # torch's rule: the mean divides by the class weights of the positions
             if keep is not None:
-                count = count * keep
+                count = count * keep_factor(keep, count.dtype)
         else:
             onehot = torch.nn.functional.one_hot(labels, logits.shape[1]).movedim(-1, 1)
             k = None if keep is None else keep.unsqueeze(1).expand(logits.shape)
@@ -150,11 +151,12 @@ def _channel_weights(
 ) -> Tensor:
     """What each position of ``logits`` ``(N, C, ...)`` counts in its mean."""
     if class_weight is None:
-        w = torch.ones(logits.shape, dtype=dtype, device=logits.device)
-    else:
-        shape = (1, -1) + (1,) * (logits.dim() - 2)
-        w = class_weight.to(dtype).reshape(shape).expand(logits.shape)
-    return w if keep is None else w * keep
+        if keep is not None:
+            return keep_factor(keep.expand(logits.shape), dtype)
+        return torch.ones(logits.shape, dtype=dtype, device=logits.device)
+    shape = (1, -1) + (1,) * (logits.dim() - 2)
+    w = class_weight.to(dtype).reshape(shape).expand(logits.shape)
+    return w if keep is None else w * keep_factor(keep, dtype)
 
 
 def _combined(
@@ -807,7 +809,7 @@ def generalized_wasserstein_dice_loss(
         x = torch.where(keep.unsqueeze(1), x, 0.0)
     labels = target.long() if keep is None else torch.where(keep, target.long(), 0)
     labels = labels.reshape(n, size)
-    k = None if keep is None else keep.expand(spatial).reshape(n, size).to(work)
+    k = None if keep is None else keep_factor(keep.expand(spatial).reshape(n, size), work)
     # W_i = sum_c M[y_i, c] p_c,i in the (N, C, S) layout of p: gathering the rows of M as
     # (N, S, C) makes the softmax's incoming gradient transposed, and its backward several
     # times slower. Eagerly, a hand-written backward (_WassersteinMap); with a gradient for

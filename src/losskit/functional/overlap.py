@@ -1164,7 +1164,7 @@ def lovasz_softmax_loss(
     k = None
     if keep is not None:
         k = rows(keep.expand(expected).reshape(n, 1, size))
-        fg = fg * k
+        fg = fg * keep_factor(k, work)
     errors = (fg - rows(p)).abs()
     xr = rows(x.detach())
 
