@@ -301,3 +301,23 @@ def test_dice_ce_with_void_labels_takes_the_cross_entropy_from_the_dice_softmax(
     ts = torch.tensor([[[0, -100, 2], [1, 1, -100]], [[2, 0, 1], [-100, 0, 2]]])
     assert torch.autograd.gradcheck(lambda z: F.dice_ce_loss(z, ts, **kw), (small,))
     assert torch.autograd.gradgradcheck(lambda z: F.dice_ce_loss(z, ts, **kw), (small,))
+
+
+def test_keep_bytes_and_keep_factor_multiply_as_the_float_mask() -> None:
+    """``keep_bytes`` (a no-copy uint8 view) and ``keep_factor`` (a 0/1 float tensor) give the
+    products a float 0/1 mask gives, on expanded and strided masks too."""
+    from losskit._checks import keep_bytes, keep_factor
+
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(3, 4, 5, dtype=torch.float64, generator=g)
+    for keep in (
+        torch.rand(3, 4, 5, generator=g) < 0.5,
+        (torch.rand(3, 1, 5, generator=g) < 0.5).expand(3, 4, 5),
+        (torch.rand(3, 4, 10, generator=g) < 0.5)[..., ::2],
+    ):
+        want = x * keep.double()
+        kb = keep_bytes(keep)
+        assert kb.dtype == torch.uint8 and kb.data_ptr() == keep.data_ptr()
+        assert torch.equal(x * kb, want)
+        assert torch.equal(x * keep_factor(keep, torch.float64), want)
+    assert keep_bytes(x) is x

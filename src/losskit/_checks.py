@@ -175,6 +175,16 @@ def keep_factor(keep: Tensor, dtype: torch.dtype) -> Tensor:
     return keep.view(torch.uint8).to(dtype)
 
 
+def keep_bytes(keep: Tensor) -> Tensor:
+    """A bool ``keep`` as a factor for a product with a float tensor (which the product
+    promotes): on CPU (eager) its bytes viewed as ``uint8``, no copy, about twice as fast
+    there as a bool operand and cheaper than :func:`keep_factor`'s fresh float tensor;
+    elsewhere ``keep`` itself."""
+    if keep.dtype != torch.bool or keep.device.type != "cpu" or _compiling():
+        return keep
+    return keep.view(torch.uint8)
+
+
 def surely_finite(x: Tensor) -> bool:
     """``True`` only when every value of ``x`` is finite, known from one sum (a NaN or an inf
     makes the sum non-finite; an overflowing sum of finite values answers ``False``, which is

@@ -24,6 +24,7 @@ from ._checks import (
     all_true,
     check_broadcast,
     check_same_device,
+    keep_bytes,
     keep_factor,
     not_ignored,
     surely_finite,
@@ -155,7 +156,7 @@ def zero_excluded(x: Tensor, keep: Tensor | None, trailing: int = 0) -> Tensor:
         return x
     k = keep.reshape(*keep.shape, *([1] * trailing))
     if surely_finite(x):  # (CPU, eager) nothing to guard against: a product, 3x cheaper
-        return x * keep_factor(k, x.dtype)
+        return x * keep_bytes(k)
     return torch.where(k, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
@@ -183,7 +184,7 @@ def finish(
     check_same_device(fn, ("the loss", loss), ("weight", weight), ("mask", keep))
     w = None if weight is None else weight.to(loss.dtype)
     if keep is not None:
-        k = keep_factor(keep, loss.dtype)
+        k = keep_factor(keep, loss.dtype)  # one conversion for the product and the count
         if surely_finite(loss) and (w is None or surely_finite(w)):
             # (CPU, eager) every entry finite: a left-out one weighs 0, in value and gradient,
             # without the selects (a bool select costs about three float products on CPU)

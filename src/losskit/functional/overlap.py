@@ -61,6 +61,7 @@ from .._checks import (
     check_tensor,
     check_unit_values,
     compute_dtype,
+    keep_bytes,
     keep_factor,
     kept_range,
     surely_finite,
@@ -268,7 +269,7 @@ def _kept_sigmoid(x: Tensor, keep: Tensor | None, graph: bool = False) -> Tensor
         return torch.where(keep, torch.sigmoid(torch.where(keep, x, 0.0) if graph else x), 0.0)
     p = torch.sigmoid(x)
     if surely_finite(x):  # a 0/1 factor, about 3x cheaper than a bool select on CPU
-        return p.mul_(keep_factor(keep, p.dtype))
+        return p.mul_(keep_bytes(keep))
     return torch.where(keep, p, p.new_zeros(()), out=p)  # in place: no fresh buffer
 
 
