@@ -73,10 +73,12 @@ def test_kept_range_equals_boolean_indexing(
         x = torch.where(keep, x, torch.tensor(float("nan"), dtype=dtype))
     for lo, hi in ((0.0, 1.0), (0.0, 4.0), (-3.0, 5.0)):
         kept = x[keep].double()
-        if kept.numel() == 0 or (lo <= float(kept.min()) and float(kept.max()) <= hi):
-            assert kept_range(x, keep, lo, hi) is None
-        else:
-            assert kept_range(x, keep, lo, hi) == (float(kept.min()), float(kept.max()))
+        for whole in (True, False):  # with and without the plain pass first
+            got = kept_range(x, keep, lo, hi, whole=whole)
+            if kept.numel() == 0 or (lo <= float(kept.min()) and float(kept.max()) <= hi):
+                assert got is None
+            else:
+                assert got == (float(kept.min()), float(kept.max()))
 
 
 def test_kept_range_refuses_nan_at_a_kept_position() -> None:

@@ -437,20 +437,24 @@ def not_ignored(labels: Tensor, ignore_index: int) -> Tensor | None:
     return labels != ignore_index
 
 
-def kept_range(x: Tensor, sel: Tensor | None, lo: float, hi: float) -> tuple[float, float] | None:
+def kept_range(
+    x: Tensor, sel: Tensor | None, lo: float, hi: float, *, whole: bool = True
+) -> tuple[float, float] | None:
     """``None`` when every value of ``x`` that ``sel`` (bool, broadcastable; ``None``: all)
     keeps lies in ``[lo, hi]`` (NaN does not), else the kept values' ``(min, max)``.
 
-    The common case is one select and one ``aminmax`` pass: left-out values are replaced by
-    ``lo``, which passes. Boolean indexing (``x[sel]``: a ``nonzero`` and a gather, about 15x
-    a pass over the tensor on CPU) is paid only on the way to an error, for its message."""
+    With a ``sel``, one plain ``aminmax`` first (every value in range: so are the kept ones;
+    ``whole=False`` when the caller has just found that false), then one select and one
+    ``aminmax``: left-out values are replaced by ``lo``, which passes. Boolean indexing
+    (``x[sel]``: a ``nonzero`` and a gather, about 15x a pass over the tensor on CPU) is paid
+    only on the way to an error, for its message."""
     v = x.detach()
     if v.numel() == 0:
         return None
     if v.dtype == torch.bool:
         v = v.to(torch.uint8)  # aminmax takes no bool
     s = None if sel is None else sel.expand(v.shape)
-    if s is not None:  # every value in range, so the kept ones too: one pass, no select
+    if s is not None and whole:  # every value in range, so the kept ones too: no select
         a, b = v.aminmax()
         if lo <= float(a) and float(b) <= hi:
             return None
@@ -498,7 +502,8 @@ def check_labels(
     if keep is not None:
         k = keep.expand(labels.shape)
         sel = k if sel is None else sel & k
-    bad = kept_range(labels, sel, 0, num_classes - 1)
+    # the plain pass above (non-bool labels) already found a value out of range
+    bad = kept_range(labels, sel, 0, num_classes - 1, whole=labels.dtype == torch.bool)
     if bad is not None:
         lo, hi = int(bad[0]), int(bad[1])
         raise ValueError(

@@ -445,12 +445,8 @@ def _siou_grads(
     g_d = torch.mul(qd, g_rho).div_(ce).add_(dlam.mul_(0.5))  # 0.5 * (2 q / c' g_rho + ...)
     g_cwh = g_rho.mul_(rho).div_(ce).mul_(-2.0)
     sv, omega = q["sv"], q["omega"]
-    if theta == 1.0:
-        g_s = h.expand(sv.shape)
-    else:
-        pos = sv > 0
-        g_s = torch.where(pos, torch.where(pos, sv, 1.0).pow(theta - 1.0).mul_(theta), 0.0)
-        g_s = g_s.mul_(h)
+    # power_term(sv, 1) is sv itself (derivative 1 at 0 too); otherwise 0 where sv = 0
+    g_s = h.expand(sv.shape) if theta == 1.0 else _dpow(sv, theta).mul_(h)
     g_om = torch.mul(g_s, q["eo"]).div_(q["me"])
     sgn = torch.sign(q["dwh"])
     share = _share(q["whp"], q["wht"])
@@ -489,7 +485,9 @@ def _fused_powered(
 
 
 def _dpow(x: Tensor, power: float) -> Tensor:
-    """``d x^power / dx = power x^(power - 1)`` for ``x > 0``, 0 elsewhere (``power > 1``)."""
+    """``d x^power / dx = power x^(power - 1)`` for ``x > 0``, 0 elsewhere, for any ``power >
+    0`` (below 1, the ``inf`` of ``0^(power - 1)`` at ``x = 0`` is discarded by the select;
+    no autograd runs through it)."""
     return torch.where(x > 0, x.clamp_min(0).pow(power - 1.0).mul_(power), torch.zeros_like(x))
 
 

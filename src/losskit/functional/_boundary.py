@@ -31,6 +31,7 @@ from .._checks import (
     check_tensor,
     check_unit_values,
     compute_dtype,
+    keep_factor,
 )
 from .._distance_transform import distance_transform_edt
 from .._reduction import Reduction, exclusion, zero_excluded
@@ -129,7 +130,7 @@ def _per_sample_mean(
     else:
         k = keep.expand(loss.shape[:1] + keep.shape[1:2] + loss.shape[2:])
         k = k.reshape(n, k.shape[1], size)
-        count = k.sum(-1).to(loss.dtype)  # (N, 1) or (N, C)
+        count = keep_factor(k, loss.dtype).sum(-1)  # (N, 1) or (N, C)
         loss = torch.where(keep, loss, 0.0)
         kept = (count > 0).any(-1, keepdim=True)
     total = loss.reshape(n, c, size).sum(-1)

@@ -426,7 +426,7 @@ def balanced_bce_loss(
             count *= x.shape[d]
         w_neg = yd.sum(dims, keepdim=True) / max(float(count), 1.0)
     else:
-        m = keep.to(work).expand_as(x)
+        m = keep_factor(keep, work).expand_as(x)
         w_neg = (yd * m).sum(dims, keepdim=True) / m.sum(dims, keepdim=True).clamp_min(1.0)
     beta = 1.0 - w_neg
 

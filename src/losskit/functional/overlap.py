@@ -265,8 +265,8 @@ def _kept_sigmoid(x: Tensor, keep: Tensor | None, graph: bool = False) -> Tensor
     sigmoid's own derivative is finite too."""
     if keep is None:
         return torch.sigmoid(x)
-    if graph or torch.compiler.is_compiling():
-        return torch.where(keep, torch.sigmoid(torch.where(keep, x, 0.0) if graph else x), 0.0)
+    if graph:  # out of place, on the recorded graph
+        return torch.where(keep, torch.sigmoid(torch.where(keep, x, 0.0)), 0.0)
     p = torch.sigmoid(x)
     if surely_finite(x):  # a 0/1 factor, about 3x cheaper than a bool select on CPU
         return p.mul_(keep_bytes(keep))
@@ -405,7 +405,7 @@ def _counts(
         tp, sp, sg = _SigmoidCounts.apply(x.reshape(shape), t.reshape(shape), squared, k)
         if not per_sample:
             return tp.sum(0), sp.sum(0), sg.sum(0), None
-        return tp, sp, sg, None if k is None else any_true(k.reshape(shape[0], -1), 1, True)
+        return tp, sp, sg, _kept_samples(keep, pred.shape, per_sample)
     x = zero_excluded(x, keep)  # a left-out NaN or inf never reaches the activation
     p = torch.sigmoid(x) if from_logits else x
     p = p.reshape(shape)
@@ -416,7 +416,7 @@ def _counts(
         # torch.compile, where a second select on p and a bool any() took more passes
         assert g_kept is not None  # set with keep
         g = g_kept.reshape(shape)
-        kf = keep.expand(pred.shape).reshape(shape).to(work)
+        kf = keep_factor(keep.expand(pred.shape).reshape(shape), work)
         tp = (p * g).sum(dims)
         sp = (p * p * kf).sum(dims) if squared else (p * kf).sum(dims)
         sg = (g * g).sum(dims) if squared else g.sum(dims)
