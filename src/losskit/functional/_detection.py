@@ -9,11 +9,11 @@ clamped below at 1 so that a batch without positives keeps a finite loss.
 
 Quality focal loss and varifocal loss are a binary cross-entropy times a modulating factor;
 on logits without a tensor ``alpha`` they run through one hand-written autograd function
-(:class:`_ModulatedBCE`): the forward computes the loss block by block (cache-sized blocks on
-CPU), the backward recomputes ``sigmoid`` and ``softplus`` from the saved logits and writes the
-analytic gradient, so nothing of the input's size is kept between the passes. Under
-``create_graph=True`` the backward differentiates the plain formula instead (exact second
-derivatives).
+(:class:`_ModulatedBCE`): the forward computes the loss and, when an input needs it, the
+analytic gradient beside it, block by block (cache-sized blocks on CPU, sharing their work
+buffers), and the backward scales the held gradient by the upstream one (a second backward
+pass through the same graph recomputes it). Under ``create_graph=True`` the backward
+differentiates the plain formula instead (exact second derivatives).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .classification import (
     _focal_alpha,
     _masked,
     _neg_log_probs,
+    _Scratch,
 )
 
 __all__ = [
@@ -131,12 +132,19 @@ def _vfl_plain(
     return bce * torch.where(y > 0, pos, neg)
 
 
+def _weighted(b: Tensor, m: Tensor, lo: Tensor | None) -> Tensor:
+    """``b m`` into ``lo``, or its sum (one dot product) when ``lo`` is None."""
+    return torch.dot(b, m) if lo is None else torch.mul(b, m, out=lo)
+
+
 def _modulated_block(
     kind: str, x: Tensor, y: Tensor, gamma: float, alpha: float | None, iou_weighted: bool,
-    need_x: bool, need_y: bool,
+    need_x: bool, need_y: bool, s: _Scratch, lo: Tensor | None, gxo: Tensor | None,
+    gyo: Tensor | None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
     """One block's per-element loss ``l = b m`` and, when asked, ``dl/dx`` and ``dl/dy``, from
-    one evaluation of the shared terms.
+    one evaluation of the shared terms, written into :class:`_Scratch` buffers and the
+    outputs' slices (``lo``, ``gxo``, ``gyo``; see :func:`_blockwise`).
 
     ``b = BCE(x, y) = softplus(x) - x y``, ``p = sigmoid(x)``, ``q = 1 - p = sigmoid(-x)``,
     ``dp/dx = p q``, ``db/dx = p - y``, ``db/dy = -x``; ``softplus(+-x)`` from one ``exp`` and
@@ -153,53 +161,57 @@ def _modulated_block(
     The positives are selected by a 0/1 float mask and ``lerp`` (exact at 0 and 1): on CPU a
     ``where`` on a bool mask costs many times a float pass.
     """
-    l1 = torch.exp(x.abs().neg_()).log1p_()
-    sp = x.clamp_min(0.0).add_(l1)  # softplus(x) = -log(1 - p)
-    p = torch.sigmoid(x)
-    b = torch.addcmul(sp, x, y, value=-1.0)
+    l1 = torch.abs(x, out=s.take()).neg_().exp_().log1p_()
+    snp = None
+    if kind != "quality" and gamma not in (0.0, 2.0):
+        snp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
+    sp = l1.add_(torch.clamp_min(x, 0.0, out=s.take()))  # softplus(x) = -log(1 - p)
+    p = torch.sigmoid(x, out=s.take())
+    b = torch.addcmul(sp, x, y, value=-1.0, out=s.take())
     gx = gy = None
     if kind == "quality":
-        q = torch.sigmoid(x.neg())  # not 1 - p: p q must keep its relative accuracy near p = 1
-        d = torch.sub(y, p)
+        d = torch.sub(y, p, out=s.take())
         if gamma == 2.0:
-            m = d * d
+            m = torch.mul(d, d, out=s.take())
             if need_x:
-                gx = torch.addcmul(m, p * q, b, value=2.0).mul_(d).neg_()
+                # q = sigmoid(-x), not 1 - p: p q keeps its relative accuracy near p = 1
+                pq = torch.neg(x, out=sp).sigmoid_().mul_(p)
+                gx = torch.mul(torch.addcmul(m, pq, b, value=2.0, out=pq), d, out=gxo).neg_()
             if need_y:
-                gy = torch.mul(x, m).neg_().addcmul_(d, b, value=2.0)
-            return b.mul_(m), gx, gy
+                gy = torch.mul(x, m, out=gyo).neg_().addcmul_(d, b, value=2.0)
+            return _weighted(b, m, lo), gx, gy
         m = _abs_pow(d, gamma)
         a = d.abs().clamp_min(torch.finfo(d.dtype).tiny)
         core = torch.sign(d)
         if gamma != 1.0:
             core = core * a.pow(gamma - 1.0)
         if need_x:
+            q = torch.neg(x, out=sp).sigmoid_()
             gx = (a * a + gamma * p * q * b).mul_(core).neg_()
         if need_y:
             gy = -x * m + gamma * core * b
-        return b.mul_(m), gx, gy
-    pos = torch.gt(y, 0.0, out=torch.empty_like(y))  # 1.0 on the positives, else 0.0
+        return _weighted(b, m, lo), gx, gy
+    pos = torch.gt(y, 0.0, out=s.take())  # 1.0 on the positives, else 0.0
     if gamma == 2.0:
-        neg = p * p
+        neg = torch.mul(p, p, out=s.take())
     else:
-        snp = x.neg().clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
-        neg = _p_pow(snp, gamma)
+        neg = _p_pow(snp, gamma) if snp is not None else torch.ones_like(p)
     if alpha is not None:
         neg = neg.mul_(alpha)
     w = y if iou_weighted else pos
-    m = torch.lerp(neg, w, pos)
+    m = torch.lerp(neg, w, pos, out=s.take())
     if need_x:
         # a p^g (p + g q softplus(x)); q = 1 - p is exact enough here: beside p, the term
         # q softplus(x) matters only where p is small and q near 1
-        q = torch.rsub(p, 1.0)
-        gneg = torch.addcmul(p, q, sp, value=gamma).mul_(neg)
-        gpos = torch.sub(p, y).mul_(w)
-        gx = torch.lerp(gneg, gpos, pos)
+        q = torch.neg(p, out=s.take()).add_(1.0)
+        gneg = torch.addcmul(p, q, sp, value=gamma, out=q).mul_(neg)
+        gpos = torch.sub(p, y, out=p).mul_(w)
+        gx = torch.lerp(gneg, gpos, pos, out=gxo)
     if need_y:
-        gy = torch.mul(x, m).neg_()
+        gy = torch.mul(x, m, out=gyo).neg_()
         if iou_weighted:
             gy.addcmul_(b, pos)
-    return b.mul_(m), gx, gy
+    return _weighted(b, m, lo), gx, gy
 
 
 def _modulated_pass(
@@ -209,8 +221,8 @@ def _modulated_pass(
     """``(loss or its sum, dl/dx, dl/dy)`` over flat inputs, block by block; ``args`` is
     ``(kind, gamma, alpha, iou_weighted)``."""
     kind, gamma, alpha, iou_weighted = args
-    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b: _modulated_block(
-        kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_x, need_y))  # fmt: skip
+    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b, *bufs: _modulated_block(
+        kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_x, need_y, *bufs))  # fmt: skip
 
 
 class _ModulatedBCE(torch.autograd.Function):
