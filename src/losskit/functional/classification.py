@@ -540,7 +540,9 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
     """Index ranges of the blocks: one block under torch.compile (which fuses the element-wise
     work itself), cache-sized blocks on CPU, large ones on accelerators."""
     size = _FOCAL_BLOCK if device.type == "cpu" else _FOCAL_BLOCK_ACCELERATOR
-    if torch.compiler.is_compiling() or n <= size:
+    # up to two blocks' worth stays one block: splitting it doubles the dispatch for little
+    # cache gain (quality focal and varifocal at 64 Ki: 8 % slower as two blocks)
+    if torch.compiler.is_compiling() or n <= 2 * size:
         return [(0, n)]
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
