@@ -3,7 +3,7 @@ losskit against its peers, side by side in one process) and write the table to
 ``benchmarks/results-<family or all>-<device>.md``.
 
     .venv/bin/python benchmarks/run_registry.py [--family F] [--names a,b] [--device cpu|cuda]
-        [--threads 1] [--min-run-time 1.0] [--no-memory]
+        [--threads 1] [--min-run-time 1.0] [--no-memory] [--compile] [--out FILE]
 
 This is ``losskit bench`` with the output file chosen; the family scripts beside it cover
 cases that do not fit one registry entry (class counts, batch sizes swept).
@@ -25,8 +25,15 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-run-time", type=float, default=1.0)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time each implementation under torch.compile")  # fmt: skip
+    ap.add_argument("--out", help="the results file (default: results-<family>-<device>.md "
+                    "here, or results-compiled-<family>-<device>.md with --compile)")  # fmt: skip
     a = ap.parse_args()
-    out = Path(__file__).with_name(f"results-{a.family or 'all'}-{a.device}.md")
+    kind = "compiled-" if a.compile else ""
+    out = Path(a.out) if a.out else Path(__file__).with_name(
+        f"results-{kind}{a.family or 'all'}-{a.device}.md"
+    )
     run(
         family=a.family,
         names=[n for n in a.names.split(",") if n] or None,
@@ -35,5 +42,6 @@ if __name__ == "__main__":
         memory=not a.no_memory,
         min_run_time=a.min_run_time,
         markdown=str(out),
+        compile=a.compile,
     )
     print(f"written: {out}")

@@ -83,6 +83,70 @@ def test_bench_runs_and_writes_markdown(tmp_path: Path) -> None:
     assert "| l1_loss |" in text and "time ratio" in text
 
 
+def _tiny_case():
+    """A cheap fake benchmark case with two implementations."""
+    import torch
+
+    from losskit.bench import BenchCase
+
+    def setup(device):
+        x = torch.randn(64, requires_grad=True)
+
+        def step() -> None:
+            x.grad = None
+            (x * x).sum().backward()
+
+        return {"losskit": step, "peer": lambda: step()}
+
+    return {"l1_loss": (BenchCase("a tiny case", setup),)}
+
+
+@pytest.mark.slow
+def test_bench_compile_adds_compiled_rows(tmp_path: Path) -> None:
+    md, js = tmp_path / "bench.md", tmp_path / "bench.json"
+    rows = run(names=["l1_loss"], memory=False, min_run_time=0.01, markdown=str(md),
+               json_out=str(js), compile=True)  # fmt: skip
+    eager = {r.impl: r for r in rows if not r.compiled}
+    comp = {r.impl: r for r in rows if r.compiled}
+    assert set(eager) == set(comp) == {"losskit", "torch"}
+    assert comp["losskit"].time_ratio == 1.0
+    for r in comp.values():
+        assert r.graph_breaks == 0 and r.compile_s is not None and r.compile_s >= 0
+        assert r.eager_ratio == pytest.approx(r.time_ms / eager["losskit"].time_ms)
+        assert r.peak_mb is None
+    text = md.read_text()
+    assert "Compiled (`torch.compile`" in text and "| graph breaks |" in text
+    assert '"compiled": true' in js.read_text()
+
+
+def test_bench_compile_failures_are_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a peer that does not compile loses its compiled row, with a message; losskit failing
+    # to compile leaves the case without compiled rows (nothing to compare against)
+    import torch
+
+    fake = _tiny_case()
+    monkeypatch.setattr("losskit.cli.bench.cases", lambda: fake)
+    for fail, left in (("peer", {"losskit"}), ("losskit", set())):
+        steps = fake["l1_loss"][0].setup(torch.device("cpu"))
+        failing = steps[fail]
+
+        def refuse(fn, failing=failing):
+            # the case's setup runs again inside run(): match the step by its code object
+            def compiled() -> None:
+                raise RuntimeError("this step refuses to compile")
+
+            return compiled if fn.__code__ is failing.__code__ else fn
+
+        monkeypatch.setattr(torch, "compile", refuse)
+        rows = run(names=["l1_loss"], memory=False, min_run_time=0.01, compile=True)
+        assert {r.impl for r in rows if not r.compiled} == {"losskit", "peer"}
+        assert {r.impl for r in rows if r.compiled} == left
+        err = capsys.readouterr().err
+        assert f"{fail} does not compile (RuntimeError: this step refuses" in err, err
+
+
 def test_peak_memory_worker_measures_the_step() -> None:
     # (4096, 1024) float32 = 16 MiB per tensor: one step's gradient alone is 16 MiB
     peak = _peak_in_subprocess("mse_loss", 0, "torch", "cpu", 1)

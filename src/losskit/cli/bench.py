@@ -10,6 +10,14 @@ allocated before the step (after one warm-up step); on CPU it is the rise of the
 peak resident set (VmHWM, reset through ``/proc/self/clear_refs``) over two steps above the
 resident set before the first, with glibc's mmap threshold fixed at 64 KiB so that freed buffers leave the
 resident set at once. Both measure what the step adds on top of its inputs.
+
+Compiled (``--compile``): each implementation's whole step (forward and backward) also runs
+under ``torch.compile`` (inductor, static shapes), timed interleaved with the eager steps. Per
+implementation: the graph breaks ``torch._dynamo.explain`` finds (the ``Tensor.backward()``
+call that ends every step is not counted: every implementation has it), and the compile time
+(the first compiled step, less the second). A compiled row's time ratio is against
+compiled losskit; its "vs losskit eager" ratio is against eager losskit (above 1: eager
+losskit beats the compiled implementation). Peak memory is measured eager only.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +47,10 @@ class BenchRow:
     peak_mb: float | None
     time_ratio: float  # impl time / losskit time (> 1: losskit is faster)
     mem_ratio: float | None  # impl peak / losskit peak (> 1: losskit uses less)
+    compiled: bool = False  # the step under torch.compile (time_ratio: vs compiled losskit)
+    graph_breaks: int | None = None  # compiled rows: graph breaks besides the backward call
+    compile_s: float | None = None  # compiled rows: the first compiled step less the second
+    eager_ratio: float | None = None  # compiled rows: impl time / eager losskit time
 
 
 def _vm(field: str) -> int:
@@ -122,9 +135,79 @@ def time_steps(steps: dict, min_run_time: float, rounds: int = 3) -> dict[str, f
     return {name: median(v) for name, v in results.items()}
 
 
+def _graph_breaks(step: Callable[[], None]) -> int:
+    """Graph breaks of ``step`` under ``torch.compile``, the ``Tensor.backward()`` call that
+    ends every benchmark step left out."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    found = torch._dynamo.explain(step)()
+    torch._dynamo.reset()
+    return sum("Tensor.backward" not in str(r.reason) for r in found.break_reasons)
+
+
+def compile_steps(
+    steps: dict[str, Callable[[], None]], device: str, label: str
+) -> tuple[dict[str, Callable[[], None]], dict[str, tuple[int, float]]]:
+    """Each step under ``torch.compile``: ``({name: compiled step}, {name: (graph breaks,
+    compile seconds)})``. An implementation that fails to compile is left out with a message
+    (losskit's failure leaves the case without compiled rows)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # peers' steps under the tracer repeat their own warnings: not the benchmark's output
+        warnings.simplefilter("ignore")
+        return _compile_each(steps, device, label)
+
+
+def _cannot_compile(label: str, name: str, e: Exception) -> None:
+    first = (str(e).splitlines() or [""])[0][:200]
+    print(f"losskit bench: {label}: {name} does not compile ({type(e).__name__}: {first})",
+          file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _compile_each(
+    steps: dict[str, Callable[[], None]], device: str, label: str
+) -> tuple[dict[str, Callable[[], None]], dict[str, tuple[int, float]]]:
+    import time
+
+    import torch._dynamo
+
+    breaks: dict[str, int] = {}
+    for name, step in steps.items():
+        try:
+            breaks[name] = _graph_breaks(step)
+        except Exception as e:  # a peer the compiler cannot trace: say so, go on
+            _cannot_compile(label, name, e)
+    # the steps of one family often share one code object (one closure per implementation):
+    # a fresh cache per case keeps them under dynamo's recompilation limit
+    torch._dynamo.reset()
+    compiled: dict[str, Callable[[], None]] = {}
+    info: dict[str, tuple[int, float]] = {}
+    for name in breaks:
+        step = steps[name]
+        fn = torch.compile(step)
+        try:
+            t0 = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            first = time.perf_counter() - t0
+        except Exception as e:
+            _cannot_compile(label, name, e)
+            continue
+        t0 = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        compiled[name] = fn
+        info[name] = (breaks[name], max(first - (time.perf_counter() - t0), 0.0))
+    return compiled, info
+
+
 def bench_spec(
     spec: LossSpec, found: tuple[BenchCase, ...], *, device: str, threads: int, memory: bool,
-    min_run_time: float,
+    min_run_time: float, compile: bool = False,
 ) -> list[BenchRow]:  # fmt: skip
     torch.set_num_threads(threads)
     rows: list[BenchRow] = []
@@ -143,10 +226,18 @@ def bench_spec(
             raise ValueError(
                 f"losskit bench: case {case.label!r} of {spec.name} has no 'losskit' step"
             )
-        times = time_steps(steps, min_run_time)
+        compiled: dict[str, Callable[[], None]] = {}
+        info: dict[str, tuple[int, float]] = {}
+        if compile:
+            compiled, info = compile_steps(steps, device, f"{spec.name} ({case.label})")
+            if "losskit" not in compiled:
+                compiled, info = {}, {}
+        everything = {**steps, **{_COMPILED + name: fn for name, fn in compiled.items()}}
+        all_times = time_steps(everything, min_run_time)
+        times = {name: all_times[name] for name in steps}
         if device == "cuda":
             torch.cuda.synchronize()
-        del steps
+        del steps, everything, compiled
         peaks = {
             name: (_peak_in_subprocess(spec.name, ci, name, device, threads) if memory else None)
             for name in times
@@ -166,7 +257,29 @@ def bench_spec(
                     mem_ratio=None if (m is None or not lk_m) else m / lk_m,
                 )
             )
+        for name, (n_breaks, seconds) in info.items():
+            t = all_times[_COMPILED + name]
+            rows.append(
+                BenchRow(
+                    loss=spec.name,
+                    family=spec.family,
+                    case=case.label,
+                    impl=name,
+                    time_ms=t * 1e3,
+                    peak_mb=None,
+                    time_ratio=t / all_times[_COMPILED + "losskit"],
+                    mem_ratio=None,
+                    compiled=True,
+                    graph_breaks=n_breaks,
+                    compile_s=seconds,
+                    eager_ratio=t / lk_t,
+                )
+            )
     return rows
+
+
+#: the timing key of an implementation's compiled step
+_COMPILED = "compiled: "
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -182,10 +295,30 @@ def markdown_table(rows: list[BenchRow], device: str, threads: int) -> str:
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
+        if r.compiled:
+            continue
         lines.append(
             f"| {r.loss} | {r.case} | {r.impl} | {r.time_ms:.2f} | {r.time_ratio:.2f} | "
             f"{_fmt(r.peak_mb, '.1f')} | {_fmt(r.mem_ratio, '.2f')} |"
         )
+    compiled = [r for r in rows if r.compiled]
+    if compiled:
+        lines += [
+            "",
+            "Compiled (`torch.compile`, inductor): time ratio = implementation / compiled "
+            "losskit; vs losskit eager = implementation / eager losskit (above 1: eager "
+            "losskit is faster); graph breaks besides the step's `backward()` call; compile "
+            "time = the first compiled step less the second.",
+            "",
+            "| loss | case | implementation | compiled time (ms) | time ratio | vs losskit eager "
+            "| graph breaks | compile (s) |",
+            "|---|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in compiled:
+            lines.append(
+                f"| {r.loss} | {r.case} | {r.impl} | {r.time_ms:.2f} | {r.time_ratio:.2f} | "
+                f"{_fmt(r.eager_ratio, '.2f')} | {r.graph_breaks} | {_fmt(r.compile_s, '.1f')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +354,7 @@ def run(
     min_run_time: float = 0.5,
     markdown: str | None = None,
     json_out: str | None = None,
+    compile: bool = False,
 ) -> list[BenchRow]:
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("losskit bench: --device cuda requested but CUDA is not available")
@@ -244,6 +378,7 @@ def run(
                     threads=threads,
                     memory=memory,
                     min_run_time=min_run_time,
+                    compile=compile,
                 )  # fmt: skip
             )
         update("done", len(specs))

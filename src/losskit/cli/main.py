@@ -293,6 +293,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         min_run_time=args.min_run_time,
         markdown=args.markdown,
         json_out=args.json,
+        compile=args.compile,
     )
     return 0
 
@@ -346,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pb.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     pb.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    pb.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time every implementation under torch.compile (graph breaks, compile time)",
+    )
     pb.set_defaults(func=_cmd_bench)
 
     simulate.add_simulate_parser(sub)
