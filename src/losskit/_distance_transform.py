@@ -25,9 +25,11 @@ in a few hundred large tensor operations. Where the distances are long for most 
 (few zeros: a dense phase still running after ``48`` rounds) the axis is done instead by the
 lower envelope of the parabolas rooted at ``(y, f(y))`` (Felzenszwalb and Huttenlocher), a
 stack per line run for every line at once (each round every line pops its top parabola or
-pushes its next one: at most ``2n`` rounds). Under ``torch.compile`` (whose graphs cannot
-hold the data-dependent loops) the minimum is taken by brute force over all pairs
-``(x, y)``, a block of lines at a time.
+pushes its next one: at most ``2n`` rounds). On an accelerator the minimum is taken by
+brute force over all pairs ``(x, y)``, a block of lines at a time. Under ``torch.compile``,
+whose graphs cannot hold the data-dependent loops, the transform is one operator of its
+own (``losskit::distance_transform_edt``): the compiled graph calls it, without a graph
+break, and it runs the algorithm above.
 
 Exactness: with unit spacing all squared distances are integers, computed in int32; with
 another spacing every candidate ``f(y) + (k s)^2`` is formed in float64 as scipy forms it,
@@ -287,6 +289,15 @@ def distance_transform_edt(
         )
     if not all(math.isfinite(s) and s > 0 for s in steps):
         raise ValueError(f"{fn}: spacing must be finite and > 0; got {spacing!r}")
+    if torch.compiler.is_compiling():
+        # the transform is data-dependent loops: the compiled graph calls it as one opaque
+        # operation that runs the eager algorithm (see _edt_op)
+        return _edt_op(x.detach(), spatial_dims, steps, squared)
+    return _edt(x.detach(), spatial_dims, steps, squared)
+
+
+def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Tensor:
+    """The transform of :func:`distance_transform_edt` on checked arguments (eager)."""
     out_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     first = x.dim() - spatial_dims
     if x.numel() == 0:
@@ -301,15 +312,14 @@ def distance_transform_edt(
     dtype = torch.int32 if exact else torch.float64
     if exact:
         big = int(big)
-    compiling = torch.compiler.is_compiling()
     with torch.no_grad():
-        f = _scan_last(x.detach().logical_not(), far, steps[-1], dtype)
+        f = _scan_last(x.logical_not(), far, steps[-1], dtype)
         for dim in range(x.dim() - 2, first - 1, -1):
             step = steps[dim - first]
             g = None
-            # the windowed and stack forms loop on the data: torch.compile traces the dense
-            # form, as does an accelerator (it takes all the pairs at once fastest)
-            if f.device.type == "cpu" and f.shape[dim] > _DENSE_UP_TO and not compiling:
+            # the windowed and stack forms loop on the data; an accelerator takes all the
+            # pairs at once fastest (the dense form)
+            if f.device.type == "cpu" and f.shape[dim] > _DENSE_UP_TO:
                 g = _windowed(f, dim, step, big)
                 if g is None:
                     h, shape = _axis_first(f.double(), dim)
@@ -324,11 +334,22 @@ def distance_transform_edt(
         if not squared:
             out = out.sqrt_()
         # an image without any zero element has no distance to give
-        if compiling:
-            out = torch.where(f >= big, math.inf, out)
-        elif f.amax() >= big:
+        if f.amax() >= big:
             out.masked_fill_(f >= big, math.inf)
     return out
+
+
+def _edt_fake(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Tensor:
+    return x.new_empty(x.shape, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+
+
+if hasattr(torch.library, "custom_op"):  # torch >= 2.4
+    # An operator of its own: torch.compile records one call to it (no graph break) and
+    # runs the eager algorithm at that point, instead of tracing its data-dependent loops.
+    _edt_op = torch.library.custom_op("losskit::distance_transform_edt", mutates_args=())(_edt)
+    _edt_op.register_fake(_edt_fake)
+else:  # pragma: no cover - older torch: the compiled graph breaks around the eager transform
+    _edt_op = torch.compiler.disable(_edt)
 
 
 def _lower_envelope_dense(f: Tensor, step: float, chunk: int = 1 << 24) -> Tensor:

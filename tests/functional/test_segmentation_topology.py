@@ -191,3 +191,21 @@ def test_soft_skeleton_second_derivative(shape) -> None:
     torch.testing.assert_close(ga, gb, rtol=1e-13, atol=1e-14)
     torch.testing.assert_close(torch.autograd.grad(ga.sum(), a)[0],
                                torch.autograd.grad(gb.sum(), b)[0], rtol=1e-13, atol=1e-14)  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9, 11), (1, 2, 5, 6, 7)], ids=["2-D", "3-D"])
+def test_compiled_soft_skeleton_uses_max_pools_with_the_same_gradient(shape) -> None:
+    """Under torch.compile the pools are torch's max-pools (the compiler fuses them; the
+    shifted-view passes would be copies): the same values and gradients as eager, ties
+    included (a quantised image)."""
+    torch._dynamo.reset()
+    x = (torch.rand(*shape, generator=gen(56), dtype=torch.float64) * 4).round() / 4
+    w = torch.randn(shape, generator=gen(57), dtype=torch.float64)
+    compiled = torch.compile(lambda t: soft_skeleton(t, iterations=2), backend="aot_eager",
+                             fullgraph=True)  # fmt: skip
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, eager = compiled(a), soft_skeleton(b, iterations=2)
+    assert torch.equal(ours, eager)
+    (ours * w).sum().backward()
+    (eager * w).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-13, atol=1e-14)

@@ -54,11 +54,6 @@ class _Window3(torch.autograd.Function):
         op = torch.maximum if largest else torch.minimum
         if n == 1:
             y = x.clone()
-        elif torch.compiler.is_compiling():  # out= into views breaks a compiled graph
-            first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
-            prev = torch.cat([first, x.narrow(dim, 0, n - 1)], dim)  # x_(i-1), x_0 at i = 0
-            nxt = torch.cat([x.narrow(dim, 1, n - 1), last], dim)
-            y = op(op(x, prev), nxt)
         else:
             y = torch.empty_like(x)
             y.narrow(dim, 0, 1).copy_(x.narrow(dim, 0, 1))
@@ -83,8 +78,8 @@ class _Window3(torch.autograd.Function):
         # each y_i's gradient goes to x_(i-1) when it holds the extreme, else to x_i when it
         # does, else to x_(i+1). Masks as 0/1 floats (on CPU a bool mask in a product costs
         # about five element-wise passes, a float one one); eight passes, no copy of g.
-        if torch.is_grad_enabled() or torch.compiler.is_compiling():
-            # create_graph=True or a compiled graph: the same, out of place
+        if torch.is_grad_enabled():
+            # create_graph=True: the same, out of place
             zero = torch.zeros_like(g.narrow(dim, 0, 1))
             left = cut(g, 1) * (cut(x, 0) == cut(y, 1)).to(g.dtype)
             rest = torch.cat([g.narrow(dim, 0, 1), cut(g, 1) - left], dim)
@@ -124,7 +119,17 @@ def _pool(x: Tensor, axes: tuple[int, ...], largest: bool) -> Tensor:
     """The extreme over a window 3 long along each of ``axes`` (tensor dimensions), taken
     one axis at a time from the last: the ``max_pool``/``-max_pool(-x)`` of MONAI's soft
     morphology with kernel 3 (``1`` on the other axes), stride 1 and padding 1, values and
-    gradients."""
+    gradients.
+
+    Under ``torch.compile`` that max-pool itself (the same values and gradients, as
+    :class:`_Window3` says): the compiler generates a fused kernel for it, where the
+    element-wise passes over shifted views would each be a copy (writes into views break a
+    compiled graph)."""
+    if torch.compiler.is_compiling():
+        k = tuple(3 if a in axes else 1 for a in range(2, x.dim()))
+        pad = tuple(1 if a in axes else 0 for a in range(2, x.dim()))
+        pool = TF.max_pool2d if x.dim() == 4 else TF.max_pool3d
+        return pool(x, k, 1, pad) if largest else -pool(-x, k, 1, pad)
     for axis in sorted(axes, reverse=True):
         x = _Window3.apply(x, axis, largest)
     return x
@@ -133,9 +138,10 @@ def _pool(x: Tensor, axes: tuple[int, ...], largest: bool) -> Tensor:
 def _erode(x: Tensor) -> Tensor:
     """Soft erosion: the minimum over a cross (3 along each axis, one axis at a time)."""
     out = None
+    minimum = torch.minimum if torch.compiler.is_compiling() else _Min2.apply
     for axis in range(2, x.dim()):
         e = _pool(x, (axis,), False)
-        out = e if out is None else _Min2.apply(out, e)
+        out = e if out is None else minimum(out, e)
     assert out is not None  # x has at least one spatial dimension
     return out
 
