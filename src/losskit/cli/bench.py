@@ -29,6 +29,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -243,38 +244,21 @@ def bench_spec(
             for name in times
         }
         lk_t, lk_m = times["losskit"], peaks["losskit"]
+        row = partial(BenchRow, loss=spec.name, family=spec.family, case=case.label)
         for name in times:
             m = peaks[name]
-            rows.append(
-                BenchRow(
-                    loss=spec.name,
-                    family=spec.family,
-                    case=case.label,
-                    impl=name,
-                    time_ms=times[name] * 1e3,
-                    peak_mb=None if m is None else m / 2**20,
-                    time_ratio=times[name] / lk_t,
-                    mem_ratio=None if (m is None or not lk_m) else m / lk_m,
-                )
-            )
+            rows.append(row(
+                impl=name, time_ms=times[name] * 1e3, peak_mb=None if m is None else m / 2**20,
+                time_ratio=times[name] / lk_t,
+                mem_ratio=None if (m is None or not lk_m) else m / lk_m,
+            ))  # fmt: skip
         for name, (n_breaks, seconds) in info.items():
             t = all_times[_COMPILED + name]
-            rows.append(
-                BenchRow(
-                    loss=spec.name,
-                    family=spec.family,
-                    case=case.label,
-                    impl=name,
-                    time_ms=t * 1e3,
-                    peak_mb=None,
-                    time_ratio=t / all_times[_COMPILED + "losskit"],
-                    mem_ratio=None,
-                    compiled=True,
-                    graph_breaks=n_breaks,
-                    compile_s=seconds,
-                    eager_ratio=t / lk_t,
-                )
-            )
+            rows.append(row(
+                impl=name, time_ms=t * 1e3, peak_mb=None,
+                time_ratio=t / all_times[_COMPILED + "losskit"], mem_ratio=None, compiled=True,
+                graph_breaks=n_breaks, compile_s=seconds, eager_ratio=t / lk_t,
+            ))  # fmt: skip
     return rows
 
 
