@@ -463,6 +463,44 @@ def test_compiled_fused_kernel_equals_eager_kernel_without_compiling() -> None:
                 torch.testing.assert_close(x, y, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(
+    ("fn", "kwargs"),
+    [(iou_loss, {}), (giou_loss, {}), (diou_loss, {}), (ciou_loss, {"alpha_mode": "grad"}),
+     (eiou_loss, {}), (siou_loss, {}), (giou_loss, {"iou_exponent": 3.0})],
+    ids=["iou", "giou", "diou", "ciou-grad", "eiou", "siou", "giou-a3"],
+)  # fmt: skip
+def test_reduction_inside_the_fused_pass_equals_reducing_the_per_box_loss(
+    fn, kwargs, reduction: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "mean"/"sum" without weight or mask is summed (and divided) inside FusedIoU, the
+    # gradient computed already divided; it equals reducing reduction="none"'s loss, in
+    # value, both gradients (one block and several), a second backward pass through the
+    # retained graph, and second derivatives
+    import losskit._geometry as G
+
+    p, t = make_boxes(37, dtype=torch.float64, device="cpu", generator=gen(163))
+    p, t = p.view(37, 1, 4), t.view(37, 1, 4)
+    for block in (G._BLOCK, 8):  # one block, then five
+        monkeypatch.setattr(G, "_BLOCK", block)
+        got, want = [], []
+        for fused, acc in ((True, got), (False, want)):
+            a, b = p.clone().requires_grad_(), t.clone().requires_grad_()
+            if fused:
+                loss = fn(a, b, reduction=reduction, **kwargs)
+                assert type(loss.grad_fn).__name__.startswith("FusedIoU")  # the path under test
+            else:
+                per_box = fn(a, b, reduction="none", **kwargs)
+                loss = per_box.mean() if reduction == "mean" else per_box.sum()
+            first = torch.autograd.grad(loss, (a, b), retain_graph=True)
+            again = torch.autograd.grad(loss, (a, b))
+            acc += [loss, *first, *again]
+        for x, y in zip(got, want, strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-14)
+    a = p.clone().requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda x: fn(x, t, reduction=reduction, **kwargs), (a,))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_no_host_device_sync_on_cuda() -> None:
     p, t = make_boxes(1000, dtype=torch.float32, device="cuda", generator=gen(17))
@@ -530,3 +568,26 @@ def test_report_section_measures_every_claim(tmp_path) -> None:
     assert not not_held, not_held
     for fig in sec.figures:
         assert (tmp_path / fig.filename).stat().st_size > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_one_atan_angle_difference_equals_two_atan2(dtype: torch.dtype) -> None:
+    # the fused CIoU takes atan2(w_t, h_t) - atan2(w_p, h_p) as one atan of
+    # (a - b) / (1 + a b) with capped ratios: equal to the two atan2 of the composable form
+    # (a point box's angle 0, a zero height's pi/2) for sides from 0 to 1e30 and tiny ones
+    from losskit._geometry import _angle_diff
+
+    sides = torch.tensor([0.0, 1e-30, 1e-7, 0.3, 1.0, 1.0 + 2**-20, 3.0, 1e7, 1e30],
+                         dtype=torch.float64)  # fmt: skip
+    w, h = torch.meshgrid(sides, sides, indexing="ij")
+    wh = torch.stack([w.reshape(-1), h.reshape(-1)])  # (2, 81): every pair of sides
+    wht = wh.repeat_interleave(wh.shape[1], 1)  # every box against every box
+    whp = wh.repeat(1, wh.shape[1])
+    got = _angle_diff(wht.to(dtype), whp.to(dtype)).double()
+    want = torch.atan2(wht[0], wht[1]) - torch.atan2(whp[0], whp[1])
+    want = torch.where((whp[0] == 0) & (whp[1] == 0), torch.atan2(wht[0], wht[1]), want)
+    want = torch.where((wht[0] == 0) & (wht[1] == 0), -torch.atan2(whp[0], whp[1]), want)
+    want = torch.where((wht == 0).all(0) & (whp == 0).all(0), 0.0, want)
+    # float32: a few units in the last place of pi/2 (its inputs are rounded to float32 too)
+    tol = 1e-15 if dtype == torch.float64 else 4e-7
+    torch.testing.assert_close(got, want, rtol=0, atol=tol)

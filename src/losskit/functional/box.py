@@ -131,6 +131,13 @@ def _box_loss(
         if fused and torch.compiler.is_compiling():
             loss = CompiledFusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power,
                                           shape_exponent)  # fmt: skip
+        elif (fused and reduction != "none" and weight is None and keep is None
+              and avg_factor is None and p.numel() > 0):  # fmt: skip
+            # the reduction inside the fused pass: one node, the gradient computed divided
+            divisor = 1.0 if reduction == "sum" else float(p.numel() // 4)
+            total = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent,
+                                   divisor)  # fmt: skip
+            return total.to(out_dtype)
         elif fused:
             loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent)
         else:
