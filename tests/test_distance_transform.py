@@ -95,13 +95,25 @@ def test_the_two_envelope_forms_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
     monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.0)  # dense rounds only
     assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
+    monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.08)
+    # the dense rounds' stop is decided on a sample of each line: a sample of one position
+    # per line (a poor estimate) or of every position changes the work, never the result
+    for sample in (1, 10_000):
+        monkeypatch.setattr(dt, "_SAMPLE", sample)
+        assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
     monkeypatch.setattr(dt, "_STACK_FROM", 1)  # the stack envelope for every axis
     stack = distance_transform_edt(x.double(), squared=True)
     assert torch.equal(dense, stack)
+    # 3-D with the stack form on the windowed axes: its results are new tensors between
+    # the buffers the windowed form passes from axis to axis
+    x4 = _blobs((2, 34, 36, 40), seed=13)
+    want = distance_transform_edt(x4, spatial_dims=3, squared=True)
+    np.testing.assert_array_equal(want.numpy(), np.round(_scipy(x4, 3) ** 2))
+    assert torch.equal(distance_transform_edt(x4, spatial_dims=3, squared=True), want)
+    monkeypatch.setattr(dt, "_STACK_FROM", 48)
     x3 = _blobs((2, 40, 41, 39), seed=12)  # blocks split across columns on the first axis
     monkeypatch.setattr(dt, "_CPU_BLOCK", 200)
-    monkeypatch.setattr(dt, "_STACK_FROM", 48)
-    monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.08)
+    monkeypatch.setattr(dt, "_SCAN_BLOCK", 100)  # the scan two lines at a time
     got = distance_transform_edt(x3, spatial_dims=3, spacing=(0.5, 1.0, 3.0))
     np.testing.assert_allclose(got.numpy(), _scipy(x3, 3, (0.5, 1.0, 3.0)), rtol=1e-6)
     f = torch.randint(0, 40, (37, 300), generator=gen(2)).double() ** 2
@@ -165,3 +177,18 @@ def test_bad_input() -> None:
         distance_transform_edt(torch.zeros(3, 3), spacing=0.0)
     with pytest.raises(TypeError, match="x must be real"):
         distance_transform_edt(torch.zeros(3, 3, dtype=torch.complex64))
+
+
+def test_four_spatial_dimensions_pass_their_buffers_along() -> None:
+    # every axis longer than the brute-force limit: three windowed axes after the scan, each
+    # writing into the buffer the axis before the previous one used, the last buffer then
+    # holding the distances; against the brute-force minimum over every zero
+    x = _blobs((1, 34, 35, 33, 36), seed=14, fill=0.45, sigma=3.0)
+    got = distance_transform_edt(x, spatial_dims=4, squared=True)[0]
+    img = x[0]
+    zeros = img.logical_not().nonzero().double()  # (Z, 4)
+    grid = torch.stack(torch.meshgrid(*[torch.arange(n) for n in img.shape], indexing="ij"), -1)
+    pts = grid.reshape(-1, 4).double()
+    want = torch.cat([torch.cdist(c, zeros).amin(1) ** 2 for c in pts.split(8192)])
+    assert torch.equal(got.reshape(-1).double(), want.round())
+    assert torch.equal(distance_transform_edt(x, spatial_dims=4)[0], got.float().sqrt())
