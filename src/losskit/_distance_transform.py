@@ -369,10 +369,20 @@ def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Ten
             out = spare.view(out_dtype).copy_(f)  # the dead buffer, its bits reinterpreted
         else:
             out = f.to(out_dtype)
-        if not squared:
+        # an image without any zero element has no distance to give (inf, below)
+        none_left = bool(f.amax() >= big)
+        if not squared and out.device.type == "cpu":
+            # torch's CPU square root of 0 costs 6-10x that of other values (measured on an
+            # AMD EPYC; half the elements of a mask are 0): 1 is rooted in place of each 0
+            # and taken off again, exact both ways. The 0/1 factor goes into f's buffer when
+            # f is no longer needed.
+            free = not none_left and f.element_size() == out.element_size()
+            zf = f.view(out.dtype) if free and f.data_ptr() != out.data_ptr() else None
+            zf = torch.eq(out, 0, out=torch.empty_like(out) if zf is None else zf)
+            out = torch.sqrt(out.add_(zf), out=out).sub_(zf)
+        elif not squared:
             out = out.sqrt_()
-        # an image without any zero element has no distance to give
-        if f.amax() >= big:
+        if none_left:
             out.masked_fill_(f >= big, math.inf)
     return out
 
