@@ -210,3 +210,23 @@ def test_distance_is_the_exact_root_of_the_squared_distance(dtype: torch.dtype) 
         d = distance_transform_edt(x, spatial_dims=sd, spacing=spacing)
         assert d.dtype == sq.dtype and torch.equal(d, sq.sqrt())
         assert torch.equal(d == 0, x.logical_not())  # 0 exactly at the zeros, nowhere else
+
+
+def test_int16_and_int32_dense_rounds_mix(monkeypatch: pytest.MonkeyPatch) -> None:
+    # blocks whose values stay below int16's top take their dense rounds in int16, the
+    # others in int32: a batch of both (long zero-free runs: squared row distances up to
+    # 399^2; a line without any zero), one image per block, equals scipy and the all-int32
+    # transform
+    x = _blobs((3, 60, 400), seed=25, fill=0.55)
+    x[1] = True
+    x[1, :, 0] = False  # every row's only zero at its start: distances up to 399
+    x[1, 30, 0] = True  # and one row without a zero
+    x[2, :, 200:] = True
+    monkeypatch.setattr(dt, "_CPU_BLOCK", 60 * 400)
+    got = distance_transform_edt(x, squared=True)
+    np.testing.assert_array_equal(got.numpy(), np.round(_scipy(x, 2) ** 2))
+    y = x.transpose(1, 2)  # the long axis windowed: (3, 400, 60)
+    np.testing.assert_array_equal(distance_transform_edt(y, squared=True).numpy(),
+                                  np.round(_scipy(y, 2) ** 2))  # fmt: skip
+    monkeypatch.setattr(dt, "_STACK_FROM", 10**6)  # no int16 block: top would be below 0
+    assert torch.equal(distance_transform_edt(x, squared=True), got)

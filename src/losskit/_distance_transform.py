@@ -122,7 +122,15 @@ def _windowed(f: Tensor, dim: int, step: float, big: float, into: Tensor | None 
     s2 = step * step
     unit = s2 == 1.0
     # lines without a zero never improve (only where an image or a slice has no zero)
-    dead = f3.amin(1, keepdim=True) >= big if f3.amax() >= big else None
+    fmax = f3.amax()
+    dead = f3.amin(1, keepdim=True) >= big if fmax >= big else None
+    # CPU, unit spacing (exact int32): a block whose values stay below `top` takes its dense
+    # rounds in int16 (about 1.6x as fast per operation): the largest candidate of a dense
+    # round, a value plus k^2, then still fits, and every result is exact
+    kmax = min(n - 1, _STACK_FROM + 1)  # the largest k of a dense round
+    top = 2**15 - 1 - kmax * kmax if f.dtype == torch.int32 and f.device.type == "cpu" else 0
+    narrow_all = top > 0 and int(fmax) < top
+    half: Tensor | None = None  # the int16 blocks' buffers, allocated for the first one
     rounds = torch.zeros(outer, 1, inner, dtype=torch.int32, device=f.device)
     blocks = _blocks(outer, n, inner, f.device)
     # the blocks' work buffer, one block's size (the first block is the largest)
@@ -131,6 +139,13 @@ def _windowed(f: Tensor, dim: int, step: float, big: float, into: Tensor | None 
     for bo, bi in blocks:
         o, fb = out[bo, :, bi], f3[bo, :, bi]
         t = tmp[: o.numel()].view(o.shape)
+        wide = o
+        if narrow_all or (top > 0 and int(fb.amax()) < top):
+            if half is None:
+                half = torch.empty(3, tmp.numel(), dtype=torch.int16, device=f.device)
+            fb16, o, t = (h[: wide.numel()].view(wide.shape) for h in half)
+            fb = fb16.copy_(fb)
+            o.copy_(fb)
         # how many can still improve is estimated on every _SAMPLE-th position of the lines
         # (a bool comparison and its count cost more than a round): the estimate only decides
         # when the dense rounds stop, and the sparse rounds then finish whatever is left
@@ -152,6 +167,8 @@ def _windowed(f: Tensor, dim: int, step: float, big: float, into: Tensor | None 
             torch.minimum(o[:, k:], t[:, :m], out=o[:, k:])
             torch.minimum(o[:, :m], t[:, k:], out=o[:, :m])
             k += 1
+        if o is not wide:
+            wide.copy_(o)
         rounds[bo, :, bi] = k
     # sparse rounds: the elements that can still improve, each from its block's round on
     final = (rounds * rounds).to(f.dtype) if unit else rounds.double() ** 2 * s2
