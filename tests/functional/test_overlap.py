@@ -406,6 +406,37 @@ def test_fused_softmax_counts_equal_autograd(squared: bool, with_ce: bool) -> No
     assert torch.autograd.gradcheck(lambda z: [fused(z)[i] for i in (0, 1, 3)], (x,))
 
 
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("with_ce", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_softmax_counts_class_by_class_backward_equals_the_dense_one(
+    squared: bool, with_ce: bool, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # up to 16 classes the first-order backward runs class by class into the softmax's own
+    # buffer (no (N, C, S) temporary, no scatter): the same sums in the same order as the
+    # dense form, so bit-equal to it, with positions left out and saturated logits
+    from losskit.functional import overlap as O
+
+    g = gen(31)
+    x = torch.randn(3, 5, 40, dtype=dtype, generator=g)
+    x[0, :, :6] *= 200.0  # saturated: the label's term must cancel to exactly 0
+    t = torch.randint(0, 5, (3, 1, 40), generator=g)
+    keep = torch.rand(3, 1, 40, generator=g) > 0.2
+    w = [torch.randn(3, 5, dtype=dtype, generator=g) for _ in range(2)]
+    w.append(torch.randn(3, dtype=dtype, generator=g))
+    grads = []
+    for limit in (16, 0):  # class by class, then the dense form
+        monkeypatch.setattr(O, "_CLASSWISE_UP_TO", limit)
+        for k in (None, keep):
+            z = x.clone().requires_grad_()
+            tp, sp, _, ce = O._SoftmaxCounts.apply(z, t, squared, with_ce, k)
+            total = (tp * w[0]).sum() + (sp * w[1]).sum() + (ce * w[2]).sum()
+            grads.append(torch.autograd.grad(total, z)[0])
+    for a, b in zip(grads[:2], grads[2:], strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(grads[0], grads[1])  # the left-out positions did change it
+
+
 def test_fused_softmax_counts_second_derivatives() -> None:
     """create_graph=True: the fused counts' backward recomputes its softmax on the graph, so
     second derivatives are exact; a retained graph can be walked twice."""

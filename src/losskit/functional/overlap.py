@@ -177,11 +177,15 @@ class _SoftmaxCounts(torch.autograd.Function):
             base = g_sp[:, :, None]
             r = torch.matmul(g_sp[:, None, :], p) + at * gt  # (N, 1, S)
             at_label = g_sp.gather(1, t[:, 0])[:, None]
+        ce = ctx.with_ce and g_ce is not None
+        if not graph and c <= _CLASSWISE_UP_TO:
+            return _softmax_counts_grad_classwise(
+                p, t, base, r, gt, g_ce[:, None, None] if ce else None, keep
+            ), None, None, None, None  # fmt: skip
         # D - r, and (D + g_t) - r at the label: summed in the order autograd's softmax
         # backward sums them, so that a saturated softmax cancels to exactly 0 as there
         diff = base - r
         label = (at_label + gt) - r
-        ce = ctx.with_ce and g_ce is not None
         if ce:
             assert g_ce is not None  # ce implies it
             gce = g_ce[:, None, None]
@@ -195,6 +199,47 @@ class _SoftmaxCounts(torch.autograd.Function):
                 minus = minus * keep_factor(keep, minus.dtype)
             grad = grad.scatter_add(1, t, minus) if graph else grad.scatter_add_(1, t, minus)
         return grad, None, None, None, None
+
+
+#: up to this many classes the first-order backward of :class:`_SoftmaxCounts` goes class
+#: by class (:func:`_softmax_counts_grad_classwise`)
+_CLASSWISE_UP_TO = 16
+
+
+def _softmax_counts_grad_classwise(
+    p: Tensor, t: Tensor, base: Tensor, r: Tensor, gt: Tensor, gce: Tensor | None,
+    keep: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """:class:`_SoftmaxCounts`'s first-order gradient written into ``p`` itself, one class
+    at a time: ``dL/dx_c = p_c ((D_c + [t = c] g_t) - r + g_ce) - [t = c] g_ce k``.
+
+    The same sums in the same order as the dense form (``(D + g_t) - r`` at the label, so a
+    saturated softmax still cancels to exactly 0), but its temporaries are ``(N, 1, S)``, one
+    class's size, reused from class to class: the dense form's ``D - r`` was a fresh ``(N, C,
+    S)`` tensor (page-faulted in on every call, 4.7 ms of an 18 ms step on ``(8, 4, 256,
+    256)``) and the label's term a scatter (2 ms), where a class's 0/1 label factor is one
+    comparison."""
+    one = torch.empty_like(r)  # [t = c] as 0/1
+    u = torch.empty_like(r)
+    # the labels as floats (exact below 2^24): a float comparison into a float tensor is
+    # 5x as fast as an int64 one here
+    tf = t.to(p.dtype)
+    minus = None
+    if gce is not None:
+        minus = torch.neg(gce)
+        if keep is not None:
+            minus = minus * keep_factor(keep, p.dtype)
+    for k in range(p.shape[1]):
+        torch.eq(tf, k, out=one)
+        torch.addcmul(base[:, k : k + 1], one, gt, out=u)
+        u.sub_(r)
+        if gce is not None:
+            u.add_(gce)
+        pk = p[:, k : k + 1]
+        pk.mul_(u)
+        if minus is not None:
+            pk.addcmul_(one, minus)
+    return p
 
 
 def _masked_softmax(x: Tensor, keep: Tensor | None) -> Tensor:
