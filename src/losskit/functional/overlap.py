@@ -179,9 +179,9 @@ class _SoftmaxCounts(torch.autograd.Function):
             at_label = g_sp.gather(1, t[:, 0])[:, None]
         ce = ctx.with_ce and g_ce is not None
         if not graph and c <= _CLASSWISE_UP_TO:
-            return _softmax_counts_grad_classwise(
-                p, t, base, r, gt, g_ce[:, None, None] if ce else None, keep
-            ), None, None, None, None  # fmt: skip
+            g_ce3 = g_ce[:, None, None] if ctx.with_ce and g_ce is not None else None
+            return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep), None, None, \
+                None, None  # fmt: skip
         # D - r, and (D + g_t) - r at the label: summed in the order autograd's softmax
         # backward sums them, so that a saturated softmax cancels to exactly 0 as there
         diff = base - r
