@@ -92,7 +92,11 @@ def test_the_two_envelope_forms_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     windowed = distance_transform_edt(x.double(), squared=True)  # dense rounds, then sparse
     assert torch.equal(dense, windowed)
     monkeypatch.setattr(dt, "_SPARSE_BELOW", 2.0)  # sparse from the first round
-    assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
+    for step in (1, 4, 7):  # offsets per sparse round: elements finish inside a round
+        monkeypatch.setattr(dt, "_SPARSE_STEP", step)
+        assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
+        got = distance_transform_edt(x, spacing=(0.5, 1.7))
+        np.testing.assert_allclose(got.numpy(), _scipy(x, 2, (0.5, 1.7)), rtol=1e-6)
     monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.0)  # dense rounds only
     assert torch.equal(distance_transform_edt(x.double(), squared=True), dense)
     monkeypatch.setattr(dt, "_SPARSE_BELOW", 0.08)
