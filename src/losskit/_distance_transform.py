@@ -120,8 +120,8 @@ def _windowed(f: Tensor, dim: int, step: float, big: float, into: Tensor | None 
     n = shape[dim]
     outer, inner = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
     f3 = f.reshape(outer, n, inner)
+    # each block starts from its copy of f (an int16 block writes its result back at its end)
     out = torch.empty_like(f3) if into is None else into.view(outer, n, inner)
-    out.copy_(f3)
     s2 = step * step
     unit = s2 == 1.0
     # lines without a zero never improve (only where an image or a slice has no zero)
@@ -148,7 +148,7 @@ def _windowed(f: Tensor, dim: int, step: float, big: float, into: Tensor | None 
                 half = torch.empty(3, tmp.numel(), dtype=torch.int16, device=f.device)
             fb16, o, t = (h[: wide.numel()].view(wide.shape) for h in half)
             fb = fb16.copy_(fb)
-            o.copy_(fb)
+        o.copy_(fb)
         # how many can still improve is estimated on every _SAMPLE-th position of the lines
         # (a bool comparison and its count cost more than a round): the estimate only decides
         # when the dense rounds stop, and the sparse rounds then finish whatever is left
@@ -362,7 +362,8 @@ def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Ten
     if exact:
         big = int(big)
     with torch.no_grad():
-        f = _scan_last(x.logical_not(), far, steps[-1], dtype)
+        zero = x.logical_not()
+        f = _scan_last(zero, far, steps[-1], dtype)
         # the previous axis's result once the next one is computed: the following axis
         # writes into it, and the final distances too (full-size buffers are fresh pages,
         # page-faulted in on first use: two of them serve the whole transform on CPU)
@@ -389,8 +390,9 @@ def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Ten
             out = spare.view(out_dtype).copy_(f)  # the dead buffer, its bits reinterpreted
         else:
             out = f.to(out_dtype)
-        # an image without any zero element has no distance to give (inf, below)
-        none_left = bool(f.amax() >= big)
+        # an image without any zero element has no distance to give (inf, below; its every
+        # squared distance is >= big)
+        none_left = not bool(zero.reshape(*zero.shape[:first], -1).any(-1).all())
         if not squared and out.device.type == "cpu":
             # torch's CPU square root of 0 costs 6-10x that of other values (measured on an
             # AMD EPYC; half the elements of a mask are 0): 1 is rooted in place of each 0
