@@ -178,7 +178,8 @@ class _SoftmaxCounts(torch.autograd.Function):
             r = torch.matmul(g_sp[:, None, :], p) + at * gt  # (N, 1, S)
             at_label = g_sp.gather(1, t[:, 0])[:, None]
         ce = ctx.with_ce and g_ce is not None
-        if not graph and c <= _CLASSWISE_UP_TO:
+        # (eager only: compiled, the class loop measured 12 % slower than the dense form)
+        if not graph and c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
             g_ce3 = g_ce[:, None, None] if ctx.with_ce and g_ce is not None else None
             return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep), None, None, \
                 None, None  # fmt: skip
