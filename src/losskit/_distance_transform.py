@@ -17,7 +17,7 @@ time and stops as soon as ``k^2`` exceeds what is left to improve:
   CPU the rounds run on blocks of about ``2^18`` elements (each block stops on its own);
 * once fewer than ``2 %`` of the elements can still improve (an element whose value is at
   most ``k^2`` is final: every later candidate costs more; the share is estimated on every
-  16th position of the lines), the rest go on as a *sparse* list: per round the next four
+  32nd position of the lines), the rest go on as a *sparse* list: per round the next four
   offsets gathered on each side and a minimum, the finished elements dropped as they
   finish. A dense round costs about 0.25 ns per element of its block, a sparse one about 20
   small operations: the switch comes late.
@@ -62,11 +62,13 @@ _STACK_FROM = 48
 #: than 1, and as fast as 8 or faster (each element gathers twice this many candidates)
 _SPARSE_STEP = 4
 #: the dense rounds' stopping test counts every this-many-th position of each line
-_SAMPLE = 16
+_SAMPLE = 32
 #: CPU only: the dense rounds run on blocks of about this many elements; an accelerator
 #: takes the whole tensor as one block. 2^18 measured 15-20 % faster than 2^16 (8 x 256^2 and
 #: 96^3, interleaved, one thread, AMD EPYC): fewer, larger operations; the blocks' own stop
-#: still spares the regions whose distances are short
+#: still spares the regions whose distances are short. 2^19 was 7-17 % faster again on a warm
+#: heap, but its block-size work buffers then took 800-2,400 page faults per call when other
+#: work ran between calls (0-400 at 2^18)
 _CPU_BLOCK = 1 << 18
 #: CPU only: the last axis's scan runs on blocks of about this many elements
 _SCAN_BLOCK = 1 << 16
