@@ -177,7 +177,6 @@ class _SoftmaxCounts(torch.autograd.Function):
             base = g_sp[:, :, None]
             r = torch.matmul(g_sp[:, None, :], p) + at * gt  # (N, 1, S)
             at_label = g_sp.gather(1, t[:, 0])[:, None]
-        ce = ctx.with_ce and g_ce is not None
         # (eager only: compiled, the class loop measured 12 % slower than the dense form)
         if not graph and c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
             g_ce3 = g_ce[:, None, None] if ctx.with_ce and g_ce is not None else None
@@ -187,6 +186,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         # backward sums them, so that a saturated softmax cancels to exactly 0 as there
         diff = base - r
         label = (at_label + gt) - r
+        ce = ctx.with_ce and g_ce is not None
         if ce:
             assert g_ce is not None  # ce implies it
             gce = g_ce[:, None, None]
