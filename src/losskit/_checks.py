@@ -175,6 +175,20 @@ def keep_factor(keep: Tensor, dtype: torch.dtype) -> Tensor:
     return keep.view(torch.uint8).to(dtype)
 
 
+def float_onehot(t: Tensor, num_classes: int) -> Tensor:
+    """The one-hot form of float labels ``t`` ``(N, 1, *)`` holding integer values: ``(N, C,
+    *)`` in the dtype of ``t``, 1 where ``t == c`` and 0 elsewhere (also for a label outside
+    ``[0, C)``), as ``max(0, 1 - |t - c|)``.
+
+    For ``torch.compile``: compiled CPU code compares and converts int64 labels on a slow
+    path on AVX2, and stores a bool one-hot tensor (saved for the backward) byte by byte
+    (generalized Dice of (2, 3, 96^3): 127 ms per compiled step with a bool one-hot, 31 ms
+    with this form); this form is float arithmetic the compiler fuses into its consumers."""
+    shape = (1, num_classes) + (1,) * (t.dim() - 2)
+    classes = torch.arange(num_classes, device=t.device, dtype=t.dtype).view(shape)
+    return (1.0 - (t - classes).abs()).clamp_min(0.0)
+
+
 def keep_bytes(keep: Tensor) -> Tensor:
     """A bool ``keep`` as a factor for a product with a float tensor (which the product
     promotes): on CPU (eager) its bytes viewed as ``uint8``, no copy, about twice as fast

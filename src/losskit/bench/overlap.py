@@ -110,6 +110,13 @@ CASES = {
 BENCH_SHAPE_3D = (2, 3, 96, 96, 96)
 
 
+def _smp_mcc() -> Any:
+    from segmentation_models_pytorch.losses import MCCLoss
+
+    mcc = MCCLoss()
+    return (lambda x, t: mcc(torch.sigmoid(x), t)), lambda t: t
+
+
 def _monai(cls: str, onehot: bool = True, **kw: Any) -> Callable[[], Any]:
     def factory() -> Any:
         import monai.losses as ml
@@ -151,10 +158,9 @@ CASES.update({
         {"smp": _smp("LovaszLoss", "multiclass", per_image=True), "kornia": _kornia_lovasz_softmax}
         if len(sh) == 4 else {"smp": _smp("LovaszLoss", "multiclass", per_image=True)},
         "multiclass", sh, pass_mode=False, classes="all" if len(sh) == 4 else "present")),
-    "mcc_loss": _bench(
-        F.mcc_loss, {"smp": lambda: (__import__("segmentation_models_pytorch").losses.MCCLoss(),
-                                     lambda t: t)},
-        "multilabel", per_sample=False),
+    # SMP's MCCLoss takes probabilities and counts over the whole batch: the sigmoid is part
+    # of its step, and losskit counts the same way (binary mode, per_sample=False)
+    "mcc_loss": _bench(F.mcc_loss, {"smp": _smp_mcc}, "binary", per_sample=False),
     "dice_ce_loss": _both_shapes(lambda sh: _bench(
         F.dice_ce_loss, {"monai": _monai("DiceCELoss", **_SOFTMAX)}, "multiclass", sh)),
     "dice_focal_loss": _bench(

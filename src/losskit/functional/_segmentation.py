@@ -38,6 +38,7 @@ from .._checks import (
     check_same_device,
     check_tensor,
     compute_dtype,
+    float_onehot,
     keep_factor,
 )
 from .._reduction import Reduction, exclusion
@@ -785,14 +786,22 @@ def generalized_wasserstein_dice_loss(
             f"{fn}: target must be (N, ...) = {tuple(spatial)} for logits "
             f"{tuple(logits.shape)}; got {tuple(target.shape)}"
         )
-    if mask is None and _plain_target(target, 0, num_classes - 1, ignore_index):
+    work = compute_dtype(logits)
+    # under torch.compile: labels as floats and their one-hot form, which the compiler fuses
+    # (see _counts); a gather, a scatter-add and int64 labels take scalar or slow paths there
+    compiled = torch.compiler.is_compiling() and num_classes < 2**24
+    labels_f = None
+    if compiled:
+        check_integer(fn, "target", target)  # value checks are skipped while compiling
+        labels_f = target.to(work)
+        keep = exclusion(fn, spatial, mask=mask, labels=labels_f, ignore_index=ignore_index)
+    elif mask is None and _plain_target(target, 0, num_classes - 1, ignore_index):
         check_integer(fn, "target", target)  # in range, nothing left out: one pass
         keep = None
     else:
         keep = exclusion(fn, spatial, mask=mask, labels=target, ignore_index=ignore_index)
         check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index,
                      keep=keep)  # fmt: skip
-    work = compute_dtype(logits)
     top = class_distance.detach().amax() if class_distance.numel() else None
     if (
         top is not None
@@ -807,14 +816,18 @@ def generalized_wasserstein_dice_loss(
     x = logits.to(work)
     if keep is not None:
         x = torch.where(keep.unsqueeze(1), x, 0.0)
+    k = None if keep is None else keep_factor(keep.expand(spatial).reshape(n, size), work)
+    if labels_f is not None:
+        wass, at = _wasserstein_terms_onehot(x, labels_f, k, m, tp_weighting)
+        return _wasserstein_finish(fn, logits, wass, at, k, keep, spatial, tp_weighting,
+                                   smooth, weight, reduction)  # fmt: skip
     labels = target.long() if keep is None else torch.where(keep, target.long(), 0)
     labels = labels.reshape(n, size)
-    k = None if keep is None else keep_factor(keep.expand(spatial).reshape(n, size), work)
     # W_i = sum_c M[y_i, c] p_c,i in the (N, C, S) layout of p: gathering the rows of M as
     # (N, S, C) makes the softmax's incoming gradient transposed, and its backward several
     # times slower. Eagerly, a hand-written backward (_WassersteinMap); with a gradient for
     # class_distance or under torch.compile, (M p) at the true class (a matmul and a gather)
-    if class_distance.requires_grad or torch.compiler.is_compiling():
+    if class_distance.requires_grad:
         p = torch.softmax(x, 1).reshape(n, num_classes, size)
         wass = torch.matmul(m, p).gather(1, labels[:, None])[:, 0]  # (N, S)
     else:
@@ -827,6 +840,39 @@ def generalized_wasserstein_dice_loss(
         volume = torch.zeros(n, num_classes, dtype=work, device=logits.device)
         volume = volume.scatter_add(1, labels, ones)
         at = (1.0 / (volume + 1.0)).gather(1, labels)
+    return _wasserstein_finish(fn, logits, wass, at, k, keep, spatial, tp_weighting, smooth,
+                               weight, reduction)  # fmt: skip
+
+
+def _wasserstein_terms_onehot(
+    x: Tensor, labels: Tensor, k: Tensor | None, m: Tensor, tp_weighting: str
+) -> tuple[Tensor, Tensor]:
+    """``(W, a)`` of :func:`generalized_wasserstein_dice_loss`, each ``(N, S)``, from the
+    one-hot form of float ``labels`` ``(N, *)``: ``W_i = sum_c [y_i = c] (M p_i)_c`` with ``(M
+    p)_c = sum_j M[c, j] p_j`` as a sum over the class axis (no matmul, no gather), and the
+    volume weights ``a_i`` from per-class sums (no scatter-add), for ``torch.compile``, which
+    fuses all of it into the softmax's loops. ``k``: the ``(N, S)`` 0/1 kept factor or None."""
+    n, c = x.shape[:2]
+    onehot = float_onehot(labels.reshape(n, 1, -1), c)  # (N, C, S)
+    if k is not None:
+        onehot = onehot * k[:, None]
+    p = torch.softmax(x, 1).reshape(n, c, -1)
+    mp = (m[None, :, :, None] * p[:, None]).sum(2)  # (N, C, S): (M p)_c
+    wass = (mp * onehot).sum(1)
+    if tp_weighting == "foreground":
+        at = onehot[:, 1:].sum(1)  # a_0 = 0, a_c = 1
+    else:
+        volume = onehot.sum(2, keepdim=True)  # (N, C, 1)
+        at = (onehot / (volume + 1.0)).sum(1)
+    return wass, at
+
+
+def _wasserstein_finish(
+    fn: str, logits: Tensor, wass: Tensor, at: Tensor, k: Tensor | None, keep: Tensor | None,
+    spatial: torch.Size, tp_weighting: str, smooth: float, weight: Tensor | None,
+    reduction: Reduction,
+) -> Tensor:  # fmt: skip
+    """The loss of :func:`generalized_wasserstein_dice_loss` from its ``(N, S)`` terms."""
     if k is not None:
         at, wass = at * k, wass * k
     tp = (at * (1.0 - wass)).sum(1)
@@ -834,8 +880,10 @@ def generalized_wasserstein_dice_loss(
         den = 2.0 * tp + wass.sum(1)
     else:
         den = (at * (2.0 - wass)).sum(1)
-    loss = 1.0 - (2.0 * tp + smooth) / (den + smooth).clamp_min(torch.finfo(work).tiny)
-    kept = None if keep is None else any_true(keep.expand(spatial).reshape(n, size), 1)
+    tiny = torch.finfo(wass.dtype).tiny
+    loss = 1.0 - (2.0 * tp + smooth) / (den + smooth).clamp_min(tiny)
+    n = spatial[0]
+    kept = None if keep is None else any_true(keep.expand(spatial).reshape(n, -1), 1)
     return _finish_per_sample(fn, loss, logits, True, weight, reduction, kept)
 
 
