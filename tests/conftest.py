@@ -24,6 +24,21 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def assert_compiled_equals_eager(call, x: torch.Tensor) -> None:
+    """``call(x)`` under ``torch.compile`` (aot_eager, fullgraph) equals it eager: the loss
+    and its gradient with respect to ``x`` (of the summed loss), finite, to 1e-12."""
+    torch._dynamo.reset()
+    compiled = torch.compile(call, backend="aot_eager", fullgraph=True)
+    out = []
+    for f in (compiled, call):
+        z = x.clone().requires_grad_()
+        loss = f(z)
+        out.append((loss, *torch.autograd.grad(loss.sum(), z)))
+    for got, want in zip(*out, strict=True):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 def timm_in_input_dtype(peer, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """timm's loss forward with its ``.float()`` casts made no-ops, so that its arithmetic
     runs in the input's dtype (float64 in the parity tests)."""

@@ -26,7 +26,7 @@ from losskit import (
 from losskit.functional import classification as C
 from losskit.report import classification as R
 
-from ..conftest import gen
+from ..conftest import assert_compiled_equals_eager, gen
 
 BINARY = [bce_loss, weighted_bce_loss, balanced_bce_loss, focal_loss]
 EXTRA = {weighted_bce_loss: {"pos_weight": 3.0}}
@@ -850,13 +850,4 @@ def test_compiled_softmax_focal_equals_eager(kwargs: dict) -> None:
         x[1, :, 2, 2] = float("inf")
         kwargs["mask"] = keep
     call = lambda z: softmax_focal_loss(z, y, **kwargs)  # noqa: E731
-    torch._dynamo.reset()
-    compiled = torch.compile(call, backend="aot_eager", fullgraph=True)
-    out = []
-    for f in (compiled, call):
-        z = x.clone().requires_grad_()
-        loss = f(z)
-        out.append((loss, *torch.autograd.grad(loss.sum(), z)))
-    for got, want in zip(*out, strict=True):
-        assert torch.isfinite(got).all()
-        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert_compiled_equals_eager(call, x)
