@@ -826,7 +826,7 @@ def generalized_wasserstein_dice_loss(
     # W_i = sum_c M[y_i, c] p_c,i in the (N, C, S) layout of p: gathering the rows of M as
     # (N, S, C) makes the softmax's incoming gradient transposed, and its backward several
     # times slower. Eagerly, a hand-written backward (_WassersteinMap); with a gradient for
-    # class_distance or under torch.compile, (M p) at the true class (a matmul and a gather)
+    # class_distance, (M p) at the true class (a matmul and a gather)
     if class_distance.requires_grad:
         p = torch.softmax(x, 1).reshape(n, num_classes, size)
         wass = torch.matmul(m, p).gather(1, labels[:, None])[:, 0]  # (N, S)

@@ -1059,7 +1059,8 @@ def softmax_focal_loss(
     out_dtype, work = logits.dtype, compute_dtype(logits)
     # under torch.compile: the labels as floats and their one-hot form, which the compiler
     # fuses with the log-softmax, where a gather (a scatter in the backward) and int64
-    # labels take scalar or slow paths on CPU (3.7x torch's compiled cross-entropy)
+    # labels take scalar or slow paths on CPU (a compiled step of (8, 21, 128, 128): 28.6 ms,
+    # 21.0 with this form)
     compiled = torch.compiler.is_compiling() and 0 < num_classes < 2**24
     y, keep = _index_labels(fn, logits, labels, "labels", ignore_index, mask,
                             as_float=work if compiled else None)  # fmt: skip
