@@ -173,16 +173,16 @@ class _SoftmaxCounts(torch.autograd.Function):
         if ctx.squared:
             base = p * (2.0 * g_sp)[:, :, None]  # D
             r = (p * base).sum(1, keepdim=True) + at * gt
-            at_label = base.gather(1, t)
         else:
             base = g_sp[:, :, None]
             r = torch.matmul(g_sp[:, None, :], p) + at * gt  # (N, 1, S)
-            at_label = g_sp.gather(1, t[:, 0])[:, None]
         # (eager only: compiled, the class loop measured 12 % slower than the dense form)
         if not graph and c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
             g_ce3 = g_ce[:, None, None] if ctx.with_ce and g_ce is not None else None
             return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep), None, None, \
                 None, None  # fmt: skip
+        # D at the label (the class loop above takes it class by class: no gather there)
+        at_label = base.gather(1, t) if ctx.squared else g_sp.gather(1, t[:, 0])[:, None]
         # D - r, and (D + g_t) - r at the label: summed in the order autograd's softmax
         # backward sums them, so that a saturated softmax cancels to exactly 0 as there
         diff = base - r
