@@ -39,6 +39,27 @@ def assert_compiled_equals_eager(call, x: torch.Tensor) -> None:
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+def leave_out(logits: torch.Tensor, labels: torch.Tensor, how: str) -> dict:
+    """Positions left out of ``logits`` ``(N, C, H, W)`` / ``labels`` ``(N, H, W)`` (N >= 2,
+    H >= 3), changed in place to hold what must reach nothing, and the keyword arguments that
+    leave them out. ``"ignore"``: label 255 in two rows of sample 0, a NaN logit there,
+    ``ignore_index=255``. ``"mask"``: a mask leaving out sample 1 from row 1 on, its middle rows
+    keeping valid labels and its last row an out-of-range label 9, an inf logit there.
+    ``"none"``: nothing."""
+    if how == "ignore":
+        labels[0, :2] = 255
+        logits[0, :, 0, 0] = float("nan")
+        return {"ignore_index": 255}
+    if how == "mask":
+        keep = torch.ones(labels.shape, dtype=torch.bool)
+        keep[1, 1:] = False
+        labels[1, -1] = 9
+        logits[1, :, 2, 2] = float("inf")
+        return {"mask": keep}
+    assert how == "none", how
+    return {}
+
+
 def timm_in_input_dtype(peer, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """timm's loss forward with its ``.float()`` casts made no-ops, so that its arithmetic
     runs in the input's dtype (float64 in the parity tests)."""

@@ -26,7 +26,7 @@ from losskit import (
 from losskit.functional import classification as C
 from losskit.report import classification as R
 
-from ..conftest import assert_compiled_equals_eager, gen
+from ..conftest import assert_compiled_equals_eager, gen, leave_out
 
 BINARY = [bce_loss, weighted_bce_loss, balanced_bce_loss, focal_loss]
 EXTRA = {weighted_bce_loss: {"pos_weight": 3.0}}
@@ -839,15 +839,8 @@ def test_compiled_softmax_focal_equals_eager(kwargs: dict) -> None:
     y = torch.randint(0, 5, (3, 4, 6), generator=g)
     if kwargs.get("alpha") == "vector":
         kwargs["alpha"] = torch.rand(5, generator=g, dtype=torch.float64)
-    if kwargs.pop("ignore", False):
-        y[0, :2] = 255
-        x[0, :, 0, 0] = float("nan")
-        kwargs["ignore_index"] = 255
-    if kwargs.pop("mask", False):
-        keep = torch.ones(3, 4, 6, dtype=torch.bool)
-        keep[1, 1:] = False  # rows 1-2 keep valid labels, row 3 an out-of-range one
-        y[1, 3:] = 9
-        x[1, :, 2, 2] = float("inf")
-        kwargs["mask"] = keep
+    for how in ("ignore", "mask"):
+        if kwargs.pop(how, False):
+            kwargs.update(leave_out(x, y, how))
     call = lambda z: softmax_focal_loss(z, y, **kwargs)  # noqa: E731
     assert_compiled_equals_eager(call, x)
