@@ -4,6 +4,8 @@ both of its envelope forms (the stack and the brute-force minimum) agree; its ed
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -44,10 +46,18 @@ def _blobs(
 def test_equals_scipy(device, shape, spatial_dims, fill) -> None:
     x = _blobs(shape, len(shape) + int(fill * 10), fill, spatial=spatial_dims).to(device)
     got = distance_transform_edt(x, spatial_dims=spatial_dims)
-    np.testing.assert_allclose(got.cpu().double().numpy(), _scipy(x, spatial_dims), rtol=1e-6)
+    want = _scipy(x, spatial_dims)
     got64 = distance_transform_edt(x.double(), spatial_dims=spatial_dims)
     assert got64.dtype == torch.float64 and got.dtype == torch.float32
-    np.testing.assert_allclose(got64.cpu().numpy(), _scipy(x, spatial_dims), rtol=1e-12, atol=1e-12)
+    if x.device.type == "cpu":
+        # unit spacing: exact integer squares and a correctly rounded root (numpy's; torch's
+        # CPU root is not), so bit-equal to scipy's float64 result, and in float32 to its
+        # rounding (a double rounding of a root is exact)
+        np.testing.assert_array_equal(got64.numpy(), want)
+        np.testing.assert_array_equal(got.numpy(), want.astype(np.float32))
+    else:
+        np.testing.assert_allclose(got.cpu().double().numpy(), want, rtol=1e-6)
+        np.testing.assert_allclose(got64.cpu().numpy(), want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -195,14 +205,17 @@ def test_four_spatial_dimensions_pass_their_buffers_along() -> None:
     pts = grid.reshape(-1, 4).double()
     want = torch.cat([torch.cdist(c, zeros).amin(1) ** 2 for c in pts.split(8192)])
     assert torch.equal(got.reshape(-1).double(), want.round())
-    assert torch.equal(distance_transform_edt(x, spatial_dims=4)[0], got.float().sqrt())
+    root = torch.from_numpy(np.sqrt(got.double().numpy())).float()  # correctly rounded
+    assert torch.equal(distance_transform_edt(x, spatial_dims=4)[0], root)
 
 
 @pytest.mark.parametrize("dtype", [torch.bool, torch.float64])
 def test_distance_is_the_exact_root_of_the_squared_distance(dtype: torch.dtype) -> None:
-    # the root skips torch's slow root of 0 (1 rooted in its place and taken off again, with
-    # the 0/1 factor in a buffer the transform no longer needs): bit-equal to sqrt of the
-    # squared distances, with an image without zeros (inf) in the batch, in 1-D, 2-D, 3-D
+    # the CPU root is numpy's, in place (torch's CPU root of 0 is slow, and torch's CPU root
+    # is not correctly rounded: a fifth of the float32 roots of 0 .. 5e6 differ from the
+    # rounded exact one): bit-equal to the correctly rounded root of the squared distances
+    # (float32: the float64 root rounded, exact), with an image without zeros (inf) in the
+    # batch, in 1-D, 2-D, 3-D
     for x, sd, spacing in (
         (_blobs((3, 45, 38), seed=21), 2, None),
         (torch.cat([_blobs((2, 45, 38), seed=22), torch.ones(1, 45, 38, dtype=torch.bool)]), 2, None),
@@ -212,7 +225,8 @@ def test_distance_is_the_exact_root_of_the_squared_distance(dtype: torch.dtype) 
         x = x.to(dtype)
         sq = distance_transform_edt(x, spatial_dims=sd, spacing=spacing, squared=True)
         d = distance_transform_edt(x, spatial_dims=sd, spacing=spacing)
-        assert d.dtype == sq.dtype and torch.equal(d, sq.sqrt())
+        root = torch.from_numpy(np.sqrt(sq.double().numpy())).to(sq.dtype)
+        assert d.dtype == sq.dtype and torch.equal(d, root)
         assert torch.equal(d == 0, x.logical_not())  # 0 exactly at the zeros, nowhere else
 
 
@@ -234,3 +248,21 @@ def test_int16_and_int32_dense_rounds_mix(monkeypatch: pytest.MonkeyPatch) -> No
                                   np.round(_scipy(y, 2) ** 2))  # fmt: skip
     monkeypatch.setattr(dt, "_STACK_FROM", 10**6)  # no int16 block: top would be below 0
     assert torch.equal(distance_transform_edt(x, squared=True), got)
+
+
+def test_numpy_helpers_equal_the_torch_forms() -> None:
+    # on CPU the sampled count, the open elements' list and the root run in numpy on the
+    # tensors' memory; an accelerator takes the torch forms: both give the same answers, on
+    # strided views, int16/int32/float64 values and a broadcast threshold
+    g = gen(31)
+    for dtype in (torch.int16, torch.int32, torch.float64):
+        out = torch.randint(0, 500, (3, 40, 17), generator=g).to(dtype)
+        final = torch.randint(0, 500, (3, 1, 17), generator=g).to(dtype)
+        final[1, 0, 3] = torch.iinfo(dtype).max if not dtype.is_floating_point else math.inf
+        want = (out > final).reshape(-1).nonzero().squeeze(1)
+        got = dt._open(out, final)
+        assert got.dtype == torch.int64 and torch.equal(got, want)
+        sample = out[:, ::7]
+        for thr in (0, 123, 499, 600):
+            assert dt._count_above_np(sample, thr) == dt._count_above(sample, thr)
+    assert dt._open(torch.zeros(2, 3), torch.ones(2, 1)).numel() == 0
