@@ -101,8 +101,9 @@ class _SoftmaxCounts(torch.autograd.Function):
     hand-written backward (three passes over ``(N, C, S)`` instead of autograd's six).
 
     Forward: ``p = softmax(x)`` over dim 1 of ``x`` ``(N, C, S)``; with ``a_s = p[t_s, s]``
-    the probability at the label, ``TP_c = sum_{t_s = c} a_s`` (a scatter-add), ``|G|_c``
-    the count of positions labelled ``c``, ``|P|_c = sum_s p`` (or ``p^2``), and, when asked,
+    the probability at the label, ``TP_c = sum_{t_s = c} a_s`` (eager, up to
+    ``_CLASSWISE_UP_TO`` classes: class by class, :func:`_softmax_counts_classwise`; else a
+    gather and a scatter-add), ``|G|_c`` the count of positions labelled ``c``, ``|P|_c = sum_s p`` (or ``p^2``), and, when asked,
     each sample's cross-entropy ``sum_s -log p[t_s, s]``, taken as ``max_c x - x_t -
     log max_c p`` (the largest probability is at least ``1 / C``: no underflow, as exact as
     a log-softmax).
@@ -131,11 +132,15 @@ class _SoftmaxCounts(torch.autograd.Function):
         top = p.amax(1) if with_ce else None
         if kf is not None:
             p = p.mul_(kf)  # in place: the softmax's buffer, no autograd here
-        at = p.gather(1, t)  # (N, 1, S)
-        zeros = x.new_zeros(n, c)
-        tp = zeros.scatter_add(1, t[:, 0], at[:, 0])
-        ones = x.new_ones(()).expand(t[:, 0].shape) if kf is None else kf[:, 0]
-        sg = zeros.scatter_add(1, t[:, 0], ones)
+        tf = None  # the float labels, kept for the class-by-class backward
+        if c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
+            at, tp, sg, tf = _softmax_counts_classwise(p, t, kf)
+        else:
+            at = p.gather(1, t)  # (N, 1, S)
+            zeros = x.new_zeros(n, c)
+            tp = zeros.scatter_add(1, t[:, 0], at[:, 0])
+            ones = x.new_ones(()).expand(t[:, 0].shape) if kf is None else kf[:, 0]
+            sg = zeros.scatter_add(1, t[:, 0], ones)
         sp = (p * p).sum(2) if squared else p.sum(2)
         if with_ce:
             assert top is not None  # computed with with_ce
@@ -144,7 +149,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         else:
             ce = x.new_zeros(n)
         ctx.save_for_backward(x, t, keep)
-        ctx.fast = (p, at)  # plain tensors for a first-order backward
+        ctx.fast = (p, at, tf)  # plain tensors for a first-order backward
         ctx.squared, ctx.with_ce = squared, with_ce
         ctx.mark_non_differentiable(sg)
         return tp, sp, sg, ce
@@ -158,11 +163,12 @@ class _SoftmaxCounts(torch.autograd.Function):
         # create_graph=True (grad mode on here): the same formula out of place, from a softmax
         # recomputed on the graph, so that the second derivatives are exact
         graph = torch.is_grad_enabled()
+        tf = None
         if graph or ctx.fast is None:
             p = _masked_softmax(x, keep)
             at = p.gather(1, t)
         else:
-            p, at = ctx.fast
+            p, at, tf = ctx.fast
             ctx.fast = None  # freed now; a second backward (retain_graph) recomputes them
         n, c, s = p.shape
         if g_sp is None:
@@ -179,8 +185,8 @@ class _SoftmaxCounts(torch.autograd.Function):
         # (eager only: compiled, the class loop measured 12 % slower than the dense form)
         if not graph and c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
             g_ce3 = g_ce[:, None, None] if ctx.with_ce and g_ce is not None else None
-            return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep), None, None, \
-                None, None  # fmt: skip
+            return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep, tf), None, \
+                None, None, None  # fmt: skip
         # D at the label (the class loop above takes it class by class: no gather there)
         at_label = base.gather(1, t) if ctx.squared else g_sp.gather(1, t[:, 0])[:, None]
         # D - r, and (D + g_t) - r at the label: summed in the order autograd's softmax
@@ -208,9 +214,41 @@ class _SoftmaxCounts(torch.autograd.Function):
 _CLASSWISE_UP_TO = 16
 
 
+def _softmax_counts_classwise(
+    p: Tensor, t: Tensor, kf: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:class:`_SoftmaxCounts`'s counts one class at a time: ``(a, TP, |G|, t_f)`` with ``a``
+    ``(N, 1, S)`` the probability at the label, ``TP`` and ``|G|`` ``(N, C)``, ``t_f`` the
+    labels as floats (kept for the backward).
+
+    Per class ``c`` the 0/1 label factor ``[t = c]`` (a float comparison into a float
+    buffer, reused from class to class), ``TP_c`` its dot product with ``p_c``, ``|G|_c`` its
+    sum (with ``kf``: its dot product with the keep factor), ``a += p_c [t = c]`` (exact: one
+    term is not 0). The gather and the two scatter-adds this replaces each read the int64
+    labels and accumulate into ``C`` bins one position at a time: 13.3 ms against 9.6 on
+    ``(2, 3, 96^3)``, 3.9 against 2.7 on ``(8, 4, 256^2)`` (AMD EPYC, one thread), and the
+    dot products sum blockwise (closer to the exact sums than one running total)."""
+    n, c, s = p.shape
+    # the labels as floats (exact below 2^24): a float comparison into a float tensor is
+    # 5x as fast as an int64 one here
+    tf = t.to(p.dtype)
+    one = torch.empty_like(tf)
+    at = torch.zeros_like(tf)
+    tp = p.new_empty(n, c)
+    sg = p.new_empty(n, c)
+    weight = None if kf is None else kf.transpose(1, 2)  # (N, S, 1)
+    for k in range(c):
+        torch.eq(tf, k, out=one)
+        pk = p[:, k : k + 1]
+        tp[:, k] = torch.bmm(pk, one.transpose(1, 2)).view(n)
+        sg[:, k] = one.sum((1, 2)) if weight is None else torch.bmm(one, weight).view(n)
+        at.addcmul_(pk, one)
+    return at, tp, sg, tf
+
+
 def _softmax_counts_grad_classwise(
     p: Tensor, t: Tensor, base: Tensor, r: Tensor, gt: Tensor, gce: Tensor | None,
-    keep: Tensor | None,
+    keep: Tensor | None, tf: Tensor | None = None,
 ) -> Tensor:  # fmt: skip
     """:class:`_SoftmaxCounts`'s first-order gradient written into ``p`` itself, one class
     at a time: ``dL/dx_c = p_c ((D_c + [t = c] g_t) - r + g_ce) - [t = c] g_ce k``.
@@ -223,9 +261,9 @@ def _softmax_counts_grad_classwise(
     comparison."""
     one = torch.empty_like(r)  # [t = c] as 0/1
     u = torch.empty_like(r)
-    # the labels as floats (exact below 2^24): a float comparison into a float tensor is
-    # 5x as fast as an int64 one here
-    tf = t.to(p.dtype)
+    # the labels as floats (exact below 2^24; the forward's when it kept them): a float
+    # comparison into a float tensor is 5x as fast as an int64 one here
+    tf = t.to(p.dtype) if tf is None else tf
     minus = None
     if gce is not None:
         minus = torch.neg(gce)
