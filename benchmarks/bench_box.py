@@ -4,9 +4,11 @@ Run: ``.venv/bin/python benchmarks/bench_box.py [--quick] [--no-memory] [--cases
 
 Method
 ------
-* **Time**: every implementation of a case is timed side by side in this one process with
-  ``torch.utils.benchmark.Timer`` on 1 thread (``blocked_autorange``), after a warm-up
-  step; the table reports medians and the ratio peer / losskit (> 1: losskit is faster).
+* **Time**: the implementations of a case take turns in this one process on 1 thread
+  (``losskit bench``'s ``time_steps``: after a warm-up step each, three rounds of
+  ``torch.utils.benchmark.Timer.blocked_autorange``, every implementation once per round);
+  the table reports each one's median over the rounds and the ratio peer / losskit (> 1:
+  losskit is faster).
   Timings on a shared machine are noisy; the ratios, taken in one run, are what to read.
 * **Peak memory** (CPU): each implementation runs in a fresh subprocess that builds the
   inputs and runs one warm-up step (which also allocates ``.grad``); it then resets the
@@ -33,7 +35,6 @@ import subprocess
 import sys
 
 import torch
-from torch.utils import benchmark
 
 
 def _cases(names: list[str] | None):
@@ -51,13 +52,12 @@ def _cases(names: list[str] | None):
 
 
 def _time(steps: dict, min_run_time: float) -> dict[str, float]:
+    """Median seconds per step of each implementation, the implementations taking turns
+    (``losskit bench``'s ``time_steps``: three rounds, each one's median of its rounds)."""
+    from losskit.cli.bench import time_steps
+
     torch.set_num_threads(1)
-    times = {}
-    for name, step in steps.items():
-        step()  # warm-up
-        timer = benchmark.Timer("step()", globals={"step": step}, num_threads=1)
-        times[name] = timer.blocked_autorange(min_run_time=min_run_time).median
-    return times
+    return time_steps(steps, min_run_time)
 
 
 def _rss_kib(field: str) -> int:
@@ -68,11 +68,12 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(field)
 
 
-def _child(spec_name: str, impl: str, device: str) -> None:
-    """Measure one implementation's peak memory (run in a fresh process)."""
+def _child(spec_name: str, index: str, impl: str, device: str) -> None:
+    """Measure one implementation's peak memory on case ``index`` of ``spec_name`` (run in
+    a fresh process)."""
     torch.set_num_threads(1)
     dev = torch.device(device)
-    (case,) = [c for n, c in _cases([spec_name])][:1]
+    case = [c for _, c in _cases([spec_name])][int(index)]
     step = case.setup(dev)[impl]
     step()  # warm-up: lazy initialisation, the first .grad
     if dev.type == "cuda":
@@ -99,12 +100,12 @@ def _child(spec_name: str, impl: str, device: str) -> None:
     print(json.dumps({"peak_bytes": peak}))
 
 
-def _memory(spec_name: str, impl: str, device: str) -> float | None:
+def _memory(spec_name: str, index: int, impl: str, device: str) -> float | None:
     # every allocation of 64 KiB or more is its own mapping, returned to the OS when freed,
     # so the resident set follows the live tensors (glibc otherwise keeps freed blocks)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
     res = subprocess.run(
-        [sys.executable, __file__, "--child", spec_name, impl, device],
+        [sys.executable, __file__, "--child", spec_name, str(index), impl, device],
         capture_output=True,
         text=True,
         env=env,
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="shorter timing runs")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--cases", default="", help="comma-separated loss names, e.g. giou_loss")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         _child(*args.child)
@@ -142,10 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     header = f"| {'loss':<14} | {'case':<46} | {'implementation':<12} | {'time (ms)':>9} | {'ratio':>6} | {'peak MB':>8} | {'mem ratio':>9} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    index: dict[str, int] = {}  # each case's position among its loss's cases
     for spec_name, case in _cases(names):
+        i = index[spec_name] = index.get(spec_name, -1) + 1
         steps = case.setup(dev)
         times = _time(steps, 0.5 if args.quick else 2.0)
-        mems = {k: (None if args.no_memory else _memory(spec_name, k, args.device)) for k in steps}
+        mems = {
+            k: (None if args.no_memory else _memory(spec_name, i, k, args.device)) for k in steps
+        }
         base_t, base_m = times["losskit"], mems["losskit"]
         for impl, t in times.items():
             m = mems[impl]

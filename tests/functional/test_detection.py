@@ -26,7 +26,7 @@ from losskit import (
     quality_focal_loss,
     varifocal_loss,
 )
-from losskit.functional._detection import _qfl_plain, _vfl_plain
+from losskit.functional._detection import _gaussian_plain, _qfl_plain, _vfl_plain
 
 F64 = torch.float64
 LN2 = math.log(2.0)
@@ -300,29 +300,63 @@ def test_fused_kernel_equals_plain_formula(kind: str, gamma: float) -> None:
     fn = quality_focal_loss if kind == "quality" else varifocal_loss
     kw = {"gamma": gamma} if kind == "quality" else {"gamma": gamma, "alpha": 0.6}
     w = torch.rand(n, generator=g, dtype=F64)
+
+    def plain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return _qfl_plain(a, b, gamma) if kind == "quality" else _vfl_plain(a, b, 0.6, gamma, True)
+
     for reduction in ("mean", "none"):
-        xa, ya = x.clone().requires_grad_(), y.clone().requires_grad_()
-        xb, yb = x.clone().requires_grad_(), y.clone().requires_grad_()
-        got = fn(xa, ya, reduction=reduction, **kw)
-        if kind == "quality":
-            ref = _qfl_plain(xb, yb, gamma)
-        else:
-            ref = _vfl_plain(xb, yb, 0.6, gamma, True)
-        ref = ref.mean() if reduction == "mean" else ref
-        torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)
-        gw = w if reduction == "none" else None
-        ga = torch.autograd.grad(got, (xa, ya), gw)
-        gb = torch.autograd.grad(ref, (xb, yb), gw)
-        for a, b in zip(ga, gb, strict=True):
-            assert torch.isfinite(a).all()
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+        _fused_equals_plain(lambda a, b, r=reduction: fn(a, b, reduction=r, **kw), plain, x, y,
+                            w, reduction)  # fmt: skip
+
+
+def _fused_equals_plain(fused, plain, x, y, w, reduction: str) -> tuple[torch.Tensor, ...]:
+    """``fused(x, y)`` against autograd of the per-element ``plain(x, y)`` reduced by
+    ``reduction``: the value and the gradients to ``x`` and ``y`` (weighted by ``w`` under
+    ``"none"``), finite; returns the fused gradients."""
+    xa, ya = x.clone().requires_grad_(), y.clone().requires_grad_()
+    xb, yb = x.clone().requires_grad_(), y.clone().requires_grad_()
+    got, ref = fused(xa, ya), plain(xb, yb)
+    ref = {"mean": ref.mean, "sum": ref.sum}.get(reduction, lambda: ref)()
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)
+    gw = w if reduction == "none" else None
+    ga = torch.autograd.grad(got, (xa, ya), gw)
+    gb = torch.autograd.grad(ref, (xb, yb), gw)
+    for a, b in zip(ga, gb, strict=True):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    return ga
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 4.0])
+def test_fused_gaussian_focal_equals_plain_formula(gamma: float, beta: float) -> None:
+    """The Gaussian focal loss's blocked pass (the peaks and the rest joined by a 0/1
+    factor, the powers of 1 to 4 as products) against autograd of the plain formula, over
+    more than one block, with saturated logits at peaks and away from them, heatmap values
+    near 1 and exactly 0."""
+    g = _gen(16)
+    n = (1 << 16) + 777
+    x = torch.randn(n, generator=g, dtype=F64) * 4
+    x[:8] = torch.tensor([100.0, -100.0, 30.0, -30.0, 0.0, 1e-9, 80.0, -80.0], dtype=F64)
+    y = torch.rand(n, generator=g, dtype=F64) ** 3
+    y[torch.rand(n, generator=g) < 0.05] = 1.0  # the peaks
+    y[:8] = torch.tensor([1.0, 1.0, 0.0, 0.999, 1.0, 0.5, 0.0, 1.0 - 1e-12], dtype=F64)
+    w = torch.rand(n, generator=g, dtype=F64)
+    for reduction in ("sum", "none"):
+        ga = _fused_equals_plain(
+            lambda a, b, r=reduction: gaussian_focal_loss(a, b, gamma=gamma,
+                                                          penalty_exponent=beta, reduction=r),
+            lambda a, b: _gaussian_plain(TF.softplus(-a), TF.softplus(a), b, gamma, beta),
+            x, y, w, reduction,
+        )  # fmt: skip
+        assert (ga[1][y == 1.0] == 0).all()  # no gradient to the target at the peaks
 
 
 def test_fused_kernel_double_backward_is_exact() -> None:
     g = _gen(7)
     x = torch.randn(12, generator=g, dtype=F64, requires_grad=True)
     y = torch.rand(12, generator=g, dtype=F64, requires_grad=True)
-    for fn in (quality_focal_loss, varifocal_loss):
+    for fn in (quality_focal_loss, varifocal_loss, gaussian_focal_loss):
         assert torch.autograd.gradgradcheck(lambda a, b, f=fn: f(a, b, gamma=1.5), (x, y))
 
 

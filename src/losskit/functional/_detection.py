@@ -132,6 +132,83 @@ def _vfl_plain(
     return bce * torch.where(y > 0, pos, neg)
 
 
+def _gaussian_plain(
+    nlp: Tensor, nl1mp: Tensor, y: Tensor, gamma: float, beta: float
+) -> Tensor:
+    """The Gaussian focal loss per element from ``-log p``, ``-log(1 - p)`` and the heatmap
+    (plain differentiable operations): ``(1 - p)^g (-log p)`` at the peaks (``y = 1``),
+    ``(1 - y)^beta p^g (-log(1 - p))`` elsewhere."""
+    peak = y == 1.0
+    pos = _p_pow(nl1mp, gamma) * nlp  # (1 - p)^gamma (-log p)
+    neg = _p_pow(nlp, gamma) * nl1mp  # p^gamma (-log(1 - p))
+    # (1 - y)^beta away from the peaks; the peaks read y = 0 there, so no pow of 0 is
+    # differentiated (a beta < 1 would have an infinite slope at y = 1)
+    reduce = (1.0 - torch.where(peak, torch.zeros_like(y), y)).pow(beta)
+    return torch.where(peak, pos, reduce * neg)
+
+
+def _int_pow(v: Tensor, e: float, out: Tensor) -> Tensor:
+    """``v^e`` into ``out`` (``e >= 0``): products for the exponents 1 to 4, else ``pow``."""
+    if e == 1.0:
+        return out.copy_(v)
+    if e == 2.0:
+        return torch.mul(v, v, out=out)
+    if e == 3.0:
+        return torch.mul(v, v, out=out).mul_(v)
+    if e == 4.0:
+        return torch.mul(v, v, out=out).square_()
+    return torch.pow(v, e, out=out)
+
+
+def _gaussian_block(
+    x: Tensor, y: Tensor, gamma: float, beta: float, need_x: bool, need_y: bool, s: _Scratch,
+    lo: Tensor | None, gxo: Tensor | None, gyo: Tensor | None,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """One block of the Gaussian focal loss from logits (see :func:`_modulated_block` for
+    the buffers): with ``p = sigmoid(x)``, ``q = sigmoid(-x)``, ``s_p = -log p =
+    softplus(-x)``, ``s_n = -log(1 - p) = softplus(x)`` (one ``exp`` and one ``log1p`` for
+    both) and ``w = (1 - y)^beta`` (the peaks read ``y = 0``):
+
+    * peaks (``y = 1``): ``l = q^g s_p``, ``dl/dx = -q^g (g p s_p + q)``, ``dl/dy = 0``;
+    * elsewhere: ``l = w p^g s_n``, ``dl/dx = w p^g (g q s_n + p)``,
+      ``dl/dy = -beta (1 - y)^(beta - 1) p^g s_n``.
+
+    The two cases are joined by ``lerp`` on a 0/1 float peak factor (exact at 0 and 1).
+    ``q`` is ``sigmoid(-x)``, not ``1 - p``, so that ``q^g`` and the peaks' gradient keep
+    their relative accuracy where ``p`` is near 1."""
+    l1 = torch.abs(x, out=s.take()).neg_().exp_().log1p_()  # log(1 + exp(-|x|))
+    sp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
+    sn = l1.add_(torch.clamp_min(x, 0.0, out=s.take()))  # softplus(x) = -log(1 - p)
+    p = torch.sigmoid(x, out=s.take())
+    q = torch.neg(x, out=s.take()).sigmoid_()
+    peak = torch.eq(y, 1.0, out=s.take())  # 1.0 at the peaks, else 0.0
+    # 1 - y with the peaks read as y = 0: (y peak) - y + 1, each step exact but the last
+    omy = torch.mul(y, peak, out=s.take()).sub_(y).add_(1.0)
+    pg = _p_pow(sp, gamma, p) if gamma != 2.0 else torch.mul(p, p, out=s.take())
+    qg = _p_pow(sn, gamma, q) if gamma != 2.0 else torch.mul(q, q, out=s.take())
+    w = _int_pow(omy, beta, s.take()) if beta != 0.0 else None
+    # the two per-element losses: q^g s_p (peaks), w p^g s_n (elsewhere)
+    lpos = torch.mul(qg, sp, out=s.take())
+    wpg = pg if w is None else torch.mul(w, pg, out=w)  # w p^g
+    lneg = torch.mul(wpg, sn, out=s.take())
+    gx = gy = None
+    if need_y:
+        gy = None
+        if beta != 0.0:  # -beta (1 - y)^(beta - 1) p^g s_n away from the peaks, 0 at them
+            gy = _int_pow(omy, beta - 1.0, gyo if gyo is not None else s.take())
+            gy.mul_(pg).mul_(sn).mul_(-beta)
+            gy.addcmul_(gy, peak, value=-1.0)  # 0 at the peaks
+        else:
+            gy = torch.zeros_like(x) if gyo is None else gyo.zero_()
+    if need_x:
+        # peaks: -q^g (g p s_p + q); elsewhere: w p^g (g q s_n + p)
+        gpos = torch.addcmul(q, p, sp, value=gamma, out=sp).mul_(qg).neg_()
+        gneg = torch.addcmul(p, q, sn, value=gamma, out=q).mul_(wpg)
+        gx = torch.lerp(gneg, gpos, peak, out=gxo)
+    loss = torch.lerp(lneg, lpos, peak, out=lneg if lo is None else lo)
+    return (loss.sum() if lo is None else loss), gx, gy
+
+
 def _weighted(b: Tensor, m: Tensor, lo: Tensor | None) -> Tensor:
     """``b m`` into ``lo``, or its sum (one dot product) when ``lo`` is None."""
     return torch.dot(b, m) if lo is None else torch.mul(b, m, out=lo)
@@ -214,22 +291,29 @@ def _modulated_block(
     return _weighted(b, m, lo), gx, gy
 
 
+#: ``(kind, gamma, alpha, iou_weighted, beta)``: the loss (``"quality"``, ``"varifocal"`` or
+#: ``"gaussian"``) and its numbers (``beta``: the Gaussian focal loss's penalty exponent)
+ModulatedArgs = tuple[str, float, float | None, bool, float]
+
+
 def _modulated_pass(
-    x: Tensor, y: Tensor, args: tuple[str, float, float | None, bool], need_x: bool,
-    need_y: bool, reduce_sum: bool,
+    x: Tensor, y: Tensor, args: ModulatedArgs, need_x: bool, need_y: bool, reduce_sum: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
-    """``(loss or its sum, dl/dx, dl/dy)`` over flat inputs, block by block; ``args`` is
-    ``(kind, gamma, alpha, iou_weighted)``."""
-    kind, gamma, alpha, iou_weighted = args
+    """``(loss or its sum, dl/dx, dl/dy)`` over flat inputs, block by block."""
+    kind, gamma, alpha, iou_weighted, beta = args
+    if kind == "gaussian":
+        return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b, *bufs: _gaussian_block(
+            x[a:b], y[a:b], gamma, beta, need_x, need_y, *bufs))  # fmt: skip
     return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b, *bufs: _modulated_block(
         kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_x, need_y, *bufs))  # fmt: skip
 
 
 class _ModulatedBCE(torch.autograd.Function):
-    """``BCE(x, y) m(x, y)`` (quality focal or varifocal) with an analytic gradient.
+    """``BCE(x, y) m(x, y)`` (quality focal or varifocal), or the Gaussian focal loss (a
+    log-loss per case, :func:`_gaussian_block`), with an analytic gradient.
 
-    ``forward(x, y, kind, gamma, alpha, iou_weighted, reduce_sum)`` takes flat ``x``/``y`` and
-    a number (or None) ``alpha``; it returns the per-element loss, or its sum. When an input
+    ``forward(x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum)`` takes flat
+    ``x``/``y`` and a number (or None) ``alpha``; it returns the per-element loss, or its sum. When an input
     needs a gradient, the forward pass computes it beside the loss from the same terms and the
     backward pass scales it by the upstream gradient (as :func:`losskit.focal_loss` does); a
     second backward pass through the same graph recomputes it. Under ``create_graph=True``
@@ -238,9 +322,9 @@ class _ModulatedBCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, reduce_sum):
+    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum):
         ctx.save_for_backward(x, y)
-        ctx.args = (kind, gamma, alpha, iou_weighted)
+        ctx.args = (kind, gamma, alpha, iou_weighted, beta)
         ctx.reduce_sum = reduce_sum
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         out, gx, gy = _modulated_pass(x, y, ctx.args, need_x, need_y, reduce_sum)
@@ -250,12 +334,14 @@ class _ModulatedBCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
-        kind, gamma, alpha, iou_weighted = ctx.args
+        kind, gamma, alpha, iou_weighted, beta = ctx.args
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        none = (None,) * 5
+        none = (None,) * 6
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the plain formula on the saved inputs
-            if kind == "quality":
+            if kind == "gaussian":
+                loss = _gaussian_plain(TF.softplus(-x), TF.softplus(x), y, gamma, beta)
+            elif kind == "quality":
                 loss = _qfl_plain(x, y, gamma)
             else:
                 loss = _vfl_plain(x, y, alpha, gamma, iou_weighted)
@@ -277,12 +363,20 @@ def _modulated(
     fn: str, kind: str, logits: Tensor, target: Tensor, gamma: float,
     alpha: float | Tensor | None, iou_weighted: bool, from_logits: bool, eps: float,
     weight: Tensor | None, mask: Tensor | None, avg_factor: float | Tensor | None,
-    reduction: Reduction,
+    reduction: Reduction, beta: float = 0.0,
 ) -> Tensor:  # fmt: skip
+    """The quality focal, varifocal (``kind``) and Gaussian focal (``beta``: its penalty
+    exponent) losses: checks, the fused blockwise pass on logits, the plain formula on
+    probabilities or a tensor ``alpha``, and the reduction."""
     keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
     a = _focal_alpha(fn, alpha, logits)
     out_dtype, work = logits.dtype, compute_dtype(logits)
     x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
+    if not from_logits and kind == "gaussian":
+        nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
+        return finish_avg(fn, _gaussian_plain(nlp, nl1mp, y, gamma, beta), reduction,
+                          avg_factor=avg_factor, weight=weight, keep=keep,
+                          out_dtype=out_dtype)  # fmt: skip
     if not from_logits:
         # probabilities: the formula on the clamped probability (autograd)
         nlp, nl1mp = _neg_log_probs(x, False, eps, logits.dtype)
@@ -300,7 +394,8 @@ def _modulated(
         loss = _vfl_plain(x, y, a.to(work), gamma, iou_weighted)
         return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                           out_dtype=out_dtype)  # fmt: skip
-    args = (kind, float(gamma), None if a is None else float(a), iou_weighted)
+    args: ModulatedArgs = (kind, float(gamma), None if a is None else float(a), iou_weighted,
+                           float(beta))  # fmt: skip
     if weight is None and keep is None and reduction != "none" and x.numel() > 0:
         total = _ModulatedBCE.apply(x.reshape(-1), y.reshape(-1), *args, True)
         if reduction == "mean":
@@ -520,20 +615,9 @@ def gaussian_focal_loss(
         >>> gaussian_focal_loss(x, torch.tensor([1.0, 0.5]), reduction="none")  # .25 ln 2, .5^4 .25 ln 2
         tensor([0.1733, 0.0108])
     """
-    fn = "gaussian_focal_loss"
-    keep = _binary_inputs(fn, logits, target, weight, mask, from_logits)
-    out_dtype, work = logits.dtype, compute_dtype(logits)
-    x, y = _masked(logits.to(work), keep), _masked(target.to(work), keep)
-    nlp, nl1mp = _neg_log_probs(x, from_logits, eps, logits.dtype)
-    peak = y == 1.0
-    pos = _p_pow(nl1mp, gamma) * nlp  # (1 - p)^gamma (-log p)
-    neg = _p_pow(nlp, gamma) * nl1mp  # p^gamma (-log(1 - p))
-    # (1 - y)^beta away from the peaks; the peaks read y = 0 there, so no pow of 0 is
-    # differentiated (a beta < 1 would have an infinite slope at y = 1)
-    reduce = (1.0 - torch.where(peak, torch.zeros_like(y), y)).pow(penalty_exponent)
-    loss = torch.where(peak, pos, reduce * neg)
-    return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
-                      out_dtype=out_dtype)  # fmt: skip
+    return _modulated("gaussian_focal_loss", "gaussian", logits, target, gamma, None, False,
+                      from_logits, eps, weight, mask, avg_factor, reduction,
+                      beta=penalty_exponent)  # fmt: skip
 
 
 @checked
