@@ -266,3 +266,19 @@ def test_numpy_helpers_equal_the_torch_forms() -> None:
         for thr in (0, 123, 499, 600):
             assert dt._count_above_np(sample, thr) == dt._count_above(sample, thr)
     assert dt._open(torch.zeros(2, 3), torch.ones(2, 1)).numel() == 0
+
+
+def test_dtype_chooses_the_result_dtype_without_a_float_copy() -> None:
+    # a bool mask with dtype=float64 gives the float64 transform of its float64 copy, and a
+    # float64 mask with dtype=float32 its rounding; any other dtype is refused by name
+    x = _blobs((3, 41, 37), seed=41)
+    want = distance_transform_edt(x.double())
+    got = distance_transform_edt(x, dtype=torch.float64)
+    assert got.dtype == torch.float64 and torch.equal(got, want)
+    got32 = distance_transform_edt(x.double(), dtype=torch.float32)
+    assert got32.dtype == torch.float32 and torch.equal(got32, want.float())
+    sq = distance_transform_edt(x, squared=True, dtype=torch.float64)
+    assert torch.equal(sq, distance_transform_edt(x.double(), squared=True))
+    for bad in (torch.float16, torch.int32, "float64"):
+        with pytest.raises(TypeError, match="distance_transform_edt: dtype must be"):
+            distance_transform_edt(x, dtype=bad)

@@ -314,6 +314,7 @@ def distance_transform_edt(
     spatial_dims: int = 2,
     spacing: float | Sequence[float] | None = None,
     squared: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
     r"""Exact Euclidean distance transform of a batch of binary images, in torch.
 
@@ -331,13 +332,17 @@ def distance_transform_edt(
             one per dimension), ``> 0``; default 1.
         squared: return the squared distance (exact integers for unit spacing); default
             ``False``.
+        dtype: the result's dtype, ``torch.float32`` or ``torch.float64``; default float64
+            for a float64 ``x``, else float32. A bool or integer mask with ``dtype=float64``
+            gives float64 distances without a float64 copy of the mask.
 
     Returns:
-        The distances, of ``x``'s shape: float64 if ``x`` is float64, float32 otherwise. No gradient flows (the transform is
+        The distances, of ``x``'s shape, in ``dtype``. No gradient flows (the transform is
         piecewise constant in ``x``).
 
     Raises:
-        TypeError: ``x`` not a tensor, a complex ``x``.
+        TypeError: ``x`` not a tensor, a complex ``x``, a ``dtype`` other than float32 or
+            float64.
         ValueError: ``spatial_dims`` not in ``[1, x.dim()]``, a bad ``spacing``.
 
     Example:
@@ -372,16 +377,22 @@ def distance_transform_edt(
         )
     if not all(math.isfinite(s) and s > 0 for s in steps):
         raise ValueError(f"{fn}: spacing must be finite and > 0; got {spacing!r}")
+    if dtype is None:
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    elif dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{fn}: dtype must be torch.float32 or torch.float64; got {dtype!r}")
+    double = dtype == torch.float64
     if torch.compiler.is_compiling():
         # the transform is data-dependent loops: the compiled graph calls it as one opaque
         # operation that runs the eager algorithm (see _edt_op)
-        return _edt_op(x.detach(), spatial_dims, steps, squared)
-    return _edt(x.detach(), spatial_dims, steps, squared)
+        return _edt_op(x.detach(), spatial_dims, steps, squared, double)
+    return _edt(x.detach(), spatial_dims, steps, squared, double)
 
 
-def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Tensor:
-    """The transform of :func:`distance_transform_edt` on checked arguments (eager)."""
-    out_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool, double: bool) -> Tensor:
+    """The transform of :func:`distance_transform_edt` on checked arguments (eager); a
+    float64 result if ``double``, else float32."""
+    out_dtype = torch.float64 if double else torch.float32
     first = x.dim() - spatial_dims
     if x.numel() == 0:
         return torch.zeros(x.shape, dtype=out_dtype, device=x.device)
@@ -448,8 +459,10 @@ def _itemsize(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def _edt_fake(x: Tensor, spatial_dims: int, steps: list[float], squared: bool) -> Tensor:
-    return x.new_empty(x.shape, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+def _edt_fake(
+    x: Tensor, spatial_dims: int, steps: list[float], squared: bool, double: bool
+) -> Tensor:
+    return x.new_empty(x.shape, dtype=torch.float64 if double else torch.float32)
 
 
 if hasattr(torch.library, "custom_op"):  # torch >= 2.4

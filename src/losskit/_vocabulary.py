@@ -202,7 +202,7 @@ VOCABULARY: dict[str, Term] = {
     "num_classes": T("the number of classes `C`", "int", "", ("size", "input"), ("int",)),
     "embedding_dim": T("the embedding dimension `D`", "int", "", ("size",)),
     "device": T("where a module allocates its state", "", "`None`", ("module",)),
-    "dtype": T("the dtype of a module's state", "", "`None`", ("module",)),
+    "dtype": T("the dtype of a module's state; `distance_transform_edt`: of its result", "", "`None`", ("module", "option")),
     # ---- geometry helpers
     "a": T("vector helpers: the first tensor of vectors", "`(*, D)`, `(N, D)`", "", ("input",), ("Tensor",)),
     "b": T("vector helpers: the second tensor of vectors", "`(*, D)`, `(M, D)`", "", ("input",), ("Tensor", "Tensor | None")),

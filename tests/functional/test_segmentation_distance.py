@@ -164,3 +164,24 @@ def test_boundary_loss_hand_worked_and_edges() -> None:
         BoundaryLoss(mode="multiclass")(x.float(), y).double(),
         boundary_loss(x, y, mode="multiclass"), rtol=1e-5, atol=1e-6,
     )
+
+
+def test_the_foreground_is_decided_in_float64_block_by_block(monkeypatch) -> None:
+    # the multiclass foreground p > 1/2 comes from a float64 softmax of a block of positions
+    # at a time: blocks of any size (uneven, one position) give the whole-batch decision, for
+    # float32 and float64 logits alike, and so the same Hausdorff and boundary losses
+    from losskit.functional import _boundary as B
+
+    labels = _blob_labels(3, 4, (9, 11), seed=61)
+    x = _logits(labels, 4, seed=62)
+    x[0, :, 0, 0] = torch.tensor([0.0, 0.0, -50.0, -50.0], dtype=torch.float64)  # p = 1/2: not fg
+    want = torch.softmax(x, 1) > 0.5
+    for chunk in (1, 7, 12 * 99, 1 << 20):
+        monkeypatch.setattr(B, "_FG_CHUNK", chunk)
+        assert torch.equal(B._foreground64(x, True), want)
+        assert torch.equal(B._foreground64(x.float(), True), torch.softmax(x.float().double(), 1) > 0.5)
+    monkeypatch.setattr(B, "_FG_CHUNK", 5)
+    small = (hausdorff_dt_loss(x, labels, mode="multiclass"), boundary_loss(x, labels, mode="multiclass"))
+    monkeypatch.setattr(B, "_FG_CHUNK", 1 << 20)
+    whole = (hausdorff_dt_loss(x, labels, mode="multiclass"), boundary_loss(x, labels, mode="multiclass"))
+    assert torch.equal(small[0], whole[0]) and torch.equal(small[1], whole[1])

@@ -75,10 +75,10 @@ def _class_maps(
         x = zero_excluded(logits.to(work), k)
         p = torch.softmax(x, 1) if from_logits else x
         labels = target.long() if keep is None else torch.where(keep, target.long(), 0)
-        g = torch.nn.functional.one_hot(labels, c).movedim(-1, 1).to(work)
+        # the 0/1 target in the compute dtype directly (no int64 one-hot tensor)
+        g = torch.zeros_like(x).scatter_(1, labels.unsqueeze(1), 1.0)
         with torch.no_grad():
-            p64 = torch.softmax(x.double(), 1) if from_logits else x.double()
-            fg = p64 > 0.5
+            fg = _foreground64(x, from_logits)
     else:
         check_same_shape(fn, logits, target, ("logits", "target"))
         lead = 2 if mode == "multilabel" else 1
@@ -95,7 +95,8 @@ def _class_maps(
         p = torch.sigmoid(x) if from_logits else x
         g = target.to(work) if keep is None else zero_excluded(target.to(work), keep)
         with torch.no_grad():
-            fg = x > 0 if from_logits else x.double() > 0.5
+            # (probabilities: x > 0.5 in x's float dtype is the float64 decision, exactly)
+            fg = x > 0 if from_logits else x > 0.5
         k = keep
         if mode == "binary":
             p, g, fg = p.unsqueeze(1), g.unsqueeze(1), fg.unsqueeze(1)
@@ -103,18 +104,37 @@ def _class_maps(
     return p, g, k, fg
 
 
-def _boundary_field(fg: Tensor) -> Tensor:
-    """MONAI's distance field of a 0/1 map ``(N, C, *S)``: each position's distance to the
-    other set (the foreground's to the background and the reverse), 0 for an image that is
-    all foreground or all background."""
+#: the multiclass foreground is decided on the float64 softmax of about this many logits at a
+#: time (a float64 copy of the whole batch doubled the Hausdorff loss's peak memory)
+_FG_CHUNK = 1 << 20
+
+
+def _foreground64(x: Tensor, from_logits: bool) -> Tensor:
+    """``p > 1/2`` for the multiclass ``x`` ``(N, C, *S)`` (logits: ``p = softmax`` over dim
+    1), decided in float64 a block of positions at a time: bool, of ``x``'s shape."""
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, math.prod(x.shape[2:]))
+    fg = torch.empty(flat.shape, dtype=torch.bool, device=x.device)
+    step = max(1, _FG_CHUNK // max(n * c, 1))
+    for a in range(0, flat.shape[2], step):
+        part = flat[:, :, a : a + step].double()
+        p = torch.softmax(part, 1) if from_logits else part
+        torch.gt(p, 0.5, out=fg[:, :, a : a + step])
+    return fg.view(x.shape)
+
+
+def _boundary_field(fg: Tensor, dtype: torch.dtype) -> Tensor:
+    """MONAI's distance field of a 0/1 map ``(N, C, *S)``, in ``dtype``: each position's
+    distance to the other set (the foreground's to the background and the reverse), 0 for an
+    image that is all foreground or all background."""
     spatial = fg.dim() - 2
-    # the distance of each foreground position to the background, and the reverse (float64)
-    both = torch.stack([fg, ~fg]).to(torch.float64)
-    d = distance_transform_edt(both, spatial_dims=spatial)
-    field = d[0] + d[1]
+    # the distance of each foreground position to the background, and the reverse: one
+    # transform of the stacked bool masks, straight into the compute dtype
+    d = distance_transform_edt(torch.stack([fg, ~fg]), spatial_dims=spatial, dtype=dtype)
+    field = d[0].add_(d[1])  # one of the two is 0 at every position (inf: no other set)
     flat = fg.reshape(fg.shape[0], fg.shape[1], math.prod(fg.shape[2:]))
     mixed = any_true(flat, -1) & ~all_true(flat, -1)
-    return torch.where(mixed.view(*mixed.shape, *([1] * spatial)), field, 0.0)
+    return field.masked_fill_(~mixed.view(*mixed.shape, *([1] * spatial)), 0.0)
 
 
 def _per_sample_mean(
@@ -221,9 +241,9 @@ def hausdorff_dt_loss(
     p, g, keep, fg = _class_maps(fn, logits, target, mode=mode, from_logits=from_logits,
                                  ignore_index=ignore_index, mask=mask)  # fmt: skip
     with torch.no_grad():
-        d_pred = _boundary_field(fg)
-        d_true = _boundary_field(g.detach() > 0.5)
-        dist = (d_pred.pow(distance_power) + d_true.pow(distance_power)).to(p.dtype)
+        d_pred = _boundary_field(fg, p.dtype)
+        d_true = _boundary_field(g.detach() > 0.5, p.dtype)
+        dist = d_pred.pow_(distance_power).add_(d_true.pow_(distance_power))
     loss, kept = _per_sample_mean((p - g).pow(2) * dist, keep, per_sample)
     if logarithmic:
         loss = torch.log1p(loss)
@@ -251,10 +271,13 @@ def signed_distance_map(target: Tensor, *, spatial_dims: int = 2) -> Tensor:
         >>> signed_distance_map(torch.tensor([[0, 1, 1, 1, 0, 0]]), spatial_dims=1)
         tensor([[ 1.,  0., -1.,  0.,  1.,  2.]])
     """
-    fg = target != 0
     out_dtype = torch.float64 if target.dtype == torch.float64 else torch.float32
-    both = torch.stack([~fg, fg]).to(torch.float64)
-    d = distance_transform_edt(both, spatial_dims=spatial_dims)
+    return _signed_distance_map(target != 0, spatial_dims, out_dtype)
+
+
+def _signed_distance_map(fg: Tensor, spatial_dims: int, dtype: torch.dtype) -> Tensor:
+    """:func:`signed_distance_map` of the bool foreground ``fg``, in ``dtype``."""
+    d = distance_transform_edt(torch.stack([~fg, fg]), spatial_dims=spatial_dims, dtype=dtype)
     out = torch.where(fg, 1.0 - d[1], d[0])
     # an image without foreground, or without background, has no boundary: its map is 0
     # (the distance to the missing side would be infinite)
@@ -262,7 +285,7 @@ def signed_distance_map(target: Tensor, *, spatial_dims: int = 2) -> Tensor:
     flat = fg.reshape(*lead, math.prod(fg.shape[fg.dim() - spatial_dims :]))
     both_sides = any_true(flat, -1) & ~all_true(flat, -1)
     out = torch.where(both_sides.view(*both_sides.shape, *([1] * spatial_dims)), out, 0.0)
-    return out.to(out_dtype)
+    return out
 
 
 @checked
@@ -338,7 +361,7 @@ def boundary_loss(
     p, g, keep, _ = _class_maps(fn, logits, target, mode=mode, from_logits=from_logits,
                                 ignore_index=ignore_index, mask=mask)  # fmt: skip
     with torch.no_grad():
-        phi = signed_distance_map((g > 0.5).double(), spatial_dims=g.dim() - 2).to(p.dtype)
+        phi = _signed_distance_map(g > 0.5, g.dim() - 2, p.dtype)
     loss, kept = _per_sample_mean(p * phi, keep, per_sample)
     return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
