@@ -132,9 +132,9 @@ class _SoftmaxCounts(torch.autograd.Function):
         top = p.amax(1) if with_ce else None
         if kf is not None:
             p = p.mul_(kf)  # in place: the softmax's buffer, no autograd here
-        tf = None  # the float labels, kept for the class-by-class backward
+        tf = one = None  # the float labels and a work buffer, kept for the class-wise backward
         if c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
-            at, tp, sg, tf = _softmax_counts_classwise(p, t, kf)
+            at, tp, sg, tf, one = _softmax_counts_classwise(p, t, kf)
         else:
             at = p.gather(1, t)  # (N, 1, S)
             zeros = x.new_zeros(n, c)
@@ -149,7 +149,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         else:
             ce = x.new_zeros(n)
         ctx.save_for_backward(x, t, keep)
-        ctx.fast = (p, at, tf)  # plain tensors for a first-order backward
+        ctx.fast = (p, at, tf, one)  # plain tensors for a first-order backward
         ctx.squared, ctx.with_ce = squared, with_ce
         ctx.mark_non_differentiable(sg)
         return tp, sp, sg, ce
@@ -163,12 +163,12 @@ class _SoftmaxCounts(torch.autograd.Function):
         # create_graph=True (grad mode on here): the same formula out of place, from a softmax
         # recomputed on the graph, so that the second derivatives are exact
         graph = torch.is_grad_enabled()
-        tf = None
+        tf = one = None
         if graph or ctx.fast is None:
             p = _masked_softmax(x, keep)
             at = p.gather(1, t)
         else:
-            p, at, tf = ctx.fast
+            p, at, tf, one = ctx.fast
             ctx.fast = None  # freed now; a second backward (retain_graph) recomputes them
         n, c, s = p.shape
         if g_sp is None:
@@ -185,8 +185,10 @@ class _SoftmaxCounts(torch.autograd.Function):
         # (eager only: compiled, the class loop measured 12 % slower than the dense form)
         if not graph and c <= _CLASSWISE_UP_TO and not torch.compiler.is_compiling():
             g_ce3 = g_ce[:, None, None] if ctx.with_ce and g_ce is not None else None
-            return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep, tf), None, \
-                None, None, None  # fmt: skip
+            # the forward's buffers serve again (at is not read after r): no fresh pages
+            bufs = None if one is None else (one, at)
+            return _softmax_counts_grad_classwise(p, t, base, r, gt, g_ce3, keep, tf, bufs), \
+                None, None, None, None  # fmt: skip
         # D at the label (the class loop above takes it class by class: no gather there)
         at_label = base.gather(1, t) if ctx.squared else g_sp.gather(1, t[:, 0])[:, None]
         # D - r, and (D + g_t) - r at the label: summed in the order autograd's softmax
@@ -216,10 +218,10 @@ _CLASSWISE_UP_TO = 16
 
 def _softmax_counts_classwise(
     p: Tensor, t: Tensor, kf: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """:class:`_SoftmaxCounts`'s counts one class at a time: ``(a, TP, |G|, t_f)`` with ``a``
-    ``(N, 1, S)`` the probability at the label, ``TP`` and ``|G|`` ``(N, C)``, ``t_f`` the
-    labels as floats (kept for the backward).
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """:class:`_SoftmaxCounts`'s counts one class at a time: ``(a, TP, |G|, t_f, one)`` with
+    ``a`` ``(N, 1, S)`` the probability at the label, ``TP`` and ``|G|`` ``(N, C)``, ``t_f``
+    the labels as floats and ``one`` an ``(N, 1, S)`` work buffer (both kept for the backward).
 
     Per class ``c`` the 0/1 label factor ``[t = c]`` (a float comparison into a float
     buffer, reused from class to class), ``TP_c`` its dot product with ``p_c``, ``|G|_c`` its
@@ -243,12 +245,12 @@ def _softmax_counts_classwise(
         tp[:, k] = torch.bmm(pk, one.transpose(1, 2)).view(n)
         sg[:, k] = one.sum((1, 2)) if weight is None else torch.bmm(one, weight).view(n)
         at.addcmul_(pk, one)
-    return at, tp, sg, tf
+    return at, tp, sg, tf, one
 
 
 def _softmax_counts_grad_classwise(
     p: Tensor, t: Tensor, base: Tensor, r: Tensor, gt: Tensor, gce: Tensor | None,
-    keep: Tensor | None, tf: Tensor | None = None,
+    keep: Tensor | None, tf: Tensor | None = None, bufs: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:  # fmt: skip
     """:class:`_SoftmaxCounts`'s first-order gradient written into ``p`` itself, one class
     at a time: ``dL/dx_c = p_c ((D_c + [t = c] g_t) - r + g_ce) - [t = c] g_ce k``.
@@ -259,8 +261,8 @@ def _softmax_counts_grad_classwise(
     S)`` tensor (page-faulted in on every call, 4.7 ms of an 18 ms step on ``(8, 4, 256,
     256)``) and the label's term a scatter (2 ms), where a class's 0/1 label factor is one
     comparison."""
-    one = torch.empty_like(r)  # [t = c] as 0/1
-    u = torch.empty_like(r)
+    # [t = c] as 0/1, and the class's factor: two (N, 1, S) buffers (the forward's, if given)
+    one, u = (torch.empty_like(r), torch.empty_like(r)) if bufs is None else bufs
     # the labels as floats (exact below 2^24; the forward's when it kept them): a float
     # comparison into a float tensor is 5x as fast as an int64 one here
     tf = t.to(p.dtype) if tf is None else tf
