@@ -658,6 +658,21 @@ class GeneralizedDiceFocalLoss(_FocalCompoundModule, function=generalized_dice_f
 # ------------------------------------------------------------- generalized Wasserstein Dice
 
 
+def _class_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``sum_c a_c b_c`` over dim 1 of ``(N, C, S)`` tensors, class by class into one ``(N,
+    S)`` tensor (in place when no graph is recorded): no ``(N, C, S)`` product tensor. A fresh
+    one per step was page-faulted in whenever glibc had unmapped the last one: the
+    generalized Wasserstein Dice step on ``(8, 4, 256, 256)`` took 5,000-8,000 page faults and
+    22-30 ms in a benchmark loop with it, about 100 and 10-12 ms without."""
+    out = a[:, 0] * b[:, 0]
+    for c in range(1, a.shape[1]):
+        if torch.is_grad_enabled():
+            out = torch.addcmul(out, a[:, c], b[:, c])
+        else:
+            out.addcmul_(a[:, c], b[:, c])
+    return out
+
+
 class _WassersteinMap(torch.autograd.Function):
     """``W_s = sum_c M[t_s, c] p_c,s`` with ``p = softmax(x)`` over dim 1 of ``x`` ``(N, C,
     S)``, ``t`` ``(N, 1, S)`` the labels, ``M`` ``(C, C)``: the Wasserstein distance of each
@@ -673,7 +688,7 @@ class _WassersteinMap(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, t: Tensor, m: Tensor) -> Tensor:
         p = torch.softmax(x, dim=1)
         rows = m.t().expand(x.shape[0], -1, -1).gather(2, t.expand(-1, x.shape[1], -1))
-        w = (rows * p).sum(1)
+        w = _class_dot(rows, p)
         ctx.save_for_backward(x, t, m)
         ctx.fast = (p, rows, w)  # plain tensors for a first-order backward
         return w
@@ -687,7 +702,7 @@ class _WassersteinMap(torch.autograd.Function):
             # retain_graph recomputes the same values
             p = torch.softmax(x, dim=1)
             rows = m.t().expand(x.shape[0], -1, -1).gather(2, t.expand(-1, x.shape[1], -1))
-            w = (rows * p).sum(1)
+            w = _class_dot(rows, p)
             if torch.is_grad_enabled():
                 return (rows - w[:, None]) * g[:, None] * p, None, None
         else:
