@@ -339,9 +339,9 @@ class _SigmoidCounts(torch.autograd.Function):
         ctx: Any, x: Tensor, g: Tensor, squared: bool, keep: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         p = _kept_sigmoid(x, keep)
-        tp = (p * g).sum(2)
-        sp = (p * p).sum(2) if squared else p.sum(2)
-        sg = (g * g).sum(2) if squared else g.sum(2)
+        tp = _spatial_dot(p, g)
+        sp = _spatial_dot(p, p) if squared else p.sum(2)
+        sg = _spatial_dot(g, g) if squared else g.sum(2)
         ctx.save_for_backward(x, g, keep)
         ctx.fast = p  # a plain tensor for a first-order backward
         ctx.squared = squared
@@ -371,6 +371,21 @@ class _SigmoidCounts(torch.autograd.Function):
         if graph:
             return dp * (1.0 - p) * p, None, None, None
         return torch.ops.aten.sigmoid_backward.grad_input(dp, p, grad_input=dp), None, None, None
+
+
+def _spatial_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``sum_s a b`` over dim 2 of ``(N, C, S)`` tensors, ``(N, C)``: one batched matrix
+    product, no ``(N, C, S)`` product tensor (eager: 0.46 ms against 0.95 for the product
+    and sum on ``(8, 4, 65536)``, 1.8 against 4.2 on ``(2, 3, 884736)``, and no fresh buffer
+    to page-fault in). Under ``torch.compile`` the product and sum, which the compiler
+    fuses."""
+    if torch.compiler.is_compiling() or a.shape[2] == 0 or not a.is_floating_point():
+        return (a * b).sum(2)
+    n, c, s = a.shape
+    # the second operand as the transpose of a row: (R, S, 1) with a unit stride along S
+    # (a reshape to (R, S, 1) sends the product down a path 3x slower than the sum)
+    dot = torch.bmm(a.reshape(n * c, 1, s), b.reshape(n * c, 1, s).transpose(1, 2))
+    return dot.view(n, c)
 
 
 def _kept_sigmoid(x: Tensor, keep: Tensor | None, graph: bool = False) -> Tensor:
