@@ -195,8 +195,11 @@ def ldam_loss(
     n = counts.detach().to(work).clamp_min(1.0)
     m = margin * (n.min() / n).pow(0.25)  # (C,)
     safe = y if keep is None else torch.where(keep, y, 0)
-    onehot = TF.one_hot(safe, num_classes).movedim(-1, 1).to(work)
-    z = (logits.to(work) - onehot * m.view(1, -1, *([1] * (logits.dim() - 2)))) * scale
+    # the margin taken off each label's logit by a scatter-add of one value per position
+    # (the same x - m_y there, x elsewhere): no (N, C, *) one-hot tensor, which cost an int64
+    # (N, C, *) write, a conversion and two products (and int64 slow paths when compiled)
+    idx = safe.unsqueeze(1)
+    z = logits.to(work).scatter_add(1, idx, -m[idx]).mul_(scale)
     loss = softmax_cross_entropy(z, safe, class_weight=class_weight, ignore_index=None,
                                  weight=weight, mask=keep, reduction=reduction)  # fmt: skip
     return loss.to(logits.dtype)
@@ -349,7 +352,9 @@ def _eqlv2(
     work = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
     safe = y if keep is None else torch.where(keep, y, 0)
     z = zero_excluded(logits.to(work), None if keep is None else keep.unsqueeze(1))
-    onehot = TF.one_hot(safe, num_classes).movedim(-1, 1).bool()  # (N, C, *)
+    # (N, C, *) bool, True at each label: one scatter of a value per position (an int64
+    # one_hot tensor moved and converted took three passes over (N, C, *) int64)
+    onehot = torch.zeros_like(z, dtype=torch.bool).scatter_(1, safe.unsqueeze(1), True)
     q, r = _eqlv2_weights(pos_grad, neg_grad, ratio_slope, ratio_center, pos_gain, z)
     shape = (1, num_classes, *([1] * (z.dim() - 2)))
     w = torch.where(onehot, q.view(shape), r.view(shape))
