@@ -123,6 +123,31 @@ def test_norms_are_overflow_and_underflow_safe(scale: float) -> None:
         assert euclidean_distance(a, zero, squared=True)[0].item() == math.inf
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_compiled_norm_is_safe_and_equals_eager(dtype: torch.dtype) -> None:
+    # compiled on CPU a float32 (or half) norm sums its squares in float64 (one pass), a
+    # float64 one takes the scaled form: both finite at 1e30, 1e-30 and a zero row, in value
+    # and gradient, and equal to the eager norm
+    torch._dynamo.reset()
+    scales = (1.0, 1e30, 1e-30)
+    rows = [torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64) * s for s in scales]
+    a = torch.stack([*rows, torch.zeros(3, dtype=torch.float64)]).to(dtype)
+    compiled = torch.compile(lambda t: safe_norm(t, 1), backend="aot_eager", fullgraph=True)
+    out = []
+    for f in (compiled, lambda t: safe_norm(t, 1)):
+        x = a.clone().requires_grad_()
+        n = f(x)
+        (g,) = torch.autograd.grad(n.sum(), x)
+        out.append((n, g))
+    (nc, gc), (ne, ge) = out
+    assert torch.isfinite(nc).all() and torch.isfinite(gc).all()
+    torch.testing.assert_close(nc, ne)
+    torch.testing.assert_close(gc, ge)
+    want = torch.tensor([5.0 * s for s in scales] + [0.0], dtype=torch.float64).to(dtype)
+    torch.testing.assert_close(nc, want)
+    assert (gc[-1] == 0).all()  # the zero row: gradient 0, not NaN
+
+
 def test_gradcheck() -> None:
     g = gen(4)
     a = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)

@@ -85,9 +85,20 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
         low = math.sqrt(torch.finfo(x.dtype).tiny) * 1e4
         if bool(((n > low) & (n < math.inf)).all()):
             return n if keepdim else n.squeeze(dim)
+    if x.device.type == "cpu" and x.dtype in _WIDENED and torch.compiler.is_compiling():
+        # compiled on CPU: the squares summed in float64, where no float32 (or half) square
+        # overflows or underflows: one fused pass instead of the scaled form's two (its
+        # largest magnitude first), and as exact (ring loss compiled: 0.54x a plain
+        # compiled norm with the scaled form)
+        n = safe_sqrt(x.double().square().sum(dim, keepdim=True)).to(x.dtype)
+        return n if keepdim else n.squeeze(dim)
     s = _scale(x, dim)
     n = safe_sqrt((x / s).square().sum(dim, keepdim=True)) * s
     return n if keepdim else n.squeeze(dim)
+
+
+#: dtypes whose squares float64 holds without overflow or underflow
+_WIDENED = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def normalize(x: Tensor, dim: int = -1, *, eps: Positive = 1e-12) -> Tensor:
