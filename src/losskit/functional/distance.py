@@ -63,7 +63,9 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     ``s ||x / s||``, exact in value and gradient (``x / ||x||``; 0 at ``x = 0``). On CPU in
     eager mode the plain norm (one fused pass) is taken first and kept when every result lies
     safely inside the dtype's range (reading the ``(N,)`` result costs no device sync there);
-    otherwise, on accelerators and under ``torch.compile``, the scaled form runs.
+    on CPU under ``torch.compile`` a float32 or half norm sums its squares in float64, where
+    none overflows or underflows (one fused pass); otherwise (a float64 norm compiled, an
+    accelerator, or a plain norm out of range) the scaled form runs.
 
     Args:
         x: a floating tensor.
