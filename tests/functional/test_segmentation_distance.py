@@ -185,3 +185,26 @@ def test_the_foreground_is_decided_in_float64_block_by_block(monkeypatch) -> Non
     monkeypatch.setattr(B, "_FG_CHUNK", 1 << 20)
     whole = (hausdorff_dt_loss(x, labels, mode="multiclass"), boundary_loss(x, labels, mode="multiclass"))
     assert torch.equal(small[0], whole[0]) and torch.equal(small[1], whole[1])
+
+
+def test_compiled_distance_losses_have_no_graph_break(monkeypatch) -> None:
+    # under torch.compile the foreground is one fused comparison (eager: blocks of positions,
+    # written into slices of the result, which dynamo cannot trace): the Hausdorff and
+    # boundary losses compile whole (fullgraph) with several blocks' worth of positions, and
+    # equal their eager values and gradients
+    from losskit.functional import _boundary as B
+
+    monkeypatch.setattr(B, "_FG_CHUNK", 64)
+    labels = _blob_labels(2, 3, (10, 12), seed=63)
+    x = _logits(labels, 3, seed=64)
+    for fn in (hausdorff_dt_loss, boundary_loss):
+        torch._dynamo.reset()
+        compiled = torch.compile(lambda z, f=fn: f(z, labels, mode="multiclass"),
+                                 backend="aot_eager", fullgraph=True)  # fmt: skip
+        got, want = [], []
+        for f, out in ((compiled, got), (lambda z, f=fn: f(z, labels, mode="multiclass"), want)):
+            z = x.clone().requires_grad_()
+            v = f(z)
+            out.extend([v, *torch.autograd.grad(v, z)])
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

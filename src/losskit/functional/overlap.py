@@ -103,8 +103,8 @@ class _SoftmaxCounts(torch.autograd.Function):
     Forward: ``p = softmax(x)`` over dim 1 of ``x`` ``(N, C, S)``; with ``a_s = p[t_s, s]``
     the probability at the label, ``TP_c = sum_{t_s = c} a_s`` (eager, up to
     ``_CLASSWISE_UP_TO`` classes: class by class, :func:`_softmax_counts_classwise`; else a
-    gather and a scatter-add), ``|G|_c`` the count of positions labelled ``c``, ``|P|_c = sum_s p`` (or ``p^2``), and, when asked,
-    each sample's cross-entropy ``sum_s -log p[t_s, s]``, taken as ``max_c x - x_t -
+    gather and a scatter-add), ``|G|_c`` the count of positions labelled ``c``, ``|P|_c =
+    sum_s p`` (or ``p^2``), and, when asked, each sample's cross-entropy ``sum_s -log p[t_s, s]``, taken as ``max_c x - x_t -
     log max_c p`` (the largest probability is at least ``1 / C``: no underflow, as exact as
     a log-softmax).
 
