@@ -193,7 +193,6 @@ def _gaussian_block(
     lneg = torch.mul(wpg, sn, out=s.take())
     gx = gy = None
     if need_y:
-        gy = None
         if beta != 0.0:  # -beta (1 - y)^(beta - 1) p^g s_n away from the peaks, 0 at them
             gy = _int_pow(omy, beta - 1.0, gyo if gyo is not None else s.take())
             gy.mul_(pg).mul_(sn).mul_(-beta)

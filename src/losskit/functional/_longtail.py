@@ -35,7 +35,7 @@ from .._checks import (
     check_tensor_values,
 )
 from .._reduction import Reduction, finish_avg, zero_excluded
-from .classification import _check_logits, _index_labels, softmax_cross_entropy
+from .classification import _check_logits, _index_labels, _per_class, softmax_cross_entropy
 
 __all__ = [
     "class_balanced_weights",
@@ -287,7 +287,7 @@ def seesaw_loss(
     log_s = torch.zeros_like(z)  # log S_yj, 0 on the target
     if mitigation_exponent > 0:
         log_n = counts.to(work).clamp_min(1.0).log()
-        log_n = log_n.view(1, -1, *([1] * (z.dim() - 2)))
+        log_n = _per_class(log_n, z)
         ratio = log_n - log_n.expand_as(z).gather(1, idx)  # log(n_j / n_y)
         log_s = log_s + mitigation_exponent * ratio.clamp_max(0.0)
     if compensation_exponent > 0:
@@ -356,8 +356,7 @@ def _eqlv2(
     # one_hot tensor moved and converted took three passes over (N, C, *) int64)
     onehot = torch.zeros_like(z, dtype=torch.bool).scatter_(1, safe.unsqueeze(1), True)
     q, r = _eqlv2_weights(pos_grad, neg_grad, ratio_slope, ratio_center, pos_gain, z)
-    shape = (1, num_classes, *([1] * (z.dim() - 2)))
-    w = torch.where(onehot, q.view(shape), r.view(shape))
+    w = torch.where(onehot, _per_class(q, z), _per_class(r, z))
     # sigmoid BCE per class: softplus(-z) for the target, softplus(z) for the others
     bce = TF.softplus(torch.where(onehot, -z, z))
     loss = (w * bce).sum(1)

@@ -856,7 +856,7 @@ def _weighted_ce(
     eps / C sum_c w_c (-log p_c)`` for index targets, ``-sum_c w_c y'_c log p_c`` with
     ``y' = (1 - eps) y + eps / C`` for probabilities."""
     logp = torch.log_softmax(z, 1)
-    w = cw.view(1, -1, *([1] * (z.dim() - 2)))
+    w = _per_class(cw, z)
     num_classes = z.shape[1]
     if labels is None:
         assert probs is not None  # the callers pass labels or probs
@@ -954,7 +954,7 @@ def softmax_cross_entropy(
                                     reduction="none")  # fmt: skip
         counted = None
         if cw is not None:
-            counted = (y.detach() * cw.view(1, -1, *([1] * (z.dim() - 2)))).sum(1)
+            counted = (y.detach() * _per_class(cw, z)).sum(1)
         return finish(fn, loss, reduction, weight=weight, keep=keep, out_dtype=out_dtype,
                       mean_weight=counted)  # fmt: skip
     if target.is_complex() or target.dtype == torch.bool:

@@ -141,7 +141,7 @@ class _SoftmaxCounts(torch.autograd.Function):
             tp = zeros.scatter_add(1, t[:, 0], at[:, 0])
             ones = x.new_ones(()).expand(t[:, 0].shape) if kf is None else kf[:, 0]
             sg = zeros.scatter_add(1, t[:, 0], ones)
-        sp = (p * p).sum(2) if squared else p.sum(2)
+        sp = _spatial_dot(p, p) if squared else p.sum(2)
         if with_ce:
             assert top is not None  # computed with with_ce
             ce = x.amax(1) - x.gather(1, t)[:, 0] - top.log_()  # finite: x is finite here
@@ -511,7 +511,7 @@ def _counts(
         at_label = p.gather(1, t)[:, 0]  # (N, S); already 0 at excluded positions
         tp = zeros.scatter_add(1, t[:, 0], at_label)
         sg = zeros.scatter_add(1, t[:, 0], ones[:, 0])  # g is 0/1, so sum g^2 = sum g
-        sp = (p * p).sum(2) if squared else p.sum(2)
+        sp = _spatial_dot(p, p) if squared else p.sum(2)
         if not per_sample:
             tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
         return tp, sp, sg, _kept_samples(keep, expected, per_sample)
