@@ -99,13 +99,14 @@ def test_compile_fullgraph_equals_eager(spec: LossSpec) -> None:
 
 
 #: entries whose forward or backward is a hand-written autograd function (fused box IoU,
-#: fused focal and quality/varifocal, the margin softmax, chunked row-wise embedding losses)
+#: fused focal and quality/varifocal, the margin softmax, chunked row-wise embedding losses,
+#: the robust losses' value-and-derivative pass)
 #: plus one plain entry per family: AOT autograd traces them with symbolic sizes
 DYNAMIC_AOT = {
     "l1_loss", "focal_loss", "quality_focal_loss", "varifocal_loss", "softmax_cross_entropy",
     "giou_loss", "ciou_loss", "dice_loss", "lovasz_softmax_loss", "hausdorff_dt_loss",
     "batch_triplet_loss", "supcon_loss", "arcface_loss", "adaface_loss", "uniface_loss",
-    "center_loss",
+    "center_loss", "cauchy_loss", "balanced_l1_loss",
     "CrossEntropyLoss",
 }  # fmt: skip
 DYNAMIC = [

@@ -543,7 +543,16 @@ _COMPILED_CASES = [
     ("dice_ce", {"ignore": True}),
     ("dice_ce", {"squared_pred": True, "per_sample": False}),
     ("dice_focal", {"ignore": True}),
+    # the focal term's compiled form: a left-out position as a very negative logit with no
+    # class (gamma 0 too: its loss there is softplus of that logit, exactly 0), class
+    # weights and a balance factor
+    ("dice_focal", {"mask": True, "gamma": 0.0}),
+    ("dice_focal", {"ignore": True, "alpha": 0.25,
+                    "class_weight": torch.tensor([0.5, 1.0, 2.0, 1.5], dtype=torch.float64)}),
+    ("dice_focal", {"mask": True, "alpha": torch.tensor([0.2, 0.4, 0.6, 0.8],
+                                                        dtype=torch.float64).reshape(4, 1, 1)}),
     ("generalized_dice_focal", {}),
+    ("generalized_dice_focal", {"mask": True, "per_sample": False}),
 ]
 
 

@@ -1,8 +1,9 @@
 """The fused path of the Cauchy, Geman-McClure, balanced L1 and Wing losses (CPU, eager): the loss
 and its derivative computed in one forward pass, the textbook formula where it cannot
 overflow and the overflow-safe composable form elsewhere. Each test compares with the
-composable form (``plain``), which the other devices, ``torch.compile`` and second
-derivatives use."""
+composable form (``plain``), which the other devices and second derivatives use; under
+``torch.compile`` a value-and-derivative form safe for every residual runs instead (tested
+against the formulas at the end)."""
 
 from __future__ import annotations
 
@@ -190,3 +191,33 @@ def test_log1p_sq_is_exact_across_its_seam() -> None:
         assert got == pytest.approx(want, rel=1e-15, abs=0.0), v
         assert grad == pytest.approx(2.0 * v / (1.0 + v * v) if abs(v) < 1e100 else 2.0 / v,
                                      rel=1e-15, abs=0.0), v  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["cauchy", "geman_mcclure"])
+def test_compiled_value_and_derivative_pair_is_exact_at_every_scale(name: str, dtype) -> None:
+    """The value-and-derivative forms ``torch.compile`` runs (one select-joined expression
+    each, safe for every residual) against the formulas in 50-digit arithmetic, from 0 and
+    tiny residuals through the seams (``|r| / sqrt 2 = 2^32`` for Cauchy) to residuals whose
+    square overflows: within 4 units in the last place, or below the dtype's smallest normal
+    number where the exact value underflows."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    pair = {"cauchy": R._cauchy_pair, "geman_mcclure": R._geman_mcclure_pair}[name]
+    top = 1e300 if dtype == torch.float64 else 1e38
+    s = 2.0**32 * 2.0**0.5
+    rs = [0.0, 1e-30, -1e-7, 0.3, -1.0, 2.0 / 3.0**0.5, 7.5, -1e3, 6e9, s * (1 - 2**-20), s,
+          -s * (1 + 2**-20), -1e12, 1e19, -2e19, 1e30, top]  # fmt: skip
+    r = torch.tensor(rs, dtype=dtype)
+    loss, deriv = pair(r)
+    info = torch.finfo(dtype)
+    for v, got_l, got_d in zip(r.tolist(), loss.tolist(), deriv.tolist(), strict=True):
+        x = mpmath.mpf(v)
+        if name == "cauchy":
+            want_l, want_d = mpmath.log1p(x * x / 2), x / (1 + x * x / 2)
+        else:
+            want_l, want_d = 2 * x * x / (x * x + 4), 16 * x / (x * x + 4) ** 2
+        for got, want in ((got_l, want_l), (got_d, want_d)):
+            bound = max(4 * info.eps * abs(float(want)), info.tiny)
+            assert abs(got - float(want)) <= bound, (name, dtype, v, got, float(want))

@@ -109,10 +109,10 @@ def _welsch(r: Tensor) -> Tensor:
 
 def _elementwise_scaled(
     fn: str, pred: Tensor, target: Tensor, residual_scale: float, weight: Tensor | None,
-    mask: Tensor | None, reduction: Reduction, rho, fused=None,
+    mask: Tensor | None, reduction: Reduction, rho, fused=None, pair=None,
 ) -> Tensor:  # fmt: skip
     def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
-        return _reduce(_residual_loss(p, t, residual_scale, rho, fused), r)
+        return _reduce(_residual_loss(p, t, residual_scale, rho, fused, pair), r)
 
     return elementwise_loss(fn, pred, target, weight, mask, reduction, kernel)
 
@@ -125,7 +125,9 @@ def _elementwise_scaled(
 # the loss and its derivative together (the textbook formula, in place), and the backward
 # pass only scales the held derivative. The textbook formula is used where it cannot
 # overflow, decided once per call from the residuals' extreme values; otherwise (and on other
-# devices, under ``torch.compile``, and for second derivatives) the safe forms above are used.
+# devices and for second derivatives) the safe forms above are used. Under ``torch.compile``
+# the same split runs through :class:`_FusedTraced` with a value-and-derivative form that is
+# safe for every residual (no data-dependent choice, which would break the graph).
 
 
 def _cauchy_fused(r: Tensor, want: bool) -> tuple[Tensor, Tensor | None] | None:
@@ -146,6 +148,31 @@ def _geman_mcclure_fused(r: Tensor, want: bool) -> tuple[Tensor, Tensor | None] 
     den = q + 4.0
     loss = q.mul_(2.0).div_(den)
     return loss, (r.mul_(16.0).div_(den.square_()) if want else None)
+
+
+def _cauchy_pair(r: Tensor) -> tuple[Tensor, Tensor]:
+    """``log(1 + r^2 / 2)`` and its derivative for every finite ``r``, with one logarithm:
+    with ``s = r / sqrt 2`` and ``u = 1 + s^2``, ``log1p(s^2)`` and ``r / u`` below ``|s| =
+    2^32``; above, ``2 log1p(|s| - 1) = 2 log|s|`` and ``sqrt 2 sign(s) / u`` with ``u = |s|``
+    (``|s| - 1 + 1`` is ``|s|`` exactly: float32 cannot hold the 1, float64 adds it back
+    exactly), equal to either float's resolution (see :data:`_SQ_LARGE`)."""
+    s = r * math.sqrt(0.5)
+    a = s.abs()
+    small = a < _SQ_LARGE
+    x = torch.where(small, s * s, a - 1.0)
+    loss = torch.log1p(x) * torch.where(small, 1.0, 2.0)
+    return loss, torch.where(small, r, math.sqrt(2.0) * s.sign()) / (x + 1.0)
+
+
+def _geman_mcclure_pair(r: Tensor) -> tuple[Tensor, Tensor]:
+    """``2 r^2 / (r^2 + 4)`` and its derivative ``16 r / (r^2 + 4)^2`` for every finite ``r``,
+    with one division: ``w = 4 / (r^2 + 4)``, the loss ``q w / 2`` and the derivative
+    ``(r w) w`` (in this order: ``w^2`` underflows in float32 from ``|r| = 2^32`` on, ``r w``
+    does not). Where ``r^2`` overflows, ``w = 0``: the loss is its bound 2 (the difference,
+    ``8 / r^2``, is far below 2's last bit), the derivative 0 (``16 / |r|^3`` underflows)."""
+    q = r * r
+    w = 4.0 / (q + 4.0)
+    return torch.where(w > 0.0, 0.5 * q * w, 2.0), (r * w) * w
 
 
 def _bounded(r: Tensor, limit: float) -> bool:
@@ -196,6 +223,34 @@ class _Fused(torch.autograd.Function):
         return (gp, -gp, None, None, None) if need_p else (None, gp.neg_(), None, None, None)
 
 
+class _FusedTraced(torch.autograd.Function):
+    """:class:`_Fused` under ``torch.compile``: ``pair(r)`` returns the loss and its
+    derivative for every finite ``r``; the derivative (divided by ``c``) is saved, so the
+    compiler fuses the forward pass into one kernel that writes it and the backward pass into
+    one that scales it. Left to differentiate the select-joined safe forms, the compiler
+    computed every branch's terms twice or recomputed the residual in a second forward loop:
+    per compiled step on ``(4096, 1024)`` (``benchmarks/results-compiled-regression-cpu.md``)
+    Cauchy 16.6 -> 11.8-12.2 ms (kornia's ``log1p(r^2 / 2)``, ``inf`` where ``r^2``
+    overflows: 10.1-12.8), Geman-McClure 8.3 -> 4.6-4.9 (kornia 4.9-5.2), balanced L1 20.9 ->
+    12.6-13.1 (mmdetection's formula 17.6-17.9). The Wing loss stays composable: its saved
+    derivative's division cost more than the recomputation (12.0 against 10.5 ms).
+    ``torch.compile`` takes no second derivatives through a compiled graph, so the backward
+    need not be differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, pred: Tensor, target: Tensor, pair, c: float) -> Tensor:
+        loss, deriv = pair(_scaled(pred - target, c))
+        ctx.save_for_backward(_scaled(deriv, c))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (deriv,) = ctx.saved_tensors
+        gp = grad * deriv
+        return gp, -gp, None, None
+
+
 def _fused_pass(
     pred: Tensor, target: Tensor, plain, fused, c: float, want: bool
 ) -> tuple[Tensor, Tensor | None]:
@@ -217,10 +272,14 @@ def _scaled(d: Tensor, c: float) -> Tensor:
     return d if c == 1.0 else d / c
 
 
-def _residual_loss(p: Tensor, t: Tensor, c: float, plain, fused) -> Tensor:
-    """``plain((p - t) / c)`` element-wise, through :class:`_Fused` on CPU in eager mode (on
-    other devices and under ``torch.compile`` the composable form is as fast or fused)."""
-    if fused is not None and p.device.type == "cpu" and not torch.compiler.is_compiling():
+def _residual_loss(p: Tensor, t: Tensor, c: float, plain, fused, pair=None) -> Tensor:
+    """``plain((p - t) / c)`` element-wise: through :class:`_Fused` on CPU in eager mode,
+    through :class:`_FusedTraced` with ``pair`` under ``torch.compile``, and as the composable
+    form on other devices (as fast there: the GPU's selects and divisions are cheap)."""
+    if torch.compiler.is_compiling():
+        if pair is not None:
+            return _FusedTraced.apply(p, t, pair, c)
+    elif fused is not None and p.device.type == "cpu":
         return _Fused.apply(p, t, plain, fused, c)
     return plain(_scaled(p - t, c))
 
@@ -327,7 +386,7 @@ def cauchy_loss(
         tensor([0.0000, 1.0986])
     """
     return _elementwise_scaled("cauchy_loss", pred, target, residual_scale, weight, mask,
-                               reduction, _cauchy, _cauchy_fused)  # fmt: skip
+                               reduction, _cauchy, _cauchy_fused, _cauchy_pair)  # fmt: skip
 
 
 @checked
@@ -378,7 +437,8 @@ def geman_mcclure_loss(
         tensor([0., 1., 2.])
     """
     return _elementwise_scaled("geman_mcclure_loss", pred, target, residual_scale, weight, mask,
-                               reduction, _geman_mcclure, _geman_mcclure_fused)  # fmt: skip
+                               reduction, _geman_mcclure, _geman_mcclure_fused,
+                               _geman_mcclure_pair)  # fmt: skip
 
 
 @checked
@@ -654,7 +714,7 @@ def balanced_l1_loss(
     plain, fused = _balanced_l1(beta, balance, error_bound)
 
     def kernel(p: Tensor, t: Tensor, r: str) -> Tensor:
-        return _reduce(_residual_loss(p, t, 1.0, plain, fused), r)
+        return _reduce(_residual_loss(p, t, 1.0, plain, fused, lambda x: fused(x, True)), r)
 
     return elementwise_loss("balanced_l1_loss", pred, target, weight, mask, reduction, kernel)
 

@@ -426,7 +426,7 @@ def _plain_target(target: Tensor, lo: float, hi: float, ignore_index: int | None
 def _counts(
     fn: str, pred: Tensor, target: Tensor, *, mode: str, from_logits: bool, per_sample: bool,
     ignore_index: int | None, mask: Tensor | None, squared: bool = False,
-    ce: list[Tensor] | None = None,
+    ce: list[Tensor] | None = None, labels_f: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:  # fmt: skip
     """Validate, activate, exclude and count: ``(TP, |P|, |G|)`` each ``(N, C)`` or ``(C,)``
     (``|P|, |G|`` are sums of squares when ``squared``), in the compute dtype, and with
@@ -435,7 +435,10 @@ def _counts(
 
     ``ce``: a list that receives each sample's summed cross-entropy over its kept positions
     and the count of those positions (two ``(N,)`` tensors) from the same softmax when the
-    fused multiclass path is taken (logits); left empty otherwise."""
+    fused multiclass path is taken (logits); left empty otherwise. ``labels_f``: under
+    ``torch.compile``, multiclass ``target`` already converted to the compute dtype by a
+    caller that reads it again (one conversion the compiler shares; see
+    :func:`losskit.functional._segmentation._float_labels`)."""
     check_floating(fn, "logits", pred)
     check_tensor(fn, "target", target)
     check_same_device(fn, ("logits", pred), ("target", target), ("mask", mask))
@@ -457,7 +460,7 @@ def _counts(
             # on labels != -100 before the softmax of (8, 4, 256, 256): 15.7 ms, 4.0 with
             # float labels). Value checks are skipped while compiling, as everywhere.
             check_integer(fn, "target", target)
-            t = target.reshape(n, 1, size).to(work)
+            t = (target.to(work) if labels_f is None else labels_f).reshape(n, 1, size)
             keep = exclusion(fn, expected, mask=mask, labels=t.view(expected),
                              ignore_index=ignore_index)  # fmt: skip
             k = None if keep is None else keep.expand(expected).reshape(n, 1, size)
