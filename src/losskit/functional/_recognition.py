@@ -61,8 +61,19 @@ __all__ = [
 
 def _safe_pow(base: Tensor, exponent: float | Tensor) -> Tensor:
     """``base^exponent`` for ``base >= 0``: ``0^0 = 1``, and a finite gradient at 0 for every
-    exponent ``>= 0`` (the base is floored at the dtype's tiny)."""
-    return base.clamp_min(torch.finfo(base.dtype).tiny).pow(exponent)
+    exponent ``>= 0`` (the base is floored at the dtype's tiny).
+
+    A tensor exponent is taken as ``exp(exponent log base)``: torch's power of two tensors is
+    a scalar loop on CPU, eager and compiled (1.9 ms of the asymmetric loss's 10.3 ms step at
+    ``(256, 1000)``, forward and backward: 7.8 ms after). Its relative error is about
+    ``|exponent log base|`` units in the last place, under 20 wherever the power is above
+    1e-8 at exponents up to 4. (A hand-written derivative computed in the forward pass, as
+    the focal losses have, measured slower here, 11.2 ms: the asymmetric loss's derivative
+    has three clamp masks and twice the terms of its value.)"""
+    b = base.clamp_min(torch.finfo(base.dtype).tiny)
+    if isinstance(exponent, Tensor):
+        return torch.exp(exponent * b.log())
+    return b.pow(exponent)
 
 
 # --------------------------------------------------------------------------------------------
