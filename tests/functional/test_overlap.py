@@ -315,6 +315,76 @@ def test_probabilities_equal_logits_after_activation() -> None:
     )
 
 
+@pytest.mark.parametrize("c", [4, 20])
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("how", ["none", "ignore", "mask"])
+def test_probability_counts_equal_the_one_hot_sums(c: int, squared: bool, how: str) -> None:
+    """Multiclass counts from probabilities (``from_logits=False``, differentiated by
+    autograd) equal the one-hot sums written out, in value and in the gradient to the
+    probabilities, with positions left out (their probability reaches nothing)."""
+    from losskit.functional.overlap import _counts
+
+    x, y = _multiclass(n=3, c=c, h=4, w=5, seed=51)
+    p = torch.softmax(x, 1)
+    kwargs = leave_out(p, y, how)
+    if how == "ignore":
+        p[0, :, 0, 0] = 0.25  # a probability, not the NaN logit leave_out puts there
+    keep = torch.ones(3, 4, 5, dtype=torch.bool)
+    if how == "ignore":
+        keep = y != 255
+    elif how == "mask":
+        keep = kwargs["mask"]
+    a, b = p.clone().requires_grad_(), p.clone().requires_grad_()
+    tp, sp, sg, _ = _counts("t", a, y, mode="multiclass", from_logits=False, per_sample=True,
+                            ignore_index=kwargs.get("ignore_index"), mask=kwargs.get("mask"),
+                            squared=squared)  # fmt: skip
+    k = keep.unsqueeze(1).to(p.dtype)
+    oh = torch.stack([(y == i) for i in range(c)], 1).to(p.dtype) * k
+    pk = torch.where(keep.unsqueeze(1), b, 0.0)  # the inf left out in "mask" reaches nothing
+    want = ((pk * oh).sum((2, 3)), ((pk * pk) if squared else pk).sum((2, 3)), oh.sum((2, 3)))
+    for got, ref in zip((tp, sp, sg), want, strict=True):
+        torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    w = torch.rand(3, c, generator=gen(52), dtype=p.dtype)
+    (ga,) = torch.autograd.grad(((tp + 2 * sp) * w).sum(), a)
+    (gb,) = torch.autograd.grad(((want[0] + 2 * want[1]) * w).sum(), b)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
+
+
+_PROBABILITY_LOSSES = [
+    ("dice", "multiclass"), ("dice", "multilabel"), ("dice", "binary"),
+    ("generalized_dice", "multiclass"), ("lovasz_softmax", "multiclass"),
+    ("hausdorff_dt", "multiclass"), ("hausdorff_dt", "multilabel"),
+    ("boundary", "multiclass"), ("cl_dice", "multilabel"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "mode"), _PROBABILITY_LOSSES,
+                         ids=[f"{n}-{m}" for n, m in _PROBABILITY_LOSSES])  # fmt: skip
+def test_probabilities_left_out_are_not_checked(name: str, mode: str) -> None:
+    """With ``from_logits=False`` a position the mask leaves out may hold anything (as a
+    left-out logit may): the range check of the probabilities skips it, and the loss equals
+    the one with a valid probability there. A kept value out of range is still refused."""
+    import losskit.functional as F
+
+    fn = getattr(F, f"{name}_loss")
+    x, y = (_multilabel if mode != "multiclass" else _multiclass)(n=2, c=3, h=6, w=6, seed=53)
+    if mode == "binary":
+        x, y = x[:, 0], y[:, 0]
+    p = torch.softmax(x, 1) if mode == "multiclass" else torch.sigmoid(x)
+    keep = torch.ones(p.shape if mode != "multiclass" else y.shape, dtype=torch.bool)
+    keep[1, ..., 2, 3] = False
+    kw = {"mode": mode} if name != "lovasz_softmax" else {}
+    bad = p.clone()
+    bad[1, ..., 2, 3] = 5.0  # out of [0, 1], left out
+    good = p.clone()
+    good[1, ..., 2, 3] = 0.5
+    want = fn(good, y, from_logits=False, mask=keep, **kw)
+    got = fn(bad, y, from_logits=False, mask=keep, **kw)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="values in"):
+        fn(bad, y, from_logits=False, **kw)
+
+
 def test_shapes_per_sample_and_batch_global() -> None:
     x, y = _multiclass(n=3, c=4)
     assert dice_loss(x, y, mode="multiclass", reduction="none").shape == (3, 4)

@@ -69,8 +69,9 @@ def _class_maps(
         c = logits.shape[1]
         keep = exclusion(fn, spatial, mask=mask, labels=target, ignore_index=ignore_index)
         check_labels(fn, target, c, name="target", ignore_index=ignore_index, keep=keep)
-        if not from_logits:
-            check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)")
+        if not from_logits:  # left-out positions hold anything (zeroed below)
+            check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)",
+                              None if keep is None else keep.unsqueeze(1))  # fmt: skip
         k = None if keep is None else keep.unsqueeze(1)
         x = zero_excluded(logits.to(work), k)
         p = torch.softmax(x, 1) if from_logits else x
@@ -89,8 +90,8 @@ def _class_maps(
         keep = exclusion(fn, logits.shape, mask=mask, labels=target, ignore_index=ignore_index)
         check_unit_values(fn, "target", target, " (binary targets; exclude void labels with "
                           "ignore_index or mask)", keep)  # fmt: skip
-        if not from_logits:
-            check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)")
+        if not from_logits:  # left-out positions hold anything (zeroed below)
+            check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)", keep)
         x = zero_excluded(logits.to(work), keep)
         p = torch.sigmoid(x) if from_logits else x
         g = target.to(work) if keep is None else zero_excluded(target.to(work), keep)

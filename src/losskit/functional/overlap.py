@@ -497,8 +497,9 @@ def _counts(
             return tp, sp, sg, _kept_samples(keep, expected, per_sample)
         x = x if keep is None else zero_excluded(x, keep.unsqueeze(1))
         p = torch.softmax(x, dim=1) if from_logits else x
-        if not from_logits:
-            check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
+        if not from_logits:  # left-out positions hold anything (zeroed above)
+            check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)",
+                              None if keep is None else keep.unsqueeze(1))  # fmt: skip
         p = p.reshape(n, num_classes, size)
         t = target.reshape(n, 1, size).long()
         # no one-hot tensor: TP_c = sum of p[label] over the positions labelled c (a gather
@@ -540,8 +541,8 @@ def _counts(
                 and kept_range(g_kept, None, 0.0, 1.0) is not None
             ):
                 check_unit_values(fn, "target", target, hint, keep)  # raises, naming the range
-    if not from_logits:
-        check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)")
+    if not from_logits:  # left-out positions hold anything (zeroed below)
+        check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)", keep)
     n = pred.shape[0]
     c = 1 if mode == "binary" else pred.shape[1]
     shape = (n, c, math.prod(pred.shape[1:]) // max(c, 1))
@@ -1293,8 +1294,9 @@ def lovasz_softmax_loss(
     num_classes = logits.shape[1]
     keep = exclusion(fn, expected, mask=mask, labels=target, ignore_index=ignore_index)
     check_labels(fn, target, num_classes, name="target", ignore_index=ignore_index, keep=keep)
-    if not from_logits:
-        check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)")
+    if not from_logits:  # left-out positions hold anything (zeroed below)
+        check_unit_values(fn, "logits", logits, " (from_logits=False: probabilities)",
+                          None if keep is None else keep.unsqueeze(1))  # fmt: skip
     check_class_vector(fn, "class_weight", class_weight, num_classes)
     work = compute_dtype(logits)
     x = logits.to(work)
