@@ -612,6 +612,13 @@ _COMPILED_CASES = [
     ("generalized_dice", {"ignore": True}),
     ("dice_ce", {"ignore": True}),
     ("dice_ce", {"squared_pred": True, "per_sample": False}),
+    # the cross-entropy term's compiled form (class weights or smoothing): one-hot rows as
+    # probability targets, the mean over the class weights of the positions
+    ("dice_ce", {"ignore": True,
+                 "class_weight": torch.tensor([0.5, 1.0, 2.0, 1.5], dtype=torch.float64)}),
+    ("dice_ce", {"mask": True, "label_smoothing": 0.1}),
+    ("dice_ce", {"ignore": True, "label_smoothing": 0.2, "per_sample": False,
+                 "class_weight": torch.tensor([1.0, 3.0, 0.5, 1.0], dtype=torch.float64)}),
     ("dice_focal", {"ignore": True}),
     # the focal term's compiled form: a left-out position as a very negative logit with no
     # class (gamma 0 too: its loss there is softplus of that logit, exactly 0), class
