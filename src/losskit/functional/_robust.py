@@ -228,8 +228,9 @@ class _FusedTraced(torch.autograd.Function):
     derivative for every finite ``r``; the derivative (divided by ``c``) is saved, so the
     compiler fuses the forward pass into one kernel that writes it and the backward pass into
     one that scales it. Left to differentiate the select-joined safe forms, the compiler
-    computed every branch's terms twice or recomputed the residual in a second forward loop:
-    per compiled step on ``(4096, 1024)`` (``benchmarks/results-compiled-regression-cpu.md``)
+    evaluated every branch in both passes (and a function that saved the residual instead
+    of the derivative was no faster: the compiler moved the derivative into a second forward
+    loop over the inputs). Per compiled step on ``(4096, 1024)`` (``benchmarks/results-compiled-regression-cpu.md``)
     Cauchy 16.6 -> 11.8-12.2 ms (kornia's ``log1p(r^2 / 2)``, ``inf`` where ``r^2``
     overflows: 10.1-12.8), Geman-McClure 8.3 -> 4.6-4.9 (kornia 4.9-5.2), balanced L1 20.9 ->
     12.6-13.1 (mmdetection's formula 17.6-17.9). The Wing loss stays composable: its saved
