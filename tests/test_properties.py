@@ -338,7 +338,8 @@ def test_every_tensor_argument_gradient(spec: LossSpec, n: int, seed: int, r: in
 @examples(2)
 @given(seed=st.integers(0, 2**16))
 def test_double_backward_is_exact(spec: LossSpec, seed: int) -> None:
-    """create_graph=True gives exact second derivatives (over inputs and module state)."""
+    """create_graph=True gives the first-order gradient and exact second derivatives (over
+    inputs and module state)."""
     CASES["double backward"] += 1
     inputs = _inputs(spec, 3, seed=seed)
     state = _state(spec)
@@ -352,8 +353,16 @@ def test_double_backward_is_exact(spec: LossSpec, seed: int) -> None:
             args[i] = x
         return _call(spec, args, xs[len(pos) :], **inputs.kwargs)
 
-    grads = torch.autograd.grad(f(*leaves), leaves, create_graph=True)
+    loss = f(*leaves)
+    grads = torch.autograd.grad(loss, leaves, create_graph=True, retain_graph=True)
     assert any(g.requires_grad for g in grads), f"{spec.name}: gradient without a graph"
+    # the create_graph backward (what gradgradcheck differentiates) must give the first-order
+    # gradient of the same graph: a hand-written backward that switches to another form
+    # under create_graph could otherwise pass gradgradcheck with a wrong but self-consistent
+    # form (one forward pass: a stateful loss moves its state on every call)
+    plain = torch.autograd.grad(loss, leaves)
+    for g_graph, g_plain in zip(grads, plain, strict=True):
+        torch.testing.assert_close(g_graph.detach(), g_plain, rtol=1e-9, atol=1e-12)
     assert torch.autograd.gradgradcheck(f, tuple(leaves), eps=1e-6, atol=1e-4)
 
 

@@ -47,6 +47,7 @@ import math
 import torch
 from torch import Tensor
 
+from ._autograd import partial_inputs
 from ._checks import check_floating, check_last_dim
 
 __all__ = [
@@ -748,8 +749,10 @@ class FusedIoU(torch.autograd.Function):
         none = (None,) * 7
         divisor = ctx.divisor
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the composable formulas on the saved boxes
-            # themselves, so the gradient has a graph (second derivatives are exact)
+            # create_graph=True: differentiate the composable formulas on aliases of the saved
+            # boxes, so the gradient has a graph (second derivatives are exact) and each is a
+            # partial derivative (partial_inputs: a target computed from the prediction)
+            p, t = partial_inputs(p, t)
             sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
                                  power=power, shape_exponent=shape_exponent)  # fmt: skip
             loss = 1.0 - sim

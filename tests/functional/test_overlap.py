@@ -350,6 +350,30 @@ def test_probability_counts_equal_the_one_hot_sums(c: int, squared: bool, how: s
     torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("squared", [False, True])
+def test_probability_counts_second_derivatives(squared: bool) -> None:
+    """The multiclass counts from probabilities have a hand-written backward; under
+    ``create_graph=True`` it differentiates the one-hot sums, so second derivatives hold
+    (gradgradcheck, float64, with a position left out)."""
+    g = gen(54)
+    p = torch.softmax(torch.randn(2, 3, 3, 4, generator=g, dtype=torch.float64), 1)
+    y = torch.randint(0, 3, (2, 3, 4), generator=g)
+    y[0, 0, 0] = 255
+    p.requires_grad_()
+    assert torch.autograd.gradgradcheck(
+        lambda q: dice_loss(q, y, mode="multiclass", from_logits=False, squared_pred=squared,
+                            ignore_index=255, reduction="sum"), (p,))  # fmt: skip
+    assert torch.autograd.gradcheck(
+        lambda q: dice_loss(q, y, mode="multiclass", from_logits=False, squared_pred=squared,
+                            ignore_index=255, reduction="sum"), (p,))  # fmt: skip
+    # the create_graph backward (what gradgradcheck differentiates) gives the first-order one
+    loss = dice_loss(p, y, mode="multiclass", from_logits=False, squared_pred=squared,
+                     ignore_index=255, reduction="sum")  # fmt: skip
+    (with_graph,) = torch.autograd.grad(loss, p, create_graph=True, retain_graph=True)
+    (plain,) = torch.autograd.grad(loss, p)
+    torch.testing.assert_close(with_graph, plain, rtol=1e-12, atol=1e-12)
+
+
 _PROBABILITY_LOSSES = [
     ("dice", "multiclass"), ("dice", "multilabel"), ("dice", "binary"),
     ("generalized_dice", "multiclass"), ("lovasz_softmax", "multiclass"),

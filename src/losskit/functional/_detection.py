@@ -23,6 +23,7 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import partial_inputs
 from .._checks import (
     AvgFactor,
     FocalAlpha,
@@ -337,7 +338,9 @@ class _ModulatedBCE(torch.autograd.Function):
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         none = (None,) * 6
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the plain formula on the saved inputs
+            # create_graph=True: differentiate the plain formula on aliases of the saved
+            # inputs (partial derivatives: partial_inputs)
+            x, y = partial_inputs(x, y)
             if kind == "gaussian":
                 loss = _gaussian_plain(TF.softplus(-x), TF.softplus(x), y, gamma, beta)
             elif kind == "quality":

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from .._autograd import partial_inputs
 from .._checks import (
     check_floating,
     check_integer,
@@ -606,8 +607,8 @@ class _FusedBlocks(torch.autograd.Function):
         nones = (None,) * 10
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the plain formulas, so the gradient has a graph
-            # (fresh views: q and r may be one tensor, whose two roles get a gradient each)
-            qv, rv = q.view_as(q), r.view_as(r)
+            # (partial_inputs: q and r may be one tensor, whose two roles get a gradient each)
+            qv, rv = partial_inputs(q, r)
             total, _ = row_fn(qv, rv, 0, yq, yr, kq, kr, same_set, ps, ns, *hyper)
             wanted = [t for t, n in ((qv, need_q), (rv, need_r)) if n]
             grads = iter(torch.autograd.grad(total, wanted, g_total, create_graph=True,

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._autograd import partial_inputs
+
 #: block of classes for the dense path's passes (keeps each block in cache)
 DENSE_BLOCK = 2048
 
@@ -351,6 +353,9 @@ class _MarginCE(torch.autograd.Function):
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the plain formulas, so the gradient has a graph
             needs = (need_x, need_w, need_b, need_a, need_bb)
+            # partial derivatives (partial_inputs): CurricularFace's a is computed from xt
+            xt, weight = partial_inputs(xt, weight)
+            bias, mod_a, mod_b = partial_inputs(bias, mod_a, mod_b)
             leaves = (xt, weight, bias, mod_a, mod_b)
             wanted = [t for t, n in zip(leaves, needs, strict=True) if n]
             mod = None
@@ -527,6 +532,7 @@ class _UnifiedCE(torch.autograd.Function):
         none5 = (None,) * 5
         if torch.is_grad_enabled():
             needs = (need_x, need_w, need_b)
+            xt, weight, threshold = partial_inputs(xt, weight, threshold)
             wanted = [t for t, n in zip((xt, weight, threshold), needs, strict=True) if n]
             outs = _plain_unified(xt, weight, threshold, labels, normalize, eps)
             pairs = [(o, g) for o, g in zip(outs, (g_total, g_zt), strict=True) if o.requires_grad]

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import partial_inputs
 from .._checks import (
     Mask,
     NonNegative,
@@ -208,7 +209,9 @@ class _Fused(torch.autograd.Function):
         plain, fused, c = ctx.fns
         need_p, need_t = ctx.needs_input_grad[:2]
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the composable form on the saved inputs
+            # create_graph=True: differentiate the composable form on aliases of the saved
+            # inputs (partial derivatives: partial_inputs)
+            pred, target = partial_inputs(pred, target)
             loss = plain(_scaled(pred - target, c))
             wanted = [t for t, n in ((pred, need_p), (target, need_t)) if n]
             it = iter(torch.autograd.grad(loss, wanted, grad, create_graph=True))

@@ -31,6 +31,7 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import partial_inputs
 from .._checks import (
     AvgFactor,
     ClassAlpha,
@@ -668,8 +669,9 @@ class _SigmoidFocal(torch.autograd.Function):
         alpha = alpha_t if alpha_t is not None else ctx.alpha
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the plain formula on the saved inputs
-            # themselves, so the gradient's graph reaches them (second derivatives exact)
+            # create_graph=True: differentiate the plain formula on aliases of the saved
+            # inputs, whose graph reaches them (second derivatives exact; partial_inputs)
+            x, y = partial_inputs(x, y)
             loss = _focal_plain(x, y, alpha, ctx.gamma)
             wanted = [t for t, n in ((x, need_x), (y, need_y)) if n]
             grads = torch.autograd.grad(loss, wanted, grad_out.expand_as(loss), create_graph=True)

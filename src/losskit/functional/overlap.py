@@ -248,6 +248,60 @@ def _softmax_counts_classwise(
     return at, tp, sg, tf, one
 
 
+class _LabelCounts(torch.autograd.Function):
+    """``(TP, |P|, |G|)`` ``(N, C)`` of probabilities ``p`` ``(N, C, S)`` against class
+    labels ``t`` ``(N, 1, S)`` (``kf``: the ``(N, 1, S)`` keep factor weighing ``|G|``, or
+    None; ``p`` is 0 where left out), the multiclass counts of ``from_logits=False``.
+
+    Forward: one class at a time, as :func:`_softmax_counts_classwise` (the 0/1 factor
+    ``[t = c]`` from the labels as floats, ``TP_c`` its batched dot product with ``p_c``).
+    Backward, written by hand class by class into one ``(N, C, S)`` tensor: ``dL/dp_c =
+    g_|P|,c (or 2 p_c g_|P|,c when squared) + [t = c] g_TP,c``. The gather and two
+    scatter-adds this replaces cost most in autograd's backward (a zero ``(N, C, S)`` tensor,
+    a scatter, then the sum of that gradient and the ``|P|`` one): 9 ms of a 16 ms step on
+    ``(8, 4, 256, 256)``. Under ``create_graph=True`` the backward differentiates the
+    one-hot sums, so second derivatives are exact."""
+
+    @staticmethod
+    def forward(ctx, p: Tensor, t: Tensor, kf: Tensor | None, squared: bool):
+        n, c, _ = p.shape
+        tf = t.to(p.dtype)  # exact below 2^24; a label above matches no class here either
+        one = torch.empty_like(tf)
+        tp, sg = p.new_empty(n, c), p.new_empty(n, c)
+        weight = None if kf is None else kf.transpose(1, 2)  # (N, S, 1)
+        for k in range(c):
+            torch.eq(tf, k, out=one)
+            tp[:, k] = torch.bmm(p[:, k : k + 1], one.transpose(1, 2)).view(n)
+            sg[:, k] = one.sum((1, 2)) if weight is None else torch.bmm(one, weight).view(n)
+        sp = _spatial_dot(p, p) if squared else p.sum(2)
+        ctx.save_for_backward(p, tf)
+        ctx.squared = squared
+        ctx.mark_non_differentiable(sg)
+        return tp, sp, sg
+
+    @staticmethod
+    def backward(ctx, g_tp: Tensor, g_sp: Tensor, _g_sg: Tensor):
+        p, tf = ctx.saved_tensors
+        n, c, _ = p.shape
+        if torch.is_grad_enabled():  # create_graph=True: the one-hot sums, differentiated
+            g = float_onehot(tf, c)
+            tp, sp = (p * g).sum(2), (p * p if ctx.squared else p).sum(2)
+            (gp,) = torch.autograd.grad((tp, sp), p, (g_tp, g_sp), create_graph=True)
+            return gp, None, None, None
+        grad = torch.empty_like(p)
+        one = torch.empty_like(tf)
+        for k in range(c):
+            torch.eq(tf, k, out=one)
+            gk = grad[:, k : k + 1]
+            gs = g_sp[:, k].view(n, 1, 1)
+            if ctx.squared:
+                torch.mul(p[:, k : k + 1], gs * 2.0, out=gk)
+            else:
+                gk.copy_(gs.expand_as(gk))
+            gk.addcmul_(one, g_tp[:, k].view(n, 1, 1))
+        return grad, None, None, None
+
+
 def _softmax_counts_grad_classwise(
     p: Tensor, t: Tensor, base: Tensor, r: Tensor, gt: Tensor, gce: Tensor | None,
     keep: Tensor | None, tf: Tensor | None = None, bufs: tuple[Tensor, Tensor] | None = None,
@@ -501,21 +555,25 @@ def _counts(
             check_unit_values(fn, "logits", pred, " (from_logits=False: probabilities)",
                               None if keep is None else keep.unsqueeze(1))  # fmt: skip
         p = p.reshape(n, num_classes, size)
-        t = target.reshape(n, 1, size).long()
-        # no one-hot tensor: TP_c = sum of p[label] over the positions labelled c (a gather
-        # and a scatter-add), |G|_c = the count of those positions
-        if keep is not None:
-            k = keep.expand(expected).reshape(n, 1, size)
-            t = torch.where(k, t, torch.zeros_like(t))
-            ones = k.to(work)
+        k = None if keep is None else keep.expand(expected).reshape(n, 1, size)
+        if k is not None:
             p = zero_excluded(p, k)
+        if num_classes <= _CLASSWISE_UP_TO and p.numel():
+            # one class at a time (a label left out, or out of range there, is no class)
+            tp, sp, sg = _LabelCounts.apply(p, target.reshape(n, 1, size),
+                                            None if k is None else k.to(work), squared)  # fmt: skip
         else:
-            ones = torch.ones(n, 1, size, dtype=work, device=p.device)
-        zeros = torch.zeros(n, num_classes, dtype=work, device=p.device)
-        at_label = p.gather(1, t)[:, 0]  # (N, S); already 0 at excluded positions
-        tp = zeros.scatter_add(1, t[:, 0], at_label)
-        sg = zeros.scatter_add(1, t[:, 0], ones[:, 0])  # g is 0/1, so sum g^2 = sum g
-        sp = _spatial_dot(p, p) if squared else p.sum(2)
+            # no one-hot tensor: TP_c = sum of p[label] over the positions labelled c (a
+            # gather and a scatter-add), |G|_c = the count of those positions
+            t = target.reshape(n, 1, size).long()
+            if k is not None:
+                t = torch.where(k, t, torch.zeros_like(t))
+            ones = torch.ones(n, 1, size, dtype=work, device=p.device) if k is None else k.to(work)
+            zeros = torch.zeros(n, num_classes, dtype=work, device=p.device)
+            at_label = p.gather(1, t)[:, 0]  # (N, S); already 0 at excluded positions
+            tp = zeros.scatter_add(1, t[:, 0], at_label)
+            sg = zeros.scatter_add(1, t[:, 0], ones[:, 0])  # g is 0/1, so sum g^2 = sum g
+            sp = _spatial_dot(p, p) if squared else p.sum(2)
         if not per_sample:
             tp, sp, sg = tp.sum(0), sp.sum(0), sg.sum(0)
         return tp, sp, sg, _kept_samples(keep, expected, per_sample)
