@@ -80,6 +80,7 @@ def test_function_equals_module(spec: LossSpec, device: str) -> None:
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_compile_fullgraph_equals_eager(spec: LossSpec) -> None:
+    """torch.compile(fullgraph=True) gives the eager value and gradients."""
     torch._dynamo.reset()
     inputs = _make(spec, 5, dtype=torch.float32)
     module = _module(spec, spec.default_reduction, dtype=torch.float32)
@@ -93,7 +94,21 @@ def test_compile_fullgraph_equals_eager(spec: LossSpec) -> None:
 
     counters.clear()
     compiled = torch.compile(f, backend="aot_eager", fullgraph=spec.fullgraph)
-    torch.testing.assert_close(compiled(*inputs.args), f(*inputs.args))
+    # values and the gradients of every differentiable input: the compiled forms (float
+    # labels, saved derivatives, fused selects) must differentiate like the eager ones
+    outs, grads = [], []
+    for fn in (compiled, f):
+        args = [
+            a.detach().clone().requires_grad_(i in spec.grad_args) if a.is_floating_point() else a
+            for i, a in enumerate(inputs.args)
+        ]
+        out = fn(*args)
+        wanted = [args[i] for i in spec.grad_args]
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.sum(), wanted) if wanted else ())
+    torch.testing.assert_close(outs[0], outs[1])
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want)
     # dynamo really captured a graph (a delegated torch loss with graph breaks may run eagerly)
     assert counters["stats"]["unique_graphs"] >= 1 or not spec.fullgraph
 
