@@ -149,10 +149,12 @@ def _pixel(
             if keep is not None:
                 count = count * keep_factor(keep, count.dtype)
         else:
-            onehot = torch.nn.functional.one_hot(labels, logits.shape[1]).movedim(-1, 1)
+            # the 0/1 target in the logits' layout and dtype directly: one scatter (an int64
+            # one_hot tensor, moved and converted, was three passes and a permuted target)
+            onehot = torch.zeros_like(logits).scatter_(1, labels.unsqueeze(1), 1.0)
             k = None if keep is None else keep.unsqueeze(1).expand(logits.shape)
-            loss = focal_loss(logits, onehot.to(logits.dtype), alpha=alpha, gamma=gamma,
-                              mask=k, reduction="none")  # fmt: skip
+            loss = focal_loss(logits, onehot, alpha=alpha, gamma=gamma, mask=k,
+                              reduction="none")  # fmt: skip
             count = _channel_weights(logits, class_weight, loss.dtype, k)
             loss = loss * count if class_weight is not None else loss
     else:

@@ -217,11 +217,12 @@ _CLASSWISE_UP_TO = 16
 
 
 def _softmax_counts_classwise(
-    p: Tensor, t: Tensor, kf: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    p: Tensor, t: Tensor, kf: Tensor | None, with_at: bool = True
+) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
     """:class:`_SoftmaxCounts`'s counts one class at a time: ``(a, TP, |G|, t_f, one)`` with
     ``a`` ``(N, 1, S)`` the probability at the label, ``TP`` and ``|G|`` ``(N, C)``, ``t_f``
-    the labels as floats and ``one`` an ``(N, 1, S)`` work buffer (both kept for the backward).
+    the labels as floats and ``one`` an ``(N, 1, S)`` work buffer (both kept for the backward);
+    ``a`` is None without ``with_at`` (:class:`_LabelCounts`, which needs no ``a``).
 
     Per class ``c`` the 0/1 label factor ``[t = c]`` (a float comparison into a float
     buffer, reused from class to class), ``TP_c`` its dot product with ``p_c``, ``|G|_c`` its
@@ -235,7 +236,7 @@ def _softmax_counts_classwise(
     # 5x as fast as an int64 one here
     tf = t.to(p.dtype)
     one = torch.empty_like(tf)
-    at = torch.zeros_like(tf)
+    at = torch.zeros_like(tf) if with_at else None
     tp = p.new_empty(n, c)
     sg = p.new_empty(n, c)
     weight = None if kf is None else kf.transpose(1, 2)  # (N, S, 1)
@@ -244,7 +245,8 @@ def _softmax_counts_classwise(
         pk = p[:, k : k + 1]
         tp[:, k] = torch.bmm(pk, one.transpose(1, 2)).view(n)
         sg[:, k] = one.sum((1, 2)) if weight is None else torch.bmm(one, weight).view(n)
-        at.addcmul_(pk, one)
+        if at is not None:
+            at.addcmul_(pk, one)
     return at, tp, sg, tf, one
 
 
@@ -253,8 +255,8 @@ class _LabelCounts(torch.autograd.Function):
     labels ``t`` ``(N, 1, S)`` (``kf``: the ``(N, 1, S)`` keep factor weighing ``|G|``, or
     None; ``p`` is 0 where left out), the multiclass counts of ``from_logits=False``.
 
-    Forward: one class at a time, as :func:`_softmax_counts_classwise` (the 0/1 factor
-    ``[t = c]`` from the labels as floats, ``TP_c`` its batched dot product with ``p_c``).
+    Forward: one class at a time, :func:`_softmax_counts_classwise` (the 0/1 factor ``[t =
+    c]`` from the labels as floats, ``TP_c`` its batched dot product with ``p_c``).
     Backward, written by hand class by class into one ``(N, C, S)`` tensor: ``dL/dp_c =
     g_|P|,c (or 2 p_c g_|P|,c when squared) + [t = c] g_TP,c``. The gather and two
     scatter-adds this replaces cost most in autograd's backward (a zero ``(N, C, S)`` tensor,
@@ -264,15 +266,7 @@ class _LabelCounts(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, p: Tensor, t: Tensor, kf: Tensor | None, squared: bool):
-        n, c, _ = p.shape
-        tf = t.to(p.dtype)  # exact below 2^24; a label above matches no class here either
-        one = torch.empty_like(tf)
-        tp, sg = p.new_empty(n, c), p.new_empty(n, c)
-        weight = None if kf is None else kf.transpose(1, 2)  # (N, S, 1)
-        for k in range(c):
-            torch.eq(tf, k, out=one)
-            tp[:, k] = torch.bmm(p[:, k : k + 1], one.transpose(1, 2)).view(n)
-            sg[:, k] = one.sum((1, 2)) if weight is None else torch.bmm(one, weight).view(n)
+        _, tp, sg, tf, _ = _softmax_counts_classwise(p, t, kf, with_at=False)
         sp = _spatial_dot(p, p) if squared else p.sum(2)
         ctx.save_for_backward(p, tf)
         ctx.squared = squared
