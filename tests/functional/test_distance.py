@@ -123,13 +123,23 @@ def test_norms_are_overflow_and_underflow_safe(scale: float) -> None:
         assert euclidean_distance(a, zero, squared=True)[0].item() == math.inf
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+#: the row scales of the compiled-norm test: the middle, near the top of the dtype's range
+#: (the plain sum of squares overflows), small (it underflows), at the bottom of the normal
+#: numbers and subnormal; each row is (3, 4, 0) times the scale, exact in every one
+_EDGE_SCALES = {
+    torch.float32: (1.0, 1e30, 1e37, 1e-30, 2.0**-126, 2.0**-147),
+    torch.bfloat16: (1.0, 1e30, 1e-30),
+    torch.float64: (1.0, 1e200, 1e307, 1e-200, 2.0**-1022, 2.0**-1072),
+}
+
+
+@pytest.mark.parametrize("dtype", list(_EDGE_SCALES))
 def test_compiled_norm_is_safe_and_equals_eager(dtype: torch.dtype) -> None:
-    # compiled on CPU a float32 (or half) norm sums its squares in float64 (one pass), a
-    # float64 one takes the scaled form: both finite at 1e30, 1e-30 and a zero row, in value
-    # and gradient, and equal to the eager norm
+    # compiled on CPU a norm takes three sums of squares in one pass (plain, scaled down,
+    # scaled up by powers of two) and keeps the one in range, row by row: exact from the top
+    # of the range to the subnormals, in value and gradient, and equal to the eager norm
     torch._dynamo.reset()
-    scales = (1.0, 1e30, 1e-30)
+    scales = _EDGE_SCALES[dtype]
     rows = [torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64) * s for s in scales]
     a = torch.stack([*rows, torch.zeros(3, dtype=torch.float64)]).to(dtype)
     compiled = torch.compile(lambda t: safe_norm(t, 1), backend="aot_eager", fullgraph=True)
@@ -144,8 +154,23 @@ def test_compiled_norm_is_safe_and_equals_eager(dtype: torch.dtype) -> None:
     torch.testing.assert_close(nc, ne)
     torch.testing.assert_close(gc, ge)
     want = torch.tensor([5.0 * s for s in scales] + [0.0], dtype=torch.float64).to(dtype)
-    torch.testing.assert_close(nc, want)
+    if dtype == torch.bfloat16:  # (3, 4) s is rounded to bfloat16 first
+        torch.testing.assert_close(nc, want)
+    else:
+        torch.testing.assert_close(nc, want, atol=0.0, rtol=0.0)
+    unit = torch.tensor([0.6, 0.8, 0.0], dtype=dtype).expand(len(scales), 3)
+    torch.testing.assert_close(gc[:-1], unit)  # the direction, at every scale
     assert (gc[-1] == 0).all()  # the zero row: gradient 0, not NaN
+
+
+def test_ranged_norm_backward_is_differentiable() -> None:
+    # the compiled path's norm (its backward g x / n written by hand): first and second
+    # derivatives against finite differences, in float64
+    from losskit.functional.distance import _RangedNorm
+
+    x = torch.randn(3, 5, generator=gen(7), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: _RangedNorm.apply(t, 1), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: _RangedNorm.apply(t, 1), (x,))
 
 
 def test_gradcheck() -> None:
