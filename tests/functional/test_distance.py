@@ -163,14 +163,15 @@ def test_compiled_norm_is_safe_and_equals_eager(dtype: torch.dtype) -> None:
     assert (gc[-1] == 0).all()  # the zero row: gradient 0, not NaN
 
 
-def test_ranged_norm_backward_is_differentiable() -> None:
-    # the compiled path's norm (its backward g x / n written by hand): first and second
-    # derivatives against finite differences, in float64
-    from losskit.functional.distance import _RangedNorm
+@pytest.mark.parametrize("plain", [True, False])
+def test_cpu_norm_backward_is_differentiable(plain: bool) -> None:
+    # the CPU norm, plain and ranged (its backward g x / n written by hand): first and
+    # second derivatives against finite differences, in float64
+    from losskit.functional.distance import _CpuNorm
 
     x = torch.randn(3, 5, generator=gen(7), dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: _RangedNorm.apply(t, 1), (x,))
-    assert torch.autograd.gradgradcheck(lambda t: _RangedNorm.apply(t, 1), (x,))
+    assert torch.autograd.gradcheck(lambda t: _CpuNorm.apply(t, 1, plain), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: _CpuNorm.apply(t, 1, plain), (x,))
 
 
 def test_gradcheck() -> None:

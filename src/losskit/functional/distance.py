@@ -64,10 +64,10 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     result lies safely inside the dtype's range (reading the ``(N,)`` result costs no device
     sync there). Otherwise on CPU, and always under ``torch.compile`` there, three sums of
     squares in one pass (plain, and scaled by ``2^-80`` and ``2^100`` in float32, exact
-    powers of two) give the norm from the one in range, row by row, with the gradient
-    ``x / ||x||`` written out (exact down to subnormal vectors). On an accelerator ``x`` is
-    divided by its largest magnitude ``s`` (detached) and the norm multiplied back:
-    ``s ||x / s||``. Every form is 0 with a zero gradient at ``x = 0``.
+    powers of two) give the norm from the one in range, row by row. On CPU the gradient
+    ``x / ||x||`` is written out (one pass; exact down to subnormal vectors). On an
+    accelerator ``x`` is divided by its largest magnitude ``s`` (detached) and the norm
+    multiplied back: ``s ||x / s||``. Every form is 0 with a zero gradient at ``x = 0``.
 
     Args:
         x: a floating tensor.
@@ -82,23 +82,19 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
         >>> safe_norm(torch.tensor([3e30, 4e30]))  # float32: x * x alone overflows
         tensor(5.0000e+30)
     """
-    if x.device.type == "cpu" and x.numel() and not torch.compiler.is_compiling():
-        n = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
-        # above sqrt(tiny) * 1e4 no square that matters has underflowed; below inf nothing
-        # has overflowed; a zero row (whose plain gradient is NaN) takes the ranged form
-        low = math.sqrt(torch.finfo(x.dtype).tiny) * 1e4
-        if bool(((n > low) & (n < math.inf)).all()):
-            return n if keepdim else n.squeeze(dim)
     if x.device.type == "cpu":
-        work = x if x.dtype in _RANGE_EXPONENTS else x.float()
-        n = _RangedNorm.apply(work, dim).to(x.dtype)
+        plain = x.numel() > 0 and not torch.compiler.is_compiling()
+        if x.dtype in _RANGE_EXPONENTS:
+            n = _CpuNorm.apply(x, dim, plain)
+        else:
+            n = _CpuNorm.apply(x.float(), dim, plain).to(x.dtype)
         return n if keepdim else n.squeeze(dim)
     s = _scale(x, dim)
     n = safe_sqrt((x / s).square().sum(dim, keepdim=True)) * s
     return n if keepdim else n.squeeze(dim)
 
 
-#: ``(down, floor, up, low)`` of :class:`_RangedNorm` per dtype. The squares of
+#: ``(down, floor, up, low)`` of :class:`_CpuNorm`'s ranged form per dtype. The squares of
 #: ``max(|x|, 2^floor) 2^down`` neither overflow (float32: ``|x| <= 2^128`` gives squares
 #: ``<= 2^96``, and ``2^31`` of them sum below ``2^128``) nor fall below the normal numbers
 #: (``2^-80``: a subnormal result costs the CPU a microcode assist, and without the floor
@@ -111,24 +107,40 @@ def safe_norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
 _RANGE_EXPONENTS = {torch.float32: (-80, 40, 100, -100), torch.float64: (-540, 300, 600, -900)}
 
 
-class _RangedNorm(torch.autograd.Function):
-    """``||x||_2`` along ``dim`` (kept) from three sums of squares in one pass: of ``x``, of
-    ``max(|x|, 2^floor) 2^down`` and of ``x 2^up`` (scalings by powers of two, exact; see
-    :data:`_RANGE_EXPONENTS`); the plain sum where it is finite and at least ``2^low`` (no
-    square that matters has underflowed), the scaled-down one where it overflowed, the
-    scaled-up one below. Its backward pass is ``g x / n`` (0 for a zero vector), itself
-    differentiable.
+class _CpuNorm(torch.autograd.Function):
+    """``||x||_2`` along ``dim`` (kept) on CPU, with the gradient ``g x / n`` written out.
 
-    On CPU it replaced two forms: the scaled form ``s ||x / s||`` (two passes, and a gradient
-    through ``s x / ||x||``, which is subnormal for a subnormal ``x`` and loses the
-    direction's digits: ``(0.5625, 0.75)`` for ``(3, 4) 2^-147``, where ``(0.6, 0.8)`` is
+    ``forward(x, dim, plain)``: with ``plain`` (eager), the plain norm first, kept when every
+    result lies safely inside the dtype's range (above ``sqrt(tiny) 1e4`` no square that
+    matters has underflowed; below ``inf`` none has overflowed; reading the ``(N,)`` result
+    costs no device sync on CPU); otherwise, and always under ``torch.compile``, three sums of
+    squares in one pass: of ``x``, of ``max(|x|, 2^floor) 2^down`` and of ``x 2^up``
+    (scalings by powers of two, exact; see :data:`_RANGE_EXPONENTS`), the plain sum where it
+    is finite and at least ``2^low``, the scaled-down one where it overflowed, the scaled-up
+    one below.
+
+    The backward pass is ``x (g / n)`` after the plain norm (one pass over ``x``; torch's own
+    norm backward takes several, and was two thirds of an eager triplet-loss step) and
+    ``(x / n) g`` after the ranged one (``g / n`` could overflow for a subnormal ``n``; 0 for
+    a zero vector), itself differentiable.
+
+    The ranged form replaced two others on CPU: the scaled form ``s ||x / s||`` (two passes,
+    and a gradient through ``s x / ||x||``, which is subnormal for a subnormal ``x`` and loses
+    the direction's digits: ``(0.5625, 0.75)`` for ``(3, 4) 2^-147``, where ``(0.6, 0.8)`` is
     exact) and, compiled, a float32 sum of squares in float64 (no wider type exists for a
     float64 norm). In whole compiled steps (triplet, contrastive and ring losses) the three
     forms measured alike, within this machine's noise.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, dim: int) -> Tensor:
+    def forward(ctx, x: Tensor, dim: int, plain: bool) -> Tensor:
+        if plain:
+            n = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
+            low = math.sqrt(torch.finfo(x.dtype).tiny) * 1e4
+            if bool(((n > low) & (n < math.inf)).all()):
+                ctx.save_for_backward(x, n)
+                ctx.plain = True
+                return n
         down, floor, up, low = _RANGE_EXPONENTS[x.dtype]
         s = x.square().sum(dim, keepdim=True)
         big = x.abs().clamp_min(2.0**floor).mul(2.0**down).square().sum(dim, keepdim=True)
@@ -136,12 +148,15 @@ class _RangedNorm(torch.autograd.Function):
         small = (x * 2.0**up).square().sum(dim, keepdim=True).sqrt() * 2.0**-up
         n = torch.where(s >= 2.0**low, torch.where(s < math.inf, s.sqrt(), big), small)
         ctx.save_for_backward(x, n)
+        ctx.plain = False
         return n
 
     @staticmethod
-    def backward(ctx, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx, g: Tensor) -> tuple[Tensor, None, None]:
         x, n = ctx.saved_tensors
-        return x / torch.where(n > 0, n, torch.ones_like(n)) * g, None
+        if ctx.plain:  # n > sqrt(tiny) 1e4: g / n is finite
+            return x * (g / n), None, None
+        return x / torch.where(n > 0, n, torch.ones_like(n)) * g, None, None
 
 
 def normalize(x: Tensor, dim: int = -1, *, eps: Positive = 1e-12) -> Tensor:
