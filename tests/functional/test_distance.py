@@ -174,6 +174,56 @@ def test_cpu_norm_backward_is_differentiable(plain: bool) -> None:
     assert torch.autograd.gradgradcheck(lambda t: _CpuNorm.apply(t, 1, plain), (x,))
 
 
+@pytest.mark.parametrize("self_distance", [True, False])
+def test_pairwise_backward_equals_the_plain_form(self_distance: bool) -> None:
+    # the hand-written backward pass of the pairwise distances against autograd through the
+    # plain formula, in float64, with a repeated row (a zero distance: gradient 0 there)
+    from losskit.functional.distance import _pairwise_plain
+
+    g = gen(11)
+    a0 = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    a0[3] = a0[1]
+    b0 = a0 if self_distance else torch.randn(5, 4, generator=g, dtype=torch.float64)
+    b0 = b0.clone()
+    if not self_distance:
+        b0[2] = a0[0]
+    up = torch.randn(6, 6 if self_distance else 5, generator=g, dtype=torch.float64)
+
+    def ours(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return pairwise_euclidean_distance(a, None if self_distance else b)
+
+    def plain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return _pairwise_plain(a, a if self_distance else b, self_distance, False)
+
+    grads = []
+    for f in (ours, plain):
+        a, b = a0.clone().requires_grad_(), b0.clone().requires_grad_()
+        d = f(a, b)
+        grads.append((d, torch.autograd.grad(d, [a] if self_distance else [a, b], up)))
+    (d1, g1), (d2, g2) = grads
+    torch.testing.assert_close(d1, d2, rtol=1e-12, atol=1e-12)
+    for x, y in zip(g1, g2, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
+def test_pairwise_gradient_is_exact_for_subnormal_rows() -> None:
+    # the scaled form's gradient passed through G s, subnormal here: (0.5625, 0.75)
+    a = (torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float64) * 2.0**-147).float()
+    a.requires_grad_()
+    (g,) = torch.autograd.grad(pairwise_euclidean_distance(a)[0, 1], a)
+    torch.testing.assert_close(g, torch.tensor([[0.6, 0.8], [-0.6, -0.8]]), rtol=0.0, atol=0.0)
+
+
+def test_pairwise_second_derivatives() -> None:
+    # create_graph=True differentiates the plain form: second derivatives against finite
+    # differences, for two inputs and for one input in both roles
+    g = gen(12)
+    a = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x, y: pairwise_euclidean_distance(x, y), (a, b))
+    assert torch.autograd.gradgradcheck(lambda x: pairwise_euclidean_distance(x), (a,))
+
+
 def test_gradcheck() -> None:
     g = gen(4)
     a = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
