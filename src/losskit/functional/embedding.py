@@ -288,11 +288,13 @@ def _batch_contrastive_shares(
 
 class _BatchContrastive(torch.autograd.Function):
     """:func:`_batch_contrastive_shares` with the euclidean distance, its backward pass
-    written by hand: the forward pass keeps ``K_ij = (d share_i / d d_ij) / d_ij`` (0 where
-    ``d_ij = 0``, as ``safe_sqrt``'s gradient), and since ``d d_ij / d x_i = (x_i - x_j) /
-    d_ij``, the gradient for per-sample gradients ``g`` is, with ``W = diag(g) K``,
-    ``diag(W 1 + W^T 1) x - (W + W^T) x``: one matrix product and a few passes over ``B x B``
-    where autograd through the plain formulas makes some twenty. Under
+    written by hand: the forward pass keeps ``K_ij = (d share_i / d d_ij) / d'_ij`` (0 where
+    ``d'_ij = 0``, as ``safe_sqrt``'s gradient) with ``d' = d / s`` and ``a = x / s`` the
+    distances and rows scaled by the largest magnitude ``s``, and since ``d d_ij / d x_i =
+    (a_i - a_j) / d'_ij``, the gradient for per-sample gradients ``g`` is, with ``W = diag(g)
+    K``, ``diag(W 1 + W^T 1) a - (W + W^T) a``: one matrix product and a few passes over
+    ``B x B`` where autograd through the plain formulas makes some twenty. (In the unscaled
+    space ``1 / d`` overflows for subnormal rows and their gradient was NaN.) Under
     ``create_graph=True`` the backward pass differentiates the plain formulas."""
 
     @staticmethod
@@ -306,7 +308,8 @@ class _BatchContrastive(torch.autograd.Function):
         a = x / s
         n = a.square().sum(1)
         d = torch.mm(a, a.T).mul_(-2.0).add_(n.unsqueeze(1)).add_(n.unsqueeze(0))
-        d = d.clamp_min_(0.0).fill_diagonal_(0.0).sqrt_().mul_(s)
+        d_ = d.clamp_min_(0.0).fill_diagonal_(0.0).sqrt_()
+        d = d_ * s
         hinge = form == "hinge"
         t_pos = d.sub(pos_margin).clamp_min_(0.0) if pos_margin else d
         t_neg = torch.rsub(d, margin).clamp_min_(0.0)
@@ -324,15 +327,16 @@ class _BatchContrastive(torch.autograd.Function):
             slope = slope.masked_fill_(~pair_ok, 0.0)
         share = pair.sum(1).mul_(0.5)
         if ctx.needs_input_grad[0]:
-            # K = (1/2 slope) / d, 0 where d = 0
-            k = slope.mul_(0.5).div_(d.masked_fill_(d <= 0, float("inf")))
-            ctx.save_for_backward(x, same, pair_ok, k)
+            # K = (1/2 slope) / d', 0 where d' = 0, in the scaled space (d = s d'): 1 / d
+            # overflows for subnormal rows, and inf times their 0 differences is NaN
+            k = slope.mul_(0.5).div_(d_.masked_fill_(d_ <= 0, float("inf")))
+            ctx.save_for_backward(x, same, pair_ok, k, s)
             ctx.cfg = cfg
         return share
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        x, same, pair_ok, k = ctx.saved_tensors
+        x, same, pair_ok, k, s = ctx.saved_tensors
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the plain formulas, so the gradient has a graph
             share = _batch_contrastive_shares(x, same, pair_ok, "euclidean", ctx.cfg)
@@ -340,7 +344,8 @@ class _BatchContrastive(torch.autograd.Function):
             return gx, None, None, None
         w = k * g.to(k.dtype).unsqueeze(1)
         coef = w.sum(1).add_(w.sum(0))
-        gx = torch.mm(w + w.T, x).neg_().addcmul_(coef.unsqueeze(1), x)
+        a = x / s  # d d_ij / d x_i = (a_i - a_j) / d'_ij
+        gx = torch.mm(w + w.T, a).neg_().addcmul_(coef.unsqueeze(1), a)
         return gx, None, None, None
 
 
