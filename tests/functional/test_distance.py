@@ -167,11 +167,17 @@ def test_compiled_norm_is_safe_and_equals_eager(dtype: torch.dtype) -> None:
 def test_cpu_norm_backward_is_differentiable(plain: bool) -> None:
     # the CPU norm, plain and ranged (its backward g x / n written by hand): first and
     # second derivatives against finite differences, in float64
-    from losskit.functional.distance import _CpuNorm
+    from losskit.functional.distance import _cpu_norm, _NormGrad
 
     x = torch.randn(3, 5, generator=gen(7), dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: _CpuNorm.apply(t, 1, plain), (x,))
-    assert torch.autograd.gradgradcheck(lambda t: _CpuNorm.apply(t, 1, plain), (x,))
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        n, ranged = _cpu_norm(t.detach(), 1, plain)
+        assert ranged is not plain
+        return _NormGrad.apply(t, n, ranged)
+
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
 
 
 @pytest.mark.parametrize("self_distance", [True, False])
@@ -253,3 +259,29 @@ def test_errors() -> None:
         TypeError, match=r"euclidean_from_cosine: cos must be a floating-point tensor"
     ):
         euclidean_from_cosine(torch.tensor([1]))
+
+
+def test_torch_func_transforms_take_the_norms_and_distances() -> None:
+    # under torch.func (grad, vmap) the hand-written backward passes give way to plain
+    # operations: per-sample gradients of losses built on them equal autograd's
+    from losskit import ring_loss, triplet_loss
+
+    g = gen(13)
+    x = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    losses = {
+        "pairwise": lambda t: pairwise_euclidean_distance(t).sum(),
+        "cross": lambda t: pairwise_euclidean_distance(t, t.flip(0) + 1.0).sum(),
+        "norm": lambda t: normalize(t, 1).square().sum(1).add(safe_norm(t, 1)).sum(),
+        "triplet": lambda t: triplet_loss(t, t.flip(0), t.roll(1, 0), margin=2.0),
+        "ring": lambda t: ring_loss(t, 1.5),
+    }
+    for name, f in losses.items():
+        xa = x.clone().requires_grad_()
+        (want,) = torch.autograd.grad(f(xa), xa)
+        torch.testing.assert_close(torch.func.grad(f)(x), want, msg=name)
+    # vmap of a per-sample gradient: each sample's own rows
+    per_sample = torch.func.vmap(torch.func.grad(losses["triplet"]))(x.unsqueeze(1).expand(5, 3, 4))
+    for i in range(5):
+        xi = x[i].expand(3, 4).clone().requires_grad_()
+        (want,) = torch.autograd.grad(losses["triplet"](xi), xi)
+        torch.testing.assert_close(per_sample[i], want)
