@@ -724,19 +724,24 @@ def _fused_pair_rows(
     row_fn, hyp = _unpack(name, hyper)
     total, count, gq, gr = fused_blocks(q, r, yq, yr, kq, kr, ps, ns, same_set, chunk, row_fn,
                                         hyp, need_q, need_r)  # fmt: skip
-    return (total, count, q.new_empty(0) if gq is None else gq,
-            r.new_empty(0) if gr is None else gr)  # fmt: skip
+    return (total, count, *_grads_or_empty(q, r, gq, gr))
+
+
+def _grads_or_empty(q: Tensor, r: Tensor, gq: Tensor | None,
+                    gr: Tensor | None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The operators' gradient outputs: a gradient not asked for (None) as an empty tensor."""
+    return (q.new_empty(0) if gq is None else gq), (r.new_empty(0) if gr is None else gr)
+
+
+def _fake_grads(q: Tensor, r: Tensor, need_q: bool, need_r: bool) -> tuple[Tensor, Tensor]:
+    """The shapes of the gradient outputs, for the operators' fake implementations."""
+    return q.new_empty(q.shape if need_q else (0,)), r.new_empty(r.shape if need_r else (0,))
 
 
 @_fused_pair_rows.register_fake
-def _(
-    q: Tensor, r: Tensor, yq: Tensor, yr: Tensor, kq: Tensor | None, kr: Tensor | None,
-    ps: Tensor | None, ns: Tensor | None, same_set: bool, chunk: int, name: str,
-    hyper: list[float], need_q: bool, need_r: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
-    b = q.shape[0]
-    return (q.new_empty(b), q.new_empty(b), q.new_empty(q.shape if need_q else (0,)),
-            r.new_empty(r.shape if need_r else (0,)))  # fmt: skip
+def _(q: Tensor, r: Tensor, *rest: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    # rest: (yq, ..., hyper, need_q, need_r), as in the schema
+    return (q.new_empty(q.shape[0]), q.new_empty(q.shape[0]), *_fake_grads(q, r, *rest[-2:]))
 
 
 @torch.library.custom_op(
@@ -755,18 +760,13 @@ def _fused_pair_rows_backward(
     gq_out, gr_out = fused_backward(g_total, q, r, yq, yr, kq, kr, ps, ns, count,
                                     gq if need_q else None, gr if need_r else None,
                                     same_set, chunk, row_fn, hyp)  # fmt: skip
-    return (q.new_empty(0) if gq_out is None else gq_out,
-            r.new_empty(0) if gr_out is None else gr_out)  # fmt: skip
+    return _grads_or_empty(q, r, gq_out, gr_out)
 
 
 @_fused_pair_rows_backward.register_fake
-def _(
-    g_total: Tensor, q: Tensor, r: Tensor, yq: Tensor, yr: Tensor, kq: Tensor | None,
-    kr: Tensor | None, ps: Tensor | None, ns: Tensor | None, same_set: bool, chunk: int,
-    name: str, hyper: list[float], count: Tensor, gq: Tensor, gr: Tensor, need_q: bool,
-    need_r: bool,
-) -> tuple[Tensor, Tensor]:  # fmt: skip
-    return (q.new_empty(q.shape if need_q else (0,)), r.new_empty(r.shape if need_r else (0,)))
+def _(g_total: Tensor, q: Tensor, r: Tensor, *rest: Any) -> tuple[Tensor, Tensor]:  # noqa: ARG001
+    # rest: (yq, ..., gr, need_q, need_r), as in the schema
+    return _fake_grads(q, r, *rest[-2:])
 
 
 def _rows_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:

@@ -81,6 +81,7 @@ from ._embedding_weighting import (
     multi_similarity_loss,
 )
 from .distance import (
+    _scaled_square_distances,
     cosine_distance,
     euclidean_distance,
     pairwise_cosine_similarity,
@@ -302,13 +303,9 @@ class _BatchContrastive(torch.autograd.Function):
         ctx, x: Tensor, same: Tensor, pair_ok: Tensor | None, cfg: tuple[float, float, str]
     ) -> Tensor:
         margin, pos_margin, form = cfg
-        # pairwise_euclidean_distance's: the rows scaled by the largest magnitude first
-        s = x.detach().abs().amax()
-        s = torch.where(s > 0, s, torch.ones_like(s))
-        a = x / s
-        n = a.square().sum(1)
-        d = torch.mm(a, a.T).mul_(-2.0).add_(n.unsqueeze(1)).add_(n.unsqueeze(0))
-        d_ = d.clamp_min_(0.0).fill_diagonal_(0.0).sqrt_()
+        # pairwise_euclidean_distance's: the rows scaled by the largest magnitude s first
+        sq, s = _scaled_square_distances(x, x, True)
+        d_ = sq.sqrt_()
         d = d_ * s
         hinge = form == "hinge"
         t_pos = d.sub(pos_margin).clamp_min_(0.0) if pos_margin else d
