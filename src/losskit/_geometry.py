@@ -49,6 +49,7 @@ from torch import Tensor
 
 from ._autograd import partial_inputs
 from ._checks import check_floating, check_last_dim
+from ._powers import power as _power
 
 __all__ = [
     "BOX_FORMATS",
@@ -208,7 +209,17 @@ def power_term(x: Tensor, power: float) -> Tensor:
     if power == 1.0:
         return x
     pos = x > 0
-    return torch.where(pos, torch.where(pos, x, torch.ones_like(x)).pow(power), torch.zeros_like(x))
+    return torch.where(pos, _power(torch.where(pos, x, torch.ones_like(x)), power),
+                       torch.zeros_like(x))  # fmt: skip
+
+
+def _power_nonneg(x: Tensor, power: float) -> Tensor:
+    """:func:`power_term` outside autograd (the fused passes): for ``power >= 1`` a clamp at 0
+    and :func:`~losskit._powers.power` (products for the integer and half-integer exponents)
+    instead of two selects and torch's general ``pow``."""
+    if power < 1.0:
+        return power_term(x, power)
+    return _power(x.clamp_min(0), power)
 
 
 def iou_similarity(
@@ -429,7 +440,7 @@ def _siou_terms(
     omega = dwh.abs().div_(me)
     eo = torch.neg(omega).exp_()
     sv = torch.neg(eo).add_(1.0)
-    shape = power_term(sv, theta)
+    shape = _power_nonneg(sv, theta)
     pen = torch.neg(e[0]).sub_(e[1]).add_(2.0).add_(shape[0]).add_(shape[1]).mul_(0.5)
     return {"d": d, "ad": ad, "big_s": big_s, "lam": lam, "gamma": gamma, "ce": ce, "qd": qd,
             "rho": rho, "e": e, "dwh": dwh, "me": me, "omega": omega, "eo": eo, "sv": sv,
@@ -482,13 +493,13 @@ def _fused_powered(
         raise ValueError(f"FusedIoU: {kind} is fused for power 1 only (use iou_similarity)")
     out = _fused(p, t, "iou" if kind == "iou" else "diou" if kind == "ciou" else kind, eps,
                  alpha_mode)  # fmt: skip
-    loss = out["iou"].clamp_min(0).pow(power).neg_().add_(1.0)
+    loss = _power_nonneg(out["iou"], power).neg_().add_(1.0)
     if kind == "giou":
         out["pen"] = torch.div(out["ue"], out["ce"]).neg_().add_(1.0)  # (C - U) / (C + eps)
-        loss.add_(out["pen"].clamp_min(0).pow(power))
+        loss.add_(_power_nonneg(out["pen"], power))
     elif kind != "iou":
         out["dist"] = out["rho2"] / out["c2"]
-        loss.add_(out["dist"].clamp_min(0).pow(power))
+        loss.add_(_power_nonneg(out["dist"], power))
         if kind == "ciou":
             dang = _angle_diff(out["wht"], out["whp"])
             v = dang.pow(2).mul_(V_SCALE)
@@ -496,7 +507,7 @@ def _fused_powered(
             if alpha_mode == "threshold":
                 alpha.mul_(_ge(out["iou"], 0.5))
             out.update(dang=dang, v=v, alpha=alpha, av=alpha * v)
-            loss.add_(out["av"].clamp_min(0).pow(power))
+            loss.add_(_power_nonneg(out["av"], power))
     out["loss"] = loss
     return out
 
@@ -505,6 +516,8 @@ def _dpow(x: Tensor, power: float) -> Tensor:
     """``d x^power / dx = power x^(power - 1)`` for ``x > 0``, 0 elsewhere, for any ``power >
     0`` (below 1, the ``inf`` of ``0^(power - 1)`` at ``x = 0`` is discarded by the select;
     no autograd runs through it)."""
+    if power > 1.0:  # x^(power - 1) is 0 at x = 0 already: a clamp, no select
+        return _power(x.clamp_min(0), power - 1.0).mul_(power)
     return torch.where(x > 0, x.clamp_min(0).pow(power - 1.0).mul_(power), torch.zeros_like(x))
 
 

@@ -38,6 +38,7 @@ from .._checks import (
     compute_dtype,
     kept_range,
 )
+from .._powers import power
 from .._reduction import Reduction, exclusion, finish_avg, mean_over_ranks, zero_excluded
 from .classification import (
     _binary_inputs,
@@ -104,7 +105,7 @@ def _abs_pow(d: Tensor, gamma: float) -> Tensor:
         return d.abs()
     if gamma == 2.0:
         return d * d
-    return d.abs().clamp_min(torch.finfo(d.dtype).tiny).pow(gamma)
+    return power(d.abs().clamp_min(torch.finfo(d.dtype).tiny), gamma)
 
 
 def _p_pow(nlp: Tensor, gamma: float, p: Tensor | None = None) -> Tensor:
@@ -144,21 +145,8 @@ def _gaussian_plain(
     neg = _p_pow(nlp, gamma) * nl1mp  # p^gamma (-log(1 - p))
     # (1 - y)^beta away from the peaks; the peaks read y = 0 there, so no pow of 0 is
     # differentiated (a beta < 1 would have an infinite slope at y = 1)
-    reduce = (1.0 - torch.where(peak, torch.zeros_like(y), y)).pow(beta)
+    reduce = power(1.0 - torch.where(peak, torch.zeros_like(y), y), beta)
     return torch.where(peak, pos, reduce * neg)
-
-
-def _int_pow(v: Tensor, e: float, out: Tensor) -> Tensor:
-    """``v^e`` into ``out`` (``e >= 0``): products for the exponents 1 to 4, else ``pow``."""
-    if e == 1.0:
-        return out.copy_(v)
-    if e == 2.0:
-        return torch.mul(v, v, out=out)
-    if e == 3.0:
-        return torch.mul(v, v, out=out).mul_(v)
-    if e == 4.0:
-        return torch.mul(v, v, out=out).square_()
-    return torch.pow(v, e, out=out)
 
 
 def _gaussian_block(
@@ -187,7 +175,7 @@ def _gaussian_block(
     omy = torch.mul(y, peak, out=s.take()).sub_(y).add_(1.0)
     pg = _p_pow(sp, gamma, p) if gamma != 2.0 else torch.mul(p, p, out=s.take())
     qg = _p_pow(sn, gamma, q) if gamma != 2.0 else torch.mul(q, q, out=s.take())
-    w = _int_pow(omy, beta, s.take()) if beta != 0.0 else None
+    w = power(omy, beta, out=s.take()) if beta != 0.0 else None
     # the two per-element losses: q^g s_p (peaks), w p^g s_n (elsewhere)
     lpos = torch.mul(qg, sp, out=s.take())
     wpg = pg if w is None else torch.mul(w, pg, out=w)  # w p^g
@@ -195,7 +183,7 @@ def _gaussian_block(
     gx = gy = None
     if need_y:
         if beta != 0.0:  # -beta (1 - y)^(beta - 1) p^g s_n away from the peaks, 0 at them
-            gy = _int_pow(omy, beta - 1.0, gyo if gyo is not None else s.take())
+            gy = power(omy, beta - 1.0, out=gyo if gyo is not None else s.take())
             gy.mul_(pg).mul_(sn).mul_(-beta)
             gy.addcmul_(gy, peak, value=-1.0)  # 0 at the peaks
         else:
@@ -261,7 +249,7 @@ def _modulated_block(
         a = d.abs().clamp_min(torch.finfo(d.dtype).tiny)
         core = torch.sign(d)
         if gamma != 1.0:
-            core = core * a.pow(gamma - 1.0)
+            core = core * power(a, gamma - 1.0)
         if need_x:
             q = torch.neg(x, out=sp).sigmoid_()
             gx = (a * a + gamma * p * q * b).mul_(core).neg_()

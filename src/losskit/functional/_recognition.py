@@ -33,6 +33,7 @@ from .._checks import (
     check_tensor,
     compute_dtype,
 )
+from .._powers import power
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 from .classification import (
     _binary_inputs,
@@ -73,7 +74,7 @@ def _safe_pow(base: Tensor, exponent: float | Tensor) -> Tensor:
     b = base.clamp_min(torch.finfo(base.dtype).tiny)
     if isinstance(exponent, Tensor):
         return torch.exp(exponent * b.log())
-    return b.pow(exponent)
+    return power(b, exponent)
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ from .._checks import (
     keep_factor,
     surely_finite,
 )
+from .._powers import power
 from .._reduction import (
     Reduction,
     check_avg_factor,
@@ -792,7 +793,7 @@ def focal_loss(
         q = 1.0 - p  # p <= 1 - eps: q >= eps, so q^gamma has a finite gradient
         fpos, fneg = nlp, nl1mp
         if gamma != 0.0:
-            fpos, fneg = fpos * q.pow(gamma), fneg * p.pow(gamma)
+            fpos, fneg = fpos * power(q, gamma), fneg * power(p, gamma)
         if a is not None:
             fpos, fneg = fpos * a, fneg * (1.0 - a)
         loss = torch.lerp(fneg, fpos, y)
@@ -1077,12 +1078,12 @@ def softmax_focal_loss(
         modulator = None
         if gamma != 0.0:
             rest = (torch.softmax(z, 1) * (1.0 - onehot)).sum(1)
-            modulator = rest.clamp_min(tiny).pow(gamma)
+            modulator = power(rest.clamp_min(tiny), gamma)
     else:
         safe = y if keep is None else torch.where(keep, y, 0)
         logp = torch.log_softmax(z, 1).gather(1, safe.unsqueeze(1)).squeeze(1)
         class_alpha = None if alpha is None else alpha.to(work)[safe]
-        modulator = None if gamma == 0.0 else torch.clamp_min(-torch.expm1(logp), tiny).pow(gamma)
+        modulator = None if gamma == 0.0 else power(torch.clamp_min(-torch.expm1(logp), tiny), gamma)
     loss = -logp
     if modulator is not None:
         loss = loss * modulator

@@ -68,6 +68,7 @@ from .._checks import (
     surely_finite,
 )
 from .._distance_transform import distance_transform_edt
+from .._powers import power
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 __all__ = [
@@ -959,7 +960,7 @@ def focal_tversky_loss(
     tiny = torch.finfo(base.dtype).tiny
     # (1 - TI)^gamma has an infinite slope at TI = 1 for gamma < 1: the clamp keeps pow's
     # backward finite there and the where returns exactly 0 (no gradient) at a perfect match
-    loss = torch.where(base > 0, base.clamp_min(tiny).pow(gamma), torch.zeros_like(base))
+    loss = torch.where(base > 0, power(base.clamp_min(tiny), gamma), torch.zeros_like(base))
     return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
 
