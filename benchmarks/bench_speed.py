@@ -10,7 +10,8 @@ every row, the ratios; ``<out>`` is ``benchmarks/``, whose ``results-*.md`` the 
 site's benchmark page includes) and ``docs/img/results-speed-<family>-<device>.png`` (time
 against size, log-log).
 With ``--merge``, rows already in the family's JSON file for other losses or modes are kept,
-so a family can be measured in parts (e.g. eager first, ``--compile`` later).
+so a family can be measured in parts (e.g. eager first, ``--compile`` later); the file keeps
+its machine line, which then says when (and at what load) the re-measured losses were run.
 """
 
 from __future__ import annotations
@@ -91,24 +92,32 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     method = METHOD.format(threads=a.threads, device=a.device, rounds=a.rounds,
                            min_run_time=a.min_run_time, backend=a.backend)  # fmt: skip
+    now = S.machine()
+    infos: dict[str, dict] = {}  # per family: the machine line (a merged file keeps its own)
     if a.merge:
+        keys = {(r.loss, r.setting, r.size, r.impl, r.mode) for r in rows}
         for f in families:
             old = Path(a.out) / f"results-speed-{f}-{a.device}.json"
             if old.exists():
-                keys = {(r.loss, r.setting, r.size, r.impl, r.mode) for r in rows}
-                for r in json.loads(old.read_text())["rows"]:
-                    row = S.SweepRow(**r)
-                    if (row.loss, row.setting, row.size, row.impl, row.mode) not in keys:
-                        rows.append(row)
+                data = json.loads(old.read_text())
+                kept = [S.SweepRow(**r) for r in data["rows"]]
+                kept = [r for r in kept if (r.loss, r.setting, r.size, r.impl, r.mode) not in keys]
+                if kept:
+                    new_losses = sorted({r.loss for r in rows if r.family == f})
+                    rows += kept
+                    infos[f] = S.merged_machine(data["machine"], now, new_losses)
     order = {(s.loss, s.setting): i for i, s in enumerate(s for f in families for s in table[f])}
     rows.sort(key=lambda r: (order.get((r.loss, r.setting), 1e9), r.size))
     all_sweeps = [s for f in families for s in table[f]]
-    for path in S.write_results(rows, all_sweeps, a.out, a.device, bw, method):
-        print(f"written: {path}", file=sys.stderr)
-        if path.suffix == ".json":
-            png = Path(a.plots) / f"{path.stem}.png"
-            S.plot_family(path, png)
-            print(f"written: {png}", file=sys.stderr)
+    for f in families:
+        mine = [r for r in rows if r.family == f]
+        for path in S.write_results(mine, all_sweeps, a.out, a.device, bw, method,
+                                    info=infos.get(f, now)):  # fmt: skip
+            print(f"written: {path}", file=sys.stderr)
+            if path.suffix == ".json":
+                png = Path(a.plots) / f"{path.stem}.png"
+                S.plot_family(path, png)
+                print(f"written: {png}", file=sys.stderr)
     return 0
 
 

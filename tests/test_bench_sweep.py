@@ -111,3 +111,15 @@ def test_a_missing_peer_is_left_out_with_a_message() -> None:
     rows = S.run_sweeps([sweep], rounds=1, min_run_time=1e-3, bandwidth=1e10, log=logs.append)
     assert {r.impl for r in rows} == {"losskit"}
     assert any("ghost left out" in m and "not_a_peer" in m for m in logs)
+
+
+def test_merged_machine_keeps_the_old_line_and_says_what_was_rerun() -> None:
+    """A file measured in parts (``--merge``) keeps its machine line; each re-run adds which
+    losses, when and at what load."""
+    old = {"cpu": "x", "date": "day 1", "load_average": [1.0]}
+    now = {"cpu": "x", "date": "day 2", "load_average": [0.5]}
+    once = S.merged_machine(old, now, ["siou_loss"])
+    assert once["date"] == "day 1" and old.get("merged") is None
+    assert once["merged"] == "siou_loss re-measured day 2 (load average [0.5])"
+    twice = S.merged_machine(once, {"date": "day 3", "load_average": [2.0]}, ["a", "b"])
+    assert twice["merged"] == once["merged"] + "; a, b re-measured day 3 (load average [2.0])"

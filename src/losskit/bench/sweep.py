@@ -377,6 +377,19 @@ def markdown(
     return "\n".join(out) + "\n"
 
 
+def merged_machine(
+    old: dict[str, Any], now: dict[str, Any], losses: Sequence[str]
+) -> dict[str, Any]:
+    """The machine line of a results file whose rows of ``losses`` were re-measured (``now``,
+    :func:`machine`) into an older file (``old``): the older line, with a ``merged`` entry
+    saying which losses were re-run, when and at what load (appended to any earlier one)."""
+    info = dict(old)
+    note = (f"{', '.join(losses)} re-measured {now.get('date', '?')} (load average "
+            f"{now.get('load_average', '?')})")  # fmt: skip
+    info["merged"] = f"{old['merged']}; {note}" if old.get("merged") else note
+    return info
+
+
 def write_results(
     rows: list[SweepRow], sweeps: list[Sweep], out_dir: str | Path, device: str,
     bandwidth: float, method: str, info: dict[str, Any] | None = None,
