@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import torch
 from torch import Tensor
 
 _T = TypeVar("_T", bound=Tensor | None)
@@ -24,3 +25,44 @@ def partial_inputs(*tensors: _T) -> tuple[_T, ...]:
     input. The aliases keep their graph to the saved tensors, so second derivatives flow.
     """
     return tuple(t if t is None else t.view_as(t) for t in tensors)  # type: ignore[misc]
+
+
+def transforms_active() -> bool:
+    """A ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``, ``jvp``, ...) is running
+    (never asked under ``torch.compile``, which traces the fused paths itself)."""
+    return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
+
+
+def vmapping() -> bool:
+    """A ``torch.func.vmap`` is running (alone or around other transforms): no value may be
+    read (``.item()``, a branch on a tensor), so the checks and fast paths that read one are
+    skipped, as under ``torch.compile``."""
+    if torch.compiler.is_compiling() or not torch._C._are_functorch_transforms_active():
+        return False
+    from torch._C._functorch import TransformType
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    return any(i.key() == TransformType.Vmap for i in retrieve_all_functorch_interpreters())
+
+
+def traced() -> bool:
+    """``torch.compile`` traces or ``torch.func.vmap`` batches: no tensor value may be read
+    (``.item()``, ``bool(tensor)``), so the checks and the fast paths that read one are
+    skipped."""
+    return torch.compiler.is_compiling() or vmapping()
+
+
+def fused_apply(fn: type[torch.autograd.Function], *args: Any) -> Any:
+    """``fn.apply(*args)``, or under a ``torch.func`` transform ``fn.plain(*args)``.
+
+    losskit's hand-written autograd functions compute their derivative in the forward pass
+    and keep it on ``ctx``; torch's transforms refuse such a function (they need the
+    ``setup_context`` form, with nothing computed in the forward pass for the backward).
+    Each of them therefore has a ``plain`` static method: the same outputs from the same
+    arguments as plain differentiable operations (the form its ``create_graph`` backward
+    differentiates), which every transform takes. Every fused path is entered through this
+    function; ``tests/test_func_transforms.py`` runs every registered loss under
+    ``torch.func.grad`` and ``vmap`` and checks that each function has its ``plain``."""
+    if transforms_active():
+        return fn.plain(*args)  # type: ignore[attr-defined]
+    return fn.apply(*args)

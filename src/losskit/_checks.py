@@ -32,6 +32,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import torch
 from torch import Tensor
 
+from ._autograd import traced
+
 # ------------------------------------------------------------------ annotation markers
 
 
@@ -135,8 +137,7 @@ RobustShape = Annotated[float | Tensor, Range()]
 _NONE = type(None)
 
 
-def _compiling() -> bool:
-    return torch.compiler.is_compiling()
+_compiling = traced  # torch.compile or torch.func.vmap: no value is read here
 
 
 def _is_number(v: object) -> bool:

@@ -386,7 +386,36 @@ def distance_transform_edt(
         # the transform is data-dependent loops: the compiled graph calls it as one opaque
         # operation that runs the eager algorithm (see _edt_op)
         return _edt_op(x.detach(), spatial_dims, steps, squared, double)
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return _through_transforms(x, spatial_dims, steps, squared, double)
     return _edt(x.detach(), spatial_dims, steps, squared, double)
+
+
+def _through_transforms(
+    x: Tensor, spatial_dims: int, steps: list[float], squared: bool, double: bool
+) -> Tensor:
+    """The transform of a tensor that ``torch.func`` transforms wrap (``grad``, ``vmap``, and
+    their compositions): a constant of its input (no gradient flows through it), computed
+    on the plain values with the transforms off (a wrapper has no storage for the NumPy
+    passes, and the passes write in place), each ``vmap`` dimension moved to the front as one
+    more image, then wrapped back level by level, so that the caller may work on it (in
+    place too) as on any tensor of its own."""
+    functorch = torch._C._functorch
+    layers: list[tuple[bool, int]] = []  # (batched, level), outermost wrapper first
+    with torch._C._DisableFuncTorch():
+        while functorch.is_functorch_wrapped_tensor(x):
+            level = functorch.maybe_get_level(x)
+            batched = functorch.is_batchedtensor(x)
+            bdim = functorch.maybe_get_bdim(x) if batched else None
+            x = functorch.get_unwrapped(x)
+            if bdim is not None:
+                x = x.movedim(bdim, 0)
+            layers.append((batched, level))
+        out = _edt(x.detach(), spatial_dims, steps, squared, double)
+    for batched, level in reversed(layers):
+        out = functorch._add_batch_dim(out, 0, level) if batched else functorch._wrap_for_grad(
+            out, level)  # fmt: skip
+    return out
 
 
 def _edt(x: Tensor, spatial_dims: int, steps: list[float], squared: bool, double: bool) -> Tensor:

@@ -742,6 +742,17 @@ class FusedIoU(torch.autograd.Function):
     """
 
     @staticmethod
+    def plain(
+        p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
+        power: float = 1.0, shape_exponent: float = 4.0, divisor: float | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`):
+        one minus the composable :func:`iou_similarity`."""
+        loss = 1.0 - iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
+                                    shape_exponent=shape_exponent, power=power)  # fmt: skip
+        return loss if divisor is None else loss.sum() / divisor
+
+    @staticmethod
     def forward(
         ctx, p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
         power: float = 1.0, shape_exponent: float = 4.0, divisor: float | None = None,
@@ -798,6 +809,17 @@ class CompiledFusedIoU(torch.autograd.Function):
     Eager calls use :class:`FusedIoU`, whose cache-sized blocks the compiler would not need.
     A compiled graph has no second derivative (AOTAutograd does not differentiate twice).
     """
+
+    @staticmethod
+    def plain(
+        p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
+        power: float = 1.0, shape_exponent: float = 4.0,
+    ) -> Tensor:  # fmt: skip
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`):
+        one minus the composable :func:`iou_similarity`."""
+        loss = 1.0 - iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
+                                    shape_exponent=shape_exponent, power=power)  # fmt: skip
+        return loss
 
     @staticmethod
     def forward(
@@ -998,6 +1020,11 @@ class FusedIoU3D(torch.autograd.Function):
     conventions of :func:`iou_similarity_3d` (``power`` 1), analytic gradient computed in the
     forward pass (see :class:`FusedIoU`). Eager only; double backward differentiates
     :func:`iou_similarity_3d`."""
+
+    @staticmethod
+    def plain(p: Tensor, t: Tensor, giou: bool, eps: float) -> Tensor:
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`)."""
+        return 1.0 - iou_similarity_3d(p, t, "giou" if giou else "iou", eps=eps)
 
     @staticmethod
     def forward(ctx, p: Tensor, t: Tensor, giou: bool, eps: float) -> Tensor:

@@ -28,9 +28,9 @@ def _chain(x: Tensor, k: int, out: Tensor | None) -> Tensor:
     if k in (3, 6, 7):
         r = r.mul_(x) if not _recorded(x) else r * x
     if k in (4, 5, 8):
-        r = r.square_() if not _recorded(x) else r * r
+        r = r.mul_(r) if not _recorded(x) else r * r
     if k in (6, 7, 8):
-        r = r.square_() if not _recorded(x) else r * r
+        r = r.mul_(r) if not _recorded(x) else r * r
     if k in (5, 7):
         r = r.mul_(x) if not _recorded(x) else r * x
     return r

@@ -20,6 +20,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
+from ._autograd import traced
 from ._checks import (
     all_true,
     check_broadcast,
@@ -126,7 +127,7 @@ def exclusion(
             and labels.device.type == "cpu"
             and labels.dtype != torch.bool
             and labels.numel()
-            and not torch.compiler.is_compiling()
+            and not traced()
         ):
             lo, hi = labels.aminmax()  # one pass, no bool tensor: is ignore_index there at all?
             if ignore_index < lo or ignore_index > hi:
@@ -136,7 +137,7 @@ def exclusion(
         if (
             keep is None
             and by_label.device.type == "cpu"  # labels' device (by_label = labels != i)
-            and not torch.compiler.is_compiling()
+            and not traced()
             and bool(all_true(by_label))
         ):
             return None  # nothing to leave out: the losses take their unmasked fast paths

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import fused_apply
 from .._checks import (
     AvgFactor,
     Mask,
@@ -54,7 +55,7 @@ def _box3d_loss(
     else:
         power = 2.0 * power if form == "square" else power
         if power == 1.0 and not torch.compiler.is_compiling():
-            loss = FusedIoU3D.apply(p, t, kind == "giou", eps)
+            loss = fused_apply(FusedIoU3D, p, t, kind == "giou", eps)
         else:
             loss = 1.0 - iou_similarity_3d(p, t, kind, eps=eps, power=power)
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,

@@ -23,7 +23,7 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
-from .._autograd import partial_inputs
+from .._autograd import fused_apply, partial_inputs, traced
 from .._checks import (
     AvgFactor,
     FocalAlpha,
@@ -310,6 +310,17 @@ class _ModulatedBCE(torch.autograd.Function):
     """
 
     @staticmethod
+    def plain(x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum):
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`)."""
+        if kind == "gaussian":
+            loss = _gaussian_plain(TF.softplus(-x), TF.softplus(x), y, gamma, beta)
+        elif kind == "quality":
+            loss = _qfl_plain(x, y, gamma)
+        else:
+            loss = _vfl_plain(x, y, alpha, gamma, iou_weighted)
+        return loss.sum() if reduce_sum else loss
+
+    @staticmethod
     def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum):
         ctx.save_for_backward(x, y)
         ctx.args = (kind, gamma, alpha, iou_weighted, beta)
@@ -329,12 +340,7 @@ class _ModulatedBCE(torch.autograd.Function):
             # create_graph=True: differentiate the plain formula on aliases of the saved
             # inputs (partial derivatives: partial_inputs)
             x, y = partial_inputs(x, y)
-            if kind == "gaussian":
-                loss = _gaussian_plain(TF.softplus(-x), TF.softplus(x), y, gamma, beta)
-            elif kind == "quality":
-                loss = _qfl_plain(x, y, gamma)
-            else:
-                loss = _vfl_plain(x, y, alpha, gamma, iou_weighted)
+            loss = _ModulatedBCE.plain(x, y, kind, gamma, alpha, iou_weighted, beta, False)
             wanted = [t for t, n in ((x, need_x), (y, need_y)) if n]
             grads = iter(torch.autograd.grad(loss, wanted, grad_out.expand_as(loss),
                                              create_graph=True))  # fmt: skip
@@ -387,7 +393,7 @@ def _modulated(
     args: ModulatedArgs = (kind, float(gamma), None if a is None else float(a), iou_weighted,
                            float(beta))  # fmt: skip
     if weight is None and keep is None and reduction != "none" and x.numel() > 0:
-        total = _ModulatedBCE.apply(x.reshape(-1), y.reshape(-1), *args, True)
+        total = fused_apply(_ModulatedBCE, x.reshape(-1), y.reshape(-1), *args, True)
         if reduction == "mean":
             # check_avg_factor's rules through finish_avg on the scalar sum
             if avg_factor is None:
@@ -395,7 +401,7 @@ def _modulated(
             return finish_avg(fn, total, reduction="mean", avg_factor=avg_factor,
                               weight=None, keep=None, out_dtype=out_dtype)  # fmt: skip
         return finish_avg(fn, total, reduction, avg_factor=avg_factor, out_dtype=out_dtype)
-    loss = _ModulatedBCE.apply(x.reshape(-1), y.reshape(-1), *args, False).view(x.shape)
+    loss = fused_apply(_ModulatedBCE, x.reshape(-1), y.reshape(-1), *args, False).view(x.shape)
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                       out_dtype=out_dtype)  # fmt: skip
 
@@ -711,7 +717,7 @@ def distribution_focal_loss(
 
 def _check_bins(fn: str, target: Tensor, n: int, keep: Tensor | None) -> None:
     """Targets in ``[0, n - 1]`` at the kept entries (CPU, never while compiling)."""
-    if target.device.type != "cpu" or target.numel() == 0 or torch.compiler.is_compiling():
+    if target.device.type != "cpu" or target.numel() == 0 or traced():
         return
     bad = kept_range(target, keep, 0.0, n - 1)
     if bad is not None:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from .._autograd import partial_inputs
+from .._autograd import fused_apply, partial_inputs, traced, transforms_active
 from .._checks import (
     check_floating,
     check_integer,
@@ -125,7 +125,7 @@ def selection(
                     f"{fn}: indices {what} must have one length; got {x.shape[0]} and "
                     f"{y.shape[0]}"
                 )
-    if device.type == "cpu" and not torch.compiler.is_compiling():
+    if device.type == "cpu" and not traced():
         for name, t, size, what in (("anchor", a1, b, "embeddings"), ("anchor", a2, b, "embeddings"),
                                     ("positive", p, m, "the reference set"),
                                     ("negative", n, m, "the reference set")):  # fmt: skip
@@ -199,13 +199,13 @@ def blockwise(
                                               name, _pack(hyper), grad and q.requires_grad,
                                               grad and r.requires_grad)  # fmt: skip
         return total, count
-    if row_fn in FUSED and b > 0 and not torch.compiler.is_compiling():
+    if row_fn in FUSED and b > 0 and not torch.compiler.is_compiling() and not transforms_active():
         chunk = b if chunk_size is None else min(chunk_size, b)
         if not grad:
             total, count, _, _ = fused_blocks(q, r, yq, yr, kq, kr, ps, ns, same_set, chunk,
                                               row_fn, hyper, False, False)  # fmt: skip
             return total, count
-        total, count = _FusedBlocks.apply(q, r, yq, yr, kq, kr, ps, ns, same_set, chunk, row_fn,
+        total, count = fused_apply(_FusedBlocks, q, r, yq, yr, kq, kr, ps, ns, same_set, chunk, row_fn,
                                           hyper)  # fmt: skip
         return total, count
     if chunk_size is None or chunk_size >= b:
@@ -628,6 +628,16 @@ def fused_backward(
 class _FusedBlocks(torch.autograd.Function):
     """``(q, r) -> (total (B,), count (B,))`` of a fused row function, by blocks of query
     rows; the gradients are computed in the forward pass (see above)."""
+
+    @staticmethod
+    def plain(
+        q: Tensor, r: Tensor, yq: Tensor, yr: Tensor, kq: Tensor | None, kr: Tensor | None,
+        ps: Tensor | None, ns: Tensor | None, same_set: bool, chunk: int, row_fn: RowFn,
+        hyper: tuple[Any, ...],
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The same results as plain operations (:func:`~losskit._autograd.fused_apply`):
+        the row function over every row at once."""
+        return row_fn(q, r, 0, yq, yr, kq, kr, same_set, ps, ns, *hyper)
 
     @staticmethod
     def forward(

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._autograd import partial_inputs
+from .._autograd import fused_apply, partial_inputs
 
 #: block of classes for the dense path's passes (keeps each block in cache)
 DENSE_BLOCK = 2048
@@ -219,6 +219,21 @@ def _lse_step(
 
 class _MarginCE(torch.autograd.Function):
     """``(xt, W, b, labels) -> (lse over non-target classes, raw target logit, ||W_y||)``."""
+
+    @staticmethod
+    def plain(
+        xt: Tensor, weight: Tensor, bias: Tensor | None, labels: Tensor, normalize: bool,
+        chunk: int, store: bool, target_norm: bool, eps: float, thr: Tensor | None = None,
+        mod_a: Tensor | None = None, mod_b: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """The same results as plain operations (:func:`~losskit._autograd.fused_apply`):
+        :func:`_plain_parts`, ``O(B C)`` memory whatever the chunk."""
+        mod = None
+        if thr is not None:
+            zeros = xt.new_zeros(())
+            mod = (thr.to(xt.dtype), zeros if mod_a is None else mod_a,
+                   zeros if mod_b is None else mod_b)  # fmt: skip
+        return _plain_parts(xt, weight, bias, labels, normalize, target_norm, eps, mod)
 
     @staticmethod
     def forward(
@@ -498,6 +513,14 @@ class _UnifiedCE(torch.autograd.Function):
     recomputed)."""
 
     @staticmethod
+    def plain(
+        xt: Tensor, weight: Tensor, threshold: Tensor, labels: Tensor, normalize: bool,
+        chunk: int, store: bool, eps: float,
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The same results as plain operations (:func:`~losskit._autograd.fused_apply`)."""
+        return _plain_unified(xt, weight, threshold, labels, normalize, eps)
+
+    @staticmethod
     def forward(
         ctx, xt: Tensor, weight: Tensor, threshold: Tensor, labels: Tensor, normalize: bool,
         chunk: int, store: bool, eps: float,
@@ -595,7 +618,7 @@ def unified_ce_parts(
         return shard.unified(xt, weight, threshold, shard.local_labels, normalize=normalize,
                              chunk_size=chunk_size, eps=eps)  # fmt: skip
     chunk = DENSE_BLOCK if chunk_size is None else chunk_size
-    return _UnifiedCE.apply(xt, weight.contiguous(), threshold.reshape(()), labels.long(),
+    return fused_apply(_UnifiedCE, xt, weight.contiguous(), threshold.reshape(()), labels.long(),
                             normalize, max(chunk, 1), chunk_size is None, eps)  # fmt: skip
 
 
@@ -681,14 +704,14 @@ def margin_ce_parts(
     store = chunk_size is None
     chunk = DENSE_BLOCK if chunk_size is None else chunk_size
     if modulation is None:
-        return _MarginCE.apply(
+        return fused_apply(_MarginCE,
             xt, weight.contiguous(), bias, labels.long(), normalize, max(chunk, 1), store,
             target_norm, eps,
         )  # fmt: skip
     if weight.dim() != 2:
         raise NotImplementedError("margin_ce_parts: a modulation needs (C, D) class weights")
     a, b = modulation.a, modulation.b
-    return _MarginCE.apply(
+    return fused_apply(_MarginCE,
         xt, weight.contiguous(), bias, labels.long(), normalize, max(chunk, 1), store,
         target_norm, eps, modulation.threshold.detach(), None if a is None else a.reshape(()),
         None if b is None else b.reshape(()),

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
-from .._autograd import partial_inputs
+from .._autograd import fused_apply, partial_inputs
 from .._checks import (
     Mask,
     NonNegative,
@@ -196,6 +196,12 @@ class _Fused(torch.autograd.Function):
     """
 
     @staticmethod
+    def plain(pred: Tensor, target: Tensor, plain, fused, c: float) -> Tensor:
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`):
+        the composable form ``plain``."""
+        return plain(_scaled(pred - target, c))
+
+    @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, plain, fused, c: float) -> Tensor:
         ctx.save_for_backward(pred, target)
         ctx.fns = (plain, fused, c)
@@ -243,6 +249,12 @@ class _FusedTraced(torch.autograd.Function):
     """
 
     @staticmethod
+    def plain(pred: Tensor, target: Tensor, pair, c: float) -> Tensor:
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`):
+        the loss of ``pair``, differentiated as written."""
+        return pair(_scaled(pred - target, c))[0]
+
+    @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, pair, c: float) -> Tensor:
         loss, deriv = pair(_scaled(pred - target, c))
         ctx.save_for_backward(_scaled(deriv, c))
@@ -282,9 +294,9 @@ def _residual_loss(p: Tensor, t: Tensor, c: float, plain, fused, pair=None) -> T
     form on other devices (as fast there: the GPU's selects and divisions are cheap)."""
     if torch.compiler.is_compiling():
         if pair is not None:
-            return _FusedTraced.apply(p, t, pair, c)
+            return fused_apply(_FusedTraced, p, t, pair, c)
     elif fused is not None and p.device.type == "cpu":
-        return _Fused.apply(p, t, plain, fused, c)
+        return fused_apply(_Fused, p, t, plain, fused, c)
     return plain(_scaled(p - t, c))
 
 

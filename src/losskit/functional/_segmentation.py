@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import fused_apply, traced
 from .._checks import (
     ClassDistance,
     ClassWeight,
@@ -770,6 +771,14 @@ class _WassersteinMap(torch.autograd.Function):
     gradient flows to ``x`` only (``M`` here is a constant)."""
 
     @staticmethod
+    def plain(x: Tensor, t: Tensor, m: Tensor) -> Tensor:
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`); no
+        gradient reaches ``M``, as in the fused form."""
+        p = torch.softmax(x, dim=1)
+        rows = m.detach().t().expand(x.shape[0], -1, -1).gather(2, t.expand(-1, x.shape[1], -1))
+        return _class_dot(rows, p)
+
+    @staticmethod
     def forward(ctx: Any, x: Tensor, t: Tensor, m: Tensor) -> Tensor:
         p = torch.softmax(x, dim=1)
         rows = m.t().expand(x.shape[0], -1, -1).gather(2, t.expand(-1, x.shape[1], -1))
@@ -906,7 +915,7 @@ def generalized_wasserstein_dice_loss(
     if (
         top is not None
         and class_distance.device.type == "cpu"
-        and not torch.compiler.is_compiling()
+        and not traced()
         and not bool(top > 0)
     ):
         raise ValueError(f"{fn}: class_distance must have a positive entry; got all zeros")
@@ -931,7 +940,7 @@ def generalized_wasserstein_dice_loss(
         p = torch.softmax(x, 1).reshape(n, num_classes, size)
         wass = torch.matmul(m, p).gather(1, labels[:, None])[:, 0]  # (N, S)
     else:
-        wass = _WassersteinMap.apply(x.reshape(n, num_classes, size), labels[:, None], m)
+        wass = fused_apply(_WassersteinMap, x.reshape(n, num_classes, size), labels[:, None], m)
     if tp_weighting == "foreground":
         at = (labels != 0).to(work)  # a_0 = 0, a_c = 1
     else:

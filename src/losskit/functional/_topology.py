@@ -11,6 +11,7 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import fused_apply
 from .._checks import (
     ClassWeight,
     Mask,
@@ -47,6 +48,18 @@ class _Window3(torch.autograd.Function):
     ``max_pool2d``/``max_pool3d`` do, ties included. It is written in differentiable
     operations on the incoming gradient (linear in it), so a second backward pass works.
     """
+
+    @staticmethod
+    def plain(x: Tensor, dim: int, largest: bool) -> Tensor:
+        """The same result and gradient routing as plain operations
+        (:func:`~losskit._autograd.fused_apply`): a one-dimensional max-pool of kernel 3
+        along ``dim`` (its padding never wins), of ``-x`` for the minimum."""
+        moved = x.movedim(dim, -1)
+        flat = moved.reshape(-1, 1, moved.shape[-1])
+        flat = flat if largest else -flat
+        pooled = TF.max_pool1d(flat, 3, 1, 1)
+        pooled = pooled if largest else -pooled
+        return pooled.reshape(moved.shape).movedim(-1, dim)
 
     @staticmethod
     def forward(ctx, x: Tensor, dim: int, largest: bool) -> Tensor:
@@ -107,6 +120,11 @@ class _Min2(torch.autograd.Function):
     with 0/1 float masks (torch's backward builds bool masks, several times slower on CPU)."""
 
     @staticmethod
+    def plain(a: Tensor, b: Tensor) -> Tensor:
+        """The same result and gradient (:func:`~losskit._autograd.fused_apply`)."""
+        return torch.minimum(a, b)
+
+    @staticmethod
     def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
         ctx.save_for_backward(a, b)
         return torch.minimum(a, b)
@@ -136,17 +154,17 @@ def _pool(x: Tensor, axes: tuple[int, ...], largest: bool) -> Tensor:
         pool = TF.max_pool2d if x.dim() == 4 else TF.max_pool3d
         return pool(x, k, 1, pad) if largest else -pool(-x, k, 1, pad)
     for axis in sorted(axes, reverse=True):
-        x = _Window3.apply(x, axis, largest)
+        x = fused_apply(_Window3, x, axis, largest)
     return x
 
 
 def _erode(x: Tensor) -> Tensor:
     """Soft erosion: the minimum over a cross (3 along each axis, one axis at a time)."""
     out = None
-    minimum = torch.minimum if torch.compiler.is_compiling() and x.dim() == 4 else _Min2.apply
+    traced = torch.compiler.is_compiling() and x.dim() == 4
     for axis in range(2, x.dim()):
         e = _pool(x, (axis,), False)
-        out = e if out is None else minimum(out, e)
+        out = e if out is None else torch.minimum(out, e) if traced else fused_apply(_Min2, out, e)
     assert out is not None  # x has at least one spatial dimension
     return out
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import fused_apply
 from .._checks import (
     AvgFactor,
     Mask,
@@ -129,17 +130,17 @@ def _box_loss(
             power = 2.0 * power
         fused = kind in _FUSED or (kind in ("eiou", "siou") and power == 1.0)
         if fused and torch.compiler.is_compiling():
-            loss = CompiledFusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power,
+            loss = fused_apply(CompiledFusedIoU, p, t, kind, eps, alpha_mode, v_grad, power,
                                           shape_exponent)  # fmt: skip
         elif (fused and reduction != "none" and weight is None and keep is None
               and avg_factor is None and p.numel() > 0):  # fmt: skip
             # the reduction inside the fused pass: one node, the gradient computed divided
             divisor = 1.0 if reduction == "sum" else float(p.numel() // 4)
-            total = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent,
+            total = fused_apply(FusedIoU, p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent,
                                    divisor)  # fmt: skip
             return total.to(out_dtype)
         elif fused:
-            loss = FusedIoU.apply(p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent)
+            loss = fused_apply(FusedIoU, p, t, kind, eps, alpha_mode, v_grad, power, shape_exponent)
         else:
             sim = iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
                                  shape_exponent=shape_exponent, power=power)  # fmt: skip

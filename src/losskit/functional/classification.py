@@ -31,7 +31,7 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
-from .._autograd import partial_inputs
+from .._autograd import fused_apply, partial_inputs
 from .._checks import (
     AvgFactor,
     ClassAlpha,
@@ -654,6 +654,12 @@ class _SigmoidFocal(torch.autograd.Function):
     """
 
     @staticmethod
+    def plain(x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool) -> Tensor:
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`)."""
+        loss = _focal_plain(x, y, alpha, gamma)
+        return loss.sum() if reduce_sum else loss
+
+    @staticmethod
     def forward(ctx, x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool) -> Tensor:
         ctx.save_for_backward(x, y, alpha if isinstance(alpha, Tensor) else None)
         ctx.alpha = None if isinstance(alpha, Tensor) else alpha
@@ -806,7 +812,7 @@ def focal_loss(
         return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                           out_dtype=out_dtype)  # fmt: skip
     if weight is None and keep is None and reduction != "none" and not isinstance(a, Tensor):
-        total = _SigmoidFocal.apply(x.reshape(-1), y.reshape(-1), a, gamma, True)
+        total = fused_apply(_SigmoidFocal, x.reshape(-1), y.reshape(-1), a, gamma, True)
         if avg_factor is not None:
             return finish_avg(fn, total, reduction, avg_factor=avg_factor, out_dtype=out_dtype)
         if reduction == "mean":
@@ -814,7 +820,7 @@ def focal_loss(
             total = total * 0.0 if n == 0 else total / n
         return total.to(out_dtype)
     af = a.to(work).expand(x.shape).reshape(-1) if isinstance(a, Tensor) else a
-    loss = _SigmoidFocal.apply(x.reshape(-1), y.reshape(-1), af, gamma, False).view(x.shape)
+    loss = fused_apply(_SigmoidFocal, x.reshape(-1), y.reshape(-1), af, gamma, False).view(x.shape)
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                       out_dtype=out_dtype)  # fmt: skip
 

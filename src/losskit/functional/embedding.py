@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import fused_apply, traced
 from .._checks import (
     Mask,
     NonNegative,
@@ -299,6 +300,12 @@ class _BatchContrastive(torch.autograd.Function):
     ``create_graph=True`` the backward pass differentiates the plain formulas."""
 
     @staticmethod
+    def plain(x: Tensor, same: Tensor, pair_ok: Tensor | None, cfg: tuple[float, float, str]
+              ) -> Tensor:  # fmt: skip
+        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`)."""
+        return _batch_contrastive_shares(x, same, pair_ok, "euclidean", cfg)
+
+    @staticmethod
     def forward(
         ctx, x: Tensor, same: Tensor, pair_ok: Tensor | None, cfg: tuple[float, float, str]
     ) -> Tensor:
@@ -427,7 +434,7 @@ def batch_contrastive_loss(
             pair_ok = pair_ok & keep.unsqueeze(1) & keep.unsqueeze(0)
     cfg = (margin, pos_margin, form)
     if distance == "euclidean" and not torch.compiler.is_compiling():
-        share = _BatchContrastive.apply(x, same, pair_ok, cfg)
+        share = fused_apply(_BatchContrastive, x, same, pair_ok, cfg)
     else:
         share = _batch_contrastive_shares(x, same, pair_ok, distance, cfg)
     # count (B' - 1) / 2 per kept sample: "mean" then divides the total by B' (B' - 1) / 2 pairs
@@ -595,7 +602,7 @@ def _listed(
                 f"{fn}: indices (a, p, n) must have one length; got "
                 f"{', '.join(str(u.shape[0]) for u in indices)}"
             )
-        if x.device.type == "cpu" and t.numel() and not torch.compiler.is_compiling():
+        if x.device.type == "cpu" and t.numel() and not traced():
             lo, hi = int(t.min()), int(t.max())
             if lo < 0 or hi >= b:
                 raise ValueError(

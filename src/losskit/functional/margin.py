@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .._api import DEFAULT, LossModule, checked, field
+from .._autograd import traced
 from .._checks import (
     Angle,
     Fraction,
@@ -1654,8 +1655,7 @@ def partial_fc_sample(
     check_ndim(fn, "labels", labels, 1)
     required_check(PositiveInt)(fn, "num_classes", num_classes)
     y = labels.long()
-    compiling = torch.compiler.is_compiling()
-    if labels.device.type == "cpu" and y.numel() and not compiling and int(y.max()) >= num_classes:
+    if labels.device.type == "cpu" and y.numel() and not traced() and int(y.max()) >= num_classes:
         raise ValueError(
             f"{fn}: labels must lie in [0, {num_classes - 1}] (or be negative: no class here); "
             f"got a maximum of {int(y.max())}"

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import fused_apply, traced, vmapping
 from .._checks import (
     ClassWeight,
     Mask,
@@ -119,6 +120,14 @@ class _SoftmaxCounts(torch.autograd.Function):
     their cross-entropy is weighed 0 (with its ``-1`` at the label in the backward).
     With the held ``p`` zeroed there, the backward formula above gives 0 at those positions
     and is unchanged elsewhere (``k p (E - k sum p E) = p (E - sum p E)`` for ``k = 1``)."""
+
+    @staticmethod
+    def plain(
+        x: Tensor, t: Tensor, squared: bool, with_ce: bool, keep: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The same results as plain operations (:func:`~losskit._autograd.fused_apply`):
+        :func:`_onehot_counts` on the labels as floats."""
+        return _onehot_counts(x, t.to(x.dtype), keep, True, squared, with_ce)
 
     @staticmethod
     def forward(
@@ -266,6 +275,14 @@ class _LabelCounts(torch.autograd.Function):
     one-hot sums, so second derivatives are exact."""
 
     @staticmethod
+    def plain(p: Tensor, t: Tensor, kf: Tensor | None, squared: bool):
+        """The same results as plain operations (:func:`~losskit._autograd.fused_apply`): a
+        one-hot comparison (a label out of range is no class) and three sums."""
+        g = float_onehot(t.to(p.dtype), p.shape[1])
+        sg = g.sum(2) if kf is None else (g * kf).sum(2)
+        return (p * g).sum(2), (p * p if squared else p).sum(2), sg
+
+    @staticmethod
     def forward(ctx, p: Tensor, t: Tensor, kf: Tensor | None, squared: bool):
         _, tp, sg, tf, _ = _softmax_counts_classwise(p, t, kf, with_at=False)
         sp = _spatial_dot(p, p) if squared else p.sum(2)
@@ -384,6 +401,15 @@ class _SigmoidCounts(torch.autograd.Function):
     and the backward's ``p (1 - p)`` gives them a zero gradient whatever their logits hold."""
 
     @staticmethod
+    def plain(
+        x: Tensor, g: Tensor, squared: bool, keep: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The same results as plain operations (:func:`~losskit._autograd.fused_apply`)."""
+        p = _kept_sigmoid(x, keep, graph=True)
+        sp = (p * p).sum(2) if squared else p.sum(2)
+        return (p * g).sum(2), sp, (g * g).sum(2) if squared else g.sum(2)
+
+    @staticmethod
     def forward(
         ctx: Any, x: Tensor, g: Tensor, squared: bool, keep: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -462,7 +488,7 @@ def _plain_target(target: Tensor, lo: float, hi: float, ignore_index: int | None
         or target.numel() == 0
         or target.dtype == torch.bool
         or target.is_complex()
-        or torch.compiler.is_compiling()
+        or traced()
     ):
         return False
     lo_t, hi_t = target.detach().aminmax()
@@ -535,7 +561,7 @@ def _counts(
             if keep is not None:  # left-out positions: any valid label, p = 0 there
                 k = keep.expand(expected).reshape(n, 1, size)
                 t = torch.where(k, t, 0)
-            tp, sp, sg, ce_sum = _SoftmaxCounts.apply(
+            tp, sp, sg, ce_sum = fused_apply(_SoftmaxCounts,
                 x.reshape(n, num_classes, size), t, squared, ce is not None, k
             )  # fmt: skip
             if ce is not None:
@@ -555,7 +581,7 @@ def _counts(
             p = zero_excluded(p, k)
         if num_classes <= _CLASSWISE_UP_TO and p.numel():
             # one class at a time (a label left out, or out of range there, is no class)
-            tp, sp, sg = _LabelCounts.apply(p, target.reshape(n, 1, size),
+            tp, sp, sg = fused_apply(_LabelCounts, p, target.reshape(n, 1, size),
                                             None if k is None else k.to(work), squared)  # fmt: skip
         else:
             # no one-hot tensor: TP_c = sum of p[label] over the positions labelled c (a
@@ -590,7 +616,7 @@ def _counts(
             g_kept = torch.where(keep.expand(pred.shape), target.to(work), zero)
             if (
                 g_kept.device.type == "cpu"
-                and not torch.compiler.is_compiling()
+                and not traced()
                 and kept_range(g_kept, None, 0.0, 1.0) is not None
             ):
                 check_unit_values(fn, "target", target, hint, keep)  # raises, naming the range
@@ -609,7 +635,7 @@ def _counts(
         # have p = 0 and g = 0 (the target may hold anything there)
         t = target.to(work) if g_kept is None else g_kept
         k = None if keep is None else keep.expand(pred.shape).reshape(shape)
-        tp, sp, sg = _SigmoidCounts.apply(x.reshape(shape), t.reshape(shape), squared, k)
+        tp, sp, sg = fused_apply(_SigmoidCounts, x.reshape(shape), t.reshape(shape), squared, k)
         if not per_sample:
             return tp.sum(0), sp.sum(0), sg.sum(0), None
         return tp, sp, sg, _kept_samples(keep, pred.shape, per_sample)
@@ -1160,8 +1186,10 @@ def _lovasz(
         keep = keep.expand(errors.shape)
         errors = torch.where(keep, errors, torch.zeros_like(errors))
         fg = torch.where(keep, fg, torch.zeros_like(fg))
+    batched = vmapping()  # under vmap: rows built out of place and stacked
     with torch.no_grad():
         delta = torch.empty(errors.shape, dtype=errors.dtype, device=errors.device)
+        rows = []
         f = fg.detach().to(torch.uint8) if binary else fg.detach()
         for i in range(errors.shape[0]):
             key = key_of(i)
@@ -1171,7 +1199,12 @@ def _lovasz(
             for j in range(errors.shape[1]):
                 order = _descending_order(key[j])
                 fs = f[i, j].gather(0, order).to(delta.dtype)
-                delta[i, j].scatter_(0, order, _jaccard_increments(fs))
+                if batched:
+                    rows.append(torch.zeros_like(fs).scatter(0, order, _jaccard_increments(fs)))
+                else:
+                    delta[i, j].scatter_(0, order, _jaccard_increments(fs))
+        if batched:
+            delta = torch.stack(rows).view(errors.shape)
     return (errors * delta).sum(-1)
 
 
