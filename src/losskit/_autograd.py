@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
 _T = TypeVar("_T", bound=Tensor | None)
@@ -28,9 +29,12 @@ def partial_inputs(*tensors: _T) -> tuple[_T, ...]:
 
 
 def transforms_active() -> bool:
-    """A ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``, ``jvp``, ...) is running
-    (never asked under ``torch.compile``, which traces the fused paths itself)."""
-    return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
+    """A ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``, ``jvp``, ...) is running,
+    or a forward-mode level of ``torch.autograd.forward_ad`` is open (never asked under
+    ``torch.compile``, which traces the fused paths itself)."""
+    return not torch.compiler.is_compiling() and (
+        torch._C._are_functorch_transforms_active() or fwAD._current_level >= 0
+    )
 
 
 def vmapping() -> bool:
@@ -53,7 +57,8 @@ def traced() -> bool:
 
 
 def fused_apply(fn: type[torch.autograd.Function], *args: Any) -> Any:
-    """``fn.apply(*args)``, or under a ``torch.func`` transform ``fn.plain(*args)``.
+    """``fn.apply(*args)``, or under a ``torch.func`` transform or in forward mode
+    ``fn.plain(*args)``.
 
     losskit's hand-written autograd functions compute their derivative in the forward pass
     and keep it on ``ctx``; torch's transforms refuse such a function (they need the

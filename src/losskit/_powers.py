@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._autograd import transforms_active
+
 #: integer exponents up to this are written as products (at most four of them)
 _MAX_PRODUCTS = 8
 
@@ -37,9 +39,11 @@ def _chain(x: Tensor, k: int, out: Tensor | None) -> Tensor:
 
 
 def _recorded(x: Tensor) -> bool:
-    """Autograd records operations on ``x`` now (in-place products would then overwrite a
-    tensor the graph saved)."""
-    return x.requires_grad and torch.is_grad_enabled()
+    """Some differentiation sees operations on ``x`` now: autograd records them (in-place
+    products would then overwrite a tensor the graph saved), a forward-mode dual level or a
+    ``torch.func`` transform is active (forward mode's tangent of ``r.mul_(r)`` is wrong:
+    ``2 r r'`` is taken after ``r`` is overwritten)."""
+    return (x.requires_grad and torch.is_grad_enabled()) or transforms_active()
 
 
 def power(x: Tensor, exponent: float, *, out: Tensor | None = None) -> Tensor:

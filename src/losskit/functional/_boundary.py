@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
-from .._autograd import vmapping
+from .._autograd import transforms_active
 from .._checks import (
     ClassWeight,
     Mask,
@@ -114,10 +114,10 @@ _FG_CHUNK = 1 << 20
 def _foreground64(x: Tensor, from_logits: bool) -> Tensor:
     """``p > 1/2`` for the multiclass ``x`` ``(N, C, *S)`` (logits: ``p = softmax`` over dim
     1), decided in float64 a block of positions at a time: bool, of ``x``'s shape."""
-    if torch.compiler.is_compiling() or vmapping():
+    if torch.compiler.is_compiling() or transforms_active():
         # compiled: the float64 softmax is fused into the comparison (never held whole), and
-        # out= into a block of fg (non-contiguous) would break the graph (vmap takes no
-        # out= either)
+        # out= into a block of fg (non-contiguous) would break the graph (torch.func's
+        # transforms and forward mode take no out= either)
         return (torch.softmax(x.double(), 1) if from_logits else x.double()) > 0.5
     n, c = x.shape[:2]
     flat = x.reshape(n, c, math.prod(x.shape[2:]))
