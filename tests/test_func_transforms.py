@@ -1,6 +1,7 @@
 """``torch.func`` transforms and forward mode over every registered loss: ``grad`` equals
 autograd's gradient, ``jvp`` and ``torch.autograd.forward_ad`` the directional derivative,
-``vmap`` of the loss and of its ``grad`` a loop over a batch of input sets.
+``jvp`` of ``grad`` autograd's double backward, ``vmap`` of the loss and of its ``grad`` a
+loop over a batch of input sets.
 
 losskit's hand-written autograd functions keep their derivative on ``ctx`` and torch's
 transforms refuse such functions; each one has a ``plain`` form that
@@ -74,6 +75,20 @@ def test_forward_mode_equals_the_gradient(spec: LossSpec) -> None:
     with fwAD.dual_level():
         tangent = fwAD.unpack_dual(f(fwAD.make_dual(x, v))).tangent
     torch.testing.assert_close(tangent, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_hessian_vector_product_equals_double_backward(spec: LossSpec) -> None:
+    """Forward over reverse (``jvp`` of ``grad``: ``torch.func.hessian``'s building block)
+    equals autograd's double backward (torch's own MSE and Huber kernels fail it; those two
+    take their plain formulas under a transform)."""
+    f, x = _case(spec)
+    v = torch.randn(x.shape, dtype=F64, generator=gen(3))
+    _, got = jvp(grad(f), (x,), (v,))
+    z = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(f(z), [z], create_graph=True)
+    (want,) = torch.autograd.grad((g * v).sum(), [z], allow_unused=True, materialize_grads=True)
+    torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
 def _batched_case(spec: LossSpec) -> tuple[Callable[..., Any], list[torch.Tensor]]:

@@ -9,12 +9,14 @@ checks, float32 compute for half inputs, ``weight``/``mask`` and its reduction r
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
 from .._api import DEFAULT, LossModule, checked
+from .._autograd import transforms_active
 from .._checks import Mask, NonNegative, Positive, Weight
 from .._reduction import Reduction
 from ._common import elementwise_loss
@@ -46,6 +48,34 @@ __all__ = [
     "WingLoss",
     "BalancedL1Loss",
 ]
+
+
+def _reduced(loss: Tensor, reduction: str) -> Tensor:
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _mse_kernel(p: Tensor, t: Tensor, reduction: str) -> Tensor:
+    """torch's ``mse_loss``; under a ``torch.func`` transform or in forward mode the plain
+    ``(p - t)^2`` (torch's kernel fails forward-over-reverse, ``jvp(grad(f))``, on an
+    immutable zero tensor)."""
+    if transforms_active():
+        d = p - t
+        return _reduced(d * d, reduction)
+    return TF.mse_loss(p, t, reduction=reduction)
+
+
+def _huber_kernel(p: Tensor, t: Tensor, reduction: str, *, delta: float) -> Tensor:
+    """torch's ``huber_loss``; under a ``torch.func`` transform or in forward mode the plain
+    formula (torch's ``huber_loss_backward`` has no forward-mode derivative, so Hessian-vector
+    products failed)."""
+    if transforms_active():
+        d = p - t
+        a = d.abs()
+        quad = a < delta  # as torch's kernel
+        small = torch.where(quad, d, torch.zeros_like(d))  # no square of a large d is kept
+        loss = torch.where(quad, 0.5 * small * small, delta * (a - 0.5 * delta))
+        return _reduced(loss, reduction)
+    return TF.huber_loss(p, t, delta=delta, reduction=reduction)
 
 
 @checked
@@ -151,7 +181,7 @@ def mse_loss(
         weight,
         mask,
         reduction,
-        lambda p, t, r: TF.mse_loss(p, t, reduction=r),
+        _mse_kernel,
     )
 
 
@@ -246,7 +276,7 @@ def huber_loss(
     """
     return elementwise_loss(
         "huber_loss", pred, target, weight, mask, reduction,
-        lambda p, t, r: TF.huber_loss(p, t, delta=delta, reduction=r),
+        partial(_huber_kernel, delta=delta),
     )  # fmt: skip
 
 
