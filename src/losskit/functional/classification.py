@@ -114,13 +114,17 @@ __all__ = [
     "EQLv2Loss",
 ]
 
-#: Elements per block of the focal kernels. On CPU the block's six work buffers (reused from
-#: block to block, :class:`_Scratch`) and its slices of the inputs and the gradient then stay
-#: in a 2 MiB L2 cache: 32 Ki measured 2-20 % faster than 64 Ki at 64 Ki to 4 Mi elements
-#: (interleaved, median of 7); below that the per-operation dispatch (4-5 us, about 20
-#: operations per block) dominates (8 Ki: twice the time). On an accelerator large blocks
-#: only bound the temporaries' memory.
-_FOCAL_BLOCK = 1 << 15
+#: Elements per block of the focal kernels (the sigmoid focal, quality focal, varifocal and
+#: Gaussian focal losses). On CPU the block's six work buffers (reused from block to block,
+#: :class:`_Scratch`) and its slices of the inputs and the gradient stay in the cache, and each
+#: block pays the per-operation dispatch (4-5 us, about 20-35 operations per block). On the
+#: AMD EPYC (512 KiB L2 per core) 64 Ki measured faster than 32 Ki: focal loss 7-15 % at 256
+#: Ki to 4 Mi elements in two runs (0.92 against 0.92 ms at 64 Ki), quality focal and
+#: varifocal 7-15 % (interleaved, median of 9); 128 Ki was faster still from 1 Mi on but 2x
+#: slower at 256 Ki, one block whose 1 MiB buffers glibc maps afresh. (On the Intel Xeon
+#: with a 2 MiB L2 of the earlier sessions 32 Ki had measured 2-20 % faster than 64 Ki.) On
+#: an accelerator large blocks only bound the temporaries' memory.
+_FOCAL_BLOCK = 1 << 16
 _FOCAL_BLOCK_ACCELERATOR = 1 << 22
 
 _UNIT = Range(0.0, 1.0)
