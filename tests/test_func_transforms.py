@@ -91,6 +91,48 @@ def test_hessian_vector_product_equals_double_backward(spec: LossSpec) -> None:
     torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
+def _other_inputs() -> list[tuple[LossSpec, str, int]]:
+    """Every floating argument after the first and every floating module state tensor
+    (class centres, a learnable scale), per registered loss."""
+    out = []
+    for spec in SPECS:
+        args = spec.make_inputs(4, dtype=F64, device=CPU, generator=gen(0)).args
+        floats = [k for k, a in enumerate(args) if a.is_floating_point()][1:]
+        out += [(spec, "arg", k) for k in floats]
+        torch.manual_seed(0)
+        state = spec.module_state(spec.build())
+        out += [(spec, "state", k) for k, t in enumerate(state) if t.is_floating_point()]
+    return out
+
+
+OTHER = _other_inputs()
+
+
+@pytest.mark.parametrize(("spec", "kind", "k"), OTHER,
+                         ids=[f"{s.name}-{kind}{k}" for s, kind, k in OTHER])  # fmt: skip
+def test_grad_and_jvp_of_the_other_inputs(spec: LossSpec, kind: str, k: int) -> None:
+    """``grad`` and ``jvp`` with respect to targets, weights and module state equal
+    autograd's gradient and ``<grad, v>``."""
+    inputs = spec.make_inputs(4, dtype=F64, device=CPU, generator=gen(0))
+    args = list(inputs.args)
+    torch.manual_seed(0)
+    state = [t.detach().clone().to(F64) for t in spec.module_state(spec.build())]
+    kw = {**spec.kwargs, **inputs.kwargs}
+
+    def f(z: torch.Tensor) -> Any:
+        a, s = list(args), list(state)
+        (a if kind == "arg" else s)[k] = z
+        return spec.function(*a, *s, **kw)
+
+    x = (args if kind == "arg" else state)[k]
+    z = x.clone().requires_grad_()
+    (want,) = torch.autograd.grad(f(z), [z], allow_unused=True, materialize_grads=True)
+    torch.testing.assert_close(grad(f)(x), want, rtol=1e-9, atol=1e-12)
+    v = torch.randn(x.shape, dtype=F64, generator=gen(5))
+    _, tangent = jvp(f, (x,), (v,))
+    torch.testing.assert_close(tangent, (want * v).sum(), rtol=1e-8, atol=1e-11)
+
+
 def _batched_case(spec: LossSpec) -> tuple[Callable[..., Any], list[torch.Tensor]]:
     """The loss as a function of all its floating inputs, and those inputs of two input sets
     stacked along a new leading dimension."""
