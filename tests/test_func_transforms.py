@@ -154,10 +154,13 @@ def _batched_case(spec: LossSpec) -> tuple[Callable[..., Any], list[torch.Tensor
     return f, [torch.stack([args[k], second.args[k]]) for k in idx]
 
 
+@pytest.mark.filterwarnings("error:There is a performance drop")
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_vmap_equals_a_loop(spec: LossSpec) -> None:
     """``vmap`` over two input sets (every floating input, a new leading dimension) of the
-    loss and of its ``grad`` (with respect to the first): each slice as that set alone."""
+    loss and of its ``grad`` (with respect to the first): each slice as that set alone, and
+    no operation without a batching rule (torch would loop over the batch; the in-place
+    one-hot scatters did)."""
     f, xs = _batched_case(spec)
     one = [[x[j] for x in xs] for j in range(2)]
     torch.testing.assert_close(vmap(f)(*xs), torch.stack([f(*a) for a in one]),

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import torch
 from torch import Tensor
 
-from ._autograd import traced
+from ._autograd import traced, vmapping
 
 # ------------------------------------------------------------------ annotation markers
 
@@ -188,6 +188,16 @@ def float_onehot(t: Tensor, num_classes: int) -> Tensor:
     shape = (1, num_classes) + (1,) * (t.dim() - 2)
     classes = torch.arange(num_classes, device=t.device, dtype=t.dtype).view(shape)
     return (1.0 - (t - classes).abs()).clamp_min(0.0)
+
+
+def scatter_onehot(like: Tensor, labels: Tensor, value: float | bool = 1.0) -> Tensor:
+    """Zeros of ``like``'s shape (and dtype, or bool for a bool ``value``) with ``value`` at
+    each label along dim 1 (``labels`` ``(N, *)``, valid classes): one scatter into a fresh
+    tensor, in place (under ``torch.func.vmap`` out of place: the in-place scatter has no
+    batching rule there, and torch falls back to a loop over the batch)."""
+    base = torch.zeros_like(like, dtype=torch.bool if isinstance(value, bool) else None)
+    index = labels.unsqueeze(1)
+    return base.scatter(1, index, value) if vmapping() else base.scatter_(1, index, value)
 
 
 def keep_bytes(keep: Tensor) -> Tensor:

@@ -33,6 +33,7 @@ from .._checks import (
     check_unit_values,
     compute_dtype,
     keep_factor,
+    scatter_onehot,
 )
 from .._distance_transform import distance_transform_edt
 from .._reduction import Reduction, exclusion, zero_excluded
@@ -78,7 +79,7 @@ def _class_maps(
         p = torch.softmax(x, 1) if from_logits else x
         labels = target.long() if keep is None else torch.where(keep, target.long(), 0)
         # the 0/1 target in the compute dtype directly (no int64 one-hot tensor)
-        g = torch.zeros_like(x).scatter_(1, labels.unsqueeze(1), 1.0)
+        g = scatter_onehot(x, labels)
         with torch.no_grad():
             fg = _foreground64(x, from_logits)
     else:

@@ -33,6 +33,7 @@ from .._checks import (
     check_same_device,
     check_tensor,
     check_tensor_values,
+    scatter_onehot,
 )
 from .._reduction import Reduction, finish_avg, zero_excluded
 from .classification import _check_logits, _index_labels, _per_class, softmax_cross_entropy
@@ -354,7 +355,7 @@ def _eqlv2(
     z = zero_excluded(logits.to(work), None if keep is None else keep.unsqueeze(1))
     # (N, C, *) bool, True at each label: one scatter of a value per position (an int64
     # one_hot tensor moved and converted took three passes over (N, C, *) int64)
-    onehot = torch.zeros_like(z, dtype=torch.bool).scatter_(1, safe.unsqueeze(1), True)
+    onehot = scatter_onehot(z, safe, True)
     q, r = _eqlv2_weights(pos_grad, neg_grad, ratio_slope, ratio_center, pos_gain, z)
     w = torch.where(onehot, _per_class(q, z), _per_class(r, z))
     # sigmoid BCE per class: softplus(-z) for the target, softplus(z) for the others

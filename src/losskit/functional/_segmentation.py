@@ -41,6 +41,7 @@ from .._checks import (
     compute_dtype,
     float_onehot,
     keep_factor,
+    scatter_onehot,
 )
 from .._reduction import Reduction, exclusion
 from .classification import _per_class, bce_loss, focal_loss, softmax_cross_entropy
@@ -152,7 +153,7 @@ def _pixel(
         else:
             # the 0/1 target in the logits' layout and dtype directly: one scatter (an int64
             # one_hot tensor, moved and converted, was three passes and a permuted target)
-            onehot = torch.zeros_like(logits).scatter_(1, labels.unsqueeze(1), 1.0)
+            onehot = scatter_onehot(logits, labels)
             k = None if keep is None else keep.unsqueeze(1).expand(logits.shape)
             loss = focal_loss(logits, onehot, alpha=alpha, gamma=gamma, mask=k,
                               reduction="none")  # fmt: skip
