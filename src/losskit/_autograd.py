@@ -66,8 +66,10 @@ def fused_apply(fn: type[torch.autograd.Function], *args: Any) -> Any:
     Each of them therefore has a ``plain`` static method: the same outputs from the same
     arguments as plain differentiable operations (the form its ``create_graph`` backward
     differentiates), which every transform takes. Every fused path is entered through this
-    function; ``tests/test_func_transforms.py`` runs every registered loss under
-    ``torch.func.grad`` and ``vmap`` and checks that each function has its ``plain``."""
+    function (``safe_norm``'s ``_NormGrad``, in the ``setup_context`` form, is reached only
+    outside transforms); ``tests/test_func_transforms.py`` runs every registered loss under
+    ``grad``, ``jvp``, forward mode and ``vmap`` and checks that each function has its
+    ``plain``."""
     if transforms_active():
         return fn.plain(*args)  # type: ignore[attr-defined]
     return fn.apply(*args)
