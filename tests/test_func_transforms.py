@@ -133,14 +133,16 @@ def test_grad_and_jvp_of_the_other_inputs(spec: LossSpec, kind: str, k: int) -> 
     torch.testing.assert_close(tangent, (want * v).sum(), rtol=1e-8, atol=1e-11)
 
 
-def _batched_case(spec: LossSpec) -> tuple[Callable[..., Any], list[torch.Tensor]]:
-    """The loss as a function of all its floating inputs, and those inputs of two input sets
-    stacked along a new leading dimension."""
+def _batched_case(
+    spec: LossSpec, labels: bool = False
+) -> tuple[Callable[..., Any], list[torch.Tensor]]:
+    """The loss as a function of all its floating inputs (``labels``: of every input), and
+    those inputs of two input sets stacked along a new leading dimension."""
     first = spec.make_inputs(4, dtype=F64, device=CPU, generator=gen(0))
     second = spec.make_inputs(4, dtype=F64, device=CPU, generator=gen(1))
     args = list(first.args)
     idx = [k for k, a in enumerate(args)
-           if a.is_floating_point() and second.args[k].shape == a.shape]  # fmt: skip
+           if (labels or a.is_floating_point()) and second.args[k].shape == a.shape]  # fmt: skip
     torch.manual_seed(0)
     state = tuple(t.detach().clone().to(F64) for t in spec.module_state(spec.build()))
     kw = {**spec.kwargs, **first.kwargs}
@@ -167,6 +169,26 @@ def test_vmap_equals_a_loop(spec: LossSpec) -> None:
                                rtol=1e-10, atol=1e-12)  # fmt: skip
     torch.testing.assert_close(vmap(grad(f))(*xs), torch.stack([grad(f)(*a) for a in one]),
                                rtol=1e-9, atol=1e-12)  # fmt: skip
+
+
+#: the one registered loss whose labels ``vmap`` cannot batch: its pairs are selected by the
+#: labels' values, a shape that depends on them
+LABELS_NOT_BATCHED = {"n_pair_loss"}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [pytest.param(s, marks=pytest.mark.xfail(strict=True, raises=RuntimeError,
+                                             reason="pairs chosen by the labels' values"))
+     if s.name in LABELS_NOT_BATCHED else s for s in SPECS],
+    ids=IDS,
+)  # fmt: skip
+def test_vmap_over_the_labels_too(spec: LossSpec) -> None:
+    """``vmap`` over every input of two input sets, integer labels and indices included."""
+    f, xs = _batched_case(spec, labels=True)
+    one = [[x[j] for x in xs] for j in range(2)]
+    torch.testing.assert_close(vmap(f)(*xs), torch.stack([f(*a) for a in one]),
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
 
 
 def _functions() -> list[type[torch.autograd.Function]]:
