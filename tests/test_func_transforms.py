@@ -219,3 +219,22 @@ def test_every_function_has_a_plain_form() -> None:
         and f.setup_context is torch.autograd.Function.setup_context
     ]  # fmt: skip
     assert not missing, f"no plain form: {missing}"
+
+
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("dim", [2, 3])
+def test_window_plain_form_routes_ties_as_the_fused_one(largest: bool, dim: int) -> None:
+    """The soft skeleton's three-wide extreme: its plain form (a max-pool) gives the same
+    values and sends each window's gradient to the same one of tied entries as the fused
+    form (random inputs of the registry never tie)."""
+    from losskit.functional._topology import _Window3
+
+    x = torch.randint(0, 3, (2, 2, 5, 6), generator=gen(0)).to(F64)  # many ties
+    w = torch.randn(2, 2, 5, 6, dtype=F64, generator=gen(1))
+    z = x.clone().requires_grad_()
+    fused = _Window3.apply(z, dim, largest)
+    (want,) = torch.autograd.grad((fused * w).sum(), z)
+    assert torch.equal(_Window3.plain(x, dim, largest), fused.detach())
+    # equal up to the order of the sums of a window's shares (a routing difference is O(1))
+    got = grad(lambda t: (_Window3.plain(t, dim, largest) * w).sum())(x)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -137,9 +137,6 @@ RobustShape = Annotated[float | Tensor, Range()]
 _NONE = type(None)
 
 
-_compiling = traced  # torch.compile or torch.func.vmap: no value is read here
-
-
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -154,7 +151,7 @@ def any_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor
     """``b.any(dim)`` for a bool ``b``; on CPU (eager) the maximum of its bytes, about 35x
     faster there (torch's CPU ``any``/``all`` on bool run element by element: 1.5 ms against
     0.04 ms on two million entries)."""
-    if b.dtype != torch.bool or b.device.type != "cpu" or b.numel() == 0 or _compiling():
+    if b.dtype != torch.bool or b.device.type != "cpu" or b.numel() == 0 or traced():
         return b.any() if dim is None else b.any(dim, keepdim=keepdim)
     u = b.view(torch.uint8)
     return (u.amax() if dim is None else u.amax(dim, keepdim=keepdim)).bool()
@@ -162,7 +159,7 @@ def any_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor
 
 def all_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """``b.all(dim)`` for a bool ``b``; the minimum of its bytes on CPU (see :func:`any_true`)."""
-    if b.dtype != torch.bool or b.device.type != "cpu" or b.numel() == 0 or _compiling():
+    if b.dtype != torch.bool or b.device.type != "cpu" or b.numel() == 0 or traced():
         return b.all() if dim is None else b.all(dim, keepdim=keepdim)
     u = b.view(torch.uint8)
     return (u.amin() if dim is None else u.amin(dim, keepdim=keepdim)).bool()
@@ -171,7 +168,7 @@ def all_true(b: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor
 def keep_factor(keep: Tensor, dtype: torch.dtype) -> Tensor:
     """A bool ``keep`` as a 0/1 tensor of ``dtype``; on CPU (eager) through its bytes, about
     3x faster there than torch's bool-to-float conversion."""
-    if keep.dtype != torch.bool or keep.device.type != "cpu" or _compiling():
+    if keep.dtype != torch.bool or keep.device.type != "cpu" or traced():
         return keep.to(dtype)
     return keep.view(torch.uint8).to(dtype)
 
@@ -205,7 +202,7 @@ def keep_bytes(keep: Tensor) -> Tensor:
     promotes): on CPU (eager) its bytes viewed as ``uint8``, no copy, about twice as fast
     there as a bool operand and cheaper than :func:`keep_factor`'s fresh float tensor;
     elsewhere ``keep`` itself."""
-    if keep.dtype != torch.bool or keep.device.type != "cpu" or _compiling():
+    if keep.dtype != torch.bool or keep.device.type != "cpu" or traced():
         return keep
     return keep.view(torch.uint8)
 
@@ -217,7 +214,7 @@ def surely_finite(x: Tensor) -> bool:
 
     Lets a loss skip the bool select that guards left-out entries (``where(keep, x, 0)``),
     about 4x a float product on CPU, when there is nothing to guard against."""
-    if x.device.type != "cpu" or _compiling() or not x.is_floating_point():
+    if x.device.type != "cpu" or traced() or not x.is_floating_point():
         return False
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     return bool(torch.isfinite(x.detach().sum(dtype=acc)))
@@ -225,7 +222,7 @@ def surely_finite(x: Tensor) -> bool:
 
 def check_tensor_values(fn: str, name: str, x: Tensor, allowed: Range) -> None:
     """Every element finite and in ``allowed`` (CPU tensors only, never while compiling)."""
-    if x.device.type != "cpu" or x.numel() == 0 or _compiling():
+    if x.device.type != "cpu" or x.numel() == 0 or traced():
         return
     if x.dtype == torch.bool:
         return
@@ -517,7 +514,7 @@ def check_labels(
     never while ``torch.compile`` traces.
     """
     check_integer(fn, name, labels)
-    if labels.device.type != "cpu" or labels.numel() == 0 or _compiling():
+    if labels.device.type != "cpu" or labels.numel() == 0 or traced():
         return
     if labels.dtype != torch.bool:  # every label in range: so are the kept ones (one pass)
         lo_t, hi_t = labels.aminmax()
@@ -543,7 +540,7 @@ def check_unit_values(
 ) -> None:
     """Values in ``[0, 1]`` (binary targets, probabilities) where ``keep`` is True (all when
     ``None``); CPU only, never while compiling."""
-    if x.device.type != "cpu" or x.numel() == 0 or _compiling():
+    if x.device.type != "cpu" or x.numel() == 0 or traced():
         return
     bad = kept_range(x, keep, 0.0, 1.0)
     if bad is not None:

@@ -810,16 +810,8 @@ class CompiledFusedIoU(torch.autograd.Function):
     A compiled graph has no second derivative (AOTAutograd does not differentiate twice).
     """
 
-    @staticmethod
-    def plain(
-        p: Tensor, t: Tensor, kind: str, eps: float, alpha_mode: str, v_grad: str,
-        power: float = 1.0, shape_exponent: float = 4.0,
-    ) -> Tensor:  # fmt: skip
-        """The same result as plain operations (:func:`~losskit._autograd.fused_apply`):
-        one minus the composable :func:`iou_similarity`."""
-        loss = 1.0 - iou_similarity(p, t, kind, eps=eps, alpha_mode=alpha_mode, v_grad=v_grad,
-                                    shape_exponent=shape_exponent, power=power)  # fmt: skip
-        return loss
+    #: the same result as plain operations: :meth:`FusedIoU.plain` (no divisor here)
+    plain = staticmethod(FusedIoU.plain)
 
     @staticmethod
     def forward(

@@ -21,7 +21,7 @@ from .._checks import compute_dtype as compute_dtype
 from .._reduction import Reduction, exclusion, finish, zero_excluded
 
 #: ``kernel(pred, target, reduction)`` with torch's reduction semantics.
-Kernel = Callable[[Tensor, Tensor, str], Tensor]
+Kernel = Callable[[Tensor, Tensor, Reduction], Tensor]
 
 
 def elementwise_loss(

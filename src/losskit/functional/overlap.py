@@ -1188,7 +1188,7 @@ def _lovasz(
         fg = torch.where(keep, fg, torch.zeros_like(fg))
     batched = vmapping()  # under vmap: rows built out of place and stacked
     with torch.no_grad():
-        delta = torch.empty(errors.shape, dtype=errors.dtype, device=errors.device)
+        delta = None if batched else torch.empty_like(errors)
         rows = []
         f = fg.detach().to(torch.uint8) if binary else fg.detach()
         for i in range(errors.shape[0]):
@@ -1198,12 +1198,12 @@ def _lovasz(
                                                            device=key.device))  # fmt: skip
             for j in range(errors.shape[1]):
                 order = _descending_order(key[j])
-                fs = f[i, j].gather(0, order).to(delta.dtype)
-                if batched:
+                fs = f[i, j].gather(0, order).to(errors.dtype)
+                if delta is None:
                     rows.append(torch.zeros_like(fs).scatter(0, order, _jaccard_increments(fs)))
                 else:
                     delta[i, j].scatter_(0, order, _jaccard_increments(fs))
-        if batched:
+        if delta is None:
             delta = torch.stack(rows).view(errors.shape)
     return (errors * delta).sum(-1)
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from .._api import DEFAULT, LossModule, checked
 from .._autograd import transforms_active
 from .._checks import Mask, NonNegative, Positive, Weight
-from .._reduction import Reduction
+from .._reduction import Reduction, reduce_loss
 from ._common import elementwise_loss
 
 __all__ = [
@@ -50,21 +50,17 @@ __all__ = [
 ]
 
 
-def _reduced(loss: Tensor, reduction: str) -> Tensor:
-    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
-
-
-def _mse_kernel(p: Tensor, t: Tensor, reduction: str) -> Tensor:
+def _mse_kernel(p: Tensor, t: Tensor, reduction: Reduction) -> Tensor:
     """torch's ``mse_loss``; under a ``torch.func`` transform or in forward mode the plain
     ``(p - t)^2`` (torch's kernel fails forward-over-reverse, ``jvp(grad(f))``, on an
     immutable zero tensor)."""
     if transforms_active():
         d = p - t
-        return _reduced(d * d, reduction)
+        return reduce_loss(d * d, reduction, fn="mse_loss")
     return TF.mse_loss(p, t, reduction=reduction)
 
 
-def _huber_kernel(p: Tensor, t: Tensor, reduction: str, *, delta: float) -> Tensor:
+def _huber_kernel(p: Tensor, t: Tensor, reduction: Reduction, *, delta: float) -> Tensor:
     """torch's ``huber_loss``; under a ``torch.func`` transform or in forward mode the plain
     formula (torch's ``huber_loss_backward`` has no forward-mode derivative, so Hessian-vector
     products failed)."""
@@ -74,7 +70,7 @@ def _huber_kernel(p: Tensor, t: Tensor, reduction: str, *, delta: float) -> Tens
         quad = a < delta  # as torch's kernel
         small = torch.where(quad, d, torch.zeros_like(d))  # no square of a large d is kept
         loss = torch.where(quad, 0.5 * small * small, delta * (a - 0.5 * delta))
-        return _reduced(loss, reduction)
+        return reduce_loss(loss, reduction, fn="huber_loss")
     return TF.huber_loss(p, t, delta=delta, reduction=reduction)
 
 
