@@ -373,12 +373,9 @@ class _MarginCE(torch.autograd.Function):
             bias, mod_a, mod_b = partial_inputs(bias, mod_a, mod_b)
             leaves = (xt, weight, bias, mod_a, mod_b)
             wanted = [t for t, n in zip(leaves, needs, strict=True) if n]
-            mod = None
-            if thr is not None:
-                zeros = xt.new_zeros(())
-                mod = (thr.squeeze(0), zeros if mod_a is None else mod_a,
-                       zeros if mod_b is None else mod_b)  # fmt: skip
-            outs = _plain_parts(xt, weight, bias, labels, normalize, target_norm, eps, mod)
+            outs = _MarginCE.plain(xt, weight, bias, labels, normalize, chunk, False,
+                                   target_norm, eps, None if thr is None else thr.squeeze(0),
+                                   mod_a, mod_b)  # fmt: skip
             pairs = [
                 (o, g) for o, g in zip(outs, (g_lse, g_zt, g_wn), strict=True) if o.requires_grad
             ]
