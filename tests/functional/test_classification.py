@@ -689,18 +689,159 @@ def test_focal_kernel_equals_plain_formula(monkeypatch, gamma: float, alpha) -> 
     y[:8] = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.3, 1.0])
     a = torch.rand(n, generator=g, dtype=torch.float64) if alpha == "tensor" else alpha
     w = torch.rand(n, generator=g, dtype=torch.float64)
-    for reduction in ("sum", "none"):
+    for reduction in ("sum", "mean", "none"):  # (the mean's 1 / n rides on the modulators)
         xa, ya = x.clone().requires_grad_(), y.clone().requires_grad_()
         xb, yb = x.clone().requires_grad_(), y.clone().requires_grad_()
         got = focal_loss(xa, ya, alpha=a, gamma=gamma, reduction=reduction)
         ref = C._focal_plain(xb, yb, a, gamma)
-        ref = ref.sum() if reduction == "sum" else ref
+        ref = ref.sum() if reduction == "sum" else ref.mean() if reduction == "mean" else ref
         torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)
         gw = w if reduction == "none" else None
         for u, v in zip(torch.autograd.grad(got, (xa, ya), gw),
                         torch.autograd.grad(ref, (xb, yb), gw), strict=True):  # fmt: skip
             assert torch.isfinite(u).all()
             torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-12)
+
+
+# ---- work buffers kept between passes (CPU) ------------------------------------------------
+
+#: every loss that computes through the blocked kernels (classification.py, _detection.py)
+_BLOCKED = {
+    "focal": lambda x, y, r: focal_loss(x, y, reduction=r),
+    "focal, gamma 1.5, no alpha": lambda x, y, r: focal_loss(x, y, alpha=None, gamma=1.5,
+                                                             reduction=r),  # fmt: skip
+    "quality focal": lambda x, y, r: losskit.quality_focal_loss(x, y, reduction=r),
+    "varifocal": lambda x, y, r: losskit.varifocal_loss(x, y, reduction=r),
+    "gaussian focal": lambda x, y, r: losskit.gaussian_focal_loss(x, y, reduction=r),
+}
+
+
+def _heatmap(n: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    """Targets every blocked loss takes: values in [0, 1], a tenth exactly 1 (the Gaussian
+    focal loss's peaks), a third exactly 0."""
+    g = gen(seed)
+    y = torch.rand(n, generator=g, dtype=dtype)
+    y[torch.rand(n, generator=g) < 0.1] = 1.0
+    y[torch.rand(n, generator=g) < 0.3] = 0.0
+    return y
+
+
+def _kept() -> list[torch.Tensor]:
+    return [b for bufs in C._scratch_store.__dict__.get("kept", {}).values() for b in bufs]
+
+
+@pytest.mark.parametrize("n", [C._SHARED_SCRATCH_MIN + 5, 2 * C._FOCAL_BLOCK + 3],
+                         ids=["one block", "blocks"])  # fmt: skip
+@pytest.mark.parametrize("name", list(_BLOCKED))
+def test_kept_work_buffers_never_reach_results(name: str, n: int) -> None:
+    """On CPU the blocked kernels keep their work buffers between passes (per thread and
+    dtype). No result of a call (the loss, the per-element loss, either gradient) may be
+    one of them or share its memory: later calls over other inputs of the same size, which
+    write those buffers again, leave every earlier result unchanged."""
+    f = _BLOCKED[name]
+    results = []
+    for i, reduction in enumerate(("none", "mean", "sum")):
+        x = (torch.randn(n, generator=gen(50 + i)) * 3).requires_grad_()
+        y = _heatmap(n, 60 + i).requires_grad_()
+        out = f(x, y, reduction)
+        w = torch.rand(out.shape, generator=gen(70 + i))
+        results.append((out.detach(), *torch.autograd.grad(out, (x, y), w)))
+    snapshots = [tuple(t.clone() for t in r) for r in results]
+    kept = _kept()
+    assert kept, "the kernels kept no work buffer: this test checks nothing"
+    storages = {b.untyped_storage().data_ptr() for b in kept}
+    for r in results:
+        assert not any(t.untyped_storage().data_ptr() in storages for t in r)
+    for i in range(2):  # passes that write the kept buffers again
+        x = (torch.randn(n, generator=gen(80 + i)) * 5).requires_grad_()
+        f(x, _heatmap(n, 90 + i), "none").sum().backward()
+    for r, snap in zip(results, snapshots, strict=True):
+        for t, u in zip(r, snap, strict=True):
+            torch.testing.assert_close(t, u, rtol=0, atol=0)
+
+
+def test_kept_work_buffers_are_bounded_and_cpu_only() -> None:
+    """What stays kept is bounded by the largest CPU block (2 blocks' worth is one block) and
+    a work list per dtype, all its buffers of one length whatever the order of the sizes and
+    of the losses (a loss taking more buffers than the one before it, at a smaller size, then
+    a larger one: no buffer too short for a later pass, which torch would resize with a
+    warning); small blocks, tensor subclasses and accelerators keep nothing."""
+    C._scratch_store.__dict__.pop("kept", None)
+    big, small = 2 * C._FOCAL_BLOCK, C._SHARED_SCRATCH_MIN
+    # the focal loss's 6 buffers at the largest size, the Gaussian focal loss's 13 at a
+    # small one, then at the largest; then every loss at sizes of one block and of several
+    calls = [("focal", big), ("gaussian focal", small), ("gaussian focal", big)]
+    calls += [(k, n) for n in (small + 1, 3 * C._FOCAL_BLOCK + 11, big) for k in _BLOCKED]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, n in calls:
+            f = _BLOCKED[name]
+            x = torch.randn(n, requires_grad=True)
+            y = _heatmap(n, 3)
+            f(x, y, "mean").backward()
+            x64 = x.detach().double().requires_grad_()
+            f(x64, y.double(), "mean").backward()  # (float64: its own kept list)
+            torch.testing.assert_close(x.grad, x64.grad.float(), rtol=1e-4, atol=1e-4 / n)
+    kept = C._scratch_store.__dict__["kept"]
+    assert set(kept) == {torch.float32, torch.float64}
+    for dtype, bufs in kept.items():
+        assert 0 < len(bufs) <= 16
+        assert all(b.dtype == dtype and b.shape == (2 * C._FOCAL_BLOCK,) for b in bufs)
+    like = torch.empty(C._SHARED_SCRATCH_MIN)
+    assert C._shared_scratch(like, C._SHARED_SCRATCH_MIN) is kept[torch.float32]
+    assert C._shared_scratch(like, C._SHARED_SCRATCH_MIN - 1) is None
+    assert C._shared_scratch(like.as_subclass(_Sub), C._SHARED_SCRATCH_MIN) is None
+    assert C._shared_scratch(torch.empty(1 << 20, device="meta"), 1 << 16) is None
+
+
+class _Sub(torch.Tensor):
+    pass
+
+
+def test_kept_work_buffers_outlive_inference_mode() -> None:
+    """Buffers first allocated under ``torch.inference_mode`` are kept for later passes: they
+    must be ordinary tensors, which a pass outside inference mode may write (an inference
+    tensor would refuse the in-place writes there)."""
+    C._scratch_store.__dict__.pop("kept", None)  # let inference mode allocate them
+    n = 2 * C._SHARED_SCRATCH_MIN
+    x, y = torch.randn(n, generator=gen(5)), _heatmap(n, 6)
+    with torch.inference_mode():
+        inferred = {k: f(x, y, "mean") for k, f in _BLOCKED.items()}
+    assert not any(b.is_inference() for b in _kept())
+    for k, f in _BLOCKED.items():
+        xg = x.clone().requires_grad_()
+        out = f(xg, y, "mean")
+        out.backward()
+        torch.testing.assert_close(out.detach(), inferred[k], rtol=0, atol=0)
+    with torch.inference_mode():  # and back inside inference mode
+        for k, f in _BLOCKED.items():
+            torch.testing.assert_close(f(x, y, "mean"), inferred[k], rtol=0, atol=0)
+
+
+def test_kept_work_buffers_are_per_thread() -> None:
+    """Two threads computing blocked losses at once (the kernels release the GIL) each get
+    their own kept buffers: every result equals the one computed alone."""
+    import threading
+
+    n = 2 * C._FOCAL_BLOCK
+    cases = [(torch.randn(n, generator=gen(100 + i)) * (i + 1), _heatmap(n, 110 + i))
+             for i in range(4)]  # fmt: skip
+    alone = [focal_loss(x, y, reduction="none") for x, y in cases]
+    failures: list[str] = []
+
+    def work(k: int) -> None:
+        for r in range(12):
+            i = (k + r) % len(cases)
+            got = focal_loss(*cases[i], reduction="none")
+            if not torch.equal(got, alone[i]):
+                failures.append(f"thread {k}, round {r}, case {i}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
 
 
 def test_focal_double_backward_is_exact() -> None:

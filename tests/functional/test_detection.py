@@ -26,6 +26,7 @@ from losskit import (
     quality_focal_loss,
     varifocal_loss,
 )
+from losskit.functional import classification as C
 from losskit.functional._detection import _gaussian_plain, _qfl_plain, _vfl_plain
 
 F64 = torch.float64
@@ -287,9 +288,11 @@ def test_distance_encoding_equals_ultralytics() -> None:
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
 @pytest.mark.parametrize("kind", ["quality", "vari"])
-def test_fused_kernel_equals_plain_formula(kind: str, gamma: float) -> None:
+def test_fused_kernel_equals_plain_formula(monkeypatch, kind: str, gamma: float) -> None:
     """Blocked forward and analytic backward against autograd of the plain formula, over
-    more than one block (2^16 elements), with saturated logits and soft targets."""
+    several blocks of 2^14 (a ragged last one), each reduction (the mean's 1 / n inside the
+    kernel), with saturated logits and soft targets."""
+    monkeypatch.setattr(C, "_FOCAL_BLOCK", 1 << 14)
     g = _gen(6)
     n = (1 << 16) + 1234
     x = torch.randn(n, generator=g, dtype=F64) * 4
@@ -304,7 +307,7 @@ def test_fused_kernel_equals_plain_formula(kind: str, gamma: float) -> None:
     def plain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return _qfl_plain(a, b, gamma) if kind == "quality" else _vfl_plain(a, b, 0.6, gamma, True)
 
-    for reduction in ("mean", "none"):
+    for reduction in ("mean", "sum", "none"):
         _fused_equals_plain(lambda a, b, r=reduction: fn(a, b, reduction=r, **kw), plain, x, y,
                             w, reduction)  # fmt: skip
 
@@ -329,11 +332,12 @@ def _fused_equals_plain(fused, plain, x, y, w, reduction: str) -> tuple[torch.Te
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0, 1.5, 2.0, 3.0])
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 4.0])
-def test_fused_gaussian_focal_equals_plain_formula(gamma: float, beta: float) -> None:
+def test_fused_gaussian_focal_equals_plain_formula(monkeypatch, gamma: float, beta: float) -> None:
     """The Gaussian focal loss's blocked pass (the peaks and the rest joined by a 0/1
     factor, the powers of 1 to 4 as products) against autograd of the plain formula, over
-    more than one block, with saturated logits at peaks and away from them, heatmap values
-    near 1 and exactly 0."""
+    several blocks of 2^14, each reduction, with saturated logits at peaks and away from
+    them, heatmap values near 1 and exactly 0."""
+    monkeypatch.setattr(C, "_FOCAL_BLOCK", 1 << 14)
     g = _gen(16)
     n = (1 << 16) + 777
     x = torch.randn(n, generator=g, dtype=F64) * 4
@@ -342,7 +346,7 @@ def test_fused_gaussian_focal_equals_plain_formula(gamma: float, beta: float) ->
     y[torch.rand(n, generator=g) < 0.05] = 1.0  # the peaks
     y[:8] = torch.tensor([1.0, 1.0, 0.0, 0.999, 1.0, 0.5, 0.0, 1.0 - 1e-12], dtype=F64)
     w = torch.rand(n, generator=g, dtype=F64)
-    for reduction in ("sum", "none"):
+    for reduction in ("mean", "sum", "none"):
         ga = _fused_equals_plain(
             lambda a, b, r=reduction: gaussian_focal_loss(a, b, gamma=gamma,
                                                           penalty_exponent=beta, reduction=r),

@@ -44,9 +44,12 @@ from .classification import (
     _binary_inputs,
     _blockwise,
     _focal_alpha,
+    _in_shape,
     _masked,
     _neg_log_probs,
     _Scratch,
+    _sigmoids,
+    _span,
 )
 
 __all__ = [
@@ -165,11 +168,12 @@ def _gaussian_block(
     The two cases are joined by ``lerp`` on a 0/1 float peak factor (exact at 0 and 1).
     ``q`` is ``sigmoid(-x)``, not ``1 - p``, so that ``q^g`` and the peaks' gradient keep
     their relative accuracy where ``p`` is near 1."""
-    l1 = torch.abs(x, out=s.take()).neg_().exp_().log1p_()  # log(1 + exp(-|x|))
+    e = torch.abs(x, out=s.take()).neg_().exp_()  # exp(-|x|)
+    l1 = torch.log1p(e, out=s.take())  # log(1 + exp(-|x|))
     sp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
-    sn = l1.add_(torch.clamp_min(x, 0.0, out=s.take()))  # softplus(x) = -log(1 - p)
-    p = torch.sigmoid(x, out=s.take())
-    q = torch.neg(x, out=s.take()).sigmoid_()
+    b1 = torch.clamp_min(x, 0.0, out=s.take())
+    sn = l1.add_(b1)  # softplus(x) = -log(1 - p)
+    p, q = _sigmoids(x, e, b1, s.take(), s.take())
     peak = torch.eq(y, 1.0, out=s.take())  # 1.0 at the peaks, else 0.0
     # 1 - y with the peaks read as y = 0: (y peak) - y + 1, each step exact but the last
     omy = torch.mul(y, peak, out=s.take()).sub_(y).add_(1.0)
@@ -226,21 +230,23 @@ def _modulated_block(
     The positives are selected by a 0/1 float mask and ``lerp`` (exact at 0 and 1): on CPU a
     ``where`` on a bool mask costs many times a float pass.
     """
-    l1 = torch.abs(x, out=s.take()).neg_().exp_().log1p_()
-    snp = None
-    if kind != "quality" and gamma not in (0.0, 2.0):
-        snp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
-    sp = l1.add_(torch.clamp_min(x, 0.0, out=s.take()))  # softplus(x) = -log(1 - p)
-    p = torch.sigmoid(x, out=s.take())
-    b = torch.addcmul(sp, x, y, value=-1.0, out=s.take())
     gx = gy = None
     if kind == "quality":
+        # p and p q = sigmoid(|x|) sigmoid(-|x|) from e = exp(-|x|), as in _sigmoids: p q
+        # keeps its relative accuracy near p = 1 (1 - p would cancel there), and no sigmoid
+        # costs an exp of its own
+        e = torch.abs(x, out=s.take()).neg_().exp_()
+        sp = torch.log1p(e, out=s.take()).add_(torch.clamp_min(x, 0.0, out=s.take()))
+        big = torch.add(e, 1.0, out=s.take()).reciprocal_()
+        small = e.mul_(big)
+        pos = torch.ge(x, 0.0, out=s.take())
+        p = torch.lerp(small, big, pos, out=pos)
+        pq = small.mul_(big)
+        b = torch.addcmul(sp, x, y, value=-1.0, out=big)  # BCE(x, y) = softplus(x) - x y
         d = torch.sub(y, p, out=s.take())
         if gamma == 2.0:
-            m = torch.mul(d, d, out=s.take())
+            m = torch.mul(d, d, out=p)
             if need_x:
-                # q = sigmoid(-x), not 1 - p: p q keeps its relative accuracy near p = 1
-                pq = torch.neg(x, out=sp).sigmoid_().mul_(p)
                 gx = torch.mul(torch.addcmul(m, pq, b, value=2.0, out=pq), d, out=gxo).neg_()
             if need_y:
                 gy = torch.mul(x, m, out=gyo).neg_().addcmul_(d, b, value=2.0)
@@ -251,11 +257,17 @@ def _modulated_block(
         if gamma != 1.0:
             core = core * power(a, gamma - 1.0)
         if need_x:
-            q = torch.neg(x, out=sp).sigmoid_()
-            gx = (a * a + gamma * p * q * b).mul_(core).neg_()
+            gx = (a * a + gamma * pq * b).mul_(core).neg_()
         if need_y:
             gy = -x * m + gamma * core * b
         return _weighted(b, m, lo), gx, gy
+    l1 = torch.abs(x, out=s.take()).neg_().exp_().log1p_()
+    snp = None
+    if gamma not in (0.0, 2.0):
+        snp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
+    sp = l1.add_(torch.clamp_min(x, 0.0, out=s.take()))  # softplus(x) = -log(1 - p)
+    p = torch.sigmoid(x, out=s.take())
+    b = torch.addcmul(sp, x, y, value=-1.0, out=s.take())
     pos = torch.gt(y, 0.0, out=s.take())  # 1.0 on the positives, else 0.0
     if gamma == 2.0:
         neg = torch.mul(p, p, out=s.take())
@@ -290,27 +302,30 @@ def _modulated_pass(
     """``(loss or its sum, dl/dx, dl/dy)`` over flat inputs, block by block."""
     kind, gamma, alpha, iou_weighted, beta = args
     if kind == "gaussian":
-        return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b, *bufs: _gaussian_block(
-            x[a:b], y[a:b], gamma, beta, need_x, need_y, *bufs))  # fmt: skip
-    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b, *bufs: _modulated_block(
-        kind, x[a:b], y[a:b], gamma, alpha, iou_weighted, need_x, need_y, *bufs))  # fmt: skip
+        return _blockwise(x, y, need_x, need_y, reduce_sum, lambda part, *bufs: _gaussian_block(
+            _span(x, part), _span(y, part), gamma, beta, need_x, need_y, *bufs))  # fmt: skip
+    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda part, *bufs: _modulated_block(
+        kind, _span(x, part), _span(y, part), gamma, alpha, iou_weighted, need_x, need_y,
+        *bufs))  # fmt: skip
 
 
 class _ModulatedBCE(torch.autograd.Function):
     """``BCE(x, y) m(x, y)`` (quality focal or varifocal), or the Gaussian focal loss (a
     log-loss per case, :func:`_gaussian_block`), with an analytic gradient.
 
-    ``forward(x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum)`` takes flat
-    ``x``/``y`` and a number (or None) ``alpha``; it returns the per-element loss, or its sum. When an input
-    needs a gradient, the forward pass computes it beside the loss from the same terms and the
-    backward pass scales it by the upstream gradient (as :func:`losskit.focal_loss` does); a
-    second backward pass through the same graph recomputes it. Under ``create_graph=True``
-    the backward differentiates the plain formula on the saved inputs, so second derivatives
-    are exact.
+    ``forward(x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum, scale)`` takes
+    ``x``/``y`` of one shape (flattened here: a view in the graph would be one more node in
+    the backward pass) and a number (or None) ``alpha``; it returns the per-element loss (of
+    that shape), or its sum times the number ``scale`` (the mean's ``1 / n``: no division
+    node in the graph). When an input needs a gradient, the forward pass computes it beside
+    the loss from the same terms and the backward pass scales it by the upstream gradient (as
+    :func:`losskit.focal_loss` does); a second backward pass through the same graph
+    recomputes it. Under ``create_graph=True`` the backward differentiates the plain formula
+    on the saved inputs, so second derivatives are exact.
     """
 
     @staticmethod
-    def plain(x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum):
+    def plain(x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum, scale):
         """The same result as plain operations (:func:`~losskit._autograd.fused_apply`)."""
         if kind == "gaussian":
             loss = _gaussian_plain(TF.softplus(-x), TF.softplus(x), y, gamma, beta)
@@ -318,40 +333,51 @@ class _ModulatedBCE(torch.autograd.Function):
             loss = _qfl_plain(x, y, gamma)
         else:
             loss = _vfl_plain(x, y, alpha, gamma, iou_weighted)
-        return loss.sum() if reduce_sum else loss
+        loss = loss.sum() if reduce_sum else loss
+        return loss if scale == 1.0 else loss * scale
 
     @staticmethod
-    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum):
+    def _pass(
+        x: Tensor, y: Tensor, args: ModulatedArgs, need_x: bool, need_y: bool, reduce_sum: bool
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """:func:`_modulated_pass` over the flattened inputs; results in the inputs' shape."""
+        return _in_shape(x, reduce_sum, _modulated_pass(x.reshape(-1), y.reshape(-1), args,
+                                                        need_x, need_y, reduce_sum))  # fmt: skip
+
+    @staticmethod
+    def forward(ctx, x, y, kind, gamma, alpha, iou_weighted, beta, reduce_sum, scale):
         ctx.save_for_backward(x, y)
         ctx.args = (kind, gamma, alpha, iou_weighted, beta)
-        ctx.reduce_sum = reduce_sum
+        ctx.reduce_sum, ctx.scale = reduce_sum, scale
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        out, gx, gy = _modulated_pass(x, y, ctx.args, need_x, need_y, reduce_sum)
+        out, gx, gy = _ModulatedBCE._pass(x, y, ctx.args, need_x, need_y, reduce_sum)
         ctx.grads = (gx, gy)  # not the output: ctx -> output -> grad_fn -> ctx is a cycle
-        return out
+        return out if scale == 1.0 else out.mul_(scale)  # (a fresh tensor of this pass)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, y = ctx.saved_tensors
         kind, gamma, alpha, iou_weighted, beta = ctx.args
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        none = (None,) * 6
+        none = (None,) * 7
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the plain formula on aliases of the saved
             # inputs (partial derivatives: partial_inputs)
-            x, y = partial_inputs(x, y)
-            loss = _ModulatedBCE.plain(x, y, kind, gamma, alpha, iou_weighted, beta, False)
+            x, y = partial_inputs(*ctx.saved_tensors)
+            loss = _ModulatedBCE.plain(x, y, kind, gamma, alpha, iou_weighted, beta, False,
+                                       ctx.scale)  # fmt: skip
             wanted = [t for t, n in ((x, need_x), (y, need_y)) if n]
             grads = iter(torch.autograd.grad(loss, wanted, grad_out.expand_as(loss),
                                              create_graph=True))  # fmt: skip
             return (next(grads) if need_x else None), (next(grads) if need_y else None), *none
         held, ctx.grads = ctx.grads, None
         if held is None:  # a second backward pass through this graph: recompute
-            held = _modulated_pass(x, y, ctx.args, need_x, need_y, ctx.reduce_sum)[1:]
+            x, y = ctx.saved_tensors
+            held = _ModulatedBCE._pass(x, y, ctx.args, need_x, need_y, ctx.reduce_sum)[1:]
         gx, gy = held
+        g = grad_out if ctx.scale == 1.0 else grad_out * ctx.scale
         # the held derivatives are this graph's own buffers: scale them in place
-        gx = gx.mul_(grad_out) if need_x and gx is not None else None
-        gy = gy.mul_(grad_out) if need_y and gy is not None else None
+        gx = gx.mul_(g) if need_x and gx is not None else None
+        gy = gy.mul_(g) if need_y and gy is not None else None
         return gx, gy, *none
 
 
@@ -393,15 +419,12 @@ def _modulated(
     args: ModulatedArgs = (kind, float(gamma), None if a is None else float(a), iou_weighted,
                            float(beta))  # fmt: skip
     if weight is None and keep is None and reduction != "none" and x.numel() > 0:
-        total = fused_apply(_ModulatedBCE, x.reshape(-1), y.reshape(-1), *args, True)
-        if reduction == "mean":
-            # check_avg_factor's rules through finish_avg on the scalar sum
-            if avg_factor is None:
-                return (total / x.numel()).to(out_dtype)
-            return finish_avg(fn, total, reduction="mean", avg_factor=avg_factor,
-                              weight=None, keep=None, out_dtype=out_dtype)  # fmt: skip
+        if reduction == "mean" and avg_factor is None:  # the 1 / n inside the fused function
+            return fused_apply(_ModulatedBCE, x, y, *args, True, 1.0 / x.numel()).to(out_dtype)
+        total = fused_apply(_ModulatedBCE, x, y, *args, True, 1.0)
+        # check_avg_factor's rules through finish_avg on the scalar sum
         return finish_avg(fn, total, reduction, avg_factor=avg_factor, out_dtype=out_dtype)
-    loss = fused_apply(_ModulatedBCE, x.reshape(-1), y.reshape(-1), *args, False).view(x.shape)
+    loss = fused_apply(_ModulatedBCE, x, y, *args, False, 1.0)
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                       out_dtype=out_dtype)  # fmt: skip
 

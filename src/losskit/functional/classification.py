@@ -24,7 +24,9 @@ instead, so every input gets its exact gradient.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as TF
@@ -129,6 +131,7 @@ _FOCAL_BLOCK_ACCELERATOR = 1 << 22
 
 _UNIT = Range(0.0, 1.0)
 _NONNEG = Range(0.0)
+_V = TypeVar("_V")
 
 # --------------------------------------------------------------------------------------------
 # the shared binary machinery
@@ -466,13 +469,16 @@ def balanced_bce_loss(
 
 
 def _focal_block(
-    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, need_x: bool,
-    need_y: bool, s: _Scratch, lo: Tensor | None, gxo: Tensor | None, gyo: Tensor | None,
+    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, scale: float,
+    need_x: bool, need_y: bool, s: _Scratch, lo: Tensor | None, gxo: Tensor | None,
+    gyo: Tensor | None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
-    """One block's loss ``l = y fpos + (1 - y) fneg`` (per element into ``lo``, or its sum
-    when ``lo`` is None) and, when asked, its derivatives, from one evaluation of the shared
-    terms (so the backward pass only scales them by the upstream gradient), in four to six
-    :class:`_Scratch` buffers and the outputs' slices (see :func:`_blockwise`).
+    """One block's loss ``l = y fpos + (1 - y) fneg`` times ``scale`` (per element into
+    ``lo``, or its sum when ``lo`` is None) and, when asked, its derivatives, from one
+    evaluation of the shared terms (so the backward pass only scales them by the upstream
+    gradient), in four to six :class:`_Scratch` buffers and the outputs' slices (see
+    :func:`_blockwise`). ``scale`` (the mean's ``1 / n``) rides on the modulators: no pass
+    of its own when ``alpha`` is a number.
 
     ``fpos = a q^g (-log p)``, ``fneg = (1-a) p^g (-log q)`` with ``p = sigmoid(x)``,
     ``q = 1 - p``; ``d fpos/dx = -a q^g (g p (-log p) + q)``,
@@ -481,21 +487,23 @@ def _focal_block(
     ``softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|))``: one ``exp`` and one ``log1p`` serve
     both signs. The positive term is carried negated (``-fpos`` and its derivative, from one
     modulator ``-a q^g``), which saves the negation of the gradient; the sum is then
-    ``sum fneg - y . (-fpos) - y . fneg``, three reductions in place of a ``lerp`` and a sum.
+    ``sum fneg - y . (-fpos + fneg)``, two reductions (the bracket is ``-dl/dy`` when that is
+    wanted) in place of a ``lerp`` and a sum.
     """
-    A, B, C, D = s.take(), s.take(), s.take(), s.take()
-    nx = torch.neg(x, out=D)
-    nl1mp = torch.minimum(x, nx, out=A).exp_().log1p_()  # log1p(exp(-|x|))
-    nlp = torch.sub(nl1mp, torch.clamp_max(x, 0.0, out=B), out=B)  # -log p = softplus(-x)
-    nl1mp.add_(torch.clamp_min(x, 0.0, out=C))  # -log(1 - p) = softplus(x)
-    p = torch.sigmoid(x, out=C)
-    q = nx.sigmoid_()  # 1 - p without cancellation
-    if need_x:
-        gpos = torch.addcmul(q, p, nlp, value=gamma, out=s.take())
-        gneg = torch.addcmul(p, q, nl1mp, value=gamma, out=s.take())
+    A, B, C, D, E, F = s.take(), s.take(), s.take(), s.take(), s.take(), s.take()
+    lo_x = torch.clamp_max(x, 0.0, out=C)  # min(x, 0)
+    hi_x = torch.clamp_min(x, 0.0, out=D)  # max(x, 0)
+    e = torch.sub(lo_x, hi_x, out=A).exp_()  # exp(-|x|)
+    nl1mp = torch.log1p(e, out=B)
+    nlp = torch.sub(nl1mp, lo_x, out=C)  # -log p = softplus(-x)
+    nl1mp.add_(hi_x)  # -log(1 - p) = softplus(x)
+    p, q = _sigmoids(x, e, D, E, F)  # q = sigmoid(-x), never 1 - p (which would cancel)
+    if need_x:  # (into the two buffers free again)
+        gpos = torch.addcmul(q, p, nlp, value=gamma, out=A)
+        gneg = torch.addcmul(p, q, nl1mp, value=gamma, out=D)
     # the modulators -a (1 - p)^g and (1 - a) p^g: one product serves loss and gradient
     if gamma == 2.0 and not isinstance(alpha, Tensor):
-        ap, an = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
+        ap, an = (scale, scale) if alpha is None else (alpha * scale, (1.0 - alpha) * scale)
         zero = x.new_zeros(())
         mq: Tensor | float = torch.addcmul(zero, q, q, value=-ap, out=q)
         mp: Tensor | float = torch.addcmul(zero, p, p, value=an, out=p)
@@ -507,18 +515,24 @@ def _focal_block(
         elif gamma == 2.0:
             mq, mp = q.mul_(q).neg_(), p.mul_(p)
         else:  # (1 - p)^g = exp(-g softplus(x)): no pow of a value that may be 0
-            mq = torch.mul(nl1mp, -gamma, out=D).exp_().neg_()
-            mp = torch.mul(nlp, -gamma, out=C).exp_()
+            mq = torch.mul(nl1mp, -gamma, out=q).exp_().neg_()  # (over q and p: not read
+            mp = torch.mul(nlp, -gamma, out=p).exp_()  # again)
         if isinstance(alpha, Tensor):
             if isinstance(mq, Tensor) and isinstance(mp, Tensor):
                 mq, mp = mq.mul_(alpha), mp.addcmul_(mp, alpha, value=-1.0)
             else:
                 mq, mp = torch.neg(alpha), torch.rsub(alpha, 1.0)
         elif alpha is not None:
+            ap, an = alpha * scale, (1.0 - alpha) * scale
             if isinstance(mq, Tensor) and isinstance(mp, Tensor):
-                mq, mp = mq.mul_(alpha), mp.mul_(1.0 - alpha)
+                mq, mp = mq.mul_(ap), mp.mul_(an)
             else:
-                mq, mp = mq * alpha, mp * (1.0 - alpha)
+                mq, mp = mq * ap, mp * an
+        if scale != 1.0 and (alpha is None or isinstance(alpha, Tensor)):
+            if isinstance(mq, Tensor) and isinstance(mp, Tensor):
+                mq, mp = mq.mul_(scale), mp.mul_(scale)  # (buffers, or fresh from alpha)
+            else:
+                mq, mp = mq * scale, mp * scale
     nfpos, fneg = nlp.mul_(mq), nl1mp.mul_(mp)
     gx = gy = None
     if need_x:
@@ -526,8 +540,25 @@ def _focal_block(
     if need_y:
         gy = torch.add(nfpos, fneg, out=gyo).neg_()
     if lo is None:
-        return fneg.sum() - torch.dot(y, nfpos) - torch.dot(y, fneg), gx, gy
+        if gy is not None:  # gy = -(-fpos + fneg)
+            return fneg.sum() + torch.dot(y, gy), gx, gy
+        return fneg.sum() - torch.dot(y, nfpos.add_(fneg)), gx, gy
     return torch.lerp(fneg, nfpos.neg_(), y, out=lo), gx, gy
+
+
+def _sigmoids(x: Tensor, e: Tensor, b1: Tensor, b2: Tensor, b3: Tensor) -> tuple[Tensor, Tensor]:
+    """``(sigmoid(x), sigmoid(-x))`` from ``e = exp(-|x|)`` without another ``exp``:
+    ``sigmoid(|x|) = 1 / (1 + e)`` and ``sigmoid(-|x|) = e / (1 + e)`` (each to an ulp or
+    two), picked by the sign of ``x`` with a 0/1 float factor and ``lerp`` (exact at 0 and
+    1). Five cheap passes in place of two sigmoids (whose ``exp`` costs about five products
+    each on CPU): 6-14 % of a focal step from 64 Ki elements on. Writes into ``e`` and the
+    buffers ``b1``-``b3``; the results are ``b3`` and ``b2``, so ``e`` and ``b1`` are free
+    again afterwards."""
+    big = torch.add(e, 1.0, out=b1).reciprocal_()
+    small = e.mul_(big)
+    pos = torch.ge(x, 0.0, out=b3)
+    q = torch.lerp(big, small, pos, out=b2)
+    return torch.lerp(small, big, pos, out=b3), q
 
 
 def _focal_plain(x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float) -> Tensor:
@@ -554,8 +585,12 @@ def _blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _take(alpha: float | Tensor | None, a: int, b: int) -> float | Tensor | None:
-    return alpha[a:b] if isinstance(alpha, Tensor) else alpha
+def _span(t: _V, part: slice | None) -> _V:
+    """A block's part of a flat tensor (``part`` None: one block covers it, the tensor itself;
+    a slice costs as much as a small operation); numbers and None pass through."""
+    if part is not None and isinstance(t, Tensor):
+        return t[part]  # type: ignore[return-value]
+    return t
 
 
 class _Scratch:
@@ -567,11 +602,21 @@ class _Scratch:
     and their page faults (about 30 us per 256 KiB buffer here) doubled the focal kernel's
     time (1.2 ms against 0.6 ms per 64 Ki block with ``MALLOC_MMAP_THRESHOLD_`` raised). The
     blocks therefore write into a handful of buffers with ``out=`` and in-place operations,
-    and the buffers outlive the block."""
+    and the buffers outlive the block.
+
+    On CPU, blocks of at least ``_SHARED_SCRATCH_MIN`` elements also outlive the call: their
+    buffers are kept per thread and dtype (:func:`_shared_scratch`) and serve the next pass,
+    so a step of one block (up to 128 Ki elements) faults no work page in either. They never
+    leave the pass: every result is written into the pass's own outputs."""
 
     def __init__(self, like: Tensor, size: int) -> None:
         self._like, self._size = like, size
-        self._bufs: list[Tensor] = []
+        kept = _shared_scratch(like, size)
+        self._kept = kept is not None
+        self._bufs = [] if kept is None else kept
+        # every buffer of a kept list has its first one's length (at least ``size``), so that
+        # any later pass the list serves finds each buffer long enough
+        self._cap = self._bufs[0].shape[0] if self._bufs else size
         self._next, self._len = 0, size
 
     def start(self, length: int) -> None:
@@ -580,19 +625,56 @@ class _Scratch:
 
     def take(self) -> Tensor:
         if self._next == len(self._bufs):
-            self._bufs.append(torch.empty(self._size, dtype=self._like.dtype,
-                                          device=self._like.device))  # fmt: skip
+            if self._kept:
+                # never an inference tensor: a kept buffer must stay writable outside
+                # inference mode
+                with torch.inference_mode(False):
+                    buf = torch.empty(self._cap, dtype=self._like.dtype,
+                                      device=self._like.device)  # fmt: skip
+            else:
+                buf = torch.empty(self._cap, dtype=self._like.dtype, device=self._like.device)
+            self._bufs.append(buf)
         buf = self._bufs[self._next]
         self._next += 1
-        return buf[: self._len]
+        # a buffer of the block's length is taken whole (a slice costs as much as a small
+        # operation: 6 of them were a tenth of a 64-element focal step)
+        return buf if buf.shape[0] == self._len else buf[: self._len]
 
 
-#: ``block(a, b, scratch, loss_out, gx_out, gy_out) -> (loss, dl/dx, dl/dy)`` over the
-#: elements ``[a, b)``; the ``*_out`` are the slices of the results to write into (None:
-#: not wanted). ``loss_out`` is None when the sum is wanted: the block then returns its
-#: loss's sum, a 0-dim tensor, else the per-element loss
+#: blocks from this many elements (64 KiB of float32, half glibc's initial ``mmap``
+#: threshold) keep their work buffers between passes on CPU; smaller ones allocate them
+#: afresh from the heap, which costs less than slicing kept ones
+_SHARED_SCRATCH_MIN = 1 << 14
+
+_scratch_store = threading.local()
+
+
+def _shared_scratch(like: Tensor, size: int) -> list[Tensor] | None:
+    """The kept work buffers a pass over ``like``'s blocks of ``size`` elements starts from:
+    this thread's list for ``like``'s dtype on CPU (emptied first when its buffers are
+    shorter than ``size``); None (buffers of the pass's own) on an accelerator, while
+    compiling, for a tensor subclass or below ``_SHARED_SCRATCH_MIN`` elements.
+
+    What is kept is bounded by the largest CPU block, ``2 * _FOCAL_BLOCK`` elements, times
+    the buffers one block takes (6 for the focal loss, up to 13 for the Gaussian focal
+    loss): at most 6.5 MiB per thread in float32, twice that in float64."""
+    if (size < _SHARED_SCRATCH_MIN or type(like) is not Tensor or not like.is_cpu
+            or torch.compiler.is_compiling()):  # fmt: skip
+        return None
+    kept: dict[torch.dtype, list[Tensor]] = _scratch_store.__dict__.setdefault("kept", {})
+    bufs = kept.get(like.dtype)
+    if bufs is None or (bufs and bufs[0].shape[0] < size):
+        bufs = kept[like.dtype] = []
+    return bufs
+
+
+#: ``block(part, scratch, loss_out, gx_out, gy_out) -> (loss, dl/dx, dl/dy)`` over the
+#: elements ``part`` (a slice of the flat inputs, or None: all of them, one block; read the
+#: inputs' part with :func:`_span`); the ``*_out`` are the parts of the results to write
+#: into (None: not wanted). ``loss_out`` is None when the sum is wanted: the block then
+#: returns its loss's sum, a 0-dim tensor, else the per-element loss
 Block = Callable[
-    [int, int, _Scratch, Tensor | None, Tensor | None, Tensor | None],
+    [slice | None, _Scratch, Tensor | None, Tensor | None, Tensor | None],
     tuple[Tensor, Tensor | None, Tensor | None],
 ]
 
@@ -618,10 +700,9 @@ def _blockwise(
     sums = []
     for a, b in blocks:
         scratch.start(b - a)
-        lo = None if out is None else out[a:b]
-        gxo = None if gx is None else gx[a:b]
-        gyo = None if gy is None else gy[a:b]
-        loss, dx, dy = block(a, b, scratch, lo, gxo, gyo)
+        part = None if len(blocks) == 1 else slice(a, b)
+        lo, gxo, gyo = _span(out, part), _span(gx, part), _span(gy, part)
+        loss, dx, dy = block(part, scratch, lo, gxo, gyo)
         if reduce_sum:
             sums.append(loss)
         else:
@@ -633,69 +714,102 @@ def _blockwise(
     return out, gx, gy
 
 
+def _in_shape(
+    x: Tensor, reduce_sum: bool, flat: tuple[Tensor, Tensor | None, Tensor | None]
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """A pass's ``(loss or its sum, dl/dx, dl/dy)`` over flattened inputs, viewed in the
+    inputs' shape (``x``'s, which the target shares)."""
+    out, gx, gy = flat
+    return (out if reduce_sum else out.view(x.shape),
+            None if gx is None else gx.view(x.shape),
+            None if gy is None else gy.view(x.shape))  # fmt: skip
+
+
 def _focal_pass(
-    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, need_x: bool,
-    need_y: bool, reduce_sum: bool,
+    x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float, scale: float,
+    need_x: bool, need_y: bool, reduce_sum: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
-    """``(loss or its sum, dl/dx, dl/dy)`` of the sigmoid focal loss over flat inputs."""
-    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda a, b, *bufs: _focal_block(
-        x[a:b], y[a:b], _take(alpha, a, b), gamma, need_x, need_y, *bufs))  # fmt: skip
+    """``(loss or its sum, dl/dx, dl/dy)`` of the sigmoid focal loss over flat inputs, all
+    times ``scale``."""
+    return _blockwise(x, y, need_x, need_y, reduce_sum, lambda part, *bufs: _focal_block(
+        _span(x, part), _span(y, part), _span(alpha, part), gamma, scale, need_x, need_y,
+        *bufs))  # fmt: skip
 
 
 class _SigmoidFocal(torch.autograd.Function):
     """Sigmoid focal loss with an analytic gradient.
 
-    ``forward(x, y, alpha, gamma, reduce_sum)`` takes flat ``x``/``y`` (and a flat ``alpha``
-    of the same length that needs no gradient, a number, or None) and returns the per-element
-    loss, or its sum. When an input needs a gradient, the forward pass computes its
-    derivative beside the loss from the same sigmoid and softplus terms (one block of cache
-    size at a time on CPU), and the backward pass scales it by the upstream gradient: the
-    element-wise work is done once, not again in the backward pass. The derivative is held
-    between the passes (the size of ``x``) in place of a recomputation; a second backward
-    pass through the same graph (``retain_graph=True``) recomputes it. Under
+    ``forward(x, y, alpha, gamma, reduce_sum, scale)`` takes ``x``/``y`` of one shape (and an
+    ``alpha`` of that shape that needs no gradient, a number, or None) and returns the
+    per-element loss (of that shape), or its sum, times the number ``scale`` (the mean's
+    ``1 / n``: inside, the step needs no division and no further autograd node). The inputs
+    are flattened here, not by the caller, for the same reason (a view in the graph is one
+    more node in the backward pass). When an input needs a gradient, the forward pass
+    computes its derivative beside the loss from the same sigmoid and softplus terms (one
+    block of cache size at a time on CPU), and the backward pass scales it by the upstream
+    gradient: the element-wise work is done once, not again in the backward pass. The
+    derivative is held between the passes (the size of ``x``) in place of a recomputation; a
+    second backward pass through the same graph (``retain_graph=True``) recomputes it. Under
     ``create_graph=True`` the backward differentiates :func:`_focal_plain` instead, so second
     derivatives are exact.
     """
 
     @staticmethod
-    def plain(x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool) -> Tensor:
+    def plain(
+        x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool, scale: float
+    ) -> Tensor:
         """The same result as plain operations (:func:`~losskit._autograd.fused_apply`)."""
         loss = _focal_plain(x, y, alpha, gamma)
-        return loss.sum() if reduce_sum else loss
+        loss = loss.sum() if reduce_sum else loss
+        return loss if scale == 1.0 else loss * scale
 
     @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool) -> Tensor:
+    def _pass(x: Tensor, y: Tensor, alpha, gamma: float, scale: float, need_x: bool,
+              need_y: bool, reduce_sum: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+        """:func:`_focal_pass` over the flattened inputs; results in the inputs' shape."""
+        flat = alpha.reshape(-1) if isinstance(alpha, Tensor) else alpha
+        return _in_shape(x, reduce_sum, _focal_pass(x.reshape(-1), y.reshape(-1), flat, gamma,
+                                                    scale, need_x, need_y, reduce_sum))  # fmt: skip
+
+    @staticmethod
+    def forward(
+        ctx, x: Tensor, y: Tensor, alpha, gamma: float, reduce_sum: bool, scale: float
+    ) -> Tensor:
         ctx.save_for_backward(x, y, alpha if isinstance(alpha, Tensor) else None)
         ctx.alpha = None if isinstance(alpha, Tensor) else alpha
-        ctx.gamma = gamma
-        ctx.reduce_sum = reduce_sum
+        ctx.gamma, ctx.reduce_sum, ctx.scale = gamma, reduce_sum, scale
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        out, gx, gy = _focal_pass(x, y, alpha, gamma, need_x, need_y, reduce_sum)
+        out, gx, gy = _SigmoidFocal._pass(x, y, alpha, gamma, scale, need_x, need_y,
+                                          reduce_sum)  # fmt: skip
         ctx.grads = (gx, gy)  # not the output: ctx -> output -> grad_fn -> ctx would be a cycle
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, y, alpha_t = ctx.saved_tensors
-        alpha = alpha_t if alpha_t is not None else ctx.alpha
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():
             # create_graph=True: differentiate the plain formula on aliases of the saved
             # inputs, whose graph reaches them (second derivatives exact; partial_inputs)
+            x, y, alpha_t = ctx.saved_tensors
+            alpha = alpha_t if alpha_t is not None else ctx.alpha
             x, y = partial_inputs(x, y)
-            loss = _focal_plain(x, y, alpha, ctx.gamma)
+            loss = _SigmoidFocal.plain(x, y, alpha, ctx.gamma, False, ctx.scale)
             wanted = [t for t, n in ((x, need_x), (y, need_y)) if n]
             grads = torch.autograd.grad(loss, wanted, grad_out.expand_as(loss), create_graph=True)
             it = iter(grads)
-            return (next(it) if need_x else None), (next(it) if need_y else None), None, None, None
+            return (next(it) if need_x else None), (next(it) if need_y else None), *(None,) * 4
         held, ctx.grads = ctx.grads, None
         if held is None:  # a second backward pass through this graph: recompute
-            held = _focal_pass(x, y, alpha, ctx.gamma, need_x, need_y, ctx.reduce_sum)[1:]
+            x, y, alpha_t = ctx.saved_tensors
+            alpha = alpha_t if alpha_t is not None else ctx.alpha
+            held = _SigmoidFocal._pass(x, y, alpha, ctx.gamma, ctx.scale, need_x, need_y,
+                                       ctx.reduce_sum)[1:]  # fmt: skip
         gx, gy = held
-        # the held derivatives are this graph's own buffers: scale them in place
+        # the held derivatives (of the scaled loss) are this graph's own buffers: scale them
+        # by the upstream gradient in place
         gx = gx.mul_(grad_out) if need_x and gx is not None else None
         gy = gy.mul_(grad_out) if need_y and gy is not None else None
-        return gx, gy, None, None, None
+        return gx, gy, None, None, None, None
 
 
 def _focal_alpha(fn: str, alpha: float | Tensor | None, logits: Tensor) -> float | Tensor | None:
@@ -816,15 +930,15 @@ def focal_loss(
         return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                           out_dtype=out_dtype)  # fmt: skip
     if weight is None and keep is None and reduction != "none" and not isinstance(a, Tensor):
-        total = fused_apply(_SigmoidFocal, x.reshape(-1), y.reshape(-1), a, gamma, True)
+        # the mean's 1 / n inside the fused function (0 for no elements: a loss of 0)
+        n = x.numel()
+        scale = (1.0 / n if n else 0.0) if reduction == "mean" and avg_factor is None else 1.0
+        total = fused_apply(_SigmoidFocal, x, y, a, gamma, True, scale)
         if avg_factor is not None:
             return finish_avg(fn, total, reduction, avg_factor=avg_factor, out_dtype=out_dtype)
-        if reduction == "mean":
-            n = x.numel()
-            total = total * 0.0 if n == 0 else total / n
         return total.to(out_dtype)
-    af = a.to(work).expand(x.shape).reshape(-1) if isinstance(a, Tensor) else a
-    loss = fused_apply(_SigmoidFocal, x.reshape(-1), y.reshape(-1), af, gamma, False).view(x.shape)
+    af = a.to(work).expand(x.shape) if isinstance(a, Tensor) else a
+    loss = fused_apply(_SigmoidFocal, x, y, af, gamma, False, 1.0)
     return finish_avg(fn, loss, reduction, avg_factor=avg_factor, weight=weight, keep=keep,
                       out_dtype=out_dtype)  # fmt: skip
 
