@@ -66,7 +66,8 @@ def _sigmoid(inputs: tuple[torch.Tensor, ...]) -> dict[str, Callable[[], Any]]:
 
 def _bce_transcendentals(inputs: tuple[torch.Tensor, ...]) -> dict[str, Callable[[], Any]]:
     # exp(-|x|) and its log1p (the softplus of BCE-with-logits) and the sigmoid of its
-    # derivative: the focal loss needs these and nothing more transcendental
+    # derivative: what BCE-with-logits runs; the focal losses need the first two (their
+    # sigmoids come from exp(-|x|) by cheap passes) and nothing more transcendental
     x = inputs[0].detach()
     a, b = torch.empty_like(x), torch.empty_like(x)
 
@@ -114,7 +115,8 @@ CASES: dict[str, tuple[str, str, str, int, Kernels]] = {
     "dice-3d": ("overlap", "dice_loss", "multiclass, (N, 3) + 3-D", 1, _softmax),
     "jaccard-2d": ("overlap", "jaccard_loss", "multilabel, (N, 4) + 2-D", 8, _sigmoid),
     "focal-64k": ("focal", "focal_loss", "", 2**16, _bce_transcendentals),
-    "focal-1m": ("focal", "focal_loss", "", 2**20, _bce_transcendentals),
+    "focal-256k": ("focal", "focal_loss", "", 2**18, _bce_transcendentals),
+    "varifocal-64k": ("focal", "varifocal_loss", "", 2**16, _bce_transcendentals),
     "ciou-1m": ("box", "ciou_loss", "overlapping", 1_000_000, _box_kernels("atan")),
     "siou-1m": ("box", "siou_loss", "overlapping", 1_000_000, _box_kernels("exp")),
 }

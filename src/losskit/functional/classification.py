@@ -476,7 +476,7 @@ def _focal_block(
     """One block's loss ``l = y fpos + (1 - y) fneg`` times ``scale`` (per element into
     ``lo``, or its sum when ``lo`` is None) and, when asked, its derivatives, from one
     evaluation of the shared terms (so the backward pass only scales them by the upstream
-    gradient), in four to six :class:`_Scratch` buffers and the outputs' slices (see
+    gradient), in six :class:`_Scratch` buffers and the outputs' parts (see
     :func:`_blockwise`). ``scale`` (the mean's ``1 / n``) rides on the modulators: no pass
     of its own when ``alpha`` is a number.
 
