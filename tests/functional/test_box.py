@@ -591,3 +591,93 @@ def test_one_atan_angle_difference_equals_two_atan2(dtype: torch.dtype) -> None:
     # float32: a few units in the last place of pi/2 (its inputs are rounded to float32 too)
     tol = 1e-15 if dtype == torch.float64 else 4e-7
     torch.testing.assert_close(got, want, rtol=0, atol=tol)
+
+
+# ---- the (4, c) rows kept between calls (CPU) -----------------------------------------------
+
+_KEPT_ROWS_LOSSES = ("iou", "giou", "diou", "ciou", "eiou", "siou")
+
+
+def _pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = gen(seed)
+    xy = torch.rand(n, 2, generator=g) * 100
+    wh = torch.rand(n, 2, generator=g) * 20 + 1
+    p = torch.cat([xy, xy + wh], 1)
+    return p, p + torch.randn(n, 4, generator=g)
+
+
+@pytest.mark.parametrize("n", [2**14, 3 * 2**15 + 5], ids=["one block", "blocks"])
+@pytest.mark.parametrize("kind", _KEPT_ROWS_LOSSES)
+def test_kept_box_rows_never_reach_results(kind: str, n: int) -> None:
+    """The fused box losses keep the blocks' ``(4, c)`` rows between calls on CPU (per thread
+    and dtype). No result (loss, per-box loss, either gradient) may be one of them or share
+    its memory: later calls over other boxes leave every earlier result unchanged."""
+    from losskit import _geometry as G
+
+    f = getattr(losskit, f"{kind}_loss")
+    results = []
+    for i, reduction in enumerate(("none", "mean", "sum")):
+        p, t = _pairs(n, 40 + i)
+        p.requires_grad_()
+        t.requires_grad_()
+        out = f(p, t, reduction=reduction)
+        w = torch.rand(out.shape, generator=gen(50 + i))
+        results.append((out.detach(), *torch.autograd.grad(out, (p, t), w)))
+    snapshots = [tuple(x.clone() for x in r) for r in results]
+    kept = [b for rows in G._rows_store.__dict__.get("kept", {}).values() for b in rows]
+    assert kept, "no rows were kept: this test checks nothing"
+    storages = {b.untyped_storage().data_ptr() for b in kept}
+    for r in results:
+        assert not any(x.untyped_storage().data_ptr() in storages for x in r)
+    for i in range(2):  # calls that write the kept rows again
+        p, t = _pairs(n, 60 + i)
+        f(p.requires_grad_(), t, reduction="none").sum().backward()
+    for r, snap in zip(results, snapshots, strict=True):
+        for x, y in zip(r, snap, strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_kept_box_rows_per_thread_inference_mode_and_bounds() -> None:
+    """Kept rows are ordinary tensors (first made under inference mode, then written outside
+    it), one pair per thread and dtype of the block's length, and none below
+    ``_KEPT_ROWS_MIN`` boxes or for a tensor subclass; two threads at once get the results
+    each gets alone."""
+    import threading
+
+    from losskit import _geometry as G
+
+    G._rows_store.__dict__.pop("kept", None)
+    p, t = _pairs(2**14, 7)
+    with torch.inference_mode():
+        inferred = losskit.ciou_loss(p, t)
+    assert not any(b.is_inference() for rows in G._rows_store.kept.values() for b in rows)
+    pg = p.clone().requires_grad_()
+    out = losskit.ciou_loss(pg, t)
+    out.backward()
+    torch.testing.assert_close(out.detach(), inferred, rtol=0, atol=0)
+    losskit.giou_loss(p.double(), t.double())
+    assert {d: rows[0].shape for d, rows in G._rows_store.kept.items()} == {
+        torch.float32: (4, 2**14), torch.float64: (4, 2**14)}
+    assert G._kept_rows(p, G._KEPT_ROWS_MIN - 1) is None
+    assert G._kept_rows(p.as_subclass(_Sub), 2**14) is None
+
+    cases = [_pairs(2**15, 70 + i) for i in range(4)]
+    alone = [losskit.giou_loss(a, b, reduction="none") for a, b in cases]
+    failures: list[str] = []
+
+    def work(k: int) -> None:
+        for r in range(10):
+            i = (k + r) % len(cases)
+            if not torch.equal(losskit.giou_loss(*cases[i], reduction="none"), alone[i]):
+                failures.append(f"thread {k}, round {r}, case {i}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures, failures
+
+
+class _Sub(torch.Tensor):
+    pass
