@@ -24,6 +24,29 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def assert_same_in_threads(call, cases: list, rounds: int = 10) -> None:
+    """``call(*case)`` from two threads at once, ``rounds`` times each over ``cases``: every
+    result bit-equal to the one computed alone (state kept per thread, such as the blocked
+    kernels' work buffers, must not be shared)."""
+    import threading
+
+    alone = [call(*case) for case in cases]
+    failures: list[str] = []
+
+    def work(k: int) -> None:
+        for r in range(rounds):
+            i = (k + r) % len(cases)
+            if not torch.equal(call(*cases[i]), alone[i]):
+                failures.append(f"thread {k}, round {r}, case {i}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures, failures
+
+
 def assert_compiled_equals_eager(call, x: torch.Tensor) -> None:
     """``call(x)`` under ``torch.compile`` (aot_eager, fullgraph) equals it eager: the loss
     and its gradient with respect to ``x`` (of the summed loss), finite, to 1e-12."""

@@ -26,7 +26,7 @@ from losskit import (
 )
 from losskit.specs.box import make_boxes
 
-from ..conftest import gen
+from ..conftest import assert_same_in_threads, gen
 
 LOSSES = [iou_loss, giou_loss, diou_loss, ciou_loss, eiou_loss, siou_loss]
 TV = [
@@ -642,8 +642,6 @@ def test_kept_box_rows_per_thread_inference_mode_and_bounds() -> None:
     it), one pair per thread and dtype of the block's length, and none below
     ``_KEPT_ROWS_MIN`` boxes or for a tensor subclass; two threads at once get the results
     each gets alone."""
-    import threading
-
     from losskit import _geometry as G
 
     G._rows_store.__dict__.pop("kept", None)
@@ -661,22 +659,8 @@ def test_kept_box_rows_per_thread_inference_mode_and_bounds() -> None:
     assert G._kept_rows(p, G._KEPT_ROWS_MIN - 1) is None
     assert G._kept_rows(p.as_subclass(_Sub), 2**14) is None
 
-    cases = [_pairs(2**15, 70 + i) for i in range(4)]
-    alone = [losskit.giou_loss(a, b, reduction="none") for a, b in cases]
-    failures: list[str] = []
-
-    def work(k: int) -> None:
-        for r in range(10):
-            i = (k + r) % len(cases)
-            if not torch.equal(losskit.giou_loss(*cases[i], reduction="none"), alone[i]):
-                failures.append(f"thread {k}, round {r}, case {i}")
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not failures, failures
+    assert_same_in_threads(lambda a, b: losskit.giou_loss(a, b, reduction="none"),
+                           [_pairs(2**15, 70 + i) for i in range(4)])
 
 
 class _Sub(torch.Tensor):

@@ -26,7 +26,7 @@ from losskit import (
 from losskit.functional import classification as C
 from losskit.report import classification as R
 
-from ..conftest import assert_compiled_equals_eager, gen, leave_out
+from ..conftest import assert_compiled_equals_eager, assert_same_in_threads, gen, leave_out
 
 BINARY = [bce_loss, weighted_bce_loss, balanced_bce_loss, focal_loss]
 EXTRA = {weighted_bce_loss: {"pos_weight": 3.0}}
@@ -821,27 +821,10 @@ def test_kept_work_buffers_outlive_inference_mode() -> None:
 def test_kept_work_buffers_are_per_thread() -> None:
     """Two threads computing blocked losses at once (the kernels release the GIL) each get
     their own kept buffers: every result equals the one computed alone."""
-    import threading
-
     n = 2 * C._FOCAL_BLOCK
     cases = [(torch.randn(n, generator=gen(100 + i)) * (i + 1), _heatmap(n, 110 + i))
              for i in range(4)]  # fmt: skip
-    alone = [focal_loss(x, y, reduction="none") for x, y in cases]
-    failures: list[str] = []
-
-    def work(k: int) -> None:
-        for r in range(12):
-            i = (k + r) % len(cases)
-            got = focal_loss(*cases[i], reduction="none")
-            if not torch.equal(got, alone[i]):
-                failures.append(f"thread {k}, round {r}, case {i}")
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not failures, failures
+    assert_same_in_threads(lambda x, y: focal_loss(x, y, reduction="none"), cases, rounds=12)
 
 
 def test_focal_double_backward_is_exact() -> None:
