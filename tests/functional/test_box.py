@@ -11,6 +11,7 @@ import torch
 import torchvision.ops as tvo
 
 import losskit
+from losskit import _workspace as workspace
 from losskit import (
     box_convert,
     box_iou,
@@ -612,7 +613,6 @@ def test_kept_box_rows_never_reach_results(kind: str, n: int) -> None:
     """The fused box losses keep the blocks' ``(4, c)`` rows between calls on CPU (per thread
     and dtype). No result (loss, per-box loss, either gradient) may be one of them or share
     its memory: later calls over other boxes leave every earlier result unchanged."""
-    from losskit import _geometry as G
 
     f = getattr(losskit, f"{kind}_loss")
     results = []
@@ -624,7 +624,7 @@ def test_kept_box_rows_never_reach_results(kind: str, n: int) -> None:
         w = torch.rand(out.shape, generator=gen(50 + i))
         results.append((out.detach(), *torch.autograd.grad(out, (p, t), w)))
     snapshots = [tuple(x.clone() for x in r) for r in results]
-    kept = [b for rows in G._rows_store.__dict__.get("kept", {}).values() for b in rows]
+    kept = workspace.kept("box rows", p)
     assert kept, "no rows were kept: this test checks nothing"
     storages = {b.untyped_storage().data_ptr() for b in kept}
     for r in results:
@@ -644,18 +644,20 @@ def test_kept_box_rows_per_thread_inference_mode_and_bounds() -> None:
     each gets alone."""
     from losskit import _geometry as G
 
-    G._rows_store.__dict__.pop("kept", None)
+    workspace.release()
     p, t = _pairs(2**14, 7)
     with torch.inference_mode():
         inferred = losskit.ciou_loss(p, t)
-    assert not any(b.is_inference() for rows in G._rows_store.kept.values() for b in rows)
+    assert workspace.kept_buffers()
+    assert not any(b.is_inference() for b in workspace.kept_buffers())
     pg = p.clone().requires_grad_()
     out = losskit.ciou_loss(pg, t)
     out.backward()
     torch.testing.assert_close(out.detach(), inferred, rtol=0, atol=0)
     losskit.giou_loss(p.double(), t.double())
-    assert {d: rows[0].shape for d, rows in G._rows_store.kept.items()} == {
-        torch.float32: (4, 2**14), torch.float64: (4, 2**14)}
+    for d in (torch.float32, torch.float64):
+        rows = workspace.kept("box rows", torch.empty(0, dtype=d))
+        assert [r.shape for r in rows] == [(4, 2**14)] * 2
     assert G._kept_rows(p, G._KEPT_ROWS_MIN - 1) is None
     assert G._kept_rows(p.as_subclass(_Sub), 2**14) is None
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as TF
 
 import losskit
+from losskit import _workspace as workspace
 from losskit import (
     balanced_bce_loss,
     bce_loss,
@@ -727,7 +728,8 @@ def _heatmap(n: int, seed: int, dtype=torch.float32) -> torch.Tensor:
 
 
 def _kept() -> list[torch.Tensor]:
-    return [b for bufs in C._scratch_store.__dict__.get("kept", {}).values() for b in bufs]
+    """The blocked kernels' kept float32 buffers."""
+    return workspace.kept("focal blocks", torch.empty(0))
 
 
 @pytest.mark.parametrize("n", [C._SHARED_SCRATCH_MIN + 5, 2 * C._FOCAL_BLOCK + 3],
@@ -766,7 +768,7 @@ def test_kept_work_buffers_are_bounded_and_cpu_only() -> None:
     of the losses (a loss taking more buffers than the one before it, at a smaller size, then
     a larger one: no buffer too short for a later pass, which torch would resize with a
     warning); small blocks, tensor subclasses and accelerators keep nothing."""
-    C._scratch_store.__dict__.pop("kept", None)
+    workspace.release()
     big, small = 2 * C._FOCAL_BLOCK, C._SHARED_SCRATCH_MIN
     # the focal loss's 6 buffers at the largest size, the Gaussian focal loss's 13 at a
     # small one, then at the largest; then every loss at sizes of one block and of several
@@ -782,8 +784,9 @@ def test_kept_work_buffers_are_bounded_and_cpu_only() -> None:
             x64 = x.detach().double().requires_grad_()
             f(x64, y.double(), "mean").backward()  # (float64: its own kept list)
             torch.testing.assert_close(x.grad, x64.grad.float(), rtol=1e-4, atol=1e-4 / n)
-    kept = C._scratch_store.__dict__["kept"]
-    assert set(kept) == {torch.float32, torch.float64}
+    kept = {d: workspace.kept("focal blocks", torch.empty(0, dtype=d))
+            for d in (torch.float32, torch.float64)}  # fmt: skip
+    assert len(workspace.kept_buffers()) == sum(len(b) for b in kept.values())
     for dtype, bufs in kept.items():
         assert 0 < len(bufs) <= 16
         assert all(b.dtype == dtype and b.shape == (2 * C._FOCAL_BLOCK,) for b in bufs)
@@ -802,7 +805,7 @@ def test_kept_work_buffers_outlive_inference_mode() -> None:
     """Buffers first allocated under ``torch.inference_mode`` are kept for later passes: they
     must be ordinary tensors, which a pass outside inference mode may write (an inference
     tensor would refuse the in-place writes there)."""
-    C._scratch_store.__dict__.pop("kept", None)  # let inference mode allocate them
+    workspace.release()  # let inference mode allocate them
     n = 2 * C._SHARED_SCRATCH_MIN
     x, y = torch.randn(n, generator=gen(5)), _heatmap(n, 6)
     with torch.inference_mode():

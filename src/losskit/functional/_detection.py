@@ -49,6 +49,7 @@ from .classification import (
     _neg_log_probs,
     _Scratch,
     _sigmoids,
+    _sigmoids_of_abs,
     _span,
 )
 
@@ -232,13 +233,12 @@ def _modulated_block(
     """
     gx = gy = None
     if kind == "quality":
-        # p and p q = sigmoid(|x|) sigmoid(-|x|) from e = exp(-|x|), as in _sigmoids: p q
-        # keeps its relative accuracy near p = 1 (1 - p would cancel there), and no sigmoid
-        # costs an exp of its own
+        # p and p q = sigmoid(|x|) sigmoid(-|x|) from e = exp(-|x|), as in _sigmoids (q is
+        # not needed alone): p q keeps its relative accuracy near p = 1 (1 - p would cancel
+        # there), and no sigmoid costs an exp of its own
         e = torch.abs(x, out=s.take()).neg_().exp_()
         sp = torch.log1p(e, out=s.take()).add_(torch.clamp_min(x, 0.0, out=s.take()))
-        big = torch.add(e, 1.0, out=s.take()).reciprocal_()
-        small = e.mul_(big)
+        big, small = _sigmoids_of_abs(e, s.take())
         pos = torch.ge(x, 0.0, out=s.take())
         p = torch.lerp(small, big, pos, out=pos)
         pq = small.mul_(big)

@@ -24,7 +24,6 @@ instead, so every input gets its exact gradient.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -69,6 +68,7 @@ from .._reduction import (
     finish_avg,
     zero_excluded,
 )
+from .._workspace import keepable, kept, new_buffer
 
 __all__ = [
     "bce_loss",
@@ -554,11 +554,18 @@ def _sigmoids(x: Tensor, e: Tensor, b1: Tensor, b2: Tensor, b3: Tensor) -> tuple
     each on CPU): 6-14 % of a focal step from 64 Ki elements on. Writes into ``e`` and the
     buffers ``b1``-``b3``; the results are ``b3`` and ``b2``, so ``e`` and ``b1`` are free
     again afterwards."""
-    big = torch.add(e, 1.0, out=b1).reciprocal_()
-    small = e.mul_(big)
+    big, small = _sigmoids_of_abs(e, b1)
     pos = torch.ge(x, 0.0, out=b3)
     q = torch.lerp(big, small, pos, out=b2)
     return torch.lerp(small, big, pos, out=b3), q
+
+
+def _sigmoids_of_abs(e: Tensor, b1: Tensor) -> tuple[Tensor, Tensor]:
+    """``(sigmoid(|x|), sigmoid(-|x|)) = (1 / (1 + e), e / (1 + e))`` from ``e = exp(-|x|)``,
+    into ``b1`` and ``e`` (:func:`_sigmoids`; their product is ``p (1 - p)`` whatever the
+    sign of ``x``)."""
+    big = torch.add(e, 1.0, out=b1).reciprocal_()
+    return big, e.mul_(big)
 
 
 def _focal_plain(x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float) -> Tensor:
@@ -611,9 +618,9 @@ class _Scratch:
 
     def __init__(self, like: Tensor, size: int) -> None:
         self._like, self._size = like, size
-        kept = _shared_scratch(like, size)
-        self._kept = kept is not None
-        self._bufs = [] if kept is None else kept
+        shared = _shared_scratch(like, size)
+        self._kept = shared is not None
+        self._bufs = [] if shared is None else shared
         # every buffer of a kept list has its first one's length (at least ``size``), so that
         # any later pass the list serves finds each buffer long enough
         self._cap = self._bufs[0].shape[0] if self._bufs else size
@@ -626,14 +633,9 @@ class _Scratch:
     def take(self) -> Tensor:
         if self._next == len(self._bufs):
             if self._kept:
-                # never an inference tensor: a kept buffer must stay writable outside
-                # inference mode
-                with torch.inference_mode(False):
-                    buf = torch.empty(self._cap, dtype=self._like.dtype,
-                                      device=self._like.device)  # fmt: skip
+                self._bufs.append(new_buffer(self._like, self._cap))
             else:
-                buf = torch.empty(self._cap, dtype=self._like.dtype, device=self._like.device)
-            self._bufs.append(buf)
+                self._bufs.append(self._like.new_empty(self._cap))
         buf = self._bufs[self._next]
         self._next += 1
         # a buffer of the block's length is taken whole (a slice costs as much as a small
@@ -646,25 +648,21 @@ class _Scratch:
 #: afresh from the heap, which costs less than slicing kept ones
 _SHARED_SCRATCH_MIN = 1 << 14
 
-_scratch_store = threading.local()
-
 
 def _shared_scratch(like: Tensor, size: int) -> list[Tensor] | None:
     """The kept work buffers a pass over ``like``'s blocks of ``size`` elements starts from:
-    this thread's list for ``like``'s dtype on CPU (emptied first when its buffers are
-    shorter than ``size``); None (buffers of the pass's own) on an accelerator, while
-    compiling, for a tensor subclass or below ``_SHARED_SCRATCH_MIN`` elements.
+    this thread's list for ``like``'s dtype (:mod:`losskit._workspace`; emptied first when
+    its buffers are shorter than ``size``); None (buffers of the pass's own) where
+    :func:`~losskit._workspace.keepable` says no or below ``_SHARED_SCRATCH_MIN`` elements.
 
     What is kept is bounded by the largest CPU block, ``2 * _FOCAL_BLOCK`` elements, times
     the buffers one block takes (6 for the focal loss, up to 13 for the Gaussian focal
     loss): at most 6.5 MiB per thread in float32, twice that in float64."""
-    if (size < _SHARED_SCRATCH_MIN or type(like) is not Tensor or not like.is_cpu
-            or torch.compiler.is_compiling()):  # fmt: skip
+    if size < _SHARED_SCRATCH_MIN or not keepable(like):
         return None
-    kept: dict[torch.dtype, list[Tensor]] = _scratch_store.__dict__.setdefault("kept", {})
-    bufs = kept.get(like.dtype)
-    if bufs is None or (bufs and bufs[0].shape[0] < size):
-        bufs = kept[like.dtype] = []
+    bufs = kept("focal blocks", like)
+    if bufs and bufs[0].shape[0] < size:
+        bufs.clear()
     return bufs
 
 
