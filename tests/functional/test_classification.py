@@ -704,6 +704,36 @@ def test_focal_kernel_equals_plain_formula(monkeypatch, gamma: float, alpha) -> 
             torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_exp_and_sigmoids_from_one_sigmoid_are_accurate(dtype: torch.dtype) -> None:
+    """The focal blocks' ``exp(-|x|)``, ``sigmoid(x)`` and ``sigmoid(-x)`` (from one
+    ``sigmoid``, :func:`C._exp_sigmoids_of_abs` and :func:`C._by_sign`) agree with float64
+    references to a few units in the last place over every magnitude, are exact at 0 and
+    finite beyond the overflow of ``exp(|x|)``; neither sigmoid is ``1 -`` the other (which
+    would lose all relative accuracy where it is small)."""
+    ulp = torch.finfo(dtype).eps
+    x = torch.cat([torch.linspace(-120.0, 120.0, 20001, dtype=dtype),
+                   torch.tensor([0.0, -0.0, 1e-40, -1e-40, 1e-8, 88.8, -88.8, 1e30, -1e30,
+                                 torch.finfo(dtype).max, -torch.finfo(dtype).max], dtype=dtype)])  # fmt: skip
+    na = torch.sub(x.clamp_max(0.0), x.clamp_min(0.0))
+    bufs = [torch.empty_like(x) for _ in range(3)]
+    e, big, small = C._exp_sigmoids_of_abs(na.clone(), bufs[0], bufs[1])
+    p, q = C._by_sign(x, big, small, bufs[2], torch.empty_like(x))
+    r = x.double()
+    refs = {"exp(-|x|)": (e, torch.exp(-r.abs())), "sigmoid(x)": (p, torch.sigmoid(r)),
+            "sigmoid(-x)": (q, torch.sigmoid(-r))}  # fmt: skip
+    tiny = torch.finfo(dtype).tiny
+    for what, (got, ref) in refs.items():
+        assert torch.isfinite(got).all(), what
+        assert ((got >= 0) & (got <= 1)).all(), what
+        normal = ref > tiny / ulp  # (where the reference is a normal number with room)
+        rel = ((got.double() - ref).abs() / ref)[normal]
+        assert rel.max() <= 4 * ulp, (what, rel.max().item() / ulp)
+        assert (got[~normal].double() - ref[~normal]).abs().max() <= 2 * tiny / ulp, what
+    zero = x == 0
+    assert (p[zero] == 0.5).all() and (q[zero] == 0.5).all() and (e[zero] == 1.0).all()
+
+
 # ---- work buffers kept between passes (CPU) ------------------------------------------------
 
 #: every loss that computes through the blocked kernels (classification.py, _detection.py)

@@ -43,13 +43,13 @@ from .._reduction import Reduction, exclusion, finish_avg, mean_over_ranks, zero
 from .classification import (
     _binary_inputs,
     _blockwise,
+    _by_sign,
+    _exp_sigmoids_of_abs,
     _focal_alpha,
     _in_shape,
     _masked,
     _neg_log_probs,
     _Scratch,
-    _sigmoids,
-    _sigmoids_of_abs,
     _span,
 )
 
@@ -159,8 +159,8 @@ def _gaussian_block(
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
     """One block of the Gaussian focal loss from logits (see :func:`_modulated_block` for
     the buffers): with ``p = sigmoid(x)``, ``q = sigmoid(-x)``, ``s_p = -log p =
-    softplus(-x)``, ``s_n = -log(1 - p) = softplus(x)`` (one ``exp`` and one ``log1p`` for
-    both) and ``w = (1 - y)^beta`` (the peaks read ``y = 0``):
+    softplus(-x)``, ``s_n = -log(1 - p) = softplus(x)`` (one ``sigmoid`` and one ``log1p``
+    for both, :func:`_exp_sigmoids_of_abs`) and ``w = (1 - y)^beta`` (the peaks read ``y = 0``):
 
     * peaks (``y = 1``): ``l = q^g s_p``, ``dl/dx = -q^g (g p s_p + q)``, ``dl/dy = 0``;
     * elsewhere: ``l = w p^g s_n``, ``dl/dx = w p^g (g q s_n + p)``,
@@ -169,12 +169,13 @@ def _gaussian_block(
     The two cases are joined by ``lerp`` on a 0/1 float peak factor (exact at 0 and 1).
     ``q`` is ``sigmoid(-x)``, not ``1 - p``, so that ``q^g`` and the peaks' gradient keep
     their relative accuracy where ``p`` is near 1."""
-    e = torch.abs(x, out=s.take()).neg_().exp_()  # exp(-|x|)
+    na = torch.abs(x, out=s.take()).neg_()
+    e, big, small = _exp_sigmoids_of_abs(na, s.take(), s.take())  # exp(-|x|) into na
     l1 = torch.log1p(e, out=s.take())  # log(1 + exp(-|x|))
     sp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
     b1 = torch.clamp_min(x, 0.0, out=s.take())
     sn = l1.add_(b1)  # softplus(x) = -log(1 - p)
-    p, q = _sigmoids(x, e, b1, s.take(), s.take())
+    p, q = _by_sign(x, big, small, b1, e)
     peak = torch.eq(y, 1.0, out=s.take())  # 1.0 at the peaks, else 0.0
     # 1 - y with the peaks read as y = 0: (y peak) - y + 1, each step exact but the last
     omy = torch.mul(y, peak, out=s.take()).sub_(y).add_(1.0)
@@ -217,8 +218,8 @@ def _modulated_block(
     outputs' slices (``lo``, ``gxo``, ``gyo``; see :func:`_blockwise`).
 
     ``b = BCE(x, y) = softplus(x) - x y``, ``p = sigmoid(x)``, ``q = 1 - p = sigmoid(-x)``,
-    ``dp/dx = p q``, ``db/dx = p - y``, ``db/dy = -x``; ``softplus(+-x)`` from one ``exp`` and
-    one ``log1p`` (``max(+-x, 0) + log1p(exp(-|x|))``).
+    ``dp/dx = p q``, ``db/dx = p - y``, ``db/dy = -x``; ``softplus(+-x)`` from one ``sigmoid``
+    and one ``log1p`` (``max(+-x, 0) + log1p(exp(-|x|))``, :func:`_exp_sigmoids_of_abs`).
 
     * quality focal, ``m = |d|^g`` with ``d = y - p``:
       ``dl/dx = -sign(d) |d|^(g-1) (d^2 + g p q b)`` (``-d (d^2 + 2 p q b)`` at ``g = 2``),
@@ -233,12 +234,12 @@ def _modulated_block(
     """
     gx = gy = None
     if kind == "quality":
-        # p and p q = sigmoid(|x|) sigmoid(-|x|) from e = exp(-|x|), as in _sigmoids (q is
+        # p and p q = sigmoid(|x|) sigmoid(-|x|) beside e = exp(-|x|) from one sigmoid (q is
         # not needed alone): p q keeps its relative accuracy near p = 1 (1 - p would cancel
-        # there), and no sigmoid costs an exp of its own
-        e = torch.abs(x, out=s.take()).neg_().exp_()
-        sp = torch.log1p(e, out=s.take()).add_(torch.clamp_min(x, 0.0, out=s.take()))
-        big, small = _sigmoids_of_abs(e, s.take())
+        # there)
+        na = torch.abs(x, out=s.take()).neg_()
+        e, big, small = _exp_sigmoids_of_abs(na, s.take(), s.take())
+        sp = torch.log1p(e, out=s.take()).add_(torch.clamp_min(x, 0.0, out=e))
         pos = torch.ge(x, 0.0, out=s.take())
         p = torch.lerp(small, big, pos, out=pos)
         pq = small.mul_(big)
@@ -261,14 +262,16 @@ def _modulated_block(
         if need_y:
             gy = -x * m + gamma * core * b
         return _weighted(b, m, lo), gx, gy
-    l1 = torch.abs(x, out=s.take()).neg_().exp_().log1p_()
+    na = torch.abs(x, out=s.take()).neg_()
+    e, big, small = _exp_sigmoids_of_abs(na, s.take(), s.take())
+    l1 = e.log1p_()  # log(1 + exp(-|x|))
     snp = None
     if gamma not in (0.0, 2.0):
         snp = torch.neg(x, out=s.take()).clamp_min_(0.0).add_(l1)  # softplus(-x) = -log p
     sp = l1.add_(torch.clamp_min(x, 0.0, out=s.take()))  # softplus(x) = -log(1 - p)
-    p = torch.sigmoid(x, out=s.take())
-    b = torch.addcmul(sp, x, y, value=-1.0, out=s.take())
-    pos = torch.gt(y, 0.0, out=s.take())  # 1.0 on the positives, else 0.0
+    p, q = _by_sign(x, big, small, s.take(), s.take())
+    b = torch.addcmul(sp, x, y, value=-1.0, out=big)  # (big, small: free again)
+    pos = torch.gt(y, 0.0, out=small)  # 1.0 on the positives, else 0.0
     if gamma == 2.0:
         neg = torch.mul(p, p, out=s.take())
     else:
@@ -278,9 +281,7 @@ def _modulated_block(
     w = y if iou_weighted else pos
     m = torch.lerp(neg, w, pos, out=s.take())
     if need_x:
-        # a p^g (p + g q softplus(x)); q = 1 - p is exact enough here: beside p, the term
-        # q softplus(x) matters only where p is small and q near 1
-        q = torch.neg(p, out=s.take()).add_(1.0)
+        # a p^g (p + g q softplus(x))
         gneg = torch.addcmul(p, q, sp, value=gamma, out=q).mul_(neg)
         gpos = torch.sub(p, y, out=p).mul_(w)
         gx = torch.lerp(gneg, gpos, pos, out=gxo)

@@ -484,8 +484,9 @@ def _focal_block(
     ``q = 1 - p``; ``d fpos/dx = -a q^g (g p (-log p) + q)``,
     ``d fneg/dx = (1-a) p^g (g q (-log q) + p)``, ``dl/dy = fpos - fneg``. Neither derivative
     carries ``q^(g-1)``, so every gamma >= 0 is finite at ``p = 0`` and ``p = 1``.
-    ``softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|))``: one ``exp`` and one ``log1p`` serve
-    both signs. The positive term is carried negated (``-fpos`` and its derivative, from one
+    ``softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|))``: one ``sigmoid`` (which also gives
+    ``exp(-|x|)``, :func:`_exp_sigmoids_of_abs`) and one ``log1p`` serve both signs. The
+    positive term is carried negated (``-fpos`` and its derivative, from one
     modulator ``-a q^g``), which saves the negation of the gradient; the sum is then
     ``sum fneg - y . (-fpos + fneg)``, two reductions (the bracket is ``-dl/dy`` when that is
     wanted) in place of a ``lerp`` and a sum.
@@ -493,14 +494,14 @@ def _focal_block(
     A, B, C, D, E, F = s.take(), s.take(), s.take(), s.take(), s.take(), s.take()
     lo_x = torch.clamp_max(x, 0.0, out=C)  # min(x, 0)
     hi_x = torch.clamp_min(x, 0.0, out=D)  # max(x, 0)
-    e = torch.sub(lo_x, hi_x, out=A).exp_()  # exp(-|x|)
+    e, big, small = _exp_sigmoids_of_abs(torch.sub(lo_x, hi_x, out=A), E, F)  # (-|x| in A)
     nl1mp = torch.log1p(e, out=B)
     nlp = torch.sub(nl1mp, lo_x, out=C)  # -log p = softplus(-x)
     nl1mp.add_(hi_x)  # -log(1 - p) = softplus(x)
-    p, q = _sigmoids(x, e, D, E, F)  # q = sigmoid(-x), never 1 - p (which would cancel)
+    p, q = _by_sign(x, big, small, D, A)  # q = sigmoid(-x), never 1 - p (which would cancel)
     if need_x:  # (into the two buffers free again)
-        gpos = torch.addcmul(q, p, nlp, value=gamma, out=A)
-        gneg = torch.addcmul(p, q, nl1mp, value=gamma, out=D)
+        gpos = torch.addcmul(q, p, nlp, value=gamma, out=E)
+        gneg = torch.addcmul(p, q, nl1mp, value=gamma, out=F)
     # the modulators -a (1 - p)^g and (1 - a) p^g: one product serves loss and gradient
     if gamma == 2.0 and not isinstance(alpha, Tensor):
         ap, an = (scale, scale) if alpha is None else (alpha * scale, (1.0 - alpha) * scale)
@@ -546,26 +547,31 @@ def _focal_block(
     return torch.lerp(fneg, nfpos.neg_(), y, out=lo), gx, gy
 
 
-def _sigmoids(x: Tensor, e: Tensor, b1: Tensor, b2: Tensor, b3: Tensor) -> tuple[Tensor, Tensor]:
-    """``(sigmoid(x), sigmoid(-x))`` from ``e = exp(-|x|)`` without another ``exp``:
-    ``sigmoid(|x|) = 1 / (1 + e)`` and ``sigmoid(-|x|) = e / (1 + e)`` (each to an ulp or
-    two), picked by the sign of ``x`` with a 0/1 float factor and ``lerp`` (exact at 0 and
-    1). Five cheap passes in place of two sigmoids (whose ``exp`` costs about five products
-    each on CPU): 6-14 % of a focal step from 64 Ki elements on. Writes into ``e`` and the
-    buffers ``b1``-``b3``; the results are ``b3`` and ``b2``, so ``e`` and ``b1`` are free
-    again afterwards."""
-    big, small = _sigmoids_of_abs(e, b1)
-    pos = torch.ge(x, 0.0, out=b3)
-    q = torch.lerp(big, small, pos, out=b2)
-    return torch.lerp(small, big, pos, out=b3), q
+def _exp_sigmoids_of_abs(na: Tensor, b1: Tensor, b2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(exp(-|x|), sigmoid(|x|), sigmoid(-|x|))`` from ``na = -|x|`` with one
+    transcendental pass: ``small = sigmoid(-|x|)``, ``big = 1 - small`` (at least 1/2: no
+    cancellation) and ``exp(-|x|) = small / big``. On CPU torch's ``sigmoid`` costs two
+    thirds of its ``exp`` (65 against 97 us over 64 Ki floats here), so this is cheaper than
+    an ``exp`` followed by ``1 / (1 + e)`` and ``e / (1 + e)``; each result is within about
+    2.5 ulp (``e``) and 1.5 ulp (the sigmoids) in float32. ``e`` is written into ``na``,
+    ``small`` into ``b1`` and ``big`` into ``b2``; the product ``big * small`` is
+    ``p (1 - p)`` whatever the sign of ``x``."""
+    small = torch.sigmoid(na, out=b1)
+    big = torch.sub(small.new_ones(()), small, out=b2)
+    return torch.div(small, big, out=na), big, small
 
 
-def _sigmoids_of_abs(e: Tensor, b1: Tensor) -> tuple[Tensor, Tensor]:
-    """``(sigmoid(|x|), sigmoid(-|x|)) = (1 / (1 + e), e / (1 + e))`` from ``e = exp(-|x|)``,
-    into ``b1`` and ``e`` (:func:`_sigmoids`; their product is ``p (1 - p)`` whatever the
-    sign of ``x``)."""
-    big = torch.add(e, 1.0, out=b1).reciprocal_()
-    return big, e.mul_(big)
+def _by_sign(
+    x: Tensor, big: Tensor, small: Tensor, b_p: Tensor, b_q: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(sigmoid(x), sigmoid(-x))`` from ``big = sigmoid(|x|)`` and ``small = sigmoid(-|x|)``
+    (:func:`_exp_sigmoids_of_abs`), picked by the sign of ``x`` with a 0/1 float factor and
+    ``lerp`` (exact at 0 and 1; on CPU a bool ``where`` costs several float passes), into
+    ``b_p`` and ``b_q``. Neither is ``1 - `` the other, which would cancel where it is
+    small."""
+    pos = torch.ge(x, 0.0, out=b_p)
+    q = torch.lerp(big, small, pos, out=b_q)
+    return torch.lerp(small, big, pos, out=b_p), q
 
 
 def _focal_plain(x: Tensor, y: Tensor, alpha: float | Tensor | None, gamma: float) -> Tensor:
