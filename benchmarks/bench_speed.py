@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -26,10 +27,12 @@ import torch
 from losskit.bench import sweep as S
 
 HERE = Path(__file__).resolve().parent
+RATIOS = """a time is the median of
+its rounds; a ratio is the median over the rounds of the ratio within each round (whose steps
+ran back to back), its quartiles in brackets."""
 METHOD = """Method: forward + backward of one step, float32, {threads} thread(s) on {device};
 each implementation of a size timed in turn, {rounds} rounds interleaved, each round the median
-of `torch.utils.benchmark.Timer.blocked_autorange` ({min_run_time} s); a cell is the median of
-its rounds. Compiled: `torch.compile(fn, dynamic=True, backend="{backend}")`, graph breaks from
+of `torch.utils.benchmark.Timer.blocked_autorange` ({min_run_time} s); {ratios} Compiled: `torch.compile(fn, dynamic=True, backend="{backend}")`, graph breaks from
 `torch._dynamo.explain`, compile time = the first forward + backward at the smallest size.
 Floor: the bytes a step must move (inputs read once, gradient written once) at the measured
 bandwidth. Ratios above 1 mean losskit is faster (peer / losskit), except the column
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )  # fmt: skip
     method = METHOD.format(threads=a.threads, device=a.device, rounds=a.rounds,
-                           min_run_time=a.min_run_time, backend=a.backend)  # fmt: skip
+                           min_run_time=a.min_run_time, backend=a.backend, ratios=RATIOS)  # fmt: skip
     now = S.machine()
     infos: dict[str, dict] = {}  # per family: the machine line (a merged file keeps its own)
     if a.merge:
@@ -133,7 +136,9 @@ def _rewrite(families: list[str], table: dict, a: argparse.Namespace) -> int:
         rows = [S.SweepRow(**r) for r in data["rows"]]
         for r in rows:
             r.floor_ms = r.floor_ms * old_bw / bw
-        method = data["method"]
+        # (files written before the ratios were taken round by round say "a cell is the
+        # median of its rounds": the rewritten ratios are the paired ones, so say so)
+        method = re.sub(r"a cell is the median of\s+its rounds\.", RATIOS, data["method"])
         if bw != old_bw:
             method += (f"\nThe floor is taken at {bw / 1e9:.1f} GB/s (`--bandwidth`); the copy "
                        f"measured {old_bw / 1e9:.1f} GB/s during the run.")  # fmt: skip

@@ -123,3 +123,60 @@ def test_merged_machine_keeps_the_old_line_and_says_what_was_rerun() -> None:
     assert once["merged"] == "siou_loss re-measured day 2 (load average [0.5])"
     twice = S.merged_machine(once, {"date": "day 3", "load_average": [2.0]}, ["a", "b"])
     assert twice["merged"] == once["merged"] + "; a, b re-measured day 3 (load average [2.0])"
+
+
+def _row(impl: str, rounds: list[float], size: int = 10) -> S.SweepRow:
+    import statistics
+
+    return S.SweepRow(family="box", loss="giou_loss", setting="overlapping boxes", size=size,
+                      impl=impl, mode="eager", time_ms=statistics.median(rounds), floor_ms=0.01,
+                      rounds=rounds)  # fmt: skip
+
+
+def test_ratios_are_taken_round_by_round_with_their_quartiles() -> None:
+    """A ratio pairs the two implementations' times of each round (timed back to back): a
+    round slowed as a whole cancels, which the ratio of the two medians does not."""
+    # rounds 3-5 slow for both by the same factor but ordered differently: per-round
+    # ratios 1, 1, 2, 2, 0.5 (median 1); the medians' ratio would be 10 / 5 = 2
+    peer = _row("torchvision", [1.0, 1.0, 10.0, 10.0, 10.0])
+    lk = _row("losskit", [1.0, 1.0, 5.0, 5.0, 20.0])
+    med, q1, q3 = S.paired_ratio(peer, lk)
+    assert (med, q1, q3) == (1.0, 1.0, 2.0)
+    assert S._ratio_cell(peer, lk) == "1.00 (1.00-2.00)"
+    # fewer than three rounds, or different counts: the medians' ratio, no quartiles
+    assert S.paired_ratio(_row("a", [4.0, 4.0]), _row("b", [2.0, 2.0])) == (2.0, None, None)
+    assert S._ratio_cell(_row("a", [4.0, 4.0, 4.0]), _row("b", [2.0, 2.0])) == "2.00"
+
+
+def test_results_file_shows_paired_ratios(tmp_path) -> None:
+    sweep = _pick("box", "giou_loss", "overlapping boxes")
+    rows = [_row("losskit", [1.0, 2.0, 1.0, 1.0]), _row("torchvision", [3.0, 4.0, 3.0, 2.0])]
+    md = S.markdown(rows, {"cpu": "x"}, 1e10, "Method: test.", [sweep])
+    # per-round ratios 3, 2, 3, 2: median 2.5, quartiles 2 and 3 ("inclusive" method)
+    assert "| 2.50 (2.00-3.00) |" in md
+
+
+def test_rewrite_states_the_paired_ratios(tmp_path) -> None:
+    """``bench_speed.py --rewrite`` of a file written before the ratios were paired says how
+    its ratios are now taken."""
+    import importlib.util
+    from dataclasses import asdict
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
+    spec = importlib.util.spec_from_file_location("bench_speed", script)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [_row("losskit", [1.0, 2.0, 1.0]), _row("torchvision", [3.0, 4.0, 3.0])]
+    old = ("Method: x; each round the median\nof `Timer` (0.05 s); a cell is the median of\n"
+           "its rounds. Compiled: y.")  # fmt: skip
+    (tmp_path / "results-speed-box-cpu.json").write_text(json.dumps({
+        "method": old, "machine": {"cpu": "x"}, "bandwidth_bytes_per_s": 1e10,
+        "rows": [asdict(r) for r in rows]}))  # fmt: skip
+    assert bench.main(["--family", "box", "--rewrite", "--out", str(tmp_path),
+                       "--plots", str(tmp_path)]) == 0  # fmt: skip
+    md = (tmp_path / "results-speed-box-cpu.md").read_text()
+    assert "a cell is the median" not in md
+    assert "the ratio within each round" in md and "quartiles in brackets" in md
+    assert "| 3.00 (2.50-3.00) |" in md  # per-round ratios 3, 2, 3

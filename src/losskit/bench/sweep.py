@@ -12,7 +12,10 @@ and backward pass. :func:`run_sweeps` times them side by side in one process:
 
 At each size the implementations are timed in turn, ``rounds`` times over (interleaved, so a
 neighbour's load that comes and goes hits all of them alike), each round the median of
-``torch.utils.benchmark.Timer.blocked_autorange``; a row keeps the median of its rounds.
+``torch.utils.benchmark.Timer.blocked_autorange``; a row keeps the median of its rounds. A
+ratio of two implementations is taken round by round (their steps ran back to back, under
+the same load) and reported as the median of those ratios with their quartiles
+(:func:`paired_ratio`), so a reader sees how far a target is from the run-to-run spread.
 
 The **floor** of a size is the time the bytes that must move take at the machine's memory
 bandwidth: every input read once and every gradient written once (:attr:`Sweep.floor_bytes`),
@@ -47,6 +50,7 @@ __all__ = [
     "SweepRow",
     "machine",
     "memory_bandwidth",
+    "paired_ratio",
     "run_sweeps",
     "write_results",
     "plot_family",
@@ -286,6 +290,26 @@ def run_sweeps(
 # --------------------------------------------------------------------------- results
 
 
+def paired_ratio(num: SweepRow, den: SweepRow) -> tuple[float, float | None, float | None]:
+    """``num / den`` of two rows of one size: the median over the rounds of the ratio within
+    each round, and that ratio's first and third quartiles, when both rows have the same
+    number of rounds, at least three (the implementations of a round ran back to back, so a
+    load that slows a whole round cancels); otherwise the ratio of the rows' medians and no
+    quartiles."""
+    a, b = num.rounds, den.rounds
+    if len(a) != len(b) or len(a) < 3 or min(b) <= 0:
+        return num.time_ms / den.time_ms, None, None
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    q1, med, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return med, q1, q3
+
+
+def _ratio_cell(num: SweepRow, den: SweepRow) -> str:
+    """A ratio cell: ``median (q1-q3)`` of :func:`paired_ratio`, or the ratio alone."""
+    med, q1, q3 = paired_ratio(num, den)
+    return f"{med:.2f}" if q1 is None else f"{med:.2f} ({q1:.2f}-{q3:.2f})"
+
+
 def _row_index(rows: list[SweepRow]) -> dict[tuple[str, str, int, str, str], SweepRow]:
     return {(r.loss, r.setting, r.size, r.impl, r.mode): r for r in rows}
 
@@ -347,9 +371,9 @@ def markdown(
                     if cell is None or lk is None:
                         cells.append("-")
                     elif impl == ref:
-                        cells.append(f"{lk.time_ms / cell.time_ms:.2f}")
+                        cells.append(_ratio_cell(lk, cell))
                     else:
-                        cells.append(f"{cell.time_ms / lk.time_ms:.2f}")
+                        cells.append(_ratio_cell(cell, lk))
             cells.append(f"{lk_e.time_ms / lk_e.floor_ms:.0f}x")
             if "compiled" in modes:
                 peers = [
@@ -357,9 +381,8 @@ def markdown(
                     for i in impls
                     if i not in ("losskit", ref) and (loss, setting, n, i, "compiled") in idx
                 ]
-                cells.append(
-                    "-" if not peers else f"{min(p.time_ms for p in peers) / lk_e.time_ms:.2f}"
-                )
+                fastest = min(peers, key=lambda p: p.time_ms) if peers else None
+                cells.append("-" if fastest is None else _ratio_cell(fastest, lk_e))
             out.append("| " + " | ".join(cells) + " |")
         if "compiled" in modes:
             comp = [r for r in mine if r.mode == "compiled" and r.size == sizes[0]]
