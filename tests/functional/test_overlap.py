@@ -657,6 +657,41 @@ _COMPILED_CASES = [
 ]
 
 
+_COMPILED_SIGMOID_CASES = [
+    ("dice", "multilabel", "ignore"), ("dice", "binary", "mask"),
+    ("jaccard", "multilabel", "ignore"), ("jaccard", "multilabel", "mask"),
+    ("jaccard", "multilabel", "none"), ("tversky", "multilabel", "ignore"),
+    ("focal_tversky", "binary", "ignore"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "mode", "how"), _COMPILED_SIGMOID_CASES,
+                         ids=["-".join(c) for c in _COMPILED_SIGMOID_CASES])  # fmt: skip
+def test_compiled_sigmoid_counts_equal_eager(name: str, mode: str, how: str) -> None:
+    """Under torch.compile the binary and multilabel counts take the sigmoid as an operator
+    whose output the backward reads back, and the select of the left-out positions after it
+    (fused into the sums): values and gradients equal the eager kernel's, finite, with a NaN
+    logit at an ignored position and an inf one under a mask."""
+    import losskit.functional as F
+
+    logits, target = _multilabel(n=3, c=4, h=6, w=5, seed=43)
+    if mode == "binary":
+        logits, target = logits[:, 0].contiguous(), target[:, 0].contiguous()
+    kwargs: dict = {}
+    if how == "ignore":
+        target[0, ..., :2] = 255.0
+        logits[0, ..., 0] = float("nan")
+        kwargs["ignore_index"] = 255
+    elif how == "mask":
+        keep = torch.ones(target.shape, dtype=torch.bool)
+        keep[1, ..., 1:] = False
+        logits[1, ..., 2] = float("inf")
+        kwargs["mask"] = keep
+    fn = getattr(F, f"{name}_loss")
+    call = lambda z: fn(z, target, mode=mode, **kwargs)  # noqa: E731
+    assert_compiled_equals_eager(call, logits)
+
+
 @pytest.mark.parametrize(("name", "kwargs"), _COMPILED_CASES,
                          ids=[f"{n}-{'-'.join(k) or 'plain'}" for n, k in _COMPILED_CASES])  # fmt: skip
 def test_compiled_multiclass_counts_equal_the_eager_kernel(name: str, kwargs: dict) -> None:

@@ -42,6 +42,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor
 
+from .. import _kept_activations as kept_activations
 from .._api import DEFAULT, LossModule, checked
 from .._autograd import fused_apply, traced, vmapping
 from .._checks import (
@@ -370,14 +371,24 @@ def _onehot_counts(
     eager one). ``x`` ``(N, C, S)``, ``t`` ``(N, 1, S)`` labels as floats, ``keep`` bool
     ``(N, 1, S)`` or None (positions left out count nowhere; their logits reach nothing)."""
     c = x.shape[1]
-    if keep is not None:
-        x = torch.where(keep, x, 0.0)
     g = float_onehot(t, c)
     if keep is not None:
         g = g * keep.to(x.dtype)
-    p = torch.softmax(x, dim=1) if from_logits else x
-    if keep is not None:
-        p = p * keep.to(x.dtype)
+    if from_logits and torch.compiler.is_compiling():
+        # an operator whose output the backward reads back (no second exp), then the select
+        # of the left-out positions, fused into the sums (the operator's gradient is 0 at a
+        # position whose every class has a 0 upstream gradient, even at a NaN logit there)
+        p = kept_activations.softmax(x, 1)
+        if keep is not None:
+            p = torch.where(keep, p, 0.0)
+        if keep is not None and with_ce:
+            x = torch.where(keep, x, 0.0)  # (for the cross-entropy's log-softmax)
+    else:
+        if keep is not None:
+            x = torch.where(keep, x, 0.0)
+        p = torch.softmax(x, dim=1) if from_logits else x
+        if keep is not None:
+            p = p * keep.to(x.dtype)
     tp = (p * g).sum(2)
     sp = (p * p).sum(2) if squared else p.sum(2)
     sg = g.sum(2)
@@ -641,8 +652,15 @@ def _counts(
         if not per_sample:
             return tp.sum(0), sp.sum(0), sg.sum(0), None
         return tp, sp, sg, _kept_samples(keep, pred.shape, per_sample)
-    x = zero_excluded(x, keep)  # a left-out NaN or inf never reaches the activation
-    p = torch.sigmoid(x) if from_logits else x
+    if from_logits and torch.compiler.is_compiling():
+        # an operator whose output the backward reads back (no second exp), then the select
+        # of the left-out positions, which the compiler fuses into the sums (before the
+        # operator it would be a pass of its own); the operator's gradient is 0 wherever
+        # the select's is, even at a NaN there
+        p = zero_excluded(kept_activations.sigmoid(x), keep)
+    else:
+        x = zero_excluded(x, keep)  # a left-out NaN or inf never reaches the activation
+        p = torch.sigmoid(x) if from_logits else x
     p = p.reshape(shape)
     dims = (2,) if per_sample else (0, 2)
     if keep is not None:
