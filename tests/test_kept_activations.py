@@ -28,6 +28,13 @@ def test_operators_first_and_second_derivatives(name: str) -> None:
     assert torch.autograd.gradgradcheck(op, (x,))
 
 
+def test_operators_pass_opcheck() -> None:
+    """Schema, fake (meta) implementation, autograd registration and dispatch agree."""
+    x = (torch.randn(2, 3, 4, generator=gen(4), dtype=torch.float64)).requires_grad_()
+    torch.library.opcheck(torch.ops.losskit.kept_sigmoid.default, (x,))
+    torch.library.opcheck(torch.ops.losskit.kept_softmax.default, (x, 1))
+
+
 @pytest.mark.parametrize("name", list(OPS))
 def test_operators_equal_torch(name: str) -> None:
     op, ref = OPS[name]
