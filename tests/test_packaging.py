@@ -71,7 +71,7 @@ def test_sdist_and_wheel_install_and_run_outside_the_repository(tmp_path: Path) 
     assert where.startswith(str(env_dir)), f"imported {where}, not the installed wheel"
     assert version == losskit.__version__
     assert licence == "MIT"
-    assert torch_req == "['torch>=2.1']", torch_req  # a lower bound only
+    assert torch_req == "['torch>=2.4']", torch_req  # a lower bound only
     assert float(value) == 1.0
     cli = subprocess.run([str(env_dir / "bin" / "losskit"), "list"], cwd=tmp_path,
                          capture_output=True, text=True, env=env)  # fmt: skip

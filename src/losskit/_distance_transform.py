@@ -494,13 +494,10 @@ def _edt_fake(
     return x.new_empty(x.shape, dtype=torch.float64 if double else torch.float32)
 
 
-if hasattr(torch.library, "custom_op"):  # torch >= 2.4
-    # An operator of its own: torch.compile records one call to it (no graph break) and
-    # runs the eager algorithm at that point, instead of tracing its data-dependent loops.
-    _edt_op = torch.library.custom_op("losskit::distance_transform_edt", mutates_args=())(_edt)
-    _edt_op.register_fake(_edt_fake)
-else:  # pragma: no cover - older torch: the compiled graph breaks around the eager transform
-    _edt_op = torch.compiler.disable(_edt)
+# An operator of its own: torch.compile records one call to it (no graph break) and runs the
+# eager algorithm at that point, instead of tracing its data-dependent loops.
+_edt_op = torch.library.custom_op("losskit::distance_transform_edt", mutates_args=())(_edt)
+_edt_op.register_fake(_edt_fake)
 
 
 def _lower_envelope_dense(f: Tensor, step: float, chunk: int = 1 << 24) -> Tensor:
