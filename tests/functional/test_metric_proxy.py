@@ -14,7 +14,7 @@ import torch
 from losskit.functional import proxy_anchor_loss, proxy_nca_loss, soft_triple_loss
 from losskit.nn import ProxyAnchorLoss, ProxyNCALoss, SoftTripleLoss
 
-from ..conftest import gen
+from ..conftest import assert_compiled_equals_eager, gen
 
 F64 = torch.float64
 
@@ -167,3 +167,21 @@ def test_edges_are_finite(fn) -> None:
     x = torch.randn(3, 4, dtype=F64)
     y = torch.tensor([0, -100, 1])
     torch.testing.assert_close(fn(x, y, centers), fn(x[[0, 2]], y[[0, 2]], centers))
+
+
+@pytest.mark.parametrize("left_out", [False, True])
+def test_soft_triple_compiled_equals_eager(left_out: bool) -> None:
+    """Under torch.compile the pooling over a class's centres takes its softmax from
+    losskit._kept_activations (an operator whose backward reads the weights back): value and
+    gradient equal the eager form's, with an ignored row holding NaN too."""
+    g = gen(71)
+    x = torch.randn(8, 6, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 3, (8,), generator=g)
+    centers = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
+    kwargs = {}
+    if left_out:
+        labels[2] = -100
+        x[2] = float("nan")
+        kwargs["ignore_index"] = -100
+    call = lambda z: soft_triple_loss(z, labels, centers, **kwargs)  # noqa: E731
+    assert_compiled_equals_eager(call, x)

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .. import _kept_activations as kept_activations
 from .._api import DEFAULT, LossModule, checked, field
 from .._checks import (
     Mask,
@@ -291,8 +292,13 @@ def soft_triple_loss(
     w = normalize(centers.to(work)).transpose(0, 1).reshape(k * num_classes, d)
     s = (x @ w.T).view(-1, k, num_classes)
     z = s / temperature
-    e = torch.exp(z - z.detach().amax(1, keepdim=True))  # softmax_k(z) = e / sum_k e
-    pooled = (e * s).sum(1) / e.sum(1)  # (B, C)
+    if torch.compiler.is_compiling():
+        # the softmax as an operator whose output the backward reads back (traced, the
+        # backward recomputed its exp from z)
+        pooled = (kept_activations.softmax(z, 1) * s).sum(1)  # (B, C)
+    else:
+        e = torch.exp(z - z.detach().amax(1, keepdim=True))  # softmax_k(z) = e / sum_k e
+        pooled = (e * s).sum(1) / e.sum(1)  # (B, C)
     hot = _one_hot(labels, keep, num_classes)
     logits = scale * (pooled - margin * hot.to(work))
     y = labels.long() if keep is None else torch.where(keep, labels.long(), 0)
