@@ -378,11 +378,9 @@ def _onehot_counts(
         # an operator whose output the backward reads back (no second exp), then the select
         # of the left-out positions, fused into the sums (the operator's gradient is 0 at a
         # position whose every class has a 0 upstream gradient, even at a NaN logit there)
-        p = kept_activations.softmax(x, 1)
-        if keep is not None:
-            p = torch.where(keep, p, 0.0)
-        if keep is not None and with_ce:
-            x = torch.where(keep, x, 0.0)  # (for the cross-entropy's log-softmax)
+        p = zero_excluded(kept_activations.softmax(x, 1), keep)
+        if with_ce:
+            x = zero_excluded(x, keep)  # (for the cross-entropy's log-softmax)
     else:
         if keep is not None:
             x = torch.where(keep, x, 0.0)
