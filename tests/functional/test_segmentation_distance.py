@@ -187,6 +187,79 @@ def test_the_foreground_is_decided_in_float64_block_by_block(monkeypatch) -> Non
     assert torch.equal(small[0], whole[0]) and torch.equal(small[1], whole[1])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_multiclass_maps_equal_eager_with_left_out_positions(dtype) -> None:
+    """Under torch.compile the multiclass maps take float labels, a float one-hot form and
+    the kept softmax, and the distance maps are one operator (``losskit::distance_maps``)
+    fed float 0/1 maps: the graph holds the operators, and the values and gradients equal
+    the eager ones with positions left out by ignore_index and by a mask (a NaN logit at one
+    of them reaching nothing), for the Hausdorff, boundary and clDice losses."""
+    from losskit import cl_dice_loss
+
+    labels = _blob_labels(2, 3, (10, 12), seed=67)
+    labels[0, 2:4, 3:6] = -100
+    mask = torch.ones(2, 10, 12, dtype=torch.bool)
+    mask[1, 5:8, 0:4] = False
+    x = _logits(labels.clamp_min(0), 3, seed=68).to(dtype)
+    x[0, :, 2, 3] = float("nan")
+    cases = {
+        hausdorff_dt_loss: {"mode": "multiclass"},
+        boundary_loss: {"mode": "multiclass"},
+        cl_dice_loss: {"mode": "multiclass", "iterations": 2},
+    }
+    for fn, kw in cases.items():
+        graphs: list[str] = []
+
+        def record(
+            gm: torch.fx.GraphModule, example_inputs: list, graphs: list[str] = graphs  # noqa: ARG001
+        ) -> object:
+            graphs.append(str(gm.graph))
+            return gm.forward
+
+        def f(z: torch.Tensor, fn=fn, kw=kw) -> torch.Tensor:
+            return fn(z, labels, mask=mask, **kw)
+
+        for backend in (record, "aot_eager"):
+            torch._dynamo.reset()
+            compiled = torch.compile(f, backend=backend, fullgraph=True)
+            got, want = [], []
+            for h, out in ((compiled, got), (f, want)):
+                z = x.clone().requires_grad_()
+                v = h(z)
+                out.extend([v, *torch.autograd.grad(v, z)])
+            assert torch.isfinite(got[1]).all()
+            tol = 1e-12 if dtype == torch.float64 else 1e-5
+            for a, b in zip(got, want, strict=True):
+                torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+        graph = graphs[0]
+        assert "losskit.kept_softmax" in graph and "scatter" not in graph
+        assert ("losskit.distance_maps" in graph) == (fn is not cl_dice_loss)
+
+
+def test_losses_without_a_predicted_map_skip_the_float64_foreground(monkeypatch) -> None:
+    """The boundary loss (the target's map only) and clDice (skeletons of probabilities) never
+    decide the predicted foreground: its float64 softmax was computed and thrown away (eager
+    boundary loss 1.40x slower on (8, 4, 256, 256)); the Hausdorff loss still decides it."""
+    from losskit import cl_dice_loss
+    from losskit.functional import _boundary as B
+
+    calls: list[int] = []
+    real = B._foreground64
+
+    def counted(x: torch.Tensor, from_logits: bool) -> torch.Tensor:
+        calls.append(1)
+        return real(x, from_logits)
+
+    monkeypatch.setattr(B, "_foreground64", counted)
+    labels = _blob_labels(2, 3, (10, 12), seed=65)
+    x = _logits(labels, 3, seed=66)
+    boundary_loss(x, labels, mode="multiclass")
+    cl_dice_loss(x, labels, mode="multiclass")
+    assert calls == []
+    hausdorff_dt_loss(x, labels, mode="multiclass")
+    assert calls == [1]
+
+
 def test_compiled_distance_losses_have_no_graph_break(monkeypatch) -> None:
     # under torch.compile the foreground is one fused comparison (eager: blocks of positions,
     # written into slices of the result, which dynamo cannot trace): the Hausdorff and
@@ -208,3 +281,22 @@ def test_compiled_distance_losses_have_no_graph_break(monkeypatch) -> None:
             out.extend([v, *torch.autograd.grad(v, z)])
         for a, b in zip(got, want, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_distance_maps_operator_passes_opcheck_and_equals_the_eager_maps() -> None:
+    """``losskit::distance_maps`` (the compiled Hausdorff and boundary losses' maps): schema,
+    fake implementation and dispatch agree, and a float 0/1 map gives the eager maps of the
+    boolean one."""
+    from losskit.functional import _boundary as B
+
+    labels = _blob_labels(2, 3, (9, 11), seed=69)
+    onehot = torch.nn.functional.one_hot(labels, 3).movedim(-1, 1).double()
+    fg = onehot > 0.5
+    for double, dtype in ((True, torch.float64), (False, torch.float32)):
+        for kind, want in (("field", B._boundary_field(fg, dtype)),
+                           ("signed", B._signed_distance_map(fg, 2, dtype))):  # fmt: skip
+            # (onehot is not contiguous: the result is, as the fake implementation says)
+            args = (onehot.to(dtype), kind, 2, double)
+            torch.library.opcheck(torch.ops.losskit.distance_maps.default, args)
+            got = torch.ops.losskit.distance_maps(*args)
+            assert got.dtype == dtype and got.is_contiguous() and torch.equal(got, want)

@@ -241,3 +241,10 @@ def test_window_operators_pass_opcheck() -> None:
     y = torch.ops.losskit.window3(x.detach(), 3, True)
     g = torch.randn(x.shape, generator=gen(60), dtype=torch.float64)
     torch.library.opcheck(torch.ops.losskit.window3_backward.default, (g, x.detach(), y, 3))
+    # transposed and strided inputs: the results' layouts are the fake implementations'
+    xt = x.detach().transpose(2, 3).requires_grad_()
+    torch.library.opcheck(torch.ops.losskit.window3.default, (xt, 2, False))
+    yt = torch.ops.losskit.window3(xt.detach(), 2, False)
+    torch.library.opcheck(torch.ops.losskit.window3_backward.default,
+                          (g.transpose(2, 3), xt.detach(), yt, 2))  # fmt: skip
+    torch.library.opcheck(torch.ops.losskit.window3.default, (x.detach()[:, :, :, ::2], 3, True))

@@ -293,7 +293,7 @@ def _cl_dice_terms(
     check_floating(fn, "logits", logits)
     p, g, keep, _ = _class_maps(fn, logits.double() if from_logits else logits, target,
                                 mode=mode, from_logits=from_logits, ignore_index=ignore_index,
-                                mask=mask)  # fmt: skip
+                                mask=mask, foreground=False)  # fmt: skip
     if p.dim() not in (4, 5):
         raise ValueError(
             f"{fn}: the soft skeleton needs 2-D or 3-D images: logits (N, C, H, W) or "
