@@ -236,6 +236,20 @@ def test_compiled_multiclass_maps_equal_eager_with_left_out_positions(dtype) -> 
         assert ("losskit.distance_maps" in graph) == (fn is not cl_dice_loss)
 
 
+@pytest.mark.parametrize("fn", [hausdorff_dt_loss, boundary_loss], ids=["hausdorff", "boundary"])
+def test_compiled_maps_threshold_soft_targets_as_eager(fn) -> None:
+    """Soft binary targets (values in [0, 1]): the target's map is its part above 1/2,
+    compiled (the float map handed to ``losskit::distance_maps``) as eagerly; a map taken
+    from the non-zero values instead fails."""
+    x = torch.randn(2, 9, 11, generator=gen(70), dtype=torch.float64)
+    t = torch.zeros(2, 9, 11, dtype=torch.float64)
+    t[:, 2:7, 3:8] = 0.3
+    t[:, 3:6, 4:7] = 1.0
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda z: fn(z, t), backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(x), fn(x, t), rtol=1e-12, atol=1e-12)
+
+
 def test_losses_without_a_predicted_map_skip_the_float64_foreground(monkeypatch) -> None:
     """The boundary loss (the target's map only) and clDice (skeletons of probabilities) never
     decide the predicted foreground: its float64 softmax was computed and thrown away (eager

@@ -178,14 +178,15 @@ def _foreground64(x: Tensor, from_logits: bool) -> Tensor:
 def _maps_op(fg: Tensor, kind: str, spatial_dims: int, double: bool) -> Tensor:
     """The no-gradient distance maps of the Hausdorff (``kind="field"``:
     :func:`_boundary_field`) and boundary (``"signed"``: :func:`_signed_distance_map`)
-    losses as one operator under ``torch.compile``, from a 0/1 map ``fg`` (non-zero =
-    foreground; any dtype): the eager functions, called as they are.
+    losses as one operator under ``torch.compile``, from a map ``fg`` (bool, or floats whose
+    values above 1/2 are the foreground, as the eager losses threshold the target): the
+    eager functions, called as they are.
 
     Traced, the maps' boolean tensors (the foreground, its complement, the stack the
     transform takes) were written by the compiler's CPU code one byte at a time: a boolean
     ``(8, 4, 256, 256)`` took 27 ms to write where a float one takes 0.3 ms, and the compiled
     Hausdorff and boundary steps ran 1.5-1.9x their eager time. The callers pass the
-    foreground as a float 0/1 map, which the compiler writes at full speed."""
+    foreground as a float map, which the compiler writes at full speed."""
     dtype = torch.float64 if double else torch.float32
     if kind == "field":
         out = _boundary_field(fg, dtype)
@@ -203,12 +204,12 @@ def _(fg: Tensor, kind: str, spatial_dims: int, double: bool) -> Tensor:  # noqa
 def _boundary_field(fg: Tensor, dtype: torch.dtype) -> Tensor:
     """MONAI's distance field of a 0/1 map ``(N, C, *S)``, in ``dtype``: each position's
     distance to the other set (the foreground's to the background and the reverse), 0 for an
-    image that is all foreground or all background. ``fg``: bool, or (under
-    ``torch.compile``, see :func:`_maps_op`) a float 0/1 map."""
+    image that is all foreground or all background. ``fg``: bool, or floats whose values
+    above 1/2 are the foreground (what :func:`_maps_op` takes under ``torch.compile``)."""
     if torch.compiler.is_compiling():
         return _maps_op(fg.detach(), "field", fg.dim() - 2, dtype == torch.float64)
     if fg.dtype != torch.bool:
-        fg = fg != 0
+        fg = fg > 0.5
     spatial = fg.dim() - 2
     # the distance of each foreground position to the background, and the reverse: one
     # transform of the stacked bool masks, straight into the compute dtype
@@ -325,9 +326,7 @@ def hausdorff_dt_loss(
     assert fg is not None  # foreground=True
     with torch.no_grad():
         d_pred = _boundary_field(fg, p.dtype)
-        # (under torch.compile the 0/1 map itself: a boolean one is slow to write there)
-        d_true = _boundary_field(g.detach() if torch.compiler.is_compiling() else g > 0.5,
-                                 p.dtype)  # fmt: skip
+        d_true = _boundary_field(g.detach(), p.dtype)  # the target above 1/2
         dist = d_pred.pow_(distance_power).add_(d_true.pow_(distance_power))
     loss, kept = _per_sample_mean((p - g).pow(2) * dist, keep, per_sample)
     if logarithmic:
@@ -361,12 +360,12 @@ def signed_distance_map(target: Tensor, *, spatial_dims: int = 2) -> Tensor:
 
 
 def _signed_distance_map(fg: Tensor, spatial_dims: int, dtype: torch.dtype) -> Tensor:
-    """:func:`signed_distance_map` of the bool foreground ``fg``, in ``dtype`` (under
-    ``torch.compile`` a float 0/1 map too, see :func:`_maps_op`)."""
+    """:func:`signed_distance_map` of the foreground ``fg`` (bool, or floats whose values
+    above 1/2 are the foreground, as for :func:`_boundary_field`), in ``dtype``."""
     if torch.compiler.is_compiling():
         return _maps_op(fg.detach(), "signed", spatial_dims, dtype == torch.float64)
     if fg.dtype != torch.bool:
-        fg = fg != 0
+        fg = fg > 0.5
     d = distance_transform_edt(torch.stack([~fg, fg]), spatial_dims=spatial_dims, dtype=dtype)
     out = torch.where(fg, 1.0 - d[1], d[0])
     # an image without foreground, or without background, has no boundary: its map is 0
@@ -451,9 +450,7 @@ def boundary_loss(
     p, g, keep, _ = _class_maps(fn, logits, target, mode=mode, from_logits=from_logits,
                                 ignore_index=ignore_index, mask=mask, foreground=False)  # fmt: skip
     with torch.no_grad():
-        # (under torch.compile the 0/1 map itself: a boolean one is slow to write there)
-        fg_true = g.detach() if torch.compiler.is_compiling() else g > 0.5
-        phi = _signed_distance_map(fg_true, g.dim() - 2, p.dtype)
+        phi = _signed_distance_map(g.detach(), g.dim() - 2, p.dtype)  # the target above 1/2
     loss, kept = _per_sample_mean(p * phi, keep, per_sample)
     return _finish(fn, loss, logits, per_sample, class_weight, weight, reduction, kept)
 
